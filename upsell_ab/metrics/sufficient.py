@@ -1,0 +1,180 @@
+"""Sufficient statistics: the only thing that leaves the database.
+
+Every metric reduces, per variant (and per segment / day), to a handful of
+additive sums over units. Engines in ``upsell_ab.stats`` take these objects and
+nothing else (GrowthBook gbstats ``models/statistics.py`` and tea-tasting
+``aggr.py`` use the same idea). Sums add exactly, so days and segments combine
+without rescanning raw events: ``a + b`` pools two disjoint groups of units.
+
+Per unit i a metric has a value y_i (for a proportion 0/1, so sum_squares ==
+sum), and optionally a denominator d_i (ratio metrics) and pre-exposure
+covariates x_i (CUPED). Means and (co)variances use the n - 1 denominator:
+
+    mean = S / n,   var = (Q - S^2 / n) / (n - 1),   cov(y, d) = (C - S_y S_d / n) / (n - 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from upsell_ab.errors import StatsError
+
+
+def _sample_variance(n: int, total: float, total_squares: float) -> float:
+    """Unbiased variance from sums; 0 for n < 2 and clamped at 0 against rounding."""
+    if n < 2:
+        return 0.0
+    return max((total_squares - total * total / n) / (n - 1), 0.0)
+
+
+def _sample_covariance(n: int, sum_a: float, sum_b: float, cross: float) -> float:
+    if n < 2:
+        return 0.0
+    return (cross - sum_a * sum_b / n) / (n - 1)
+
+
+@dataclass(frozen=True)
+class SampleStats:
+    """n units with per-unit values y: sum(y) and sum(y^2). Proportions and means."""
+
+    n: int
+    sum: float
+    sum_squares: float
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise StatsError(f"n must be >= 0, got {self.n}")
+        if self.sum_squares < 0:
+            raise StatsError(f"sum_squares must be >= 0, got {self.sum_squares}")
+
+    @property
+    def mean(self) -> float:
+        """Sample mean; 0.0 when n == 0 (callers check ``n`` before trusting it)."""
+        return self.sum / self.n if self.n else 0.0
+
+    @property
+    def variance(self) -> float:
+        return _sample_variance(self.n, self.sum, self.sum_squares)
+
+    def __add__(self, other: SampleStats) -> SampleStats:
+        return SampleStats(
+            self.n + other.n, self.sum + other.sum, self.sum_squares + other.sum_squares
+        )
+
+    @classmethod
+    def from_proportion(cls, n: int, successes: int) -> SampleStats:
+        """A 0/1 metric from counts ("offered to 100, 30 bought")."""
+        if not 0 <= successes <= n:
+            raise StatsError(f"successes must be within [0, n]: {successes} of {n}")
+        return cls(n=n, sum=float(successes), sum_squares=float(successes))
+
+
+@dataclass(frozen=True)
+class RatioStats:
+    """Ratio metric sum(y) / sum(d) over n units (revenue per order), with the
+    numerator-denominator cross-product needed by the delta method."""
+
+    n: int
+    numerator_sum: float
+    numerator_sum_squares: float
+    denominator_sum: float
+    denominator_sum_squares: float
+    cross_sum: float
+
+    @property
+    def numerator(self) -> SampleStats:
+        return SampleStats(self.n, self.numerator_sum, self.numerator_sum_squares)
+
+    @property
+    def denominator(self) -> SampleStats:
+        return SampleStats(self.n, self.denominator_sum, self.denominator_sum_squares)
+
+    @property
+    def covariance(self) -> float:
+        """Sample covariance of per-unit numerator and denominator."""
+        return _sample_covariance(self.n, self.numerator_sum, self.denominator_sum, self.cross_sum)
+
+    @property
+    def ratio(self) -> float | None:
+        """sum(y) / sum(d); None when the denominator sum is 0."""
+        return self.numerator_sum / self.denominator_sum if self.denominator_sum else None
+
+    def __add__(self, other: RatioStats) -> RatioStats:
+        return RatioStats(
+            self.n + other.n,
+            self.numerator_sum + other.numerator_sum,
+            self.numerator_sum_squares + other.numerator_sum_squares,
+            self.denominator_sum + other.denominator_sum,
+            self.denominator_sum_squares + other.denominator_sum_squares,
+            self.cross_sum + other.cross_sum,
+        )
+
+
+@dataclass(frozen=True)
+class CupedStats:
+    """A mean metric y with a pre-exposure covariate x (the same metric over a
+    lookback window before first exposure) for CUPED (Deng et al. 2013)."""
+
+    n: int
+    sum: float
+    sum_squares: float
+    covariate_sum: float
+    covariate_sum_squares: float
+    cross_sum: float
+
+    @property
+    def outcome(self) -> SampleStats:
+        return SampleStats(self.n, self.sum, self.sum_squares)
+
+    @property
+    def covariate(self) -> SampleStats:
+        return SampleStats(self.n, self.covariate_sum, self.covariate_sum_squares)
+
+    @property
+    def covariance(self) -> float:
+        return _sample_covariance(self.n, self.sum, self.covariate_sum, self.cross_sum)
+
+    def __add__(self, other: CupedStats) -> CupedStats:
+        return CupedStats(
+            self.n + other.n,
+            self.sum + other.sum,
+            self.sum_squares + other.sum_squares,
+            self.covariate_sum + other.covariate_sum,
+            self.covariate_sum_squares + other.covariate_sum_squares,
+            self.cross_sum + other.cross_sum,
+        )
+
+
+@dataclass(frozen=True)
+class CupedRatioStats:
+    """A ratio metric y/d with pre-exposure covariates x (numerator) and w
+    (denominator) for CUPED on ratios (Deng et al. 2013; GrowthBook's
+    regression-adjusted ratio statistic). Holds every sum and cross-product of
+    the four per-unit variables (y, d, x, w)."""
+
+    n: int
+    numerator_sum: float
+    numerator_sum_squares: float
+    denominator_sum: float
+    denominator_sum_squares: float
+    covariate_numerator_sum: float
+    covariate_numerator_sum_squares: float
+    covariate_denominator_sum: float
+    covariate_denominator_sum_squares: float
+    numerator_denominator_cross: float
+    numerator_covariate_numerator_cross: float
+    numerator_covariate_denominator_cross: float
+    denominator_covariate_numerator_cross: float
+    denominator_covariate_denominator_cross: float
+    covariate_numerator_denominator_cross: float
+
+    def __add__(self, other: CupedRatioStats) -> CupedRatioStats:
+        from dataclasses import fields
+
+        return CupedRatioStats(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in fields(self))
+        )
+
+
+MetricStats = SampleStats | RatioStats | CupedStats | CupedRatioStats
+"""Any per-variant sufficient statistic an engine accepts."""
