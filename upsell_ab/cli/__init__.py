@@ -1,0 +1,1 @@
+"""The ``upsell-ab`` command line: one module per subcommand, registered in ``main``."""
