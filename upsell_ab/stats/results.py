@@ -115,3 +115,44 @@ class SrmResult:
     df: int
     p_value: float | None
     flagged: bool
+
+
+@dataclass(frozen=True)
+class ArmEstimate:
+    """One arm's point estimate and the variance *of that estimate* (not of a
+    unit), ready for either engine: ratio arms come from the delta method,
+    CUPED arms are already adjusted. Arms are independent."""
+
+    n: int
+    mean: float
+    variance: float
+    """Var(mean estimate), e.g. s^2 / n for a plain mean."""
+    unit_variance: float | None = None
+    """Per-unit variance s^2 (for power and sample-size statements)."""
+
+
+@dataclass(frozen=True)
+class SequentialStatus:
+    """What sequential monitoring says about stopping."""
+
+    method: str
+    """'confidence_sequence', 'obrien_fleming' or 'pocock'."""
+    may_stop: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExperimentAnalysis:
+    """Everything the statistics layer says about one experiment."""
+
+    experiment_id: str
+    metrics: list[MetricResult]
+    srm: SrmResult
+    sequential: SequentialStatus | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def metric(self, name: str) -> MetricResult:
+        for result in self.metrics:
+            if result.metric == name:
+                return result
+        raise KeyError(name)

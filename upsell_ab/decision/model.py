@@ -1,0 +1,26 @@
+"""The outcome of an experiment: what to do, and why in plain words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    ship = "ship"
+    keep_control = "keep_control"
+    keep_running = "keep_running"
+    invalid = "invalid"
+    """SRM or a data problem: never a winner."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    variant: str | None
+    """The variant to ship (``ship``), else None."""
+    reasons: list[str] = field(default_factory=list)
+    additional_units_needed: int | None = None
+    """``keep_running``: units per variant still needed for the spec's MDE."""
+    additional_days_needed: float | None = None
+    guardrails_breached: list[str] = field(default_factory=list)
