@@ -114,7 +114,7 @@ class _RatioMoments:
 
 
 def _cuped_ratio_theta(pooled: CupedRatioStats) -> float:
-    """theta = g_post' S g_pre / g_pre' S g_pre over pooled sums (0 if the pre ratio is constant)."""
+    """g_post' S g_pre / g_pre' S g_pre over pooled sums (0 if the pre ratio is constant)."""
     moments = _RatioMoments.of(pooled)
     g_post, g_pre = moments.gradients()
     denominator = moments.quad(g_pre, g_pre)
