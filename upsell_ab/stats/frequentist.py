@@ -1,0 +1,406 @@
+"""Frequentist comparison of a treatment arm with the control arm.
+
+Every test works on sufficient statistics (or on :class:`ArmEstimate` s built
+from them by :mod:`upsell_ab.stats.estimates`) and returns a
+:class:`FrequentistComparison`. Cases without a defined answer (an empty arm,
+one unit, both arms constant) return a status and ``None``, never NaN.
+
+Conventions (``shared/design.md``):
+
+- Proportions: pooled two-proportion z statistic
+  ``z = (p_T - p_C) / sqrt(p (1 - p) (1/n_T + 1/n_C))`` with the pooled ``p``
+  (as statsmodels ``proportions_ztest``), unpooled Wald interval
+  ``(p_T - p_C) +- z_{1-a/2} sqrt(p_T q_T / n_T + p_C q_C / n_C)``. When any
+  expected cell of the 2x2 table is under 10 the p-value is Fisher's exact test
+  (``scipy.stats.fisher_exact``) and the interval Agresti-Caffo's (add one
+  success and one failure per arm; Agresti & Caffo 2000, Am. Stat. 54:280),
+  which keeps its coverage where Wald's collapses.
+- Means: Welch's t, ``t = (m_T - m_C) / sqrt(s_T^2/n_T + s_C^2/n_C)`` with the
+  Welch-Satterthwaite ``df = (v_T + v_C)^2 / (v_T^2/(n_T-1) + v_C^2/(n_C-1))``
+  (Welch 1947); Student's pooled-variance t on request (``equal_var=True``).
+- Ratios and CUPED: the same t on the arms' delta-method / adjusted estimates
+  (as gbstats does), see :func:`compare_estimates`.
+- Relative lift: delta method (:mod:`upsell_ab.stats.lift`), same critical value.
+- One-sided alternatives give one-sided intervals (the open end is ``None``).
+- p-values use survival functions (``2 * sf(|t|)``), never ``1 - cdf``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from upsell_ab.metrics.sufficient import SampleStats
+from upsell_ab.stats.lift import relative_lift
+from upsell_ab.stats.results import (
+    ArmEstimate,
+    FrequentistComparison,
+    Interval,
+    NonInferiority,
+    Status,
+)
+
+AlternativeName = Literal["two_sided", "greater", "less"]
+"""``greater``: the treatment is higher than the control under H1."""
+
+EXACT_CELL_THRESHOLD = 10.0
+"""Use the exact test when any expected 2x2 cell count is below this."""
+
+
+def _alternative(value: object) -> AlternativeName:
+    name = str(getattr(value, "value", value))
+    if name not in ("two_sided", "greater", "less"):
+        raise ValueError(f"alternative must be two_sided, greater or less, got {value!r}")
+    return name  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference distribution of a test statistic: normal (df None) or Student t."""
+
+    df: float | None = None
+
+    def sf(self, x: float) -> float:
+        from scipy import stats
+
+        if self.df is None:
+            return float(stats.norm.sf(x))
+        return float(stats.t.sf(x, self.df))
+
+    def ppf_upper(self, tail: float) -> float:
+        """Critical value c with P(X > c) = tail (via isf, exact in the far tail)."""
+        from scipy import stats
+
+        if self.df is None:
+            return float(stats.norm.isf(tail))
+        return float(stats.t.isf(tail, self.df))
+
+    def p_value(self, statistic: float, alternative: AlternativeName) -> float:
+        if alternative == "two_sided":
+            return min(1.0, 2.0 * self.sf(abs(statistic)))
+        if alternative == "greater":
+            return self.sf(statistic)
+        return self.sf(-statistic)
+
+    def interval(
+        self, estimate: float, se: float, alpha: float, alternative: AlternativeName
+    ) -> Interval:
+        level = 1.0 - alpha
+        if alternative == "two_sided":
+            c = self.ppf_upper(alpha / 2.0)
+            return Interval(float(estimate - c * se), float(estimate + c * se), level)
+        c = self.ppf_upper(alpha)
+        if alternative == "greater":
+            return Interval(float(estimate - c * se), None, level)
+        return Interval(None, float(estimate + c * se), level)
+
+
+def empty_comparison(
+    method: str, status: Status, alternative: str, alpha: float
+) -> FrequentistComparison:
+    """A comparison with no numbers, only the reason why."""
+    none = Interval(None, None, 1.0 - alpha)
+    return FrequentistComparison(
+        method=method,
+        status=status,
+        alternative=alternative,
+        absolute_lift=None,
+        relative_lift=None,
+        absolute_ci=none,
+        relative_ci=none,
+    )
+
+
+def welch_df(control: ArmEstimate, treatment: ArmEstimate) -> float | None:
+    """Welch-Satterthwaite degrees of freedom from variances of the means."""
+    total = control.variance + treatment.variance
+    denominator = 0.0
+    for arm in (control, treatment):
+        if arm.n > 1:
+            denominator += arm.variance**2 / (arm.n - 1)
+    return total**2 / denominator if denominator > 0 else None
+
+
+def compare_estimates(
+    control: ArmEstimate,
+    treatment: ArmEstimate,
+    *,
+    method: str,
+    alpha: float = 0.05,
+    alternative: object = "two_sided",
+    df: float | None = None,
+    welch: bool = True,
+) -> FrequentistComparison:
+    """t test (Welch df unless ``df`` is given or ``welch`` is False: then normal) of
+    the difference of two independent arm estimates, with absolute and relative
+    (delta-method) intervals. The core of the Welch, ratio and CUPED tests."""
+    alt = _alternative(alternative)
+    if control.n == 0 or treatment.n == 0:
+        return empty_comparison(method, Status.no_data, alt, alpha)
+    if control.n < 2 or treatment.n < 2:
+        return empty_comparison(method, Status.too_few_units, alt, alpha)
+    variance = control.variance + treatment.variance
+    diff = treatment.mean - control.mean
+    if not variance > 0:
+        none = Interval(None, None, 1.0 - alpha)
+        return FrequentistComparison(
+            method=method,
+            status=Status.zero_variance,
+            alternative=alt,
+            absolute_lift=diff,
+            relative_lift=(treatment.mean / control.mean - 1.0) if control.mean else None,
+            absolute_ci=none,
+            relative_ci=none,
+        )
+    if df is None and welch:
+        df = welch_df(control, treatment)
+    reference = Reference(df)
+    se = math.sqrt(variance)
+    statistic = diff / se
+    return _finish(
+        method=method,
+        alt=alt,
+        alpha=alpha,
+        reference=reference,
+        diff=diff,
+        se=se,
+        statistic=statistic,
+        p_value=reference.p_value(statistic, alt),
+        control=control,
+        treatment=treatment,
+    )
+
+
+def _finish(
+    *,
+    method: str,
+    alt: AlternativeName,
+    alpha: float,
+    reference: Reference,
+    diff: float,
+    se: float,
+    statistic: float | None,
+    p_value: float | None,
+    control: ArmEstimate,
+    treatment: ArmEstimate,
+    ci_centre: float | None = None,
+) -> FrequentistComparison:
+    absolute_ci = reference.interval(diff if ci_centre is None else ci_centre, se, alpha, alt)
+    lift = relative_lift(control, treatment)
+    if lift is None:
+        status = Status.zero_baseline
+        relative_ci = Interval(None, None, 1.0 - alpha)
+    else:
+        status = Status.ok
+        relative_ci = reference.interval(lift.lift, lift.standard_error, alpha, alt)
+    return FrequentistComparison(
+        method=method,
+        status=status,
+        alternative=alt,
+        absolute_lift=float(diff),
+        relative_lift=None if lift is None else float(lift.lift),
+        absolute_ci=absolute_ci,
+        relative_ci=relative_ci,
+        statistic=None if statistic is None else float(statistic),
+        p_value=None if p_value is None else float(p_value),
+    )
+
+
+# ------------------------------------------------------------------ proportions
+def _proportion_estimate(stats: SampleStats) -> ArmEstimate:
+    p = stats.sum / stats.n
+    unit_variance = p * (1.0 - p)
+    return ArmEstimate(
+        n=stats.n, mean=p, variance=unit_variance / stats.n, unit_variance=unit_variance
+    )
+
+
+def needs_exact(control: SampleStats, treatment: SampleStats) -> bool:
+    """True when an expected cell of the 2x2 table is under ``EXACT_CELL_THRESHOLD``."""
+    total = control.n + treatment.n
+    successes = control.sum + treatment.sum
+    failures = total - successes
+    return any(
+        n * outcome / total < EXACT_CELL_THRESHOLD
+        for n in (control.n, treatment.n)
+        for outcome in (successes, failures)
+    )
+
+
+def proportion_test(
+    control: SampleStats,
+    treatment: SampleStats,
+    *,
+    alpha: float = 0.05,
+    alternative: object = "two_sided",
+    exact: bool | None = None,
+) -> FrequentistComparison:
+    """Two-proportion test of conversion counts (``sum`` = converted units).
+
+    ``exact=None`` picks Fisher's exact test when an expected cell is under 10
+    (see the module docstring), ``True``/``False`` forces the choice.
+    """
+    alt = _alternative(alternative)
+    if control.n == 0 or treatment.n == 0:
+        return empty_comparison("pooled z-test", Status.no_data, alt, alpha)
+    use_exact = needs_exact(control, treatment) if exact is None else exact
+    c_est, t_est = _proportion_estimate(control), _proportion_estimate(treatment)
+    diff = t_est.mean - c_est.mean
+    pooled = (control.sum + treatment.sum) / (control.n + treatment.n)
+    if pooled in (0.0, 1.0):
+        # Nobody (or everybody) converted in both arms: no statistic exists.
+        none = Interval(None, None, 1.0 - alpha)
+        return FrequentistComparison(
+            method="fisher exact" if use_exact else "pooled z-test",
+            status=Status.zero_variance,
+            alternative=alt,
+            absolute_lift=diff,
+            relative_lift=(t_est.mean / c_est.mean - 1.0) if c_est.mean else None,
+            absolute_ci=none,
+            relative_ci=none,
+        )
+    reference = Reference(None)
+    pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / control.n + 1 / treatment.n))
+    statistic = diff / pooled_se
+    if use_exact:
+        p_value = fisher_p_value(control, treatment, alt)
+        # Agresti-Caffo interval: Wald on counts with one success and one failure added.
+        pa_t = (treatment.sum + 1) / (treatment.n + 2)
+        pa_c = (control.sum + 1) / (control.n + 2)
+        se = math.sqrt(pa_t * (1 - pa_t) / (treatment.n + 2) + pa_c * (1 - pa_c) / (control.n + 2))
+        centre: float | None = pa_t - pa_c
+        method = "fisher exact"
+    else:
+        p_value = reference.p_value(statistic, alt)
+        se = math.sqrt(c_est.variance + t_est.variance)
+        centre = None
+        method = "pooled z-test"
+    return _finish(
+        method=method,
+        alt=alt,
+        alpha=alpha,
+        reference=reference,
+        diff=diff,
+        se=se,
+        statistic=statistic,
+        p_value=p_value,
+        control=c_est,
+        treatment=t_est,
+        ci_centre=centre,
+    )
+
+
+def fisher_p_value(control: SampleStats, treatment: SampleStats, alternative: object) -> float:
+    """Fisher's exact p-value; ``greater`` means the treatment converts more."""
+    from scipy import stats
+
+    alt = _alternative(alternative)
+    table = [
+        [round(treatment.sum), treatment.n - round(treatment.sum)],
+        [round(control.sum), control.n - round(control.sum)],
+    ]
+    scipy_alt = {"two_sided": "two-sided", "greater": "greater", "less": "less"}[alt]
+    return float(stats.fisher_exact(table, alternative=scipy_alt).pvalue)
+
+
+# ------------------------------------------------------------------------ means
+def mean_test(
+    control: SampleStats,
+    treatment: SampleStats,
+    *,
+    alpha: float = 0.05,
+    alternative: object = "two_sided",
+    equal_var: bool = False,
+) -> FrequentistComparison:
+    """Welch's t-test (default) or Student's pooled-variance t-test from sums."""
+    alt = _alternative(alternative)
+    method = "student t-test" if equal_var else "welch t-test"
+    c_est = _mean_estimate(control)
+    t_est = _mean_estimate(treatment)
+    if not equal_var or c_est.n < 2 or t_est.n < 2:
+        return compare_estimates(c_est, t_est, method=method, alpha=alpha, alternative=alt)
+    df = control.n + treatment.n - 2
+    pooled_var = ((control.n - 1) * control.variance + (treatment.n - 1) * treatment.variance) / df
+    pooled = ArmEstimate(n=control.n, mean=c_est.mean, variance=pooled_var / control.n)
+    pooled_t = ArmEstimate(n=treatment.n, mean=t_est.mean, variance=pooled_var / treatment.n)
+    result = compare_estimates(pooled, pooled_t, method=method, alpha=alpha, alternative=alt, df=df)
+    if result.relative_lift is None or result.status is not Status.ok:
+        return result
+    # The relative interval uses each arm's own variance (delta method), not the pooled one.
+    lift = relative_lift(c_est, t_est)
+    assert lift is not None
+    return _replace_relative(
+        result, Reference(df).interval(lift.lift, lift.standard_error, alpha, alt)
+    )
+
+
+def _mean_estimate(stats: SampleStats) -> ArmEstimate:
+    n = stats.n
+    if n == 0:
+        return ArmEstimate(n=0, mean=0.0, variance=0.0)
+    return ArmEstimate(
+        n=n, mean=stats.mean, variance=stats.variance / n, unit_variance=stats.variance
+    )
+
+
+def _replace_relative(result: FrequentistComparison, interval: Interval) -> FrequentistComparison:
+    from dataclasses import replace
+
+    return replace(result, relative_ci=interval)
+
+
+# -------------------------------------------------------------- non-inferiority
+def non_inferiority(
+    control: ArmEstimate,
+    treatment: ArmEstimate,
+    *,
+    margin: float,
+    margin_kind: object = "relative",
+    higher_is_better: bool = True,
+    alpha: float = 0.05,
+    df: float | None = None,
+    welch: bool = True,
+) -> NonInferiority:
+    """One-sided test that the treatment is not worse than control by more than ``margin``.
+
+    Higher is better: H0 ``delta <= -margin`` vs H1 ``delta > -margin``, statistic
+    ``(delta + margin) / se``; lower is better: H0 ``delta >= margin``, statistic
+    ``(margin - delta) / se`` (Schuirmann 1987; Kohavi et al. 2020 ch. 21). ``delta``
+    is the absolute difference or, for a relative margin, the delta-method
+    relative lift. ``bound`` is the worst plausible change at level 1 - alpha.
+    ``df`` None uses Welch-Satterthwaite, or the normal when ``welch`` is False
+    (proportions).
+    """
+    kind = str(getattr(margin_kind, "value", margin_kind))
+    if control.n < 2 or treatment.n < 2:
+        return NonInferiority(margin=margin, margin_kind=kind, p_value=None, passed=None)
+    if kind == "relative":
+        lift = relative_lift(control, treatment)
+        if lift is None:
+            return NonInferiority(margin=margin, margin_kind=kind, p_value=None, passed=None)
+        delta, se = lift.lift, lift.standard_error
+    else:
+        delta = treatment.mean - control.mean
+        se = math.sqrt(control.variance + treatment.variance)
+    if not se > 0:
+        return NonInferiority(margin=margin, margin_kind=kind, p_value=None, passed=None)
+    reference = Reference(welch_df(control, treatment) if df is None and welch else df)
+    critical = reference.ppf_upper(alpha)
+    if higher_is_better:
+        statistic = (delta + margin) / se
+        bound = delta - critical * se
+    else:
+        statistic = (margin - delta) / se
+        bound = delta + critical * se
+    p_value = reference.sf(statistic)
+    return NonInferiority(
+        margin=margin, margin_kind=kind, p_value=p_value, passed=p_value < alpha, bound=bound
+    )
+
+
+def proportion_estimates(
+    control: SampleStats, treatment: SampleStats
+) -> tuple[ArmEstimate, ArmEstimate]:
+    """Arm estimates of two proportions with the binomial variance p (1 - p) / n."""
+    return _proportion_estimate(control), _proportion_estimate(treatment)
