@@ -31,7 +31,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from upsell_ab.metrics.sufficient import SampleStats
+from upsell_ab.metrics.sufficient import RatioStats, SampleStats
+from upsell_ab.stats.estimates import arm_estimate, arm_status
 from upsell_ab.stats.lift import relative_lift
 from upsell_ab.stats.results import (
     ArmEstimate,
@@ -404,3 +405,23 @@ def proportion_estimates(
 ) -> tuple[ArmEstimate, ArmEstimate]:
     """Arm estimates of two proportions with the binomial variance p (1 - p) / n."""
     return _proportion_estimate(control), _proportion_estimate(treatment)
+
+
+# ------------------------------------------------------------------------ ratios
+def ratio_test(
+    control: RatioStats,
+    treatment: RatioStats,
+    *,
+    alpha: float = 0.05,
+    alternative: object = "two_sided",
+) -> FrequentistComparison:
+    """Delta-method test of a ratio metric sum(y)/sum(d) (Deng, Knoblich & Lu 2018):
+    Welch-style t on the arms' delta-method estimates from :mod:`.estimates`."""
+    alt = _alternative(alternative)
+    method = "delta method ratio"
+    statuses = (arm_status(control), arm_status(treatment))
+    if Status.no_data in statuses:
+        return empty_comparison(method, Status.no_data, alt, alpha)
+    return compare_estimates(
+        arm_estimate(control), arm_estimate(treatment), method=method, alpha=alpha, alternative=alt
+    )
