@@ -150,7 +150,7 @@ def compare_estimates(
             status=Status.zero_variance,
             alternative=alt,
             absolute_lift=diff,
-            relative_lift=(treatment.mean / control.mean - 1.0) if control.mean else None,
+            relative_lift=(_lift_or_none(control, treatment)),
             absolute_ci=none,
             relative_ci=none,
         )
@@ -257,7 +257,7 @@ def proportion_test(
             status=Status.zero_variance,
             alternative=alt,
             absolute_lift=diff,
-            relative_lift=(t_est.mean / c_est.mean - 1.0) if c_est.mean else None,
+            relative_lift=(_lift_or_none(c_est, t_est)),
             absolute_ci=none,
             relative_ci=none,
         )
@@ -425,3 +425,8 @@ def ratio_test(
     return compare_estimates(
         arm_estimate(control), arm_estimate(treatment), method=method, alpha=alpha, alternative=alt
     )
+
+
+def _lift_or_none(control: ArmEstimate, treatment: ArmEstimate) -> float | None:
+    lift = relative_lift(control, treatment)
+    return None if lift is None else lift.lift
