@@ -1,0 +1,129 @@
+"""Words shared by every renderer: decision labels, the legend, headline facts.
+
+Kept apart from the number formatter (format.py) because these are sentences,
+and from the renderers so the terminal, Markdown and HTML say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from upsell_ab.report import format as fmt
+from upsell_ab.report.model import ComparisonReport, ExperimentReport, MetricReport
+
+ACTION_LABELS = {
+    "ship": "Ship",
+    "keep_control": "Keep control",
+    "keep_running": "Keep running",
+    "invalid": "Invalid",
+}
+
+ACTION_ICONS = {"ship": "✅", "keep_control": "↩️", "keep_running": "⏳", "invalid": "⚠️"}
+
+LEGEND: tuple[tuple[str, str], ...] = (
+    (
+        "Lift",
+        "relative change of the variant's mean over the control's: "
+        "(variant - control) / control; absolute lifts of rates are in percentage points (pp).",
+    ),
+    (
+        "Interval",
+        "the frequentist confidence interval at the spec's level (an anytime-valid confidence "
+        "sequence when sequential monitoring is on); it covers the true lift in that share "
+        "of repeated experiments.",
+    ),
+    (
+        "p / p adj.",
+        "chance of a difference at least this large if the variant changed nothing; "
+        "'adj.' is corrected for testing several variants (Holm or Benjamini-Hochberg).",
+    ),
+    (
+        "Chance to beat control",
+        "a Bayesian probability that the variant is truly better than the control, "
+        "given the data and the prior. It is not 1 - p.",
+    ),
+    (
+        "Expected loss",
+        "if you ship the variant and it is actually worse, how much you lose on average, "
+        "in the metric's own units: E[max(control - variant, 0)].",
+    ),
+    (
+        "SRM",
+        "sample-ratio mismatch: a chi-square test of unit counts against the configured "
+        "weights; flagged results cannot be trusted, so no winner is declared.",
+    ),
+    ("n/a", "the engine did not run or could not compute the value; it is never a zero."),
+)
+
+
+def decision_text(report: ExperimentReport) -> str:
+    """'Ship B', 'Keep running (about 1,200 more units per variant, 5 days)'."""
+    decision = report.decision
+    text = ACTION_LABELS.get(decision.action, decision.action)
+    if decision.action == "ship" and decision.variant:
+        variant = report.variant(decision.variant)
+        text += f" {variant.label if variant else decision.variant}"
+    if decision.action == "keep_running":
+        extra = []
+        if decision.additional_units_needed is not None:
+            extra.append(f"about {decision.additional_units_needed:,} more units per variant")
+        if decision.additional_days_needed is not None:
+            extra.append(fmt.days(decision.additional_days_needed))
+        if extra:
+            text += f" ({', '.join(extra)})"
+    return text
+
+
+def srm_text(report: ExperimentReport) -> str:
+    quality = report.quality
+    state = "SRM FLAGGED" if quality.srm_flagged else "SRM ok"
+    return f"{state} (p = {fmt.p_value(quality.srm_p_value)})"
+
+
+def interval_name(comparison: ComparisonReport) -> str:
+    kind = "confidence sequence" if comparison.sequential else "CI"
+    level = fmt.level(comparison.ci_level)
+    return f"{level} {kind}".strip()
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The one-line facts about a treatment on the primary metric."""
+
+    variant: str
+    lift: str
+    interval: str
+    interval_name: str
+    chance: str
+    p_value: str
+
+
+def headlines(report: ExperimentReport) -> list[Headline]:
+    metric = report.primary
+    if metric is None:
+        return []
+    return [headline(report, metric, c) for c in metric.comparisons]
+
+
+def headline(report: ExperimentReport, metric: MetricReport, c: ComparisonReport) -> Headline:
+    variant = report.variant(c.variant)
+    return Headline(
+        variant=variant.label if variant else c.variant,
+        lift=fmt.percent(c.relative_lift, sign=True),
+        interval=fmt.relative_interval(c.relative_ci_low, c.relative_ci_high),
+        interval_name=interval_name(c),
+        chance=fmt.probability(c.prob_beat_baseline),
+        p_value=fmt.p_value(c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value),
+    )
+
+
+def ni_text(c: ComparisonReport) -> str:
+    """Guardrail verdict in words."""
+    ni = c.non_inferiority
+    if ni is None:
+        return ""
+    margin = (
+        fmt.percent(ni.margin) if ni.margin_kind == "relative" else fmt.number(ni.margin)
+    )
+    verdict = {True: "passed", False: "FAILED", None: "not proven"}[ni.passed]
+    return f"{verdict} (margin {margin})"

@@ -1,0 +1,134 @@
+"""Terminal rendering with rich: a decision line and one table per experiment.
+
+rich measures East Asian wide characters as two cells, so Japanese wording
+wraps inside its column instead of breaking the table. Colour is opt-in
+(``color=True`` when stdout is a TTY); the default output is plain text that
+pipes and logs read cleanly.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from upsell_ab.report import format as fmt
+from upsell_ab.report.labels import decision_text, ni_text, srm_text
+from upsell_ab.report.model import ExperimentReport, MetricReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+_ACTION_STYLES = {
+    "ship": "bold green",
+    "keep_control": "bold",
+    "keep_running": "bold yellow",
+    "invalid": "bold red",
+}
+
+
+def _metric_table(metric: MetricReport) -> Table:
+    """One table per metric: the variants as rows, the comparison in columns."""
+    from rich import box
+    from rich.table import Table
+
+    direction = "higher is better" if metric.higher_is_better else "lower is better"
+    title = f"{metric.name} ({metric.role}, {direction})"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Variant", overflow="fold")
+    table.add_column("Units", justify="right", no_wrap=True)
+    table.add_column("Mean", justify="right", no_wrap=True)
+    table.add_column("Lift [interval]", no_wrap=True)
+    table.add_column("p adj.", justify="right", no_wrap=True)
+    table.add_column("Beat ctrl", justify="right", no_wrap=True)
+    table.add_column("Exp. loss", justify="right")
+    comparisons = {c.variant: c for c in metric.comparisons}
+    for stat in metric.variants:
+        c = comparisons.get(stat.variant)
+        mean = fmt.metric_value(stat.mean, is_rate=metric.is_rate, unit=metric.unit)
+        if c is None:
+            table.add_row(stat.variant, fmt.count(stat.n), mean, "", "", "", "")
+            continue
+        lift = fmt.percent(c.relative_lift, sign=True)
+        span = fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
+        p = c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value
+        loss = fmt.absolute_change(c.expected_loss, is_rate=metric.is_rate, unit=metric.unit)
+        table.add_row(
+            stat.variant,
+            fmt.count(stat.n),
+            mean,
+            lift if span == fmt.MISSING else f"{lift} {span}",
+            fmt.p_value(p),
+            fmt.probability(c.prob_beat_baseline),
+            loss.lstrip("+"),
+        )
+    return table
+
+
+def _print_experiment(console: Console, report: ExperimentReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    style = _ACTION_STYLES.get(report.decision.action, "bold")
+    console.print(Text(f"{report.name} [{report.experiment}]", style="bold underline"))
+    console.print(Text.assemble(("Decision: ", "bold"), (decision_text(report), style)))
+    for reason in report.decision.reasons:
+        console.print(Text(f"  - {reason}"))
+    if report.decision.guardrails_breached:
+        console.print(
+            Text("Guardrails breached: " + ", ".join(report.decision.guardrails_breached))
+        )
+    quality = srm_text(report) + f"; {fmt.count(report.quality.total_units)} units"
+    console.print(Text(quality, style="red" if report.quality.srm_flagged else ""))
+
+    variants = Table(title="Variants", title_justify="left", expand=False)
+    for header in ("Variant", "Weight", "Timing", "Wording", "Discount"):
+        variants.add_column(header, overflow="fold")
+    for v in report.variants:
+        offer = v.offer
+        variants.add_row(
+            v.label + (" (control)" if v.control else ""),
+            fmt.percent(v.weight, decimals=0),
+            (offer.moment + (f" +{offer.delay}" if offer.delay else "")) if offer else "no offer",
+            (offer.wording or "") if offer else "",
+            offer.discount if offer else "",
+        )
+    console.print(variants)
+
+    for metric in report.metrics:
+        console.print(_metric_table(metric))
+        for c in metric.comparisons:
+            if c.non_inferiority is not None:
+                console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))
+    for note in report.notes:
+        console.print(Text(f"note: {note}"))
+    console.print()
+
+
+def render_text(
+    reports: Sequence[ExperimentReport], *, color: bool = False, width: int = 120
+) -> str:
+    """The terminal report of every experiment as a string (ANSI colour only
+    when ``color``). ``width`` is in terminal cells."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        color_system="standard" if color else None,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+    for report in reports:
+        _print_experiment(console, report)
+    if reports:
+        console.print(
+            "Chance to beat control is a Bayesian probability, not 1 - p. "
+            "n/a = not computed (never a zero)."
+        )
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
