@@ -1,0 +1,524 @@
+"""Read exposures/events from CSV, Parquet, JSON lines or a DataFrame; validate fully.
+
+Nothing is written here: :func:`load_batch` returns a :class:`CanonicalBatch`
+(canonical columns, UTC-naive timestamps, floats) or raises one
+:class:`~upsell_ab.errors.InputError` listing every problem with its file,
+line, data row and column, so a bad file is refused whole before the store is
+touched. Parsing is vectorised (pyarrow CSV reader, pandas/pyarrow string
+kernels); there is no per-row Python loop.
+
+Row numbering: ``row`` is the data row (the first row after the header is row
+1; Parquet/DataFrame rows count from 1 too); for CSV, ``line`` is the physical
+line in the file (header = line 1, so line = row + 1 unless a quoted field
+spans several lines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from difflib import get_close_matches
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from upsell_ab.errors import InputError, Location, Problem
+from upsell_ab.events.schema import (
+    ColumnMapping,
+    Kind,
+    attribute_problem,
+    event_mapping,
+    exposure_mapping,
+)
+from upsell_ab.events.timestamps import parse_timestamps, resolve_timezone
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_PROBLEMS_PER_KIND = 10
+"""Problems listed per (column, kind of problem); the rest are counted in one line."""
+
+NUMERIC_DEFAULTS: dict[str, float] = {"value": 0.0, "discount": 0.0, "quantity": 1.0}
+"""Event columns that may be absent or empty, and the value they then take."""
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A source read as-is: CSV cells are strings; Parquet/DataFrame keep their types."""
+
+    frame: pd.DataFrame
+    name: str
+    format: str
+    sha256: str | None = None
+    """Content hash of the file (None for a DataFrame)."""
+
+    @property
+    def has_lines(self) -> bool:
+        return self.format == "csv"
+
+
+@dataclass(frozen=True)
+class CanonicalBatch:
+    """Validated rows in canonical columns, ready for one atomic write.
+
+    ``frame`` holds the canonical columns (``event_id`` may be null: the store
+    fills a content hash), the attribute columns, and ``_row`` (data row in the
+    source, for stable ordering and first-wins de-duplication).
+    """
+
+    kind: Kind
+    frame: pd.DataFrame
+    attributes: tuple[str, ...]
+    source: str
+    sha256: str | None
+    defaulted: tuple[str, ...] = ()
+    """Optional canonical columns absent from the source (filled with defaults)."""
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.frame)
+
+
+# --------------------------------------------------------------------- reading
+def read_source(source: Any, *, name: str | None = None) -> SourceTable:
+    """Read a path (``.csv``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``) or take a DataFrame."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return SourceTable(source.reset_index(drop=True), name or "DataFrame", "frame")
+    path = Path(source)
+    display = name or str(path)
+    if not path.is_file():
+        raise InputError(
+            [Problem(Location(file=display), "file not found", "check the path", "not_found")]
+        )
+    digest = _file_sha256(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return SourceTable(_read_parquet(path, display), display, "parquet", digest)
+    if suffix in (".jsonl", ".ndjson"):
+        return SourceTable(_read_jsonl(path, display), display, "jsonl", digest)
+    return SourceTable(_read_csv(path, display), display, "csv", digest)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_csv(path: Path, display: str) -> pd.DataFrame:
+    """Every cell as a string (so '007' stays '007' and bad numbers can be located)."""
+    import csv
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        try:
+            header = next(csv.reader(handle), None)
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise InputError(
+                [
+                    Problem(
+                        Location(file=display, line=1),
+                        f"unreadable header: {error}",
+                        "save the file as UTF-8 CSV",
+                        "bad_file",
+                    )
+                ]
+            ) from None
+    if not header:
+        raise InputError(
+            [
+                Problem(
+                    Location(file=display, line=1),
+                    "empty file: no header row",
+                    "the first line must name the columns",
+                    "bad_file",
+                )
+            ]
+        )
+    problems = _header_problems(header, display)
+    if problems:
+        raise InputError(problems)
+    bad_rows: list[Problem] = []
+
+    def on_invalid(row: Any) -> str:
+        line = row.number if row.number is not None else None
+        bad_rows.append(
+            Problem(
+                Location(file=display, line=line, row=None if line is None else line - 1),
+                f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                "quote fields that contain the delimiter",
+                "bad_row",
+            )
+        )
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding="utf8", use_threads=True),
+            parse_options=pacsv.ParseOptions(
+                invalid_row_handler=on_invalid, newlines_in_values=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={column: pa.string() for column in header},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        raise InputError(
+            [
+                Problem(
+                    Location(file=display),
+                    f"cannot read CSV: {error}",
+                    "save the file as UTF-8 CSV with one header row",
+                    "bad_file",
+                )
+            ]
+        ) from None
+    if bad_rows:
+        raise InputError(bad_rows)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _header_problems(header: list[str], display: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, column in enumerate(header, start=1):
+        where = Location(file=display, line=1, column=index, field=column)
+        if not column.strip():
+            problems.append(Problem(where, "empty column name", "name every column", "bad_header"))
+        elif column in seen:
+            problems.append(
+                Problem(where, f"column {column!r} appears twice", "rename one", "bad_header")
+            )
+        seen.add(column)
+    return problems
+
+
+def _read_parquet(path: Path, display: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(
+            [
+                Problem(
+                    Location(file=display),
+                    f"cannot read Parquet: {error}",
+                    "check that the file is a complete Parquet file",
+                    "bad_file",
+                )
+            ]
+        ) from None
+    return table.to_pandas()
+
+
+def _read_jsonl(path: Path, display: str) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+    except ValueError as error:
+        raise InputError(
+            [
+                Problem(
+                    Location(file=display),
+                    f"cannot read JSON lines: {error}",
+                    "one JSON object per line",
+                    "bad_file",
+                )
+            ]
+        ) from None
+
+
+# ------------------------------------------------------------------ validation
+def load_batch(
+    source: Any,
+    kind: Kind,
+    mapping: ColumnMapping | None = None,
+    *,
+    timezone: str | None = None,
+    source_name: str | None = None,
+) -> CanonicalBatch:
+    """Read and validate ``source`` as ``kind``; raise one InputError listing every problem."""
+    table = source if isinstance(source, SourceTable) else read_source(source, name=source_name)
+    if mapping is None:
+        mapping = exposure_mapping() if kind == "exposures" else event_mapping()
+    return to_canonical(table, mapping, timezone=timezone)
+
+
+def to_canonical(
+    table: SourceTable, mapping: ColumnMapping, *, timezone: str | None = None
+) -> CanonicalBatch:
+    import numpy as np
+    import pandas as pd
+
+    tz = resolve_timezone(timezone)
+    frame = table.frame
+    present = {str(c) for c in frame.columns}
+    problems = _missing_columns(table, mapping, present)
+    attributes = _attributes(table, mapping, present, problems)
+    if problems:
+        raise InputError(problems)
+
+    report = _Reporter(table)
+    out: dict[str, Any] = {}
+    n = len(frame)
+    defaulted: list[str] = []
+    required = mapping.required
+    for canonical, source_col in mapping.columns.items():
+        if source_col not in present:
+            defaulted.append(canonical)
+            continue
+        column = frame[source_col]
+        if canonical == "timestamp":
+            parsed = parse_timestamps(column, tz)
+            for reason, mask, hint in parsed.problems:
+                report.add(mask, column, source_col, reason, hint, "bad_timestamp")
+            out[canonical] = parsed.values
+        elif canonical in NUMERIC_DEFAULTS:
+            out[canonical] = _numbers(column, source_col, canonical, report)
+        else:
+            text = _strings(column)
+            if canonical in required:
+                report.add(
+                    text.isna(),
+                    column,
+                    source_col,
+                    f"empty {canonical}",
+                    f"every row needs a {canonical}",
+                    "empty_value",
+                )
+            out[canonical] = text
+    for name in attributes:
+        out[name] = _strings(frame[name])
+    report.raise_if_any()
+
+    result = pd.DataFrame(out, index=pd.RangeIndex(n))
+    for canonical in mapping.columns:
+        if canonical not in result:
+            if canonical in NUMERIC_DEFAULTS:
+                result[canonical] = np.full(n, NUMERIC_DEFAULTS[canonical])
+            else:
+                result[canonical] = pd.Series([None] * n, dtype=pd.ArrowDtype(_pa_string()))
+    ordered = [*mapping.columns, *attributes]
+    result = result[ordered]
+    result["_row"] = np.arange(1, n + 1, dtype=np.int64)
+    return CanonicalBatch(
+        kind=mapping.kind,
+        frame=result,
+        attributes=attributes,
+        source=table.name,
+        sha256=table.sha256,
+        defaulted=tuple(d for d in defaulted if d not in ("event_id", "order_id")),
+    )
+
+
+def _pa_string() -> Any:
+    import pyarrow as pa
+
+    return pa.string()
+
+
+def _missing_columns(
+    table: SourceTable, mapping: ColumnMapping, present: set[str]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for canonical, source_col in mapping.columns.items():
+        needed = canonical in mapping.required or canonical in mapping.explicit
+        if source_col in present:
+            continue
+        close = _did_you_mean(source_col, present)
+        if needed or close:
+            label = canonical if canonical == source_col else f"{source_col} (for {canonical})"
+            hint = f"did you mean {close!r}? " if close else ""
+            hint += f"map it with --map {canonical}=<column>" + (
+                "" if not present else f"; columns found: {', '.join(sorted(present))}"
+            )
+            line = 1 if table.has_lines else None
+            problems.append(
+                Problem(
+                    Location(file=table.name, line=line, field=source_col),
+                    f"missing column {label}",
+                    hint,
+                    "missing_column",
+                )
+            )
+    return problems
+
+
+def _did_you_mean(name: str, present: set[str]) -> str | None:
+    lowered = {p.lower(): p for p in present}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)
+    return lowered[close[0]] if close else None
+
+
+def _attributes(
+    table: SourceTable, mapping: ColumnMapping, present: set[str], problems: list[Problem]
+) -> tuple[str, ...]:
+    if mapping.kind != "exposures":
+        return ()
+    line = 1 if table.has_lines else None
+    if mapping.attributes is None:
+        used = set(mapping.columns.values())
+        chosen = [str(c) for c in table.frame.columns if str(c) not in used]
+    else:
+        chosen = list(mapping.attributes)
+        for name in chosen:
+            if name not in present:
+                close = _did_you_mean(name, present)
+                problems.append(
+                    Problem(
+                        Location(file=table.name, line=line, field=name),
+                        f"missing attribute column {name}",
+                        f"did you mean {close!r}?" if close else "check the attribute list",
+                        "missing_column",
+                    )
+                )
+    for name in chosen:
+        problem = attribute_problem(name, Location(file=table.name, line=line, field=name))
+        if problem is not None:
+            problems.append(problem)
+    return tuple(chosen)
+
+
+def _strings(column: pd.Series) -> pd.Series:
+    """Identifier-like text: surrounding blanks stripped, empty -> null. Integral floats
+    (ids that went through a float column) print without '.0'."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        finite = np.isfinite(values)
+        if finite.any() and np.all(values[finite] == np.round(values[finite])):
+            column = column.astype("Int64")
+    text = column.astype(pd.ArrowDtype(pa.string())).str.strip()
+    return text.mask(text == "", None)
+
+
+def _numbers(column: pd.Series, source_col: str, canonical: str, report: _Reporter) -> Any:
+    """Float64 array; empty -> the default; unparsable/non-finite/negative -> problems."""
+    import numpy as np
+    import pandas as pd
+
+    default = NUMERIC_DEFAULTS[canonical]
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        empty = np.isnan(values)
+        bad = np.zeros(len(values), dtype=bool)
+    else:
+        text = _strings(column)
+        empty = text.isna().to_numpy()
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(values) & ~empty
+    report.add(
+        bad,
+        column,
+        source_col,
+        f"unparsable number in {canonical}",
+        "use digits with '.' as decimal point, no currency signs or thousands separators",
+        "bad_number",
+    )
+    values = np.where(empty, default, values)
+    report.add(
+        ~np.isfinite(values) & ~bad,
+        column,
+        source_col,
+        f"{canonical} is not finite",
+        "give a finite number",
+        "bad_number",
+    )
+    with np.errstate(invalid="ignore"):
+        report.add(
+            values < 0,
+            column,
+            source_col,
+            f"negative {canonical}",
+            _NEGATIVE_HINTS[canonical],
+            f"negative_{canonical}",
+        )
+    return values
+
+
+_NEGATIVE_HINTS = {
+    "value": "values are amounts >= 0; record a refund as event_type 'refund' with the "
+    "positive amount returned",
+    "discount": "discount is the money given away by the offer, >= 0",
+    "quantity": "quantity counts items, >= 0; record returns as 'refund' events",
+}
+
+
+class _Reporter:
+    """Collects located problems: the first few rows per (column, problem), then a count."""
+
+    def __init__(self, table: SourceTable) -> None:
+        self.table = table
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        mask: Any,
+        column: pd.Series,
+        source_col: str,
+        message: str,
+        hint: str | None,
+        code: str,
+    ) -> None:
+        import numpy as np
+
+        flags = np.asarray(mask, dtype=bool)
+        if not flags.any():
+            return
+        positions = np.flatnonzero(flags)
+        for position in positions[:MAX_PROBLEMS_PER_KIND]:
+            row = int(position) + 1
+            value = column.iloc[int(position)]
+            shown = "" if _is_missing(value) or not str(value).strip() else f": {str(value)[:60]!r}"
+            self.problems.append(
+                Problem(
+                    Location(
+                        file=self.table.name,
+                        line=row + 1 if self.table.has_lines else None,
+                        row=row,
+                        field=source_col,
+                    ),
+                    message + shown,
+                    hint,
+                    code,
+                )
+            )
+        extra = len(positions) - MAX_PROBLEMS_PER_KIND
+        if extra > 0:
+            self.problems.append(
+                Problem(
+                    Location(file=self.table.name, field=source_col),
+                    f"... and {extra:,} more rows with: {message}",
+                    None,
+                    code,
+                )
+            )
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise InputError(self.problems)
+
+
+def _is_missing(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
