@@ -1,0 +1,379 @@
+"""Analyse one experiment: every metric the spec uses, every treatment against control.
+
+``analyze(resolved, data)`` turns the data layer's sufficient statistics into
+an :class:`ExperimentAnalysis`:
+
+- per metric and variant a :class:`VariantSummary` (raw mean per unit, or the
+  ratio for ratio metrics; CUPED adjusts only the comparisons);
+- per treatment a :class:`Comparison` from the frequentist engine
+  (proportion/retention: pooled z or Fisher; mean/count/profit: Welch; ratio:
+  delta method; CUPED statistics: CUPED with theta pooled over *all* arms) and,
+  when ``analysis.engine`` is ``bayesian`` or ``both``, the Bayesian engine
+  (Beta-Binomial for 0/1 metrics, Gaussian on the same arm estimates otherwise)
+  plus P(best) among all arms;
+- adjusted p-values (``analysis.correction``: Holm by default, or BH) over the
+  family (primary metric, and the decision metric when it differs) x
+  treatments; secondary metrics form a second family of their own. Guardrail
+  non-inferiority tests are not adjusted: a correction would make a harm
+  *harder* to see, the wrong side to err on for a guardrail;
+- one-sided non-inferiority tests for guardrails at ``analysis.alpha`` with the
+  spec's margin, margin kind and direction (default: the catalogue's);
+- SRM (chi-square against the configured weights, flagged at ``srm_alpha``).
+
+``analysis.alternative`` applies to the primary and decision metrics; it is
+literal (``greater``: the treatment's value is higher), so for a lower-is-better
+metric the helpful one-sided alternative is ``less``. Secondary metrics and
+guardrails are compared two-sided.
+
+An engine that is not installed (or an arm without data) gives ``None`` with a
+note or status, never a placeholder number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from upsell_ab.metrics.aggregates import ExperimentData, MetricData
+from upsell_ab.metrics.sufficient import (
+    CupedRatioStats,
+    CupedStats,
+    MetricStats,
+    RatioStats,
+    SampleStats,
+)
+from upsell_ab.spec.models import Analysis, Direction, Guardrail, MetricDefinition, MetricType
+from upsell_ab.stats.cuped import cuped_test
+from upsell_ab.stats.estimates import (
+    arm_estimates,
+    arm_status,
+    covariate_centre,
+    cuped_theta,
+    pool,
+)
+from upsell_ab.stats.frequentist import (
+    empty_comparison,
+    mean_test,
+    non_inferiority,
+    proportion_estimates,
+    proportion_test,
+    ratio_test,
+)
+from upsell_ab.stats.multiplicity import adjust_p_values
+from upsell_ab.stats.results import (
+    BayesianComparison,
+    Comparison,
+    ExperimentAnalysis,
+    FrequentistComparison,
+    MetricResult,
+    NonInferiority,
+    Status,
+    VariantSummary,
+)
+from upsell_ab.stats.srm import srm_test
+
+BINARY_TYPES = (MetricType.proportion, MetricType.retention)
+"""0/1 metrics: proportion tests and the Beta-Binomial engine."""
+
+
+def is_binary(definition: MetricDefinition, stats: Mapping[str, MetricStats]) -> bool:
+    """A 0/1 metric held as plain sums (CUPED statistics go to CUPED instead)."""
+    return definition.type in BINARY_TYPES and all(
+        isinstance(s, SampleStats) for s in stats.values()
+    )
+
+
+def variant_summary(variant: str, stats: MetricStats | None) -> VariantSummary:
+    """Raw mean per unit (or the ratio); None when the arm has no data."""
+    if stats is None or arm_status(stats) is Status.no_data:
+        return VariantSummary(variant=variant, n=0 if stats is None else stats.n, mean=None)
+    if isinstance(stats, RatioStats | CupedRatioStats):
+        mean = stats.numerator_sum / stats.denominator_sum
+    else:
+        mean = stats.sum / stats.n
+    return VariantSummary(variant=variant, n=stats.n, mean=float(mean))
+
+
+def frequentist_comparison(
+    definition: MetricDefinition,
+    stats: Mapping[str, MetricStats],
+    control: str,
+    treatment: str,
+    *,
+    alpha: float,
+    alternative: str,
+) -> FrequentistComparison:
+    """The frequentist engine picked by metric type and statistics kind."""
+    c, t = stats.get(control), stats.get(treatment)
+    if c is None or t is None:
+        return empty_comparison("none", Status.no_data, alternative, alpha)
+    if isinstance(c, SampleStats) and isinstance(t, SampleStats):
+        if definition.type in BINARY_TYPES:
+            return proportion_test(c, t, alpha=alpha, alternative=alternative)
+        return mean_test(c, t, alpha=alpha, alternative=alternative)
+    if isinstance(c, RatioStats) and isinstance(t, RatioStats):
+        return ratio_test(c, t, alpha=alpha, alternative=alternative)
+    if isinstance(c, CupedStats | CupedRatioStats) and type(c) is type(t):
+        pooled = pool(stats)
+        assert pooled is not None
+        return cuped_test(
+            c,
+            t,
+            theta=cuped_theta(pooled),
+            centre=covariate_centre(pooled),
+            alpha=alpha,
+            alternative=alternative,
+        )
+    raise TypeError(f"arms hold different statistics kinds: {type(c).__name__}, {type(t).__name__}")
+
+
+def _bayesian(
+    definition: MetricDefinition,
+    stats: Mapping[str, MetricStats],
+    control: str,
+    treatments: list[str],
+    settings: Analysis,
+    direction: Direction,
+    notes: list[str],
+) -> tuple[dict[str, BayesianComparison | None], dict[str, float] | None]:
+    try:
+        from upsell_ab.stats import bayesian
+    except ImportError:  # pragma: no cover - the engine ships with the package
+        notes.append("Bayesian engine not available: Bayesian results left out")
+        return {t: None for t in treatments}, None
+    level = 1.0 - settings.alpha
+    results: dict[str, BayesianComparison | None] = {}
+    if is_binary(definition, stats):
+        binary = {v: s for v, s in stats.items() if isinstance(s, SampleStats)}
+        for t in treatments:
+            if control in binary and t in binary:
+                results[t] = bayesian.beta_binomial(
+                    binary[control], binary[t], settings.priors.conversion, level, direction
+                )
+            else:
+                results[t] = None
+        return results, bayesian.prob_best_beta(binary, settings.priors.conversion, direction)
+    estimates = arm_estimates(stats)
+    for t in treatments:
+        if control in estimates and t in estimates:
+            results[t] = bayesian.gaussian(
+                estimates[control], estimates[t], settings.priors.lift, level, direction
+            )
+        else:
+            results[t] = None
+    complete = len(estimates) == len(stats)
+    return results, bayesian.prob_best_gaussian(estimates, direction) if complete else None
+
+
+def _non_inferiority(
+    definition: MetricDefinition,
+    stats: Mapping[str, MetricStats],
+    control: str,
+    treatment: str,
+    guardrail: Guardrail,
+    direction: Direction,
+    alpha: float,
+) -> NonInferiority:
+    c, t = stats.get(control), stats.get(treatment)
+    margin_kind = guardrail.margin_kind.value
+    missing = NonInferiority(guardrail.margin, margin_kind, p_value=None, passed=None)
+    if c is None or t is None or Status.no_data in (arm_status(c), arm_status(t)):
+        return missing
+    higher = direction is Direction.higher_is_better
+    if is_binary(definition, stats):
+        assert isinstance(c, SampleStats) and isinstance(t, SampleStats)
+        c_est, t_est = proportion_estimates(c, t)
+        return non_inferiority(
+            c_est,
+            t_est,
+            margin=guardrail.margin,
+            margin_kind=margin_kind,
+            higher_is_better=higher,
+            alpha=alpha,
+            welch=False,
+        )
+    estimates = arm_estimates(stats)
+    return non_inferiority(
+        estimates[control],
+        estimates[treatment],
+        margin=guardrail.margin,
+        margin_kind=margin_kind,
+        higher_is_better=higher,
+        alpha=alpha,
+    )
+
+
+def analyze_metric(
+    name: str,
+    definition: MetricDefinition,
+    role: str,
+    metric_data: MetricData | None,
+    *,
+    variants: list[str],
+    control: str,
+    settings: Analysis,
+    alternative: str = "two_sided",
+    guardrail: Guardrail | None = None,
+) -> MetricResult:
+    """One metric: summaries, frequentist (and Bayesian) comparisons, guardrail test.
+    Adjusted p-values are filled in by :func:`analyze` (they need the whole family)."""
+    notes: list[str] = []
+    stats: dict[str, MetricStats] = {}
+    if metric_data is None:
+        notes.append(f"no data for metric {name!r}")
+    else:
+        stats = {v: metric_data.by_variant[v] for v in variants if v in metric_data.by_variant}
+        missing = [v for v in variants if v not in stats]
+        if missing:
+            notes.append(f"no statistics for variant(s) {', '.join(missing)}")
+    direction = (
+        guardrail.direction
+        if guardrail is not None and guardrail.direction is not None
+        else definition.direction
+    )
+    treatments = [v for v in variants if v != control]
+    engine = settings.engine.value
+    frequentist = {
+        t: frequentist_comparison(
+            definition, stats, control, t, alpha=settings.alpha, alternative=alternative
+        )
+        for t in treatments
+    }
+    if settings.sequential.enabled and metric_data is not None:
+        frequentist = _sequential_comparisons(frequentist, stats, control, settings, notes)
+    bayes: dict[str, BayesianComparison | None] = {t: None for t in treatments}
+    prob_best: dict[str, float] | None = None
+    if engine in ("bayesian", "both") and stats:
+        bayes, prob_best = _bayesian(
+            definition, stats, control, treatments, settings, direction, notes
+        )
+    comparisons = [
+        Comparison(
+            variant=t,
+            baseline=control,
+            frequentist=frequentist[t],
+            bayesian=bayes.get(t),
+            non_inferiority=(
+                _non_inferiority(
+                    definition, stats, control, t, guardrail, direction, settings.alpha
+                )
+                if guardrail is not None
+                else None
+            ),
+        )
+        for t in treatments
+    ]
+    return MetricResult(
+        metric=name,
+        role=role,
+        variants=[variant_summary(v, stats.get(v)) for v in variants],
+        comparisons=comparisons,
+        prob_best=prob_best,
+        notes=notes,
+    )
+
+
+def _sequential_comparisons(
+    frequentist: dict[str, FrequentistComparison],
+    stats: Mapping[str, MetricStats],
+    control: str,
+    settings: Analysis,
+    notes: list[str],
+) -> dict[str, FrequentistComparison]:
+    """SEQUENTIAL HOOK: replace fixed-horizon intervals by confidence sequences."""
+    import importlib
+
+    try:
+        importlib.import_module("upsell_ab.stats.sequential")
+    except ImportError:
+        notes.append(
+            "sequential engine not available: intervals are fixed-horizon, "
+            "not valid under daily peeking"
+        )
+        return frequentist
+    return frequentist
+
+
+def _adjust_family(results: list[MetricResult], correction: str) -> list[MetricResult]:
+    """Fill ``p_value_adjusted`` over every comparison of ``results`` as one family."""
+    flat: list[float | None] = [
+        c.frequentist.p_value if c.frequentist is not None else None
+        for r in results
+        for c in r.comparisons
+    ]
+    adjusted = iter(adjust_p_values(flat, correction))
+    return [
+        replace(r, comparisons=[replace(c, p_value_adjusted=next(adjusted)) for c in r.comparisons])
+        for r in results
+    ]
+
+
+def _guardrails(resolved: Any) -> dict[str, Guardrail]:
+    return {g.metric: g for g in resolved.experiment.metrics.guardrails}
+
+
+def analyze(resolved: Any, data: ExperimentData) -> ExperimentAnalysis:
+    """Analyse every metric of ``resolved`` (a ``spec.resolve.ResolvedExperiment``)."""
+    experiment = resolved.experiment
+    settings: Analysis = experiment.analysis
+    variants = [v.id for v in experiment.variants]
+    control = experiment.control.id
+    guardrails = _guardrails(resolved)
+    decision_metric = getattr(resolved, "decision_metric", None) or experiment.metrics.primary
+    confirmatory = {experiment.metrics.primary, decision_metric}
+    results: list[MetricResult] = []
+    for name, definition in resolved.metrics.items():
+        role = resolved.roles.get(name, "secondary")
+        results.append(
+            analyze_metric(
+                name,
+                definition,
+                role,
+                data.metrics.get(name),
+                variants=variants,
+                control=control,
+                settings=settings,
+                alternative=settings.alternative.value if name in confirmatory else "two_sided",
+                guardrail=guardrails.get(name),
+            )
+        )
+    correction = settings.correction.value
+    primary = [r for r in results if r.metric in confirmatory]
+    secondary = [r for r in results if r.metric not in confirmatory and r.metric not in guardrails]
+    adjusted = {r.metric: r for r in _adjust_family(primary, correction)}
+    adjusted.update({r.metric: r for r in _adjust_family(secondary, correction)})
+    results = [adjusted.get(r.metric, r) for r in results]
+
+    weights = {v.id: v.weight for v in experiment.variants}
+    srm = srm_test(data.quality.exposures_by_variant, weights, alpha=settings.srm_alpha)
+    notes = _quality_notes(data, settings)
+    if srm.flagged:
+        notes.insert(
+            0,
+            f"sample-ratio mismatch (p = {srm.p_value:.3g} < {settings.srm_alpha}): "
+            "assignment or logging is broken; no variant may be declared a winner",
+        )
+    sequential_status = None  # SEQUENTIAL HOOK: stopping advice from stats.sequential
+    return ExperimentAnalysis(
+        experiment_id=data.experiment_id,
+        metrics=results,
+        srm=srm,
+        sequential=sequential_status,
+        notes=notes,
+    )
+
+
+def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:
+    quality = data.quality
+    notes: list[str] = []
+    share = quality.multiple_exposure_share
+    if share > settings.max_multiple_exposure_share:
+        notes.append(
+            f"{quality.multiple_exposure_units} units ({share:.2%}) saw more than one variant "
+            f"(limit {settings.max_multiple_exposure_share:.2%}); they are excluded"
+        )
+    if quality.unknown_variants:
+        listed = ", ".join(f"{v} ({n})" for v, n in sorted(quality.unknown_variants.items()))
+        notes.append(f"exposures name variants the spec does not have: {listed}")
+    return notes
