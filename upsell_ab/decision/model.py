@@ -24,3 +24,6 @@ class Outcome:
     """``keep_running``: units per variant still needed for the spec's MDE."""
     additional_days_needed: float | None = None
     guardrails_breached: list[str] = field(default_factory=list)
+    """Guardrail metrics that failed non-inferiority for some treatment."""
+    metric: str | None = None
+    """The decision metric the rule was applied to (the primary unless the spec says so)."""

@@ -1,0 +1,305 @@
+"""From an analysis to one action: ship a variant, keep control, keep running, or invalid.
+
+The rule is the spec's (``analysis.decision``):
+
+- ``frequentist``: the decision metric's adjusted p-value (Holm by default,
+  over primary metric x treatments) is below ``alpha`` AND the interval of the
+  absolute difference lies wholly on the better side of 0 for the metric's
+  direction;
+- ``bayesian``: P(best) >= ``prob_best_threshold`` and, if set, the expected
+  loss of shipping <= ``expected_loss_threshold``;
+- ``both``: the two engines must agree.
+
+Before any of that the data must be trustworthy: a sample-ratio mismatch, a
+multiple-exposure share above ``max_multiple_exposure_share`` or a decision
+metric without data make the experiment *invalid*, never a winner. A winner
+must also pass every guardrail's non-inferiority test; a breach blocks it
+(listed in ``guardrails_breached``). A profit decision metric may demand a
+minimum lift (``min_profit_margin``, per unit). Treatments that all lose
+significantly -> keep control; otherwise keep running, with the extra units
+and days the spec's MDE needs (two-sample normal approximation, see
+:mod:`upsell_ab.decision.sample`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from upsell_ab.decision.model import Action, Outcome
+from upsell_ab.decision.reasons import amount, bayes_sentence, effect_sentence, metric_label
+from upsell_ab.decision.sample import extra_sample
+from upsell_ab.spec.models import DecisionRule, Direction, MetricDefinition
+from upsell_ab.stats.results import Comparison, ExperimentAnalysis, MetricResult, Status
+
+if TYPE_CHECKING:
+    from upsell_ab.metrics.aggregates import ExperimentData
+    from upsell_ab.spec.resolve import ResolvedExperiment
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rule says about one treatment on the decision metric."""
+
+    variant: str
+    wins: bool
+    loses: bool
+    score: float
+    """For ranking several winners: P(best), else the lift in the better direction."""
+    reasons: list[str] = field(default_factory=list)
+
+
+def decide(
+    resolved: ResolvedExperiment,
+    analysis: ExperimentAnalysis,
+    data: ExperimentData | None = None,
+) -> Outcome:
+    """The experiment's outcome with plain-word reasons (see module docstring)."""
+    experiment = resolved.experiment
+    name = resolved.decision_metric
+    problems = quality_problems(resolved, analysis, data)
+    if problems:
+        return Outcome(Action.invalid, None, problems, metric=name)
+    try:
+        result = analysis.metric(name)
+    except KeyError:
+        reason = f"The decision metric {name} has no result, so no variant can be judged."
+        return Outcome(Action.invalid, None, [reason], metric=name)
+    empty = [v.variant for v in result.variants if v.n == 0]
+    if empty or not result.variants:
+        reason = (
+            f"No data for the decision metric {name} in variant(s) {', '.join(empty) or 'all'}: "
+            "check the exposures and the metric's event type."
+        )
+        return Outcome(Action.invalid, None, [reason], metric=name)
+    definition = resolved.metrics.get(name)
+    verdicts = [judge(resolved, result, c, definition) for c in result.comparisons]
+    breached, unproven, guard_reasons = guardrail_status(resolved, analysis)
+    breached_names = sorted({m for metrics in breached.values() for m in metrics})
+    reasons = [r for v in verdicts for r in v.reasons]
+    winners = sorted((v for v in verdicts if v.wins), key=lambda v: -v.score)
+    safe = [v for v in winners if not breached.get(v.variant) and not unproven.get(v.variant)]
+    if safe:
+        best = safe[0]
+        reasons.insert(
+            0,
+            f"Ship {best.variant}: it beat control on {metric_label(name, definition)} under the "
+            f"{experiment.analysis.decision.rule.value} rule and passed every guardrail.",
+        )
+        return Outcome(
+            Action.ship,
+            best.variant,
+            reasons + guard_reasons,
+            metric=name,
+            guardrails_breached=breached_names,
+        )
+    if winners and all(breached.get(v.variant) for v in winners):
+        lead = ", ".join(
+            f"{v.variant} (breached {', '.join(breached[v.variant])})" for v in winners
+        )
+        reasons.insert(
+            0,
+            f"Keep control: the winning variant(s) {lead} failed a guardrail, "
+            "so shipping would do harm.",
+        )
+        return Outcome(
+            Action.keep_control,
+            None,
+            reasons + guard_reasons,
+            metric=name,
+            guardrails_breached=breached_names,
+        )
+    if verdicts and all(v.loses for v in verdicts):
+        reasons.insert(
+            0,
+            "Keep control: every variant did significantly worse than control on "
+            f"{metric_label(name, definition)}.",
+        )
+        return Outcome(
+            Action.keep_control,
+            None,
+            reasons + guard_reasons,
+            metric=name,
+            guardrails_breached=breached_names,
+        )
+    need = extra_sample(resolved, result, data)
+    if winners:
+        reasons.insert(
+            0,
+            "Keep running: a variant leads, but its guardrails are not yet shown "
+            "to be non-inferior.",
+        )
+    elif need is not None and need.units == 0:
+        reasons.insert(
+            0,
+            "Keep control: the planned sample for the MDE is reached and no variant beat control; "
+            "any true effect is likely smaller than the MDE.",
+        )
+        return Outcome(
+            Action.keep_control,
+            None,
+            reasons + guard_reasons + [need.reason],
+            metric=name,
+            guardrails_breached=breached_names,
+        )
+    else:
+        reasons.insert(0, "Keep running: no variant has beaten control yet.")
+    if need is not None:
+        reasons.append(need.reason)
+    return Outcome(
+        Action.keep_running,
+        None,
+        reasons + guard_reasons,
+        additional_units_needed=need.units if need is not None else None,
+        additional_days_needed=need.days if need is not None else None,
+        guardrails_breached=breached_names,
+        metric=name,
+    )
+
+
+def quality_problems(
+    resolved: ResolvedExperiment, analysis: ExperimentAnalysis, data: ExperimentData | None
+) -> list[str]:
+    """Reasons the data cannot be trusted (empty when it can)."""
+    settings = resolved.experiment.analysis
+    problems: list[str] = []
+    srm = analysis.srm
+    if srm.flagged:
+        observed = ", ".join(f"{k} {v:,}" for k, v in srm.observed.items())
+        expected = ", ".join(f"{k} {v:,.0f}" for k, v in srm.expected.items())
+        p = f"{srm.p_value:.2g}" if srm.p_value is not None else "n/a"
+        problems.append(
+            f"Sample ratio mismatch: units per variant {observed} differ from the configured "
+            f"split (expected {expected}; chi-square p = {p} < {settings.srm_alpha:g}). "
+            "Assignment or exposure logging is broken, so no variant can be declared a winner."
+        )
+    if data is not None:
+        share = data.quality.multiple_exposure_share
+        if share > settings.max_multiple_exposure_share:
+            problems.append(
+                f"{data.quality.multiple_exposure_units:,} units ({share * 100:.2f} %) saw more "
+                f"than one variant, above the allowed "
+                f"{settings.max_multiple_exposure_share * 100:.2f} %: "
+                "fix the assignment caching before trusting any result."
+            )
+    return problems
+
+
+def _better(direction: Direction, low: float | None, high: float | None) -> tuple[bool, bool]:
+    """(interval wholly on the better side of 0, wholly on the worse side)."""
+    if low is None or high is None:
+        return False, False
+    if direction is Direction.higher_is_better:
+        return low > 0, high < 0
+    return high < 0, low > 0
+
+
+def judge(
+    resolved: ResolvedExperiment,
+    result: MetricResult,
+    comparison: Comparison,
+    definition: MetricDefinition | None,
+) -> Verdict:
+    """Apply the spec's rule to one treatment-vs-control comparison."""
+    settings = resolved.experiment.analysis
+    rule = settings.decision.rule
+    direction = definition.direction if definition is not None else Direction.higher_is_better
+    sign = 1.0 if direction is Direction.higher_is_better else -1.0
+    variant = comparison.variant
+    reasons: list[str] = []
+    f_win = f_lose = b_win = b_lose = False
+    score = 0.0
+    freq = comparison.frequentist
+    if freq is not None and freq.status is not Status.no_data:
+        sentence = effect_sentence(
+            variant,
+            result.metric,
+            definition,
+            freq,
+            comparison.p_value_adjusted,
+            settings.correction.value,
+        )
+        if sentence:
+            reasons.append(sentence)
+        p = comparison.p_value_adjusted if comparison.p_value_adjusted is not None else freq.p_value
+        good, bad = _better(direction, freq.absolute_ci.low, freq.absolute_ci.high)
+        significant = p is not None and p < settings.alpha
+        f_win, f_lose = significant and good, significant and bad
+        score = sign * (freq.absolute_lift or 0.0)
+    bayes = comparison.bayesian
+    prob_best = (result.prob_best or {}).get(variant)
+    if bayes is not None and bayes.prob_beat_baseline is not None:
+        sentence = bayes_sentence(variant, bayes, prob_best)
+        if sentence:
+            reasons.append(sentence)
+        threshold = settings.decision.prob_best_threshold
+        chance = prob_best if prob_best is not None else bayes.prob_beat_baseline
+        loss_limit = settings.decision.expected_loss_threshold
+        loss_ok = loss_limit is None or (
+            bayes.expected_loss is not None and bayes.expected_loss <= loss_limit
+        )
+        b_win = chance >= threshold and loss_ok
+        b_lose = bayes.prob_beat_baseline <= 1.0 - threshold
+        if rule is not DecisionRule.frequentist:
+            score = chance
+    if rule is DecisionRule.frequentist:
+        wins, loses = f_win, f_lose
+        if freq is None or freq.p_value is None:
+            reasons.append(f"No frequentist test for {variant}: the rule cannot be applied yet.")
+    elif rule is DecisionRule.bayesian:
+        wins, loses = b_win, b_lose
+        if bayes is None or bayes.prob_beat_baseline is None:
+            reasons.append(f"No Bayesian result for {variant}: the rule cannot be applied yet.")
+    else:
+        wins, loses = f_win and b_win, f_lose and b_lose
+        if f_win != b_win:
+            reasons.append(f"The engines disagree on {variant}; the 'both' rule needs agreement.")
+    minimum = settings.decision.min_profit_margin
+    lift = freq.absolute_lift if freq is not None else None
+    if wins and minimum > 0 and (lift is None or sign * lift < minimum):
+        shown = amount(sign * lift, definition) if lift is not None else "unknown"
+        reasons.append(
+            f"Variant {variant}'s lift of {shown} per unit is below the required minimum "
+            f"of {amount(minimum, definition)} (min_profit_margin)."
+        )
+        wins = False
+    return Verdict(variant=variant, wins=wins, loses=loses, score=score, reasons=reasons)
+
+
+def guardrail_status(
+    resolved: ResolvedExperiment, analysis: ExperimentAnalysis
+) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
+    """Per variant: guardrails breached, guardrails not proven; and the sentences."""
+    breached: dict[str, list[str]] = {}
+    unproven: dict[str, list[str]] = {}
+    reasons: list[str] = []
+    treatments = [v.id for v in resolved.experiment.treatments]
+    for guardrail in resolved.experiment.metrics.guardrails:
+        name = guardrail.metric
+        label = metric_label(name, resolved.metrics.get(name))
+        margin = (
+            f"{guardrail.margin * 100:g} %"
+            if guardrail.margin_kind.value == "relative"
+            else amount(guardrail.margin, resolved.metrics.get(name))
+        )
+        try:
+            comparisons = {c.variant: c for c in analysis.metric(name).comparisons}
+        except KeyError:
+            comparisons = {}
+        for variant in treatments:
+            test = comparisons.get(variant)
+            ni = test.non_inferiority if test is not None else None
+            if ni is None or ni.passed is None:
+                unproven.setdefault(variant, []).append(name)
+                reasons.append(
+                    f"Guardrail {label} for {variant}: not yet proven non-inferior "
+                    f"(margin {margin})."
+                )
+            elif not ni.passed:
+                breached.setdefault(variant, []).append(name)
+                p = f", p = {ni.p_value:.3g}" if ni.p_value is not None else ""
+                reasons.append(
+                    f"Guardrail breached: {variant} may worsen {label} by more than "
+                    f"the allowed {margin}{p}."
+                )
+    return breached, unproven, reasons
