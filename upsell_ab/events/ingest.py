@@ -50,6 +50,14 @@ class SourceTable:
     format: str
     sha256: str | None = None
     """Content hash of the file (None for a DataFrame)."""
+    row_numbers: Any = None
+    """Source row number of each frame row (numpy int array) when the frame is a
+    subset of the file (spool files hold exposures and events); None = 1..n."""
+
+    def row_number(self, position: int) -> int:
+        if self.row_numbers is None:
+            return position + 1
+        return int(self.row_numbers[position])
 
     @property
     def has_lines(self) -> bool:
@@ -311,7 +319,11 @@ def to_canonical(
                 result[canonical] = pd.Series([None] * n, dtype=pd.ArrowDtype(_pa_string()))
     ordered = [*mapping.columns, *attributes]
     result = result[ordered]
-    result["_row"] = np.arange(1, n + 1, dtype=np.int64)
+    result["_row"] = (
+        np.arange(1, n + 1, dtype=np.int64)
+        if table.row_numbers is None
+        else np.asarray(table.row_numbers, dtype=np.int64)
+    )
     return CanonicalBatch(
         kind=mapping.kind,
         frame=result,
@@ -483,7 +495,7 @@ class _Reporter:
             return
         positions = np.flatnonzero(flags)
         for position in positions[:MAX_PROBLEMS_PER_KIND]:
-            row = int(position) + 1
+            row = self.table.row_number(int(position))
             value = column.iloc[int(position)]
             shown = "" if _is_missing(value) or not str(value).strip() else f": {str(value)[:60]!r}"
             self.problems.append(

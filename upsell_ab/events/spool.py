@@ -1,0 +1,180 @@
+"""Ingest the tracker's spool files into the store, idempotently.
+
+Order of operations, and why it is crash-safe: (1) list finished files
+(``*.jsonl``; writers only create them by atomic rename, so each is complete);
+(2) validate all of them — one bad file refuses the whole run, nothing
+written; (3) write exposures, then events, each in one transaction;
+(4) only then move the files to ``done/``. A crash before (4) leaves the files
+in place; the next run re-reads them and adds nothing, because every record
+carries a uuid ``event_id`` already in the store.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from upsell_ab.errors import InputError, Location, Problem
+from upsell_ab.events.ingest import CanonicalBatch, SourceTable, to_canonical
+from upsell_ab.events.schema import EVENT_COLUMNS, EXPOSURE_COLUMNS, event_mapping, exposure_mapping
+from upsell_ab.events.store import IngestReport
+from upsell_ab.events.tracker import SPOOL_SUFFIX
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from upsell_ab.events.store import EventStore
+
+DONE_DIR = "done"
+_EVENT_ONLY = frozenset(EVENT_COLUMNS) - frozenset(EXPOSURE_COLUMNS)
+
+
+def finished_files(spool_dir: str | Path) -> list[Path]:
+    """Complete spool files, oldest name first (temporary files start with '.')."""
+    directory = Path(spool_dir)
+    if not directory.is_dir():
+        return []
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.is_file() and p.name.endswith(SPOOL_SUFFIX) and not p.name.startswith(".")
+    )
+
+
+def ingest_spool(
+    spool_dir: str | Path, store: EventStore, *, timezone: str | None = None
+) -> IngestReport:
+    """Validate every finished spool file, write them in two transactions, move to ``done/``."""
+    files = finished_files(spool_dir)
+    label = f"spool {spool_dir} ({len(files)} files)"
+    if not files:
+        return IngestReport(0, 0, 0, label, "mixed")
+    exposures: list[CanonicalBatch] = []
+    events: list[CanonicalBatch] = []
+    problems: list[Problem] = []
+    for path in files:
+        try:
+            exposure_batch, event_batch = _read_file(path, timezone)
+        except InputError as error:
+            problems.extend(error.problems)
+            continue
+        exposures.append(exposure_batch)
+        events.append(event_batch)
+    if problems:
+        raise InputError(problems)
+    report = store.write_batch(_merge(exposures, "exposures", label))
+    report = report + store.write_batch(_merge(events, "events", label))
+    done = Path(spool_dir) / DONE_DIR
+    done.mkdir(exist_ok=True)
+    for path in files:
+        os.replace(path, done / path.name)
+    return report
+
+
+def _read_file(path: Path, timezone: str | None) -> tuple[CanonicalBatch, CanonicalBatch]:
+    import numpy as np
+
+    frame = _read_records(path)
+    kinds = frame["kind"].astype(str) if "kind" in frame else None
+    if kinds is None or not kinds.isin(["exposure", "event"]).all():
+        raise InputError(
+            [
+                Problem(
+                    Location(file=str(path), field="kind"),
+                    "spool records need kind 'exposure' or 'event'",
+                    "spool files are written by upsell_ab.events.tracker.Tracker only",
+                    "bad_file",
+                )
+            ]
+        )
+    rows = np.arange(1, len(frame) + 1)
+    is_exposure = (kinds == "exposure").to_numpy()
+    attributes = [
+        str(c)
+        for c in frame.columns
+        if c != "kind" and c not in EXPOSURE_COLUMNS and c not in _EVENT_ONLY
+    ]
+    exposure_frame = frame.loc[is_exposure, [c for c in frame.columns if c in EXPOSURE_COLUMNS]]
+    for name in attributes:
+        exposure_frame[name] = frame.loc[is_exposure, name]
+    event_frame = frame.loc[~is_exposure, [c for c in EVENT_COLUMNS if c in frame.columns]]
+    exposure_batch = to_canonical(
+        SourceTable(
+            exposure_frame.reset_index(drop=True), str(path), "jsonl", None, rows[is_exposure]
+        ),
+        exposure_mapping(attributes=tuple(attributes)),
+        timezone=timezone,
+    )
+    event_batch = to_canonical(
+        SourceTable(
+            event_frame.reset_index(drop=True), str(path), "jsonl", None, rows[~is_exposure]
+        ),
+        event_mapping(),
+        timezone=timezone,
+    )
+    return exposure_batch, event_batch
+
+
+def _read_records(path: Path) -> pd.DataFrame:
+    """One JSON object per line, read by pyarrow (vectorised); canonical fields typed."""
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    schema = pa.schema(
+        [(name, pa.string()) for name in ("kind", *EXPOSURE_COLUMNS, "event_type", "order_id")]
+        + [(name, pa.float64()) for name in ("value", "discount", "quantity")]
+    )
+    try:
+        table = pajson.read_json(
+            path,
+            parse_options=pajson.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as error:
+        raise InputError(
+            [
+                Problem(
+                    Location(file=str(path)),
+                    f"unreadable spool file: {error}",
+                    "spool files are JSON lines written by the tracker; move a damaged file "
+                    "out of the spool directory to ingest the others",
+                    "bad_file",
+                )
+            ]
+        ) from None
+    columns: dict[str, Any] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name not in schema.names:
+            column = column.cast(pa.string())
+        columns[name] = column
+    return pa.table(columns).to_pandas(types_mapper=_arrow_types)
+
+
+def _arrow_types(arrow_type: Any) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.ArrowDtype(arrow_type) if arrow_type == pa.string() else None
+
+
+def _merge(batches: list[CanonicalBatch], kind: str, label: str) -> CanonicalBatch:
+    """One batch per kind; ``_row`` renumbered so file order (then line) decides first-wins."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    attributes = tuple(dict.fromkeys(a for b in batches for a in b.attributes))
+    frame = pd.concat([b.frame for b in batches], ignore_index=True)
+    for name in attributes:
+        frame[name] = frame[name].astype(pd.ArrowDtype(pa.string()))
+    frame["_row"] = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return CanonicalBatch(
+        kind="exposures" if kind == "exposures" else "events",
+        frame=frame,
+        attributes=attributes,
+        source=label,
+        sha256=None,
+    )

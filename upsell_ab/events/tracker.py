@@ -1,0 +1,276 @@
+"""Live tracking for apps: buffer in memory, spill to per-process spool files.
+
+Why spool files and not the database: a DuckDB file has one writer, and a web
+request must never wait for analysis or for a lock. Each call only appends to
+an in-memory list under a lock. :meth:`Tracker.flush` writes the buffer to a
+hidden temporary file in ``spool_dir``, ``fsync`` s it, and renames it
+atomically (POSIX ``rename``) to ``<process>-<pid>-<token>-<seq>.jsonl``; a
+reader therefore sees complete files or nothing. Several processes never share
+a file, so there is no lock contention between them. Every record carries a
+uuid4 ``event_id``, which makes :func:`ingest_spool` idempotent.
+
+Durability: what was flushed survives a crash (SIGKILL, power loss after the
+directory fsync); what was still buffered is lost. Flushes happen every
+``flush_every`` records, every ``flush_interval_s`` seconds (background
+thread), and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import re
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upsell_ab.events.store import EventStore, IngestReport
+
+SPOOL_SUFFIX = ".jsonl"
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+_ATTRIBUTE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_RESERVED = frozenset(
+    {"kind", "experiment", "variant", "unit_id", "timestamp", "event_id", "event_type"}
+    | {"value", "discount", "quantity", "order_id", "_row"}
+)
+
+
+class Tracker:
+    """Record exposures and events from an app; thread-safe, never blocks on the store.
+
+    >>> tracker = Tracker("/var/spool/upsell_ab")            # doctest: +SKIP
+    >>> tracker.exposure("checkout_upsell", "treatment", "c42", channel="web")  # doctest: +SKIP
+    >>> tracker.event("c42", "order", value=4800, discount=480, order_id="o-9")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        spool_dir: str | Path,
+        process_name: str | None = None,
+        flush_every: int = 1000,
+        flush_interval_s: float | None = 5.0,
+    ) -> None:
+        if flush_every < 1:
+            raise ValueError("flush_every must be >= 1")
+        if flush_interval_s is not None and flush_interval_s <= 0:
+            raise ValueError("flush_interval_s must be > 0 (or None for no timed flushes)")
+        self.spool_dir = Path(spool_dir)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.process_name = _NAME_RE.sub("_", process_name or "app")[:40] or "app"
+        self.flush_every = flush_every
+        self.flush_interval_s = flush_interval_s
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._reset_for_process()
+        atexit.register(self._at_exit)
+
+    # -------------------------------------------------------------- records
+    def exposure(
+        self,
+        experiment: str,
+        variant: str,
+        unit_id: str,
+        timestamp: datetime | None = None,
+        **attributes: Any,
+    ) -> str:
+        """Record that ``unit_id`` saw ``variant``; returns the record's event id."""
+        record: dict[str, Any] = {
+            "kind": "exposure",
+            "experiment": _text("experiment", experiment),
+            "variant": _text("variant", variant),
+            "unit_id": _text("unit_id", unit_id),
+            "timestamp": _timestamp(timestamp),
+            "event_id": uuid.uuid4().hex,
+        }
+        for name, value in attributes.items():
+            if not _ATTRIBUTE_RE.match(name) or name in _RESERVED:
+                raise ValueError(
+                    f"attribute name {name!r} must be a plain identifier (letters, digits, '_') "
+                    "and not a canonical column"
+                )
+            record[name] = None if value is None else str(value)
+        return self._append(record)
+
+    def event(
+        self,
+        unit_id: str,
+        event_type: str,
+        value: float = 0.0,
+        discount: float = 0.0,
+        quantity: float = 1.0,
+        order_id: str | None = None,
+        event_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        """Record an order, upsell purchase, refund ... (values follow the store's rules:
+        finite and >= 0). Returns the event id (``event_id`` if given, else a uuid4)."""
+        record = {
+            "kind": "event",
+            "unit_id": _text("unit_id", unit_id),
+            "timestamp": _timestamp(timestamp),
+            "event_type": _text("event_type", event_type),
+            "value": _amount("value", value),
+            "discount": _amount("discount", discount),
+            "quantity": _amount("quantity", quantity),
+            "order_id": None if order_id is None else _text("order_id", order_id),
+            "event_id": uuid.uuid4().hex if event_id is None else _text("event_id", event_id),
+        }
+        return self._append(record)
+
+    def _append(self, record: dict[str, Any]) -> str:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        if self._closed:
+            raise RuntimeError("tracker is closed")
+        if os.getpid() != self._pid:
+            self._reset_for_process()
+        with self._lock:
+            self._buffer.append(line)
+            full = len(self._buffer) >= self.flush_every
+        if full:
+            self.flush()
+        return str(record["event_id"])
+
+    # --------------------------------------------------------------- flushing
+    def flush(self) -> Path | None:
+        """Write buffered records to a new spool file atomically; returns its path."""
+        with self._flush_lock:
+            with self._lock:
+                if not self._buffer:
+                    return None
+                lines, self._buffer = self._buffer, []
+                self._sequence += 1
+                sequence = self._sequence
+            name = f"{self.process_name}-{self._pid}-{self._token}-{sequence:08d}{SPOOL_SUFFIX}"
+            final = self.spool_dir / name
+            temporary = self.spool_dir / f".{name}.tmp"
+            try:
+                with temporary.open("w", encoding="utf-8") as handle:
+                    handle.write("\n".join(lines))
+                    handle.write("\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, final)
+                _fsync_directory(self.spool_dir)
+            except BaseException:
+                with self._lock:  # keep the records for the next attempt
+                    self._buffer[:0] = lines
+                temporary.unlink(missing_ok=True)
+                raise
+            return final
+
+    def pending(self) -> int:
+        """Records buffered and not yet flushed."""
+        with self._lock:
+            return len(self._buffer)
+
+    def close(self) -> None:
+        """Flush and stop the background thread; further records raise."""
+        if self._closed:
+            return
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self.flush()
+        self._closed = True
+        atexit.unregister(self._at_exit)
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _reset_for_process(self) -> None:
+        """(Re)initialise per-process state: after ``fork`` the child gets its own
+        file names and drops records buffered by the parent (the parent flushes them)."""
+        self._pid = os.getpid()
+        self._token = uuid.uuid4().hex[:8]
+        self._sequence = 0
+        self._buffer = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        if self.flush_interval_s is not None:
+            self._thread = threading.Thread(
+                target=self._timed_flushes, name="upsell-ab-tracker", daemon=True
+            )
+            self._thread.start()
+
+    def _timed_flushes(self) -> None:
+        interval = self.flush_interval_s or 1.0
+        last = time.monotonic()
+        while not self._stop.wait(timeout=interval):
+            if time.monotonic() - last >= interval:
+                try:
+                    self.flush()
+                except OSError:
+                    pass  # disk full or gone: records stay buffered; the next flush retries
+                last = time.monotonic()
+
+    def _at_exit(self) -> None:
+        if not self._closed and os.getpid() == self._pid:
+            try:
+                self.flush()
+            except OSError:
+                pass
+
+
+def ingest_spool(
+    spool_dir: str | Path, store: EventStore, *, timezone: str | None = None
+) -> IngestReport:
+    """Ingest finished spool files into ``store`` idempotently, then move them to ``done/``."""
+    from upsell_ab.events.spool import ingest_spool as _ingest
+
+    return _ingest(spool_dir, store, timezone=timezone)
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _amount(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return number
+
+
+def _timestamp(value: datetime | None) -> str:
+    """ISO 8601 in UTC. Naive datetimes are refused: ``datetime.now()`` is local time
+    and would silently shift every record by the server's offset."""
+    if value is None:
+        return datetime.now(UTC).isoformat()
+    if not isinstance(value, datetime):
+        raise ValueError(f"timestamp must be a datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must be time-zone aware, e.g. datetime.now(UTC)")
+    return value.astimezone(UTC).isoformat()
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
