@@ -33,7 +33,8 @@ _FONT = 'font-family="system-ui, -apple-system, Segoe UI, Noto Sans CJK JP, sans
 Formatter = Callable[[float], str]
 
 
-def _pct(value: float) -> str:
+def percent_tick(value: float) -> str:
+    """Axis label of a relative lift: 0.1 -> "+10%"."""
     text = f"{value * 100:+.0f}%" if abs(value) >= 0.1 or value == 0 else f"{value * 100:+.1f}%"
     return "0%" if text.strip("+-") in ("0%", "0.0%") else text
 
@@ -117,7 +118,7 @@ def forest_plot(
     rows: Sequence[ForestRow],
     *,
     title: str,
-    fmt: Formatter = _pct,
+    fmt: Formatter = percent_tick,
     reference: float | None = None,
     reference_label: str = "",
 ) -> str:
@@ -190,8 +191,15 @@ def normal_from_interval(
     return mean, (high - low) / (2 * z)
 
 
-def density_plot(curves: Sequence[DensityCurve], *, title: str, fmt: Formatter = _pct) -> str:
-    """Posterior densities; the area above zero (the variant is better) shaded."""
+def density_plot(
+    curves: Sequence[DensityCurve],
+    *,
+    title: str,
+    fmt: Formatter = percent_tick,
+    better_above: bool = True,
+) -> str:
+    """Posterior densities; the area on the 'better' side of zero shaded
+    (above zero for higher-is-better metrics, below for lower-is-better)."""
     curves = [c for c in curves if c.sd > 0 and math.isfinite(c.mean) and math.isfinite(c.sd)]
     if not curves:
         return ""
@@ -212,9 +220,12 @@ def density_plot(curves: Sequence[DensityCurve], *, title: str, fmt: Formatter =
         xs = [lo + (hi - lo) * i / steps for i in range(steps + 1)]
         points = [(scale(x), y_scale(dist.pdf(x))) for x in xs]
         line = " ".join(f"{_c(px)},{_c(py)}" for px, py in points)
-        right = [(scale(x), y_scale(dist.pdf(x))) for x in xs if x >= 0]
+        side = [x for x in xs if (x >= 0 if better_above else x <= 0)]
+        edge = [0.0] if lo < 0 < hi else []
+        side = sorted(set(side + edge))
+        right = [(scale(x), y_scale(dist.pdf(x))) for x in side]
         if right:
-            area = [(scale(max(0.0, lo)), bottom), *right, (right[-1][0], bottom)]
+            area = [(right[0][0], bottom), *right, (right[-1][0], bottom)]
             shade = " ".join(f"{_c(px)},{_c(py)}" for px, py in area)
             parts.append(f'<polygon points="{shade}" fill="{curve.color}" fill-opacity="0.15"/>')
         parts.append(
@@ -246,7 +257,7 @@ class Series:
     points: list[SeriesPoint] = field(default_factory=list)
 
 
-def timeseries_plot(series: Sequence[Series], *, title: str, fmt: Formatter = _pct) -> str:
+def timeseries_plot(series: Sequence[Series], *, title: str, fmt: Formatter = percent_tick) -> str:
     """Cumulative lift per day with its (anytime-valid) interval as a band."""
     days = sorted({p.day for s in series for p in s.points})
     values = [
@@ -271,35 +282,37 @@ def timeseries_plot(series: Sequence[Series], *, title: str, fmt: Formatter = _p
             f'<text x="46" y="{_c(y_scale(tick) + 4)}" text-anchor="end" fill="#555">'
             f"{escape(fmt(tick))}</text>"
         )
-    label_days = [days[0], days[-1]] if len(days) > 1 else [days[0]]
-    for day in label_days:
+    label_days = [(days[0], "start"), (days[-1], "end")] if len(days) > 1 else [(days[0], "start")]
+    for day, anchor in label_days:
         x = _c(x_scale(day.toordinal() - first))
         parts.append(
-            f'<text x="{x}" y="{bottom + 14}" text-anchor="middle" fill="#555">'
+            f'<text x="{x}" y="{bottom + 14}" text-anchor="{anchor}" fill="#555">'
             f"{day.isoformat()}</text>"
         )
     for s in series:
         pts = sorted(s.points, key=lambda p: p.day)
-        band = [p for p in pts if p.low is not None and p.high is not None]
+        band = [
+            (x_scale(p.day.toordinal() - first), y_scale(p.low), y_scale(p.high))
+            for p in pts
+            if p.low is not None and p.high is not None
+        ]
         if len(band) >= 2:
-            upper = [(x_scale(p.day.toordinal() - first), y_scale(p.high)) for p in band]  # type: ignore[arg-type]
-            lower = [(x_scale(p.day.toordinal() - first), y_scale(p.low)) for p in band]  # type: ignore[arg-type]
+            upper = [(x, high) for x, _, high in band]
+            lower = [(x, low) for x, low, _ in band]
             poly = " ".join(f"{_c(x)},{_c(y)}" for x, y in upper + lower[::-1])
             parts.append(f'<polygon points="{poly}" fill="{s.color}" fill-opacity="0.15"/>')
-        line = [p for p in pts if p.value is not None]
+        line = [
+            (x_scale(p.day.toordinal() - first), y_scale(p.value))
+            for p in pts
+            if p.value is not None
+        ]
         if len(line) >= 2:
-            coords = " ".join(
-                f"{_c(x_scale(p.day.toordinal() - first))},{_c(y_scale(p.value))}"  # type: ignore[arg-type]
-                for p in line
-            )
+            coords = " ".join(f"{_c(x)},{_c(y)}" for x, y in line)
             parts.append(
                 f'<polyline points="{coords}" fill="none" stroke="{s.color}" stroke-width="2"/>'
             )
-        for p in line[-1:]:
-            parts.append(
-                f'<circle cx="{_c(x_scale(p.day.toordinal() - first))}" '
-                f'cy="{_c(y_scale(p.value))}" r="3" fill="{s.color}"/>'  # type: ignore[arg-type]
-            )
+        for x, y in line[-1:]:
+            parts.append(f'<circle cx="{_c(x)}" cy="{_c(y)}" r="3" fill="{s.color}"/>')
     for index, s in enumerate(series):
         y = legend_y + 16 * index
         parts.append(

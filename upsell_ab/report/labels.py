@@ -96,6 +96,8 @@ class Headline:
     interval_name: str
     chance: str
     p_value: str
+    p_label: str
+    """'p adj.' when a multiplicity-adjusted p-value exists, else 'p'."""
 
 
 def headlines(report: ExperimentReport) -> list[Headline]:
@@ -114,6 +116,7 @@ def headline(report: ExperimentReport, metric: MetricReport, c: ComparisonReport
         interval_name=interval_name(c),
         chance=fmt.probability(c.prob_beat_baseline),
         p_value=fmt.p_value(c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value),
+        p_label="p adj." if c.p_value_adjusted is not None else "p",
     )
 
 

@@ -1,0 +1,258 @@
+"""Markdown for GitHub job summaries (``>> $GITHUB_STEP_SUMMARY``).
+
+GitHub refuses a step summary over 1 MiB, so the output is built experiment by
+experiment under a byte budget: full blocks first, then headline-only blocks,
+then a note naming what was left out. Each experiment gets a headline
+(decision, primary lift with its interval, chance to beat control, SRM) and
+its details folded in ``<details>``. Text from specs is escaped for both
+Markdown (pipes, emphasis) and the HTML GitHub renders inside Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from upsell_ab.report import format as fmt
+from upsell_ab.report.labels import (
+    ACTION_ICONS,
+    LEGEND,
+    decision_text,
+    headlines,
+    interval_name,
+    ni_text,
+    srm_text,
+)
+from upsell_ab.report.model import ExperimentReport, MetricReport
+
+MAX_BYTES = 1_000_000
+"""Default budget: under GitHub's 1 MiB (1,048,576 bytes) summary limit, with room to spare."""
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def escape(text: str) -> str:
+    """Make spec text inert in Markdown: HTML entities for &, <, >, backslash
+    before Markdown punctuation, line breaks as spaces (they would end a table row)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = re.sub(r"[\r\n]+", " ", text)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A GitHub table; cells must already be escaped (a raw '|' would split a cell)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _headline(report: ExperimentReport) -> list[str]:
+    icon = ACTION_ICONS.get(report.decision.action, "")
+    lines = [
+        f"### {icon} {escape(report.name)} (`{report.experiment}`)",
+        "",
+        f"**Decision: {escape(decision_text(report))}**",
+        "",
+    ]
+    facts = []
+    for h in headlines(report):
+        facts.append(
+            f"- **{escape(h.variant)}** on `{report.primary_metric}`: "
+            f"lift **{h.lift}** ({h.interval_name} {h.interval}), "
+            f"chance to beat control **{h.chance}**, {h.p_label} {h.p_value}"
+        )
+    if not facts:
+        facts.append(f"- primary metric `{report.primary_metric}`: no result")
+    srm = srm_text(report)
+    facts.append(f"- {'**' + srm + '**' if report.quality.srm_flagged else srm}")
+    if report.decision.guardrails_breached:
+        breached = ", ".join(f"`{g}`" for g in report.decision.guardrails_breached)
+        facts.append(f"- **guardrails breached:** {breached}")
+    return [*lines, *facts, ""]
+
+
+def _metric_section(report: ExperimentReport, metric: MetricReport) -> list[str]:
+    direction = "higher is better" if metric.higher_is_better else "lower is better"
+    title = f"**`{metric.name}`** ({metric.role}, {direction})"
+    if metric.description:
+        title += f": {escape(metric.description)}"
+    rows = []
+    comparisons = {c.variant: c for c in metric.comparisons}
+    for stat in metric.variants:
+        c = comparisons.get(stat.variant)
+        variant = report.variant(stat.variant)
+        label = escape(variant.label if variant else stat.variant)
+        mean = fmt.metric_value(stat.mean, is_rate=metric.is_rate, unit=metric.unit)
+        if c is None:
+            rows.append([label, fmt.count(stat.n), mean, "control", "", "", "", "", "", ""])
+            continue
+        unit_args = {"is_rate": metric.is_rate, "unit": metric.unit}
+        rows.append(
+            [
+                label,
+                fmt.count(stat.n),
+                mean,
+                fmt.absolute_change(c.absolute_lift, **unit_args),
+                fmt.percent(c.relative_lift, sign=True),
+                fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
+                + (f" ({interval_name(c)})" if c.ci_level is not None else ""),
+                f"{fmt.p_value(c.p_value)} / {fmt.p_value(c.p_value_adjusted)}",
+                fmt.probability(c.prob_beat_baseline),
+                fmt.absolute_change(c.expected_loss, **unit_args).lstrip("+"),
+                escape(ni_text(c)) or "",
+            ]
+        )
+    headers = (
+        "Variant",
+        "Units",
+        "Mean",
+        "Abs. lift",
+        "Rel. lift",
+        "Interval",
+        "p / p adj.",
+        "Chance to beat control",
+        "Expected loss",
+        "Guardrail",
+    )
+    lines = [title, "", *_table(headers, rows), ""]
+    if metric.prob_best:
+        best = ", ".join(f"{escape(k)} {fmt.probability(v)}" for k, v in metric.prob_best.items())
+        lines += [f"Chance to be best: {best}", ""]
+    lines += [f"> note: {escape(note)}" for note in metric.notes]
+    if metric.notes:
+        lines.append("")
+    return lines
+
+
+def _offers(report: ExperimentReport) -> list[str]:
+    rows = []
+    for v in report.variants:
+        offer = v.offer
+        label = escape(v.label) + (" (control)" if v.control else "")
+        if offer is None:
+            rows.append([label, fmt.percent(v.weight, decimals=0), "no offer", "", "", "", ""])
+            continue
+        timing = offer.moment + (f" +{offer.delay}" if offer.delay else "")
+        items = ", ".join(escape(i.name or i.sku) for i in offer.items)
+        rows.append(
+            [
+                label,
+                fmt.percent(v.weight, decimals=0),
+                escape(offer.tactic),
+                escape(timing),
+                escape(offer.wording or ""),
+                escape(offer.discount),
+                items,
+            ]
+        )
+    headers = ("Variant", "Weight", "Tactic", "Timing", "Wording", "Discount", "Items")
+    return ["**Offers**", "", *_table(headers, rows), ""]
+
+
+def _quality(report: ExperimentReport) -> list[str]:
+    q = report.quality
+    observed = ", ".join(
+        f"{escape(k)} {fmt.count(v)} (expected {fmt.number(q.expected.get(k))})"
+        for k, v in q.observed.items()
+    )
+    lines = [
+        "**Data quality**",
+        "",
+        f"- {escape(srm_text(report))}: {observed}",
+    ]
+    counts = (
+        ("units exposed to several variants (excluded)", q.multiple_exposure_units),
+        ("events of units never exposed", q.orphan_events),
+        ("events before first exposure", q.events_before_exposure),
+        ("events outside every window", q.events_outside_window),
+        ("duplicate events dropped", q.duplicates_dropped),
+    )
+    lines += [f"- {label}: {fmt.count(value)}" for label, value in counts if value is not None]
+    if q.unknown_variants:
+        unknown = ", ".join(f"{escape(k)} ({v:,})" for k, v in q.unknown_variants.items())
+        lines.append(f"- exposures naming unknown variants: {unknown}")
+    if q.first_exposure and q.last_exposure:
+        lines.append(f"- exposures from {q.first_exposure} to {q.last_exposure}")
+    return [*lines, ""]
+
+
+def _details(report: ExperimentReport) -> list[str]:
+    lines = ["<details><summary>Details: reasons, metrics, offers, data quality</summary>", ""]
+    if report.decision.reasons:
+        lines += ["**Reasons**", ""]
+        lines += [f"- {escape(reason)}" for reason in report.decision.reasons]
+        lines.append("")
+    if report.hypothesis:
+        lines += [f"**Hypothesis:** {escape(report.hypothesis)}", ""]
+    for metric in report.metrics:
+        lines += _metric_section(report, metric)
+    lines += _offers(report)
+    lines += _quality(report)
+    if report.sequential is not None:
+        s = report.sequential
+        stop = "may stop" if s.may_stop else "keep monitoring"
+        lines += [f"**Sequential ({escape(s.method)}):** {stop}: {escape(s.reason)}", ""]
+    lines += [f"> note: {escape(note)}" for note in report.notes]
+    return [*lines, "", "</details>", ""]
+
+
+def _legend() -> list[str]:
+    lines = ["#### What the numbers mean", ""]
+    lines += [f"- **{escape(term)}**: {escape(meaning)}" for term, meaning in LEGEND]
+    return [*lines, ""]
+
+
+def _size(lines: Sequence[str]) -> int:
+    return len("\n".join(lines).encode("utf-8")) + 1
+
+
+def render_markdown(
+    reports: Sequence[ExperimentReport], *, max_bytes: int = MAX_BYTES, title: str | None = None
+) -> str:
+    """Headline + folded details per experiment, then the legend, in at most
+    ``max_bytes`` UTF-8 bytes. Over budget: later experiments lose their
+    details, then are left out, and a note says how many and where to look."""
+    head = [f"## {escape(title or 'Upsell experiments')}", ""]
+    if not reports:
+        head += ["No experiments to report.", ""]
+    counts: dict[str, int] = {}
+    for report in reports:
+        counts[report.decision.action] = counts.get(report.decision.action, 0) + 1
+    if reports:
+        summary = ", ".join(
+            f"{ACTION_ICONS.get(a, '')} {fmt.count(n)} {decision_label}"
+            for a, n in counts.items()
+            for decision_label in [a.replace("_", " ")]
+        )
+        head += [f"{len(reports):,} experiment{'s' if len(reports) != 1 else ''}: {summary}", ""]
+    tail = _legend()
+    reserve = 400  # room for the truncation note
+    budget = max_bytes - _size(head) - _size(tail) - reserve
+    body: list[str] = []
+    used = 0
+    folded = omitted = 0
+    for report in reports:
+        full = [*_headline(report), *_details(report)]
+        short = _headline(report)
+        if used + _size(full) <= budget:
+            block = full
+        elif used + _size(short) <= budget:
+            block, folded = short, folded + 1
+        else:
+            omitted += 1
+            continue
+        body += block
+        used += _size(block)
+    note: list[str] = []
+    if folded or omitted:
+        parts = []
+        if folded:
+            parts.append(f"details of {folded:,} experiments left out")
+        if omitted:
+            parts.append(f"{omitted:,} experiments left out entirely")
+        note = [
+            f"> **Truncated to stay under GitHub's 1 MiB summary limit:** {'; '.join(parts)}. "
+            "The JSON and HTML reports (`--format json|html`) have everything.",
+            "",
+        ]
+    return "\n".join([*head, *note, *body, *tail]).rstrip("\n") + "\n"
