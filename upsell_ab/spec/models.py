@@ -21,11 +21,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     model_validator,
 )
 
-WEIGHT_TOLERANCE = 1e-6
-"""Variant weights must sum to 1 within this tolerance."""
+from upsell_ab.spec.findings import Finding, check
+from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings
+
+__all__ = ["WEIGHT_TOLERANCE"]  # re-exported: variant weights sum to 1 within this tolerance
 
 IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 """Experiment, variant and metric ids: a letter, then letters, digits, '_' or '-'."""
@@ -62,6 +65,8 @@ Duration = Annotated[
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=64)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Switch = Annotated[bool, Strict()]
+"""A boolean written true/false (never a quoted 'yes' coerced to True)."""
 
 
 class Model(BaseModel):
@@ -69,7 +74,9 @@ class Model(BaseModel):
     (``no`` read as false, ``012`` as octal) are refused by the loader before
     the models see the values; numbers are never turned into strings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 # --------------------------------------------------------------------- identity
@@ -112,23 +119,53 @@ class Condition(Model):
 
     @model_validator(mode="after")
     def _operands(self) -> Condition:
+        op = self.op.value
+        found: list[Finding] = []
         if self.op in (Operator.in_, Operator.not_in):
             if not self.values:
-                raise ValueError(f"operator '{self.op.value}' needs a non-empty 'values' list")
+                found.append(
+                    Finding(
+                        ("values",),
+                        f"operator '{op}' needs a non-empty list",
+                        "write values: [a, b]",
+                    )
+                )
             if self.value is not None:
-                raise ValueError(f"operator '{self.op.value}' takes 'values', not 'value'")
+                found.append(
+                    Finding(
+                        ("value",),
+                        f"operator '{op}' takes 'values', not 'value'",
+                        "write values: [a, b]",
+                    )
+                )
         elif self.op is Operator.exists:
             if self.value is not None or self.values is not None:
-                raise ValueError("operator 'exists' takes no value")
+                found.append(
+                    Finding(("op",), "operator 'exists' takes no value", "remove 'value'/'values'")
+                )
         else:
-            if self.value is None:
-                raise ValueError(f"operator '{self.op.value}' needs a 'value'")
             if self.values is not None:
-                raise ValueError(f"operator '{self.op.value}' takes 'value', not 'values'")
+                found.append(
+                    Finding(
+                        ("values",),
+                        f"operator '{op}' takes 'value', not 'values'",
+                        "use op: in for a list",
+                    )
+                )
+            elif self.value is None:
+                found.append(Finding(("op",), f"operator '{op}' needs a 'value'", "add value: ..."))
             if self.op in (Operator.gt, Operator.gte, Operator.lt, Operator.lte) and (
-                isinstance(self.value, bool) or not isinstance(self.value, int | float)
+                self.value is not None
+                and (isinstance(self.value, bool) or not isinstance(self.value, int | float))
             ):
-                raise ValueError(f"operator '{self.op.value}' compares numbers; got {self.value!r}")
+                found.append(
+                    Finding(
+                        ("value",),
+                        f"operator '{op}' compares numbers; got {self.value!r}",
+                        "write a number without quotes",
+                    )
+                )
+        check(found)
         return self
 
 
@@ -143,8 +180,14 @@ class Namespace(Model):
     @model_validator(mode="after")
     def _ordered(self) -> Namespace:
         if not self.range[0] < self.range[1]:
-            raise ValueError(
-                f"namespace range must be [start, end] with start < end, got {list(self.range)}"
+            check(
+                [
+                    Finding(
+                        ("range",),
+                        f"namespace range must have start < end, got {list(self.range)}",
+                        "write range: [start, end] inside [0, 1], e.g. [0, 0.5]",
+                    )
+                ]
             )
         return self
 
@@ -189,6 +232,21 @@ class Timing(Model):
     delay: Duration | None = None
     """For follow-ups: how long after the purchase (``3d``)."""
 
+    @model_validator(mode="after")
+    def _delay(self) -> Timing:
+        delayed = (Moment.follow_up_email, Moment.follow_up_call)
+        if self.delay is not None and self.moment not in delayed:
+            check(
+                [
+                    Finding(
+                        ("delay",),
+                        f"'delay' applies to follow-ups, not '{self.moment.value}'",
+                        "remove 'delay' or use moment follow_up_email / follow_up_call",
+                    )
+                ]
+            )
+        return self
+
 
 def _timing_shorthand(value: Any) -> Any:
     return {"moment": value} if isinstance(value, str) else value
@@ -199,13 +257,21 @@ class Discount(Model):
 
     percent: Annotated[float, Field(gt=0.0, lt=100.0)] | None = None
     amount: Annotated[float, Field(gt=0.0)] | None = None
-    free_shipping: bool = False
+    free_shipping: Switch = False
     limited_time: Duration | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Discount:
         if self.percent is not None and self.amount is not None:
-            raise ValueError("give either 'percent' or 'amount', not both")
+            check(
+                [
+                    Finding(
+                        ("amount",),
+                        "give either 'percent' or 'amount', not both",
+                        "remove one of them",
+                    )
+                ]
+            )
         return self
 
     @property
@@ -227,20 +293,58 @@ class Item(Model):
 
 
 class Offer(Model):
+    """What a variant shows: tactic, timing, wording, discount and the items offered."""
+
     tactic: Tactic
-    timing: Annotated[Timing, BeforeValidator(_timing_shorthand)]
+    timing: Annotated[
+        Timing, BeforeValidator(_timing_shorthand, json_schema_input_type=Moment | Timing)
+    ]
+    """A moment (``at_checkout``) or ``{moment: follow_up_email, delay: 3d}``."""
     wording: str | None = None
     """What the customer reads, any UTF-8 text."""
-    discount: Annotated[Discount, BeforeValidator(_discount_shorthand)] = Discount()
+    discount: Annotated[
+        Discount,
+        BeforeValidator(_discount_shorthand, json_schema_input_type=Literal["none"] | Discount),
+    ] = Discount()
+    """``none`` or ``{percent: 10}`` / ``{amount: 200}`` / ``{free_shipping: true}``."""
     items: list[Item] = Field(default_factory=list)
+    """Products offered (several for a bundle)."""
     cadence: Duration | None = None
     """Subscription upgrades: the delivery interval offered (``2w``)."""
+
+    @model_validator(mode="after")
+    def _discount_in_range(self) -> Offer:
+        amount = self.discount.amount
+        prices = [i.price for i in self.items]
+        if amount is not None and prices and all(p is not None for p in prices):
+            total = sum(p for p in prices if p is not None)
+            if amount >= total:
+                check(
+                    [
+                        Finding(
+                            ("discount", "amount"),
+                            f"discount {amount:g} is not below the items' total price {total:g}",
+                            "a discount must leave a positive price; lower the amount",
+                        )
+                    ]
+                )
+        if self.cadence is not None and self.tactic is not Tactic.subscription_upgrade:
+            check(
+                [
+                    Finding(
+                        ("cadence",),
+                        "'cadence' is for subscription_upgrade offers",
+                        "remove 'cadence' or set tactic: subscription_upgrade",
+                    )
+                ]
+            )
+        return self
 
 
 class Variant(Model):
     id: Identifier
     weight: Annotated[float, Field(gt=0.0, le=1.0)]
-    control: bool = False
+    control: Switch = False
     name: str | None = None
     offer: Offer | None = None
     """None for a 'no offer' control."""
@@ -274,10 +378,22 @@ class MetricRoles(Model):
 
     @model_validator(mode="after")
     def _distinct(self) -> MetricRoles:
-        names = [self.primary, *self.secondary, *(g.metric for g in self.guardrails)]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"a metric may have one role only; repeated: {', '.join(repeated)}")
+        places: list[tuple[tuple[str | int, ...], str]] = [(("primary",), self.primary)]
+        places += [(("secondary", i), name) for i, name in enumerate(self.secondary)]
+        places += [(("guardrails", i, "metric"), g.metric) for i, g in enumerate(self.guardrails)]
+        seen: set[str] = set()
+        found: list[Finding] = []
+        for path, name in places:
+            if name in seen:
+                found.append(
+                    Finding(
+                        path,
+                        f"metric '{name}' already has a role here",
+                        "give each metric one role: primary, secondary or guardrail",
+                    )
+                )
+            seen.add(name)
+        check(found)
         return self
 
 
@@ -318,7 +434,7 @@ class LiftPrior(Model):
     """Normal prior on the relative lift (GrowthBook's convention); ``proper:
     false`` means a flat prior."""
 
-    proper: bool = False
+    proper: Switch = False
     mean: float = 0.0
     stddev: Annotated[float, Field(gt=0.0)] = 0.3
 
@@ -332,7 +448,7 @@ class Sequential(Model):
     """Anytime-valid confidence sequences (``confidence_sequence``, tuned by
     ``tuning_n`` = N*) or group-sequential boundaries for ``looks`` planned looks."""
 
-    enabled: bool = False
+    enabled: Switch = False
     method: Literal["confidence_sequence", "obrien_fleming", "pocock"] = "confidence_sequence"
     tuning_n: Annotated[float, Field(gt=0.0)] = 5000.0
     looks: Annotated[int, Field(ge=1)] = 1
@@ -414,7 +530,15 @@ class Table(Model):
     @model_validator(mode="after")
     def _one_place(self) -> Table:
         if (self.table is None) == (self.path is None):
-            raise ValueError("give exactly one of 'table' or 'path'")
+            check(
+                [
+                    Finding(
+                        (),
+                        "give exactly one of 'table' or 'path'",
+                        "a database table (table: exposures) or files (path: data/*.parquet)",
+                    )
+                ]
+            )
         return self
 
 
@@ -432,12 +556,26 @@ class DataSource(Model):
 
     @model_validator(mode="after")
     def _kind_needs(self) -> DataSource:
+        found: list[Finding] = []
         if self.kind is SourceKind.postgres and not self.dsn_env:
-            raise ValueError("a postgres source needs 'dsn_env' (the variable with the DSN)")
-        if self.kind is SourceKind.files and (
-            self.exposures.path is None or self.events.path is None
-        ):
-            raise ValueError("a files source needs 'path' for both exposures and events")
+            found.append(
+                Finding(
+                    ("dsn_env",),
+                    "a postgres source needs 'dsn_env'",
+                    "name the environment variable holding the DSN (never the password)",
+                )
+            )
+        if self.kind is SourceKind.files:
+            for side in ("exposures", "events"):
+                if getattr(self, side).path is None:
+                    found.append(
+                        Finding(
+                            (side,),
+                            f"a files source needs '{side}.path'",
+                            "give a file or glob, e.g. path: data/exposures.parquet",
+                        )
+                    )
+        check(found)
         return self
 
 
@@ -462,27 +600,16 @@ class Experiment(Model):
 
     @model_validator(mode="after")
     def _cross_field(self) -> Experiment:
-        problems: list[str] = []
-        ids = [v.id for v in self.variants]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            problems.append(f"variant ids must be unique; repeated: {', '.join(repeated)}")
-        controls = [v.id for v in self.variants if v.control]
-        if len(controls) != 1:
-            problems.append(
-                f"exactly one variant must have 'control: true', found {len(controls)}"
-                + (f" ({', '.join(controls)})" if controls else "")
-            )
-        total = sum(v.weight for v in self.variants)
-        if abs(total - 1.0) > WEIGHT_TOLERANCE:
-            problems.append(f"variant weights must sum to 1, they sum to {total:.6g}")
-        if self.start and self.end and self.end <= self.start:
-            problems.append(f"end ({self.end}) must be after start ({self.start})")
-        unknown = sorted({v for v in self.overrides.values() if v not in ids})
-        if unknown:
-            problems.append(f"overrides name unknown variants: {', '.join(unknown)}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        """Rules in :mod:`upsell_ab.spec.rules` (shared with the raw-YAML pass)."""
+        plain = {
+            "variants": [
+                {"id": v.id, "weight": v.weight, "control": v.control} for v in self.variants
+            ],
+            "start": self.start,
+            "end": self.end,
+            "overrides": dict(self.overrides),
+        }
+        check(experiment_findings(plain))
         return self
 
     @property
@@ -529,7 +656,15 @@ class Window(Model):
     @model_validator(mode="after")
     def _ordered(self) -> Window:
         if self.end <= self.start:
-            raise ValueError("window end must be after its start")
+            check(
+                [
+                    Finding(
+                        ("end",),
+                        "window end must be after its start",
+                        "e.g. window: {start: 1d, end: 30d}",
+                    )
+                ]
+            )
         return self
 
 
@@ -543,7 +678,15 @@ class Capping(Model):
     @model_validator(mode="after")
     def _percentile(self) -> Capping:
         if self.kind == "percentile" and not 0.0 < self.value < 1.0:
-            raise ValueError("a percentile cap needs 0 < value < 1 (0.99 = 99th percentile)")
+            check(
+                [
+                    Finding(
+                        ("value",),
+                        "a percentile cap needs 0 < value < 1",
+                        "0.99 caps at the 99th percentile",
+                    )
+                ]
+            )
         return self
 
 
@@ -584,24 +727,77 @@ class MetricDefinition(Model):
 
     @model_validator(mode="after")
     def _shape(self) -> MetricDefinition:
+        kind = self.type.value
+        found: list[Finding] = []
         if self.type is MetricType.ratio:
-            if self.numerator is None or self.denominator is None:
-                raise ValueError("a ratio metric needs 'numerator' and 'denominator'")
+            for side in ("numerator", "denominator"):
+                if getattr(self, side) is None:
+                    found.append(
+                        Finding(
+                            ("type",),
+                            f"a ratio metric needs '{side}'",
+                            f"add {side}: {{event: order, value: value}}",
+                        )
+                    )
             if self.event is not None:
-                raise ValueError("a ratio metric takes 'numerator'/'denominator', not 'event'")
+                found.append(
+                    Finding(
+                        ("event",),
+                        "a ratio metric takes 'numerator'/'denominator', not 'event'",
+                        "move the event into numerator and denominator",
+                    )
+                )
         else:
             if self.event is None:
-                raise ValueError(f"a {self.type.value} metric needs 'event'")
-            if self.numerator is not None or self.denominator is not None:
-                raise ValueError("'numerator'/'denominator' are for ratio metrics only")
+                found.append(
+                    Finding(
+                        ("type",),
+                        f"a {kind} metric needs 'event'",
+                        "add event: <event type>, e.g. event: order",
+                    )
+                )
+            for side in ("numerator", "denominator"):
+                if getattr(self, side) is not None:
+                    found.append(
+                        Finding(
+                            (side,),
+                            f"'{side}' is for ratio metrics only",
+                            "remove it or set type: ratio",
+                        )
+                    )
         if self.type is MetricType.profit and self.margin is None:
-            raise ValueError("a profit metric needs 'margin' (gross margin, 0..1)")
+            found.append(
+                Finding(
+                    ("type",),
+                    "a profit metric needs 'margin'",
+                    "add margin: 0.3 (gross margin on revenue, 0..1)",
+                )
+            )
         if self.type is not MetricType.profit and self.margin is not None:
-            raise ValueError("'margin' is for profit metrics only")
+            found.append(
+                Finding(
+                    ("margin",),
+                    "'margin' is for profit metrics only",
+                    "remove it or set type: profit",
+                )
+            )
         if self.type is MetricType.retention and self.window.start <= timedelta(0):
-            raise ValueError("a retention metric needs window.start > 0 (e.g. '1d')")
+            found.append(
+                Finding(
+                    ("window",),
+                    "a retention metric needs window.start > 0",
+                    "e.g. window: {start: 1d, end: 30d}",
+                )
+            )
         if self.capping is not None and self.type in (MetricType.proportion, MetricType.retention):
-            raise ValueError("capping applies to value metrics, not 0/1 metrics")
+            found.append(
+                Finding(
+                    ("capping",),
+                    "capping applies to value metrics, not 0/1 metrics",
+                    "remove 'capping'",
+                )
+            )
+        check(found)
         return self
 
 

@@ -1,0 +1,146 @@
+"""Second phase of spec loading: metric names -> catalogue definitions.
+
+Following Mozilla's metric-config-parser (raw spec with names -> resolved
+configuration with objects), :func:`resolve` returns a new
+:class:`ResolvedExperiment` and never mutates the spec. Reference checks work
+on plain data (:func:`reference_findings`) so the loader can report an
+unknown metric together with every other problem of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from upsell_ab.errors import Location, Problem, SpecError
+from upsell_ab.spec.findings import Finding, FindingPath
+from upsell_ab.spec.models import Catalogue, Experiment, Guardrail, MetricDefinition
+from upsell_ab.spec.suggest import suggestion
+
+ROLES = ("primary", "secondary", "guardrail", "decision")
+"""Metric roles in the order they are listed and the order ``metrics`` keeps."""
+
+
+@dataclass(frozen=True)
+class ResolvedExperiment:
+    """A validated spec with every metric it uses looked up in the catalogue."""
+
+    experiment: Experiment
+    metrics: dict[str, MetricDefinition]
+    """primary, secondary, guardrails, decision metric (in that order)."""
+    roles: dict[str, str]
+    """metric name -> 'primary' | 'secondary' | 'guardrail' | 'decision' (first role wins)."""
+    source_file: Path | None = None
+    catalogue_file: Path | None = None
+
+    @property
+    def primary_metric(self) -> str:
+        return self.experiment.metrics.primary
+
+    @property
+    def decision_metric(self) -> str:
+        """The metric that decides the winner: ``analysis.decision.metric`` or the primary."""
+        chosen = self.experiment.analysis.decision.metric
+        return chosen if chosen is not None else self.experiment.metrics.primary
+
+    @property
+    def guardrails(self) -> list[Guardrail]:
+        """Guardrails with their direction filled in from the catalogue."""
+        return [self.guardrail(g.metric) for g in self.experiment.metrics.guardrails]
+
+    def metric(self, name: str) -> MetricDefinition:
+        return self.metrics[name]
+
+    def guardrail(self, name: str) -> Guardrail:
+        """The guardrail on ``name``; ``direction`` defaults to the catalogue's."""
+        for rail in self.experiment.metrics.guardrails:
+            if rail.metric == name:
+                if rail.direction is None:
+                    return rail.model_copy(update={"direction": self.metrics[name].direction})
+                return rail
+        raise KeyError(f"'{name}' is not a guardrail of {self.experiment.id}")
+
+
+def metric_references(data: Mapping[str, Any]) -> list[tuple[FindingPath, str, str]]:
+    """(path, metric name, role) for every metric named in a raw or dumped spec."""
+    refs: list[tuple[FindingPath, str, str]] = []
+    metrics = data.get("metrics")
+    if isinstance(metrics, Mapping):
+        primary = metrics.get("primary")
+        if isinstance(primary, str):
+            refs.append((("metrics", "primary"), primary, "primary"))
+        secondary = metrics.get("secondary")
+        if isinstance(secondary, list):
+            refs += [
+                (("metrics", "secondary", i), name, "secondary")
+                for i, name in enumerate(secondary)
+                if isinstance(name, str)
+            ]
+        guardrails = metrics.get("guardrails")
+        if isinstance(guardrails, list):
+            for i, rail in enumerate(guardrails):
+                if isinstance(rail, Mapping) and isinstance(rail.get("metric"), str):
+                    refs.append(
+                        (("metrics", "guardrails", i, "metric"), rail["metric"], "guardrail")
+                    )
+    analysis = data.get("analysis")
+    decision = analysis.get("decision") if isinstance(analysis, Mapping) else None
+    if isinstance(decision, Mapping) and isinstance(decision.get("metric"), str):
+        refs.append((("analysis", "decision", "metric"), decision["metric"], "decision"))
+    return refs
+
+
+def reference_findings(data: Mapping[str, Any], catalogue: Catalogue) -> list[Finding]:
+    """Every metric name must exist in the catalogue ("did you mean" when close)."""
+    names = sorted(catalogue.metrics)
+    findings: list[Finding] = []
+    for path, name, role in metric_references(data):
+        if name not in catalogue.metrics:
+            hint = suggestion(name, names, what="metric")
+            if not hint.startswith("did you mean"):
+                hint = "add it to metrics.yaml or use one of: " + ", ".join(names)
+            findings.append(
+                Finding(
+                    path, f"{role} metric '{name}' is not in the catalogue", hint, "unknown_metric"
+                )
+            )
+    return findings
+
+
+def resolve(
+    experiment: Experiment,
+    catalogue: Catalogue,
+    *,
+    source_file: Path | None = None,
+    catalogue_file: Path | None = None,
+) -> ResolvedExperiment:
+    """Look up every metric of ``experiment``; raise :class:`SpecError` naming missing ones."""
+    data = experiment.model_dump(mode="python", by_alias=True)
+    findings = reference_findings(data, catalogue)
+    if findings:
+        file = str(source_file) if source_file else None
+        raise SpecError(
+            [
+                Problem(
+                    Location(file=file, field=".".join(str(s) for s in f.path)),
+                    f.message,
+                    f.hint,
+                    f.code,
+                )
+                for f in findings
+            ]
+        )
+    metrics: dict[str, MetricDefinition] = {}
+    roles: dict[str, str] = {}
+    for _, name, role in metric_references(data):
+        metrics.setdefault(name, catalogue.metrics[name])
+        roles.setdefault(name, role)
+    return ResolvedExperiment(
+        experiment=experiment,
+        metrics=metrics,
+        roles=roles,
+        source_file=source_file,
+        catalogue_file=catalogue_file,
+    )

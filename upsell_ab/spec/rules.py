@@ -1,0 +1,131 @@
+"""Whole-experiment rules, written over plain data so they run on raw YAML too.
+
+Pydantic runs a model's "after" validator only when every field parsed, so
+a typo in one variant would hide "weights do not sum to 1" until the typo is
+fixed. The loader calls :func:`experiment_findings` on the raw mapping (these
+functions skip values of the wrong type; the models report those) and the
+:class:`~upsell_ab.spec.models.Experiment` validator calls it on typed values,
+so the rule text exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from upsell_ab.spec.findings import Finding
+from upsell_ab.spec.suggest import did_you_mean
+
+WEIGHT_TOLERANCE = 1e-6
+"""Variant weights must sum to 1 within this tolerance."""
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def variant_findings(variants: Sequence[Any]) -> list[Finding]:
+    """Unique ids, exactly one control, weights summing to 1."""
+    findings: list[Finding] = []
+    seen: dict[str, int] = {}
+    controls: list[tuple[int, str]] = []
+    weights: list[float] = []
+    weights_known = True
+    for index, variant in enumerate(variants):
+        if not isinstance(variant, Mapping):
+            weights_known = False
+            continue
+        variant_id = variant.get("id")
+        label = variant_id if isinstance(variant_id, str) else f"#{index + 1}"
+        if isinstance(variant_id, str):
+            if variant_id in seen:
+                findings.append(
+                    Finding(
+                        ("variants", index, "id"),
+                        f"variant id '{variant_id}' is also used by variants[{seen[variant_id]}]",
+                        "give every variant its own id",
+                        "duplicate_id",
+                    )
+                )
+            else:
+                seen[variant_id] = index
+        if variant.get("control") is True:
+            controls.append((index, label))
+        weight = variant.get("weight")
+        if isinstance(weight, int | float) and not isinstance(weight, bool):
+            weights.append(float(weight))
+        else:
+            weights_known = False
+    if variants and not controls:
+        findings.append(
+            Finding(
+                ("variants",),
+                "no variant is marked as the control",
+                "add 'control: true' to the baseline variant (usually today's offer)",
+            )
+        )
+    for index, label in controls[1:]:
+        findings.append(
+            Finding(
+                ("variants", index, "control"),
+                f"variant '{label}' is a second control (the first is '{controls[0][1]}')",
+                "keep 'control: true' on exactly one variant",
+            )
+        )
+    if weights_known and weights:
+        total = sum(weights)
+        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            findings.append(
+                Finding(
+                    ("variants",),
+                    f"variant weights sum to {total:.6g}, not 1",
+                    "adjust the weights so they add up to 1 (e.g. 0.5/0.5 or 0.34/0.33/0.33)",
+                )
+            )
+    return findings
+
+
+def date_findings(start: Any, end: Any) -> list[Finding]:
+    """``end`` strictly after ``start``."""
+    first, last = _as_date(start), _as_date(end)
+    if first is not None and last is not None and last <= first:
+        return [
+            Finding(
+                ("end",),
+                f"end ({last}) must be after start ({first})",
+                "fix the dates, or drop 'end' while the experiment runs open-ended",
+            )
+        ]
+    return []
+
+
+def override_findings(overrides: Any, variants: Any) -> list[Finding]:
+    """QA overrides must force a variant that exists."""
+    if not isinstance(overrides, Mapping) or not isinstance(variants, Sequence):
+        return []
+    ids = [v["id"] for v in variants if isinstance(v, Mapping) and isinstance(v.get("id"), str)]
+    findings: list[Finding] = []
+    for unit, forced in overrides.items():
+        if isinstance(forced, str) and forced not in ids:
+            guess = did_you_mean(forced, ids)
+            hint = f"did you mean '{guess}'?" if guess else f"variants are: {', '.join(ids)}"
+            findings.append(
+                Finding(
+                    ("overrides", str(unit)), f"unknown variant '{forced}'", hint, "unknown_variant"
+                )
+            )
+    return findings
+
+
+def experiment_findings(data: Mapping[str, Any]) -> list[Finding]:
+    """Every whole-experiment rule, on raw or typed data."""
+    findings: list[Finding] = []
+    variants = data.get("variants")
+    if isinstance(variants, Sequence) and not isinstance(variants, str):
+        findings += variant_findings(variants)
+    findings += date_findings(data.get("start"), data.get("end"))
+    findings += override_findings(data.get("overrides"), variants)
+    return findings

@@ -1,0 +1,151 @@
+"""Validate many specs at once: each file, its catalogue, and rules across a folder.
+
+What ``upsell-ab validate`` runs. Beyond per-file checks, experiments in one
+folder must have distinct ids (the store keys results by id) and, when they
+share a namespace name, disjoint namespace ranges (GrowthBook namespaces:
+overlapping ranges would put one customer in two competing offers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from upsell_ab.errors import Problem, SpecError
+from upsell_ab.spec.load import (
+    CATALOGUE_NAME,
+    Parsed,
+    check_references,
+    discover,
+    find_catalogue,
+    parse_file,
+)
+from upsell_ab.spec.locate import problem_at, sorted_unique
+from upsell_ab.spec.models import Catalogue, Experiment
+
+
+@dataclass
+class ValidationReport:
+    """Files looked at and every problem found (sorted by file and position)."""
+
+    specs: list[Path] = field(default_factory=list)
+    catalogues: list[Path] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def files_with_problems(self, files: Iterable[Path]) -> int:
+        named = {p.location.file for p in self.problems}
+        return sum(1 for f in files if str(f) in named)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def _namespace(value: Any) -> tuple[str, float, float] | None:
+    population = value.get("population") if isinstance(value, Mapping) else None
+    space = population.get("namespace") if isinstance(population, Mapping) else None
+    if not isinstance(space, Mapping):
+        return None
+    name, bounds = space.get("name"), space.get("range")
+    if not isinstance(name, str) or not isinstance(bounds, list) or len(bounds) != 2:
+        return None
+    if not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds):
+        return None
+    return name, float(bounds[0]), float(bounds[1])
+
+
+def folder_problems(parsed: list[Parsed]) -> list[Problem]:
+    """Duplicate experiment ids and overlapping namespace ranges among files of one folder."""
+    problems: list[Problem] = []
+    ids: dict[str, Path] = {}
+    spaces: list[tuple[Parsed, str, float, float]] = []
+    for item in parsed:
+        value = item.document.value
+        if not isinstance(value, Mapping):
+            continue
+        file = str(item.path)
+        exp_id = value.get("id")
+        if isinstance(exp_id, str):
+            if exp_id in ids:
+                problems.append(
+                    problem_at(
+                        item.document,
+                        file,
+                        ("id",),
+                        f"experiment id '{exp_id}' is also used by {ids[exp_id].name}",
+                        "give every experiment its own id",
+                        "duplicate_id",
+                    )
+                )
+            else:
+                ids[exp_id] = item.path
+        space = _namespace(value)
+        if space is None:
+            continue
+        name, start, end = space
+        for other, other_name, other_start, other_end in spaces:
+            if other_name == name and start < other_end and other_start < end:
+                problems.append(
+                    problem_at(
+                        item.document,
+                        file,
+                        ("population", "namespace", "range"),
+                        f"namespace '{name}' range [{start:g}, {end:g}] overlaps "
+                        f"[{other_start:g}, {other_end:g}] of {other.path.name}",
+                        "give experiments sharing a namespace disjoint ranges",
+                        "namespace_overlap",
+                    )
+                )
+        spaces.append((item, name, start, end))
+    return problems
+
+
+def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
+    """Validate every spec named by ``paths`` and the catalogues they use."""
+    report = ValidationReport()
+    path_list = [Path(p) for p in paths]
+    try:
+        report.specs = discover(path_list)
+    except SpecError as error:
+        report.problems += error.problems
+        report.specs = discover(p for p in path_list if p.exists())
+    explicit = [p for p in path_list if p.is_file() and p.name == CATALOGUE_NAME]
+    catalogues: dict[Path, Parsed] = {p.resolve(): parse_file(p, Catalogue) for p in explicit}
+    by_folder: dict[Path, list[Parsed]] = {}
+    for spec in report.specs:
+        parsed = parse_file(spec, Experiment)
+        try:
+            catalogue_path = find_catalogue(spec)
+        except SpecError as error:
+            parsed.problems += error.problems
+        else:
+            key = catalogue_path.resolve()
+            if key not in catalogues:
+                catalogues[key] = parse_file(_relative(catalogue_path), Catalogue)
+            catalogue = catalogues[key].model
+            if catalogue is not None:
+                check_references(parsed, catalogue)
+        report.problems += parsed.problems
+        by_folder.setdefault(spec.resolve().parent, []).append(parsed)
+    for group in by_folder.values():
+        report.problems += folder_problems(group)
+    report.catalogues = sorted(c.path for c in catalogues.values())
+    for catalogue_parsed in catalogues.values():
+        report.problems += catalogue_parsed.problems
+    report.problems = sorted_unique(report.problems)
+    return report
+
+
+def _relative(path: Path) -> Path:
+    """``path`` relative to the working directory when inside it (shorter messages)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def validate_paths(paths: Iterable[str | Path]) -> list[Problem]:
+    """Every problem in the specs named by ``paths`` (empty when all are valid)."""
+    return validate_report(paths).problems
