@@ -1,4 +1,4 @@
-"""`upsell-ab analyze` (not built yet)."""
+"""`upsell-ab analyze SPEC`: the whole path for one experiment, printed or written."""
 
 from __future__ import annotations
 
@@ -6,12 +6,56 @@ import argparse
 import sys
 from typing import Any
 
+from upsell_ab.cli.run_output import (
+    add_output_arguments,
+    exit_code,
+    failure_notes,
+    progress,
+    render_runs,
+    write_text,
+)
+
+DESCRIPTION = """Analyse one experiment: aggregate its data in the store (or read a
+summary CSV of counts), run the statistics, apply the spec's decision rule and
+print the report. Exit codes: 0 done; 1 invalid spec/input; 2 data-quality
+failure with --fail-on quality; 3 guardrail breached with --fail-on guardrail."""
+
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("analyze", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "analyze", help="analyse one experiment and decide", description=DESCRIPTION
+    )
+    parser.add_argument("spec", metavar="SPEC", help="experiment spec (YAML)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--store", metavar="DB", help="DuckDB store (default: the spec's)")
+    source.add_argument(
+        "--summary",
+        metavar="FILE.csv",
+        help="per-variant counts/sums: variant,metric,n,sum,sum_squares[,...]",
+    )
+    parser.add_argument(
+        "--segments", action="store_true", help="also break results down by segment"
+    )
+    add_output_arguments(parser, default_format="text")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("upsell-ab analyze: not built yet", file=sys.stderr)
-    return 1
+    from upsell_ab.workflow import run_experiment
+
+    with progress() as step:
+        result = run_experiment(
+            args.spec,
+            store=args.store,
+            summary=args.summary,
+            segments=args.segments,
+            daily=not args.no_daily,
+            step=step,
+        )
+        step("rendering the report")
+        text = render_runs([result], args.format, to_terminal=args.output is None)
+    write_text(text, args.output)
+    code = exit_code([result], args.fail_on)
+    for note in failure_notes([result], code):
+        print(f"upsell-ab analyze: {note}", file=sys.stderr)
+    return int(code)

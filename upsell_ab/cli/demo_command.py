@@ -1,17 +1,93 @@
-"""`upsell-ab demo` (not built yet)."""
+"""`upsell-ab demo`: the first command to run. Simulated data, real pipeline, a report.
+
+No server and no network: the bundled example experiments get simulated
+exposures and events in an embedded DuckDB file, then the same workflow as
+``report`` prints a decision per experiment and writes ``report.html`` and
+``report.md`` next to the store.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 from typing import Any
+
+import upsell_ab
+
+DEMO_UNITS = 20000
+DEMO_DAYS = 14
+DEMO_SEED = 20250303
+
+
+def bundled_specs() -> Path:
+    """``experiments/`` next to the package (a source checkout or an editable install)."""
+    return Path(upsell_ab.__file__).resolve().parents[1] / "experiments"
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "demo",
+        help="simulate the example experiments and print their report",
+        description=__doc__,
+    )
+    parser.add_argument("--specs", metavar="DIR", help=f"spec folder (default: {bundled_specs()})")
+    parser.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        default="upsell-ab-demo",
+        help="where report.html, report.md and the store go (default ./upsell-ab-demo)",
+    )
+    parser.add_argument(
+        "--store", metavar="PATH", help="DuckDB file (default OUTPUT_DIR/demo.duckdb)"
+    )
+    parser.add_argument("--units", type=int, default=DEMO_UNITS, help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("upsell-ab demo: not built yet", file=sys.stderr)
-    return 1
+    from upsell_ab.cli.exit_codes import ExitCode
+    from upsell_ab.cli.run_output import progress, render_runs, write_text
+    from upsell_ab.cli.simulate_command import ingest
+    from upsell_ab.errors import InputError, Location, Problem
+    from upsell_ab.spec.models import SourceKind
+    from upsell_ab.workflow import run_experiment, running_specs
+
+    began = time.perf_counter()
+    specs = Path(args.specs) if args.specs else bundled_specs()
+    if not specs.exists():
+        raise InputError(
+            [Problem(Location(file=str(specs)), "spec folder not found", hint="pass --specs DIR")]
+        )
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    store = Path(args.store) if args.store else output_dir / "demo.duckdb"
+    with progress() as step:
+        step(f"loading specs from {specs}")
+        resolved = [
+            r for r in running_specs([specs]) if r.experiment.data.kind is SourceKind.embedded
+        ]
+        if not resolved:
+            raise InputError(
+                [Problem(Location(file=str(specs)), "no running embedded experiments")]
+            )
+        step(f"simulating {len(resolved)} experiments into {store}")
+        ingest(resolved, store, units=args.units, days=DEMO_DAYS, seed=DEMO_SEED)
+        runs = [run_experiment(r, store=store, step=step) for r in resolved]
+        step("rendering")
+        text = render_runs(runs, "text", to_terminal=True)
+        write_text(render_runs(runs, "html", to_terminal=False), str(output_dir / "report.html"))
+        write_text(render_runs(runs, "markdown", to_terminal=False), str(output_dir / "report.md"))
+    write_text(text, None)
+    print("Decisions:")
+    for run_ in runs:
+        outcome = run_.outcome
+        what = outcome.action.value + (f" {outcome.variant}" if outcome.variant else "")
+        print(f"  {run_.resolved.experiment.id}: {what}")
+    print(
+        f"Wrote {output_dir / 'report.html'} and {output_dir / 'report.md'} "
+        f"(store {store}) in {time.perf_counter() - began:.1f} s.",
+        file=sys.stderr,
+    )
+    return int(ExitCode.OK)

@@ -33,6 +33,7 @@ from upsell_ab.spec.models import Experiment, Moment, Tactic
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 SEGMENTS: tuple[str, ...] = ("new", "returning", "vip")
@@ -130,7 +131,36 @@ def simulate(
     the experiment are exposed. ``multiple_exposure_share`` of exposed units
     also get an exposure to another variant (a cookie reset): a data problem.
     """
-    frames = [
+    exposures, events, _ = simulate_detailed(
+        experiments,
+        units=units,
+        days=days,
+        seed=seed,
+        start=start,
+        truth=truth,
+        world=world,
+        multiple_exposure_share=multiple_exposure_share,
+    )
+    return exposures, events
+
+
+def simulate_detailed(
+    experiments: Sequence[Experiment | ResolvedExperiment],
+    *,
+    units: int,
+    days: int = 14,
+    seed: int = 0,
+    start: date | None = None,
+    truth: Truth | None = None,
+    world: World | None = None,
+    multiple_exposure_share: float = 0.0,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[SimulatedExperiment]]:
+    """:func:`simulate` plus what was simulated per experiment (units, truths)."""
+    import pandas as pd
+
+    if units < 1 or days < 1:
+        raise ValueError(f"units and days must be >= 1, got units={units}, days={days}")
+    results = [
         simulate_one(
             _as_experiment(item),
             units=units,
@@ -143,11 +173,9 @@ def simulate(
         )
         for item in experiments
     ]
-    import pandas as pd
-
-    exposures = pd.concat([f[0] for f in frames], ignore_index=True)
-    events = pd.concat([f[1] for f in frames], ignore_index=True)
-    return exposures, events
+    exposures = pd.concat([r[0] for r in results], ignore_index=True)
+    events = pd.concat([r[1] for r in results], ignore_index=True)
+    return exposures, events, [r[2] for r in results]
 
 
 def simulate_one(

@@ -1,0 +1,116 @@
+"""What ``analyze``, ``report`` and ``demo`` share: output flags, progress, exit codes.
+
+Kept out of the command modules so the three commands behave identically
+(same ``--format``/``--output``/``--fail-on`` semantics, same exit codes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from upsell_ab.cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from upsell_ab.workflow import ExperimentRun, Step
+
+FAIL_ON_CHOICES: tuple[str, ...] = ("quality", "guardrail")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, default_format: str) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown", "json", "html"),
+        default=default_format,
+        help=f"output format (default {default_format})",
+    )
+    parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--fail-on",
+        nargs="+",
+        choices=FAIL_ON_CHOICES,
+        default=[],
+        metavar="WHAT",
+        help="exit 2 on a data-quality failure (quality), 3 on a guardrail breach (guardrail)",
+    )
+    parser.add_argument(
+        "--no-daily", action="store_true", help="skip the per-day cumulative lifts (faster)"
+    )
+
+
+def write_text(text: str, output: str | None) -> None:
+    """Write to stdout, or atomically to a file (temp file in the same folder, renamed)."""
+    if output is None or output == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_runs(runs: Sequence[ExperimentRun], fmt: str, *, to_terminal: bool) -> str:
+    from upsell_ab.report.render import render
+
+    return render([run.report() for run in runs], fmt, color=to_terminal and sys.stdout.isatty())
+
+
+def exit_code(runs: Sequence[ExperimentRun], fail_on: Sequence[str]) -> ExitCode:
+    """2 beats 3: with bad data a guardrail result means nothing."""
+    if "quality" in fail_on and any(run.quality_failed for run in runs):
+        return ExitCode.DATA_QUALITY
+    if "guardrail" in fail_on and any(run.guardrail_breached for run in runs):
+        return ExitCode.GUARDRAIL
+    return ExitCode.OK
+
+
+def failure_notes(runs: Sequence[ExperimentRun], code: ExitCode) -> list[str]:
+    if code is ExitCode.DATA_QUALITY:
+        bad = [r.resolved.experiment.id for r in runs if r.quality_failed]
+        return [f"data-quality failure in: {', '.join(bad)}"]
+    if code is ExitCode.GUARDRAIL:
+        bad = [
+            f"{r.resolved.experiment.id} ({', '.join(r.outcome.guardrails_breached)})"
+            for r in runs
+            if r.guardrail_breached
+        ]
+        return [f"guardrail breached in: {', '.join(bad)}"]
+    return []
+
+
+@contextmanager
+def progress(enabled: bool | None = None) -> Iterator[Step]:
+    """A rich spinner with the current step on stderr when it is a terminal;
+    a no-op otherwise (CI logs stay clean)."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    if not show:
+        yield lambda _text: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def step(text: str) -> None:
+            bar.update(task, description=text)
+
+        yield step

@@ -1,0 +1,180 @@
+"""The whole path for one experiment: spec -> data -> analysis -> decision (-> report).
+
+Commands (``analyze``, ``report``, ``demo``) and CI all go through
+:func:`run_experiment` / :func:`run_folder`, so a decision printed in a
+terminal, a Markdown job summary and a JSON file can never disagree. Each
+stage is called through its public contract (docs/architecture.md); this
+module adds no statistics of its own except calling the engines once per day
+for the cumulative-lift chart (``daily_lifts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from upsell_ab.decision.model import Action, Outcome
+from upsell_ab.spec.models import Engine, Status
+
+if TYPE_CHECKING:
+    from upsell_ab.metrics.aggregates import ExperimentData
+    from upsell_ab.report.model import DailyLift, ExperimentReport
+    from upsell_ab.spec.resolve import ResolvedExperiment
+    from upsell_ab.stats.results import ExperimentAnalysis
+
+Step = Callable[[str], None]
+"""Progress callback: called with a short description before each long step."""
+
+
+@dataclass(frozen=True)
+class ExperimentRun:
+    """Everything known about one experiment after a run."""
+
+    resolved: ResolvedExperiment
+    data: ExperimentData
+    analysis: ExperimentAnalysis
+    outcome: Outcome
+    daily_lifts: dict[str, list[DailyLift]] = field(default_factory=dict)
+    """Metric -> cumulative lift per day and treatment (for the time-series chart)."""
+
+    @property
+    def quality_failed(self) -> bool:
+        """SRM flagged or too many multiple exposures (``--fail-on quality``)."""
+        settings = self.resolved.experiment.analysis
+        return self.analysis.srm.flagged or (
+            self.data.quality.multiple_exposure_share > settings.max_multiple_exposure_share
+        )
+
+    @property
+    def guardrail_breached(self) -> bool:
+        """Some treatment failed a guardrail's non-inferiority test (``--fail-on guardrail``)."""
+        return bool(self.outcome.guardrails_breached)
+
+    @property
+    def shipped(self) -> str | None:
+        return self.outcome.variant if self.outcome.action is Action.ship else None
+
+    def report(self) -> ExperimentReport:
+        from upsell_ab.report.model import build_report
+
+        return build_report(
+            self.resolved, self.analysis, self.outcome, self.data, daily_lifts=self.daily_lifts
+        )
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def run_experiment(
+    path_or_resolved: str | Path | ResolvedExperiment,
+    *,
+    store: str | Path | None = None,
+    summary: str | Path | None = None,
+    segments: bool = False,
+    daily: bool = True,
+    step: Step = _noop,
+) -> ExperimentRun:
+    """Load (if given a path), aggregate in the store (or read a summary CSV),
+    analyse, decide. ``daily`` also computes the per-day cumulative lifts."""
+    from upsell_ab.decision.rules import decide
+    from upsell_ab.stats.analysis import analyze
+
+    if isinstance(path_or_resolved, str | Path):
+        from upsell_ab.spec.load import load_experiment
+
+        step(f"loading {path_or_resolved}")
+        resolved = load_experiment(path_or_resolved)
+    else:
+        resolved = path_or_resolved
+    experiment_id = resolved.experiment.id
+    if summary is not None:
+        from upsell_ab.metrics.summary_csv import read_summary
+
+        step(f"{experiment_id}: reading summary {summary}")
+        data = read_summary(summary, resolved)
+    else:
+        from upsell_ab.metrics.compute import compute_experiment_data
+
+        step(f"{experiment_id}: computing metrics in the store")
+        data = compute_experiment_data(
+            resolved,
+            store=str(store) if store is not None else None,
+            segments=segments,
+            daily=daily,
+        )
+    step(f"{experiment_id}: analysing")
+    analysis = analyze(resolved, data)
+    outcome = decide(resolved, analysis, data)
+    lifts = daily_lifts(resolved, data) if daily and summary is None else {}
+    return ExperimentRun(resolved, data, analysis, outcome, lifts)
+
+
+def daily_lifts(resolved: ResolvedExperiment, data: ExperimentData) -> dict[str, list[DailyLift]]:
+    """Cumulative relative lift per day for every metric with daily statistics.
+
+    Calls the same per-metric analysis as the final result (frequentist engine
+    only; with sequential monitoring on, the intervals are confidence
+    sequences, valid at every look)."""
+    from upsell_ab.metrics.aggregates import MetricData
+    from upsell_ab.report.model import DailyLift
+    from upsell_ab.stats.analysis import analyze_metric
+
+    experiment = resolved.experiment
+    settings = experiment.analysis.model_copy(update={"engine": Engine.frequentist})
+    variants = [v.id for v in experiment.variants]
+    result: dict[str, list[DailyLift]] = {}
+    for name, metric_data in data.metrics.items():
+        definition = resolved.metrics.get(name)
+        if definition is None or not metric_data.daily:
+            continue
+        series: list[DailyLift] = []
+        for day in metric_data.daily:
+            day_result = analyze_metric(
+                name,
+                definition,
+                resolved.roles.get(name, "secondary"),
+                MetricData(metric=name, by_variant=dict(day.by_variant)),
+                variants=variants,
+                control=experiment.control.id,
+                settings=settings,
+            )
+            for comparison in day_result.comparisons:
+                freq = comparison.frequentist
+                if freq is None:
+                    continue
+                series.append(
+                    DailyLift(
+                        day=day.day,
+                        variant=comparison.variant,
+                        lift=freq.relative_lift,
+                        ci_low=freq.relative_ci.low,
+                        ci_high=freq.relative_ci.high,
+                    )
+                )
+        result[name] = series
+    return result
+
+
+def running_specs(paths: Sequence[str | Path]) -> list[ResolvedExperiment]:
+    """Every spec under ``paths`` whose status is ``running`` (invalid specs raise)."""
+    from upsell_ab.spec.load import discover, load_experiment
+
+    resolved = [load_experiment(p) for p in discover([Path(p) for p in paths])]
+    return [r for r in resolved if r.experiment.status is Status.running]
+
+
+def run_folder(
+    paths: Sequence[str | Path],
+    store: str | Path | None = None,
+    *,
+    daily: bool = True,
+    step: Step = _noop,
+) -> list[ExperimentRun]:
+    """:func:`run_experiment` for every running experiment under ``paths``."""
+    return [
+        run_experiment(resolved, store=store, daily=daily, step=step)
+        for resolved in running_specs(paths)
+    ]
