@@ -1,17 +1,162 @@
-"""`upsell-ab ingest` (not built yet)."""
+"""`upsell-ab ingest`: load exposure/event files (and tracker spool files) into the store.
+
+Every file is validated before anything is written; one bad file refuses the
+whole run (exit 1, every problem located, store unchanged). Valid files are
+then written in one transaction. Re-running with the same files adds nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from upsell_ab.cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from upsell_ab.errors import InputError
+    from upsell_ab.events.ingest import CanonicalBatch
+    from upsell_ab.events.store import IngestReport
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("ingest", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "ingest",
+        help="load exposures and events (CSV, Parquet, JSON lines, tracker spool) into the store",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--store", help="DuckDB store file (default: the spec's, else upsell_ab.duckdb)"
+    )
+    parser.add_argument("--exposures", nargs="+", default=[], metavar="FILE", help="exposure files")
+    parser.add_argument("--events", nargs="+", default=[], metavar="FILE", help="event files")
+    parser.add_argument("--spool", metavar="DIR", help="tracker spool directory to ingest")
+    parser.add_argument("--spec", help="experiment spec whose data section gives column mappings")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="CANONICAL=SOURCE",
+        help="column mapping override, e.g. unit_id=customer_id or events.value=revenue",
+    )
+    parser.add_argument(
+        "--attribute",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="exposure attribute column to keep (repeat; default: every unmapped column)",
+    )
+    parser.add_argument(
+        "--timezone",
+        metavar="AREA/CITY",
+        help="zone of naive timestamps (default UTC); values with an offset are converted",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("upsell-ab ingest: not built yet", file=sys.stderr)
-    return 1
+    from upsell_ab.errors import InputError
+    from upsell_ab.events.ingest import load_batch
+    from upsell_ab.events.schema import event_mapping, exposure_mapping, split_map_flags
+    from upsell_ab.events.store import DEFAULT_STORE, EventStore
+
+    if not (args.exposures or args.events or args.spool):
+        print("upsell-ab ingest: give --exposures, --events or --spool", file=sys.stderr)
+        return int(ExitCode.INVALID_INPUT)
+    try:
+        exposure_overrides, event_overrides = split_map_flags(args.map)
+        exposure_spec, event_spec, spec_store = _spec_mapping(args.spec)
+        attributes = tuple(args.attribute) if args.attribute else None
+        exposures = exposure_mapping(exposure_spec, exposure_overrides, attributes)
+        events = event_mapping(event_spec, event_overrides)
+        batches: list[CanonicalBatch] = []
+        problems = []
+        for kind, files, mapping in (
+            ("exposures", args.exposures, exposures),
+            ("events", args.events, events),
+        ):
+            for path in files:
+                try:
+                    batches.append(load_batch(path, kind, mapping, timezone=args.timezone))
+                except InputError as error:
+                    problems.extend(error.problems)
+        if problems:
+            raise InputError(problems)
+    except InputError as error:
+        return _refuse(error, args.format)
+
+    store_path = args.store or spec_store or DEFAULT_STORE
+    reports: list[IngestReport] = []
+    with EventStore(store_path) as store:
+        if batches:
+            reports.extend(store.write_batches(batches))
+        if args.spool:
+            from upsell_ab.events.spool import ingest_spool
+
+            try:
+                reports.append(ingest_spool(args.spool, store, timezone=args.timezone))
+            except InputError as error:
+                _print_reports(reports, store_path, store.counts(), args.format)
+                return _refuse(error, args.format)
+        counts = store.counts()
+    _print_reports(reports, store_path, counts, args.format)
+    return int(ExitCode.OK)
+
+
+def _spec_mapping(spec_path: str | None) -> tuple[Any, Any, str | None]:
+    if spec_path is None:
+        return None, None, None
+    from upsell_ab.spec.load import load_spec
+
+    spec = load_spec(spec_path)
+    return spec.data.exposure_columns, spec.data.event_columns, spec.data.store
+
+
+def _refuse(error: InputError, output: str) -> int:
+    if output == "json":
+        problems = [
+            {
+                "file": p.location.file,
+                "line": p.location.line,
+                "row": p.location.row,
+                "column": p.location.field,
+                "message": p.message,
+                "hint": p.hint,
+                "code": p.code,
+            }
+            for p in error.problems
+        ]
+        print(json.dumps({"ok": False, "written": False, "problems": problems}, indent=2))
+    print("upsell-ab ingest: refused, nothing written:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return int(ExitCode.INVALID_INPUT)
+
+
+def _print_reports(reports: list[IngestReport], store: str, counts: Any, output: str) -> None:
+    if output == "json":
+        payload = {
+            "ok": True,
+            "store": store,
+            "ingests": [r.to_dict() for r in reports],
+            "store_rows": {"exposures": counts.exposures, "events": counts.events},
+        }
+        print(json.dumps(payload, indent=2))
+        return
+    for r in reports:
+        line = (
+            f"{r.kind:<9} {r.source}: read {r.rows_read:,}, added {r.rows_added:,}, "
+            f"duplicates skipped {r.duplicates_skipped:,}"
+        )
+        if r.duplicates_in_source:
+            line += f" ({r.duplicates_in_source:,} repeated inside the source)"
+        print(line)
+        if r.defaulted_columns:
+            print(
+                f"  note: no column for {', '.join(r.defaulted_columns)}; "
+                "defaults used (value 0, discount 0, quantity 1)"
+            )
+    print(f"store {store}: {counts.exposures:,} exposures, {counts.events:,} events")

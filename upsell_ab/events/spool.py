@@ -3,7 +3,7 @@
 Order of operations, and why it is crash-safe: (1) list finished files
 (``*.jsonl``; writers only create them by atomic rename, so each is complete);
 (2) validate all of them — one bad file refuses the whole run, nothing
-written; (3) write exposures, then events, each in one transaction;
+written; (3) write exposures and events in one transaction;
 (4) only then move the files to ``done/``. A crash before (4) leaves the files
 in place; the next run re-reads them and adds nothing, because every record
 carries a uuid ``event_id`` already in the store.
@@ -63,8 +63,10 @@ def ingest_spool(
         events.append(event_batch)
     if problems:
         raise InputError(problems)
-    report = store.write_batch(_merge(exposures, "exposures", label))
-    report = report + store.write_batch(_merge(events, "events", label))
+    exposure_report, event_report = store.write_batches(
+        [_merge(exposures, "exposures", label), _merge(events, "events", label)]
+    )
+    report = exposure_report + event_report
     done = Path(spool_dir) / DONE_DIR
     done.mkdir(exist_ok=True)
     for path in files:

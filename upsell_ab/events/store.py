@@ -178,13 +178,30 @@ class EventStore:
         return self.write_batch(batch)
 
     def write_batch(self, batch: CanonicalBatch) -> IngestReport:
-        """Insert a validated batch in one transaction; all or nothing."""
+        """Insert one validated batch in one transaction; all or nothing."""
+        return self.write_batches([batch])[0]
+
+    def write_batches(self, batches: list[CanonicalBatch]) -> list[IngestReport]:
+        """Insert validated batches in ONE transaction (several files: all or none).
+        Later batches see earlier ones, so a row repeated across files is added once."""
+        connection = self.connect()
+        reports: list[IngestReport] = []
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for batch in batches:
+                reports.append(self._write(batch))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return reports
+
+    def _write(self, batch: CanonicalBatch) -> IngestReport:
         import pyarrow as pa
 
         connection = self.connect()
         table = pa.Table.from_pandas(batch.frame, preserve_index=False)
         connection.register("_upsell_incoming", table)
-        connection.execute("BEGIN TRANSACTION")
         try:
             if batch.kind == "exposures":
                 self._add_attribute_columns(batch.attributes)
@@ -199,13 +216,9 @@ class EventStore:
                 defaulted_columns=batch.defaulted,
             )
             self._log_ingest(batch, report)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+            connection.execute("DROP TABLE temp._upsell_staged")
         finally:
             connection.unregister("_upsell_incoming")
-            connection.execute("DROP TABLE IF EXISTS temp._upsell_staged")
         return report
 
     def _insert(self, batch: CanonicalBatch) -> tuple[int, int, int]:

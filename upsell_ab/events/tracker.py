@@ -18,6 +18,7 @@ thread), and at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -212,18 +213,15 @@ class Tracker:
         last = time.monotonic()
         while not self._stop.wait(timeout=interval):
             if time.monotonic() - last >= interval:
-                try:
+                # disk full or gone: records stay buffered and the next flush retries
+                with contextlib.suppress(OSError):
                     self.flush()
-                except OSError:
-                    pass  # disk full or gone: records stay buffered; the next flush retries
                 last = time.monotonic()
 
     def _at_exit(self) -> None:
         if not self._closed and os.getpid() == self._pid:
-            try:
+            with contextlib.suppress(OSError):
                 self.flush()
-            except OSError:
-                pass
 
 
 def ingest_spool(
