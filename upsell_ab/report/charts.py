@@ -91,12 +91,16 @@ def _svg_open(height: int, title: str) -> list[str]:
     ]
 
 
-def _x_axis(scale: _Scale, ticks: Sequence[float], top: float, bottom: float, fmt: Formatter) -> list[str]:
+def _x_axis(
+    scale: _Scale, ticks: Sequence[float], top: float, bottom: float, fmt: Formatter
+) -> list[str]:
     parts = []
     for tick in ticks:
         x = _c(scale(tick))
         stroke = "#888" if tick == 0 else "#e3e3e3"
-        parts.append(f'<line x1="{x}" y1="{_c(top)}" x2="{x}" y2="{_c(bottom)}" stroke="{stroke}"/>')
+        parts.append(
+            f'<line x1="{x}" y1="{_c(top)}" x2="{x}" y2="{_c(bottom)}" stroke="{stroke}"/>'
+        )
         parts.append(
             f'<text x="{x}" y="{_c(bottom + 14)}" text-anchor="middle" fill="#555">'
             f"{escape(fmt(tick))}</text>"
@@ -203,9 +207,7 @@ def density_plot(
     curves = [c for c in curves if c.sd > 0 and math.isfinite(c.mean) and math.isfinite(c.sd)]
     if not curves:
         return ""
-    lo, hi = _padded_range(
-        [v for c in curves for v in (c.mean - 3.5 * c.sd, c.mean + 3.5 * c.sd)]
-    )
+    lo, hi = _padded_range([v for c in curves for v in (c.mean - 3.5 * c.sd, c.mean + 3.5 * c.sd)])
     top, bottom = 30, 150
     legend_y = bottom + 34
     height = legend_y + 16 * len(curves) + 4
@@ -311,13 +313,13 @@ def timeseries_plot(series: Sequence[Series], *, title: str, fmt: Formatter = pe
             parts.append(
                 f'<polyline points="{coords}" fill="none" stroke="{s.color}" stroke-width="2"/>'
             )
-        for x, y in line[-1:]:
-            parts.append(f'<circle cx="{_c(x)}" cy="{_c(y)}" r="3" fill="{s.color}"/>')
+        for last_x, last_y in line[-1:]:
+            parts.append(f'<circle cx="{_c(last_x)}" cy="{_c(last_y)}" r="3" fill="{s.color}"/>')
     for index, s in enumerate(series):
-        y = legend_y + 16 * index
+        legend = legend_y + 16 * index
         parts.append(
-            f'<rect x="50" y="{y - 9}" width="12" height="4" fill="{s.color}"/>'
-            f'<text x="68" y="{y}">{escape(s.label)}</text>'
+            f'<rect x="50" y="{legend - 9}" width="12" height="4" fill="{s.color}"/>'
+            f'<text x="68" y="{legend}">{escape(s.label)}</text>'
         )
     parts.append("</svg>")
     return "\n".join(parts)

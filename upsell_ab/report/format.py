@@ -12,6 +12,7 @@ Probabilities never print as 100% or 0%: "> 99.9%" / "< 0.1%".
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 MISSING = "n/a"
 """How every renderer shows a value an engine did not produce."""
@@ -92,10 +93,8 @@ def money(value: float | None, currency: str, *, sign: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return MISSING
     body = number(abs(value), significant=3 if abs(value) < 100 else 1)
-    if _is_zero_text(body):
-        prefix = ""
-    else:
-        prefix = "-" if value < 0 else ("+" if sign else "")
+    negative = "-" if value < 0 else ("+" if sign else "")
+    prefix = "" if _is_zero_text(body) else negative
     symbol = _CURRENCY_SYMBOLS.get(currency)
     return f"{prefix}{symbol}{body}" if symbol else f"{prefix}{body} {currency}"
 
@@ -160,3 +159,21 @@ def days(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return MISSING
     return f"{math.ceil(value - 1e-9):,} day" + ("" if math.ceil(value - 1e-9) == 1 else "s")
+
+
+@dataclass(frozen=True)
+class MetricFormat:
+    """The formatter bound to one metric's kind (share or not) and unit."""
+
+    is_rate: bool
+    unit: str | None
+
+    def value(self, value: float | None) -> str:
+        return metric_value(value, is_rate=self.is_rate, unit=self.unit)
+
+    def change(self, value: float | None) -> str:
+        return absolute_change(value, is_rate=self.is_rate, unit=self.unit)
+
+    def loss(self, value: float | None) -> str:
+        """Expected loss: a non-negative amount, shown without a sign."""
+        return self.change(value).lstrip("+")

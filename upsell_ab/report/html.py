@@ -71,7 +71,9 @@ def _variant_card(variant: VariantReport, color: str) -> str:
         rows.append(f"<div><b>Tactic</b> {escape(offer.tactic.replace('_', ' '))}</div>")
         rows.append(f"<div><b>Timing</b> {escape(timing)}</div>")
         if offer.wording:
-            rows.append(f"<div><b>Wording</b><blockquote>{escape(offer.wording)}</blockquote></div>")
+            rows.append(
+                f"<div><b>Wording</b><blockquote>{escape(offer.wording)}</blockquote></div>"
+            )
         rows.append(f"<div><b>Discount</b> {escape(offer.discount)}</div>")
         if offer.items:
             items = ", ".join(
@@ -82,13 +84,11 @@ def _variant_card(variant: VariantReport, color: str) -> str:
             rows.append(f"<div><b>Items</b> {items}</div>")
         if offer.cadence:
             rows.append(f"<div><b>Cadence</b> every {escape(offer.cadence)}</div>")
-    return (
-        f'<div class="variant" style="--c:{color}"><h4>{title}</h4>{"".join(rows)}</div>'
-    )
+    return f'<div class="variant" style="--c:{color}"><h4>{title}</h4>{"".join(rows)}</div>'
 
 
 def _metric_table(report: ExperimentReport, metric: MetricReport) -> str:
-    unit = {"is_rate": metric.is_rate, "unit": metric.unit}
+    unit = fmt.MetricFormat(metric.is_rate, metric.unit)
     comparisons = {c.variant: c for c in metric.comparisons}
     head = (
         "<tr><th>Variant</th><th>Units</th><th>Mean</th><th>Abs. lift</th><th>Rel. lift</th>"
@@ -103,20 +103,20 @@ def _metric_table(report: ExperimentReport, metric: MetricReport) -> str:
         cells = [
             f"<td>{label}</td>",
             f'<td class="num">{fmt.count(stat.n)}</td>',
-            f'<td class="num">{escape(fmt.metric_value(stat.mean, **unit))}</td>',
+            f'<td class="num">{escape(unit.value(stat.mean))}</td>',
         ]
         if c is None:
             cells.append('<td colspan="8">baseline</td>')
         else:
             values = [
-                fmt.absolute_change(c.absolute_lift, **unit),
+                unit.change(c.absolute_lift),
                 fmt.percent(c.relative_lift, sign=True),
                 fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
                 + (f" {interval_name(c)}" if c.ci_level is not None else ""),
                 fmt.p_value(c.p_value),
                 fmt.p_value(c.p_value_adjusted),
                 fmt.probability(c.prob_beat_baseline),
-                fmt.absolute_change(c.expected_loss, **unit).lstrip("+"),
+                unit.loss(c.expected_loss),
             ]
             cells += [f'<td class="num">{escape(value)}</td>' for value in values]
             cells.append(f"<td>{escape(ni_text(c))}</td>")

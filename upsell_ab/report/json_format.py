@@ -16,4 +16,6 @@ from upsell_ab.report.model import ExperimentReport, to_document
 
 def render_json(reports: Sequence[ExperimentReport], *, indent: int | None = 2) -> str:
     """``{"schema_version", "generator", "experiments": [...]}`` as text."""
-    return json.dumps(to_document(reports), indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+    return (
+        json.dumps(to_document(reports), indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+    )

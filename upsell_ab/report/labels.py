@@ -125,8 +125,6 @@ def ni_text(c: ComparisonReport) -> str:
     ni = c.non_inferiority
     if ni is None:
         return ""
-    margin = (
-        fmt.percent(ni.margin) if ni.margin_kind == "relative" else fmt.number(ni.margin)
-    )
+    margin = fmt.percent(ni.margin) if ni.margin_kind == "relative" else fmt.number(ni.margin)
     verdict = {True: "passed", False: "FAILED", None: "not proven"}[ni.passed]
     return f"{verdict} (margin {margin})"

@@ -86,19 +86,19 @@ def _metric_section(report: ExperimentReport, metric: MetricReport) -> list[str]
         if c is None:
             rows.append([label, fmt.count(stat.n), mean, "control", "", "", "", "", "", ""])
             continue
-        unit_args = {"is_rate": metric.is_rate, "unit": metric.unit}
+        unit = fmt.MetricFormat(metric.is_rate, metric.unit)
         rows.append(
             [
                 label,
                 fmt.count(stat.n),
                 mean,
-                fmt.absolute_change(c.absolute_lift, **unit_args),
+                unit.change(c.absolute_lift),
                 fmt.percent(c.relative_lift, sign=True),
                 fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
                 + (f" ({interval_name(c)})" if c.ci_level is not None else ""),
                 f"{fmt.p_value(c.p_value)} / {fmt.p_value(c.p_value_adjusted)}",
                 fmt.probability(c.prob_beat_baseline),
-                fmt.absolute_change(c.expected_loss, **unit_args).lstrip("+"),
+                unit.loss(c.expected_loss),
                 escape(ni_text(c)) or "",
             ]
         )

@@ -13,9 +13,10 @@ from datetime import date, timedelta
 
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.metrics.aggregates import ExperimentData, MetricData, QualitySummary
-from upsell_ab.metrics.sufficient import SampleStats
+from upsell_ab.metrics.sufficient import MetricStats, SampleStats
 from upsell_ab.report.model import DailyLift, ExperimentReport, build_report
 from upsell_ab.spec.models import (
+    Direction,
     Experiment,
     MetricDefinition,
     MetricType,
@@ -53,7 +54,7 @@ CATALOGUE: dict[str, MetricDefinition] = {
     "refund_rate": MetricDefinition(
         type=MetricType.proportion,
         event="refund",
-        direction="lower_is_better",  # type: ignore[arg-type]
+        direction=Direction.lower_is_better,
         description="Customers who asked for a refund",
     ),
 }
@@ -93,8 +94,12 @@ def sample_experiment(index: int = 0, *, wording_b: str | None = None) -> Experi
                         or "このコーヒーに合うチーズケーキがあります（100円引き）",
                         "discount": {"amount": 100, "limited_time": "48h"},
                         "items": [
-                            {"sku": "cake-01", "name": "Cheesecake", "price": 450,
-                             "currency": "JPY"}
+                            {
+                                "sku": "cake-01",
+                                "name": "Cheesecake",
+                                "price": 450,
+                                "currency": "JPY",
+                            }
                         ],
                     },
                 },
@@ -244,7 +249,10 @@ def sample_data(experiment_id: str) -> ExperimentData:
         orphan_events=3,
         duplicates_dropped=12,
     )
-    stats = {"A": SampleStats.from_proportion(5012, 1005), "B": SampleStats.from_proportion(4988, 1168)}
+    stats: dict[str, MetricStats] = {
+        "A": SampleStats.from_proportion(5012, 1005),
+        "B": SampleStats.from_proportion(4988, 1168),
+    }
     return ExperimentData(
         experiment_id=experiment_id,
         metrics={"take_rate": MetricData("take_rate", stats)},
@@ -262,8 +270,13 @@ def sample_daily_lifts(days: int = 14) -> dict[str, list[DailyLift]]:
         half_width = 0.9 / (day + 1) ** 0.5
         estimate = 0.1676 + 0.12 * (-1) ** day / (day + 1)
         lifts.append(
-            DailyLift(start + timedelta(days=day), "B", estimate, estimate - half_width,
-                      estimate + half_width)
+            DailyLift(
+                start + timedelta(days=day),
+                "B",
+                estimate,
+                estimate - half_width,
+                estimate + half_width,
+            )
         )
     return {"take_rate": lifts}
 
