@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 SEGMENTS: tuple[str, ...] = ("new", "returning", "vip")
-CHANNELS: tuple[str, ...] = ("web", "app", "email")
+CHANNELS: tuple[str, ...] = ("web", "app", "email", "in_store")
 EXPOSURE_ATTRIBUTES: tuple[str, ...] = ("segment", "channel", "past_orders")
 
 _CHECKOUT_MOMENTS = {Moment.product_page, Moment.cart, Moment.at_checkout}
@@ -48,7 +48,7 @@ class World:
     """Baseline behaviour of customers (the control's world)."""
 
     segment_shares: tuple[float, ...] = (0.45, 0.45, 0.10)
-    channel_shares: tuple[float, ...] = (0.55, 0.30, 0.15)
+    channel_shares: tuple[float, ...] = (0.45, 0.27, 0.13, 0.15)
     order_value_median: float = 2400.0
     order_value_sigma: float = 0.45
     spend_sigma: float = 0.35
@@ -94,12 +94,48 @@ def stable_seed(seed: int, experiment_id: str) -> list[int]:
     return [int(seed) & 0xFFFFFFFF, zlib.crc32(experiment_id.encode("utf-8"))]
 
 
+MOMENT_ORDER: tuple[Moment, ...] = (
+    Moment.product_page,
+    Moment.cart,
+    Moment.at_checkout,
+    Moment.post_purchase,
+    Moment.follow_up_email,
+    Moment.follow_up_call,
+    Moment.renewal,
+    Moment.usage_threshold,
+)
+"""The customer journey in time order."""
+
+DEFAULT_DELAY_S: dict[Moment, float] = {
+    Moment.follow_up_email: 3 * 86400.0,
+    Moment.follow_up_call: 2 * 86400.0,
+    Moment.renewal: 25 * 86400.0,
+    Moment.usage_threshold: 10 * 86400.0,
+}
+"""When a later offer reaches the customer, unless the spec's timing gives a delay."""
+
+
 def touchpoint(experiment: Experiment) -> Moment:
-    """Where the experiment happens: the first offered moment (control may have no offer)."""
-    for variant in [*experiment.treatments, experiment.control]:
-        if variant.offer is not None and variant.offer.timing.moment is not Moment.none:
-            return variant.offer.timing.moment
-    return Moment.at_checkout
+    """Where exposure happens: the earliest offer moment of any variant (a timing
+    test exposes everyone at the common point, e.g. the checkout)."""
+    moments = [
+        v.offer.timing.moment
+        for v in experiment.variants
+        if v.offer is not None and v.offer.timing.moment is not Moment.none
+    ]
+    return min(moments, key=MOMENT_ORDER.index) if moments else Moment.at_checkout
+
+
+def offer_delay_s(experiment: Experiment, variant_id: str) -> float:
+    """Seconds from the order to the moment this variant's offer is seen."""
+    offer = experiment.variant(variant_id).offer
+    if offer is None:
+        return 0.0
+    if offer.timing.delay is not None:
+        return offer.timing.delay.total_seconds()
+    if offer.timing.moment is Moment.post_purchase:
+        return 60.0
+    return DEFAULT_DELAY_S.get(offer.timing.moment, 0.0)
 
 
 def _tactic(experiment: Experiment) -> Tactic | None:
@@ -215,7 +251,7 @@ def simulate_one(
             "past_orders": past_orders,
         }
     )
-    assigned = np.asarray(Assigner(experiment).assign_many(unit_ids, attributes), dtype=object)
+    assigned = _assign(Assigner(experiment), unit_ids, attributes)
     in_experiment = np.array([v is not None for v in assigned], dtype=bool)
     truths = truth.resolve(experiment)
     keep = np.ones(units, dtype=bool)
@@ -243,6 +279,21 @@ def simulate_one(
         truths=truths,
     )
     return exposures, events, summary
+
+
+def _assign(assigner: Any, unit_ids: np.ndarray, attributes: pd.DataFrame) -> np.ndarray:
+    """Bulk assignment; falls back to the (identical, slower) scalar path if the
+    bulk path fails on this frame (seen with read-only pandas 3 masks)."""
+    import numpy as np
+
+    try:
+        return np.asarray(assigner.assign_many(unit_ids, attributes), dtype=object)
+    except ValueError:
+        records = attributes.to_dict("records")
+        return np.array(
+            [assigner.assign(u, r).variant for u, r in zip(unit_ids, records, strict=True)],
+            dtype=object,
+        )
 
 
 @dataclass(frozen=True)
@@ -334,6 +385,22 @@ class _EventBuilder:
         self.take = per_unit([t.take_rate for t in ordered])
         self.price = per_unit([t.addon_price for t in ordered])
         self.discount = per_unit([t.discount_value for t in ordered])
+        default_cadence = world.subscription_cadence_days * 86400.0
+        self.cadence = per_unit(
+            [
+                offer.cadence.total_seconds()
+                if (offer := experiment.variant(v).offer) and offer.cadence
+                else default_cadence
+                for v in variant_ids
+            ]
+        )
+        self.delay = per_unit([offer_delay_s(experiment, v) for v in variant_ids])
+        self.items = per_unit(
+            [
+                float(max(len(offer.items), 1)) if (offer := experiment.variant(v).offer) else 0.0
+                for v in variant_ids
+            ]
+        )
         self.mult: dict[str, np.ndarray] = {
             key: per_unit([t.multiplier(key) for t in ordered])
             for key in (
@@ -369,6 +436,7 @@ class _EventBuilder:
         value: np.ndarray,
         discount: np.ndarray | float = 0.0,
         order_id: np.ndarray | None = None,
+        quantity: np.ndarray | float = 1.0,
     ) -> None:
         import numpy as np
         import pandas as pd
@@ -383,7 +451,7 @@ class _EventBuilder:
                     "event_type": event_type,
                     "value": np.asarray(value, dtype=float),
                     "discount": np.broadcast_to(np.asarray(discount, dtype=float), len(idx)),
-                    "quantity": 1.0,
+                    "quantity": np.broadcast_to(np.asarray(quantity, dtype=float), len(idx)),
                     "order_id": order_id if order_id is not None else None,
                 }
             )
@@ -430,7 +498,16 @@ class _EventBuilder:
         self._add(idx, when, "order", self._values(len(idx), self.spend[idx]), order_id=ids)
 
     def _exposure_orders(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """The order placed at the exposure (checkout moments) and offer purchases."""
+        """The order at the touchpoint and the offer purchases.
+
+        Checkout touchpoints: the unit orders with P(order); offers at a checkout
+        moment fold into that order, later offers (post-purchase, follow-ups) come
+        as a separate order after the variant's delay; only purchasers see them,
+        with P(take | order) = take / P(order) so the take rate per exposed unit
+        is the stated one. Post-purchase or later touchpoints: the triggering
+        order precedes the exposure (it cannot be affected, so it is not
+        counted) and every unit may take the offer.
+        """
         import numpy as np
 
         moment = touchpoint(self.experiment)
@@ -449,38 +526,47 @@ class _EventBuilder:
             idx = np.flatnonzero(ordered)
             when = self._after(idx, 30, 900)
             base = self._values(len(idx), self.spend[idx] * self.mult["order_value"][idx])
-            took_here = took[idx]
-            addon_net = np.where(took_here, self.price[idx] - self.discount[idx], 0.0)
-            addon_discount = np.where(took_here, self.discount[idx], 0.0)
+            inside = took[idx] & (self.delay[idx] == 0)
+            addon_net = np.where(inside, self.price[idx] - self.discount[idx], 0.0)
+            addon_discount = np.where(inside, self.discount[idx], 0.0)
             order_ids = self._order_ids(idx, "o0")
-            self._add(idx, when, "order", base + addon_net, addon_discount, order_ids)
+            quantity = 1.0 + self.rng.poisson(0.3, len(idx)) + np.where(inside, self.items[idx], 0)
+            self._add(idx, when, "order", base + addon_net, addon_discount, order_ids, quantity)
             orders.append((idx, when, base + addon_net, order_ids))
-            t = np.flatnonzero(took_here)
+            t = np.flatnonzero(inside)
             self._offer_bought(idx[t], when[t], order_ids[t])
+            order_time = np.full(self.n, np.datetime64("NaT"), dtype="datetime64[us]")
+            order_time[idx] = when
+            later = np.flatnonzero(took & (self.delay > 0))
+            orders += self._later_offer(later, order_time[later])
         else:
             if moment is Moment.post_purchase:
                 # the order that triggered the offer happened just before it (not counted)
                 idx = np.arange(self.n)
                 when = self._after(idx, -900, -30)
-                self._add(
-                    idx,
-                    when,
-                    "order",
-                    self._values(self.n, self.spend),
-                    0.0,
-                    self._order_ids(idx, "t"),
-                )
+                trigger = self._values(self.n, self.spend)
+                self._add(idx, when, "order", trigger, 0.0, self._order_ids(idx, "t"))
             took = self.rng.random(self.n) < np.clip(self.take * seg_take, 0.0, 1.0)
             idx = np.flatnonzero(took)
-            delay = 120.0 if moment is Moment.post_purchase else 6 * 3600.0
-            when = self._after(idx, 30, delay)
-            net = self.price[idx] - self.discount[idx]
-            order_ids = self._order_ids(idx, "o0")
-            self._add(idx, when, "order", net, self.discount[idx], order_ids)
-            orders.append((idx, when, net, order_ids))
-            self._offer_bought(idx, when, order_ids)
+            orders += self._later_offer(idx, self.units.exposed_at[idx])
         orders += self._subscriptions(took)
         return orders
+
+    def _later_offer(
+        self, idx: np.ndarray, order_time: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Offers taken after the order: a separate order at the variant's delay."""
+        import pandas as pd
+
+        spread = pd.to_timedelta(
+            self.delay[idx] + self.rng.uniform(30, 120 + self.delay[idx] / 6), unit="s"
+        )
+        when = order_time + spread.to_numpy()
+        net = self.price[idx] - self.discount[idx]
+        order_ids = self._order_ids(idx, "o1")
+        self._add(idx, when, "order", net, self.discount[idx], order_ids, self.items[idx])
+        self._offer_bought(idx, when, order_ids)
+        return [(idx, when, net, order_ids)]
 
     def _offer_bought(self, idx: np.ndarray, when: np.ndarray, order_ids: np.ndarray) -> None:
         self._add(
@@ -518,14 +604,14 @@ class _EventBuilder:
             np.zeros(int(cancelled.sum())),
         )
         orders = []
-        cadence = self.world.subscription_cadence_days * 86400
+        cadence = self.cadence[idx][~cancelled]
         for k in (1, 2):
             active = ~cancelled
             sel = idx[active]
-            at = when[active] + np.timedelta64(int(k * cadence), "s")
+            at = when[active] + (k * cadence * 1e6).astype("int64").astype("timedelta64[us]")
             ids = self._order_ids(sel, f"s{k}")
-            value = self.price[sel]
-            self._add(sel, at, "order", value, 0.0, ids)
+            value = self.price[sel] - self.discount[sel]
+            self._add(sel, at, "order", value, self.discount[sel], ids)
             orders.append((sel, at, value, ids))
         return orders
 

@@ -89,7 +89,9 @@ SPECIFIC_WORDING_FACTOR = 1.25
 generic: the cafe example of domain.md went from ~20 % to ~35 %; we take a
 milder 1.25x."""
 
-_SPECIFIC = re.compile(r"\d|often|together|made to|with this|一緒|よく|専用|人気", re.IGNORECASE)
+_SPECIFIC = re.compile(
+    r"\d|often|together|made to|with this|一緒|よく|専用|人気|合わせ|セット", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
