@@ -1,0 +1,160 @@
+"""Query engines: run ONE rendered SELECT and return its rows as tuples.
+
+A small protocol so the metrics layer does not care where the data lives:
+DuckDB (embedded store or files read in place), PostgreSQL through psycopg 3,
+Spark SQL through a PySpark session. Each engine names its SQLGlot dialect,
+which is how the query builder knows what to render. Engines opened here
+(not handed in by the caller) are read-only where the engine allows it
+(DuckDB ``read_only``, PostgreSQL read-only transactions), so even a bug in
+the query builder could not modify the data. Drivers are imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from upsell_ab.errors import StoreError
+
+Dialect = Literal["duckdb", "postgres", "spark"]
+Row = tuple[Any, ...]
+
+
+@runtime_checkable
+class QueryEngine(Protocol):
+    """Executes one SELECT and returns all rows (the results are small aggregates)."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str) -> list[Row]: ...
+
+    def close(self) -> None: ...
+
+
+class DuckDBEngine:
+    """DuckDB: an existing connection, a database file (opened read-only), or in memory."""
+
+    dialect: Dialect = "duckdb"
+
+    def __init__(self, connection: Any = None, path: str | Path | None = None) -> None:
+        import duckdb
+
+        self._owned = connection is None
+        if connection is not None:
+            self.connection = connection
+        elif path is not None:
+            if not Path(path).exists():
+                raise StoreError(
+                    f"event store {path} does not exist "
+                    "(create it with 'upsell-ab ingest --store PATH ...')"
+                )
+            self.connection = duckdb.connect(str(path), read_only=True)
+        else:
+            self.connection = duckdb.connect()
+
+    def execute(self, sql: str) -> list[Row]:
+        import duckdb
+
+        try:
+            return [tuple(r) for r in self.connection.execute(sql).fetchall()]
+        except duckdb.Error as error:
+            raise StoreError(f"DuckDB query failed: {error}") from error
+
+    def close(self) -> None:
+        if self._owned:
+            self.connection.close()
+
+
+class PostgresEngine:
+    """PostgreSQL via psycopg 3; a DSN opens a read-only autocommit connection."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, connection: Any = None, dsn: str | None = None) -> None:
+        import psycopg
+
+        self._owned = connection is None
+        if connection is not None:
+            self.connection = connection
+        else:
+            if not dsn:
+                raise StoreError("no PostgreSQL connection string given")
+            try:
+                self.connection = psycopg.connect(dsn, autocommit=True)
+                self.connection.read_only = True
+            except psycopg.Error as error:
+                raise StoreError(f"cannot connect to PostgreSQL: {error}") from error
+
+    def execute(self, sql: str) -> list[Row]:
+        import psycopg
+
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(sql)  # no parameters: psycopg does not parse '%' placeholders
+                return [tuple(r) for r in cursor.fetchall()]
+        except psycopg.Error as error:
+            raise StoreError(f"PostgreSQL query failed: {error}") from error
+
+    def close(self) -> None:
+        if self._owned:
+            self.connection.close()
+
+
+class SparkEngine:
+    """Spark SQL on a SparkSession (the caller's, or ``getOrCreate()``).
+
+    Days are computed with ``CAST(ts AS DATE)``, which follows the session time
+    zone; timestamps are UTC, so an engine we create sets the session to UTC.
+    """
+
+    dialect: Dialect = "spark"
+
+    def __init__(self, session: Any = None) -> None:
+        if session is None:
+            from pyspark.sql import SparkSession
+
+            session = (
+                SparkSession.builder.appName("upsell_ab")
+                .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.ui.showConsoleProgress", "false")
+                .getOrCreate()
+            )
+        self.session = session
+
+    def execute(self, sql: str) -> list[Row]:
+        try:
+            return [tuple(r) for r in self.session.sql(sql).collect()]
+        except Exception as error:  # pyspark raises many unrelated exception types
+            raise StoreError(f"Spark query failed: {error}") from error
+
+    def close(self) -> None:
+        """The session is shared (``getOrCreate``); stopping it is the caller's choice."""
+
+
+def wrap_connection(connection: Any) -> QueryEngine:
+    """An engine for a raw DuckDB / psycopg connection or SparkSession (or an engine)."""
+    if isinstance(connection, QueryEngine):
+        return connection
+    module = type(connection).__module__
+    if module.startswith("duckdb") or module.startswith("_duckdb"):
+        return DuckDBEngine(connection=connection)
+    if module.startswith("psycopg"):
+        return PostgresEngine(connection=connection)
+    if module.startswith("pyspark"):
+        return SparkEngine(session=connection)
+    raise StoreError(
+        f"unsupported connection type {type(connection).__name__} "
+        "(pass a DuckDB connection, a psycopg connection, a SparkSession or a QueryEngine)"
+    )
+
+
+def postgres_dsn(variable: str) -> str:
+    """The DSN from the environment variable a spec names (never from the spec itself)."""
+    dsn = os.environ.get(variable)
+    if not dsn:
+        raise StoreError(
+            f"environment variable {variable} is not set "
+            "(export it with the PostgreSQL connection string, e.g. 'postgresql://...')"
+        )
+    return dsn

@@ -1,0 +1,265 @@
+"""Compute an experiment's sufficient statistics inside the database.
+
+``compute_experiment_data`` renders ONE query (see :mod:`upsell_ab.metrics.sql`)
+for the engine holding the data, runs it, and turns the few aggregate rows
+it returns into :class:`ExperimentData`. Raw rows never leave the database.
+
+Semantics (documented in docs/metrics.md, each tested on hand-made tables):
+first known exposure defines a unit's variant and clock; units exposed to
+several variants are excluded and counted; exposure rows of unknown variants
+are excluded and reported; an event counts when
+``start <= event_ts - first_exposure_ts < end``; duplicates (same event_id)
+are counted and dropped; events of never-exposed units are orphans.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from upsell_ab.errors import StoreError
+from upsell_ab.events.engines import (
+    DuckDBEngine,
+    PostgresEngine,
+    QueryEngine,
+    SparkEngine,
+    postgres_dsn,
+    wrap_connection,
+)
+from upsell_ab.events.sources import SourceTables, source_from_spec
+from upsell_ab.metrics.aggregates import DailyStats, ExperimentData, MetricData, QualitySummary
+from upsell_ab.metrics.capping import Dialect
+from upsell_ab.metrics.sufficient import MetricStats
+from upsell_ab.spec.models import SourceKind
+
+if TYPE_CHECKING:
+    from upsell_ab.metrics.sql import QueryPlan
+    from upsell_ab.metrics.sql_layout import MetricSlot
+    from upsell_ab.spec.resolve import ResolvedExperiment
+
+DEFAULT_STORE = "upsell_ab.duckdb"
+MISSING_SEGMENT = "(missing)"
+"""Segment value reported for units whose attribute is NULL."""
+
+
+def build_plan(
+    resolved: ResolvedExperiment, *, segments: bool = False, daily: bool = False
+) -> QueryPlan:
+    """The query plan of an experiment (pure: no connection)."""
+    from upsell_ab.metrics.sql import QueryPlan
+
+    experiment = resolved.experiment
+    if not resolved.metrics:
+        raise StoreError(f"experiment {experiment.id} has no metrics to compute")
+    segment_names = tuple(experiment.analysis.segments) if segments else ()
+    return QueryPlan(
+        experiment_id=experiment.id,
+        variants=tuple(v.id for v in experiment.variants),
+        metrics=tuple(resolved.metrics.items()),
+        source=source_from_spec(experiment.data, segment_names),
+        segments=segment_names,
+        daily=daily,
+    )
+
+
+def experiment_sql(
+    resolved: ResolvedExperiment,
+    dialect: Dialect = "duckdb",
+    *,
+    segments: bool = False,
+    daily: bool = False,
+) -> str:
+    """The SQL that ``compute_experiment_data`` would run (for ``validate``/EXPLAIN, docs)."""
+    from upsell_ab.metrics.sql import render
+
+    return render(build_plan(resolved, segments=segments, daily=daily), dialect)
+
+
+def open_engine(source: SourceTables, *, store: str | Path | None, connection: Any) -> QueryEngine:
+    """The engine for a source: the caller's connection, else one opened from the spec."""
+    if connection is not None:
+        return wrap_connection(connection)
+    if source.kind is SourceKind.postgres:
+        assert source.dsn_env is not None
+        return PostgresEngine(dsn=postgres_dsn(source.dsn_env))
+    if source.kind is SourceKind.spark:
+        return SparkEngine()
+    if source.kind is SourceKind.files:
+        return DuckDBEngine()
+    return DuckDBEngine(path=store or source.store or DEFAULT_STORE)
+
+
+def compute_experiment_data(
+    resolved: ResolvedExperiment,
+    *,
+    store: str | Path | None = None,
+    connection: Any = None,
+    segments: bool = False,
+    daily: bool = False,
+) -> ExperimentData:
+    """Sufficient statistics per metric and variant (+ segments, + cumulative days) and
+    the data-quality summary, from one query run where the data lives."""
+    from upsell_ab.metrics.sql import QueryBuilder
+
+    plan = build_plan(resolved, segments=segments, daily=daily)
+    engine = open_engine(plan.source, store=store, connection=connection)
+    try:
+        builder = QueryBuilder(plan, engine.dialect)
+        sql = builder.build().sql(dialect=engine.dialect)
+        rows = engine.execute(sql)
+    finally:
+        engine.close()
+    weights = {v.id: v.weight for v in resolved.experiment.variants}
+    return assemble(plan, builder.output_columns, rows, weights)
+
+
+@dataclass(frozen=True)
+class _Row:
+    values: dict[str, Any]
+
+    def text(self, name: str) -> str | None:
+        value = self.values[name]
+        return None if value is None else str(value)
+
+    def count(self, name: str) -> int:
+        value = self.values[name]
+        return 0 if value is None else int(value)
+
+    def number(self, name: str) -> float:
+        value = self.values[name]
+        if value is None:
+            return 0.0
+        return float(value)  # Decimal from PostgreSQL NUMERIC, float elsewhere
+
+
+def _stats(slot: MetricSlot, row: _Row) -> MetricStats:
+    n = row.count("n")
+    sums = {field: row.number(slot.stat_column(field)) for field, _ in slot.terms}
+    return slot.stats_class(n=n, **sums)
+
+
+def _empty(slot: MetricSlot) -> MetricStats:
+    return slot.stats_class(n=0, **{field: 0.0 for field, _ in slot.terms})
+
+
+def _cumulate(
+    plan: QueryPlan, slots: tuple[MetricSlot, ...], rows: list[_Row]
+) -> dict[str, list[DailyStats]]:
+    """Running sums of the per-day increments, for every calendar day in range."""
+    if not rows:
+        return {slot.name: [] for slot in slots}
+    increments: dict[tuple[date, str], _Row] = {}
+    for r in rows:
+        day = r.values["day"]
+        increments[(day, str(r.values["variant"]))] = r
+    days = [d for d, _ in increments]
+    first, last = min(days), max(days)
+    totals: dict[tuple[str, str], list[float]] = {}
+    counts: dict[str, int] = defaultdict(int)
+    out: dict[str, list[DailyStats]] = {slot.name: [] for slot in slots}
+    day = first
+    while day <= last:
+        for variant in plan.variants:
+            increment = increments.get((day, variant))
+            if increment is None:
+                continue
+            counts[variant] += increment.count("n")
+            for slot in slots:
+                running = totals.setdefault((slot.name, variant), [0.0] * len(slot.terms))
+                for i, (field, _) in enumerate(slot.terms):
+                    running[i] += increment.number(slot.stat_column(field))
+        for slot in slots:
+            by_variant: dict[str, MetricStats] = {}
+            for variant in plan.variants:
+                sums = totals.get((slot.name, variant))
+                by_variant[variant] = (
+                    slot.stats_class(
+                        n=counts[variant],
+                        **{f: v for (f, _), v in zip(slot.terms, sums, strict=True)},
+                    )
+                    if sums is not None
+                    else _empty(slot)
+                )
+            out[slot.name].append(DailyStats(day=day, by_variant=by_variant))
+        day += timedelta(days=1)
+    return out
+
+
+def assemble(
+    plan: QueryPlan,
+    columns: tuple[str, ...],
+    raw_rows: list[tuple[Any, ...]],
+    weights: dict[str, float],
+) -> ExperimentData:
+    """Turn the query's tagged rows into :class:`ExperimentData`."""
+    from upsell_ab.metrics.sql_layout import build_slots
+
+    slots = build_slots(plan.metrics)
+    rows = [_Row(dict(zip(columns, r, strict=True))) for r in raw_rows]
+    by_kind: dict[str, list[_Row]] = defaultdict(list)
+    for r in rows:
+        by_kind[str(r.values["kind"])].append(r)
+
+    by_variant: dict[str, dict[str, MetricStats]] = {s.name: {} for s in slots}
+    exposures = dict.fromkeys(plan.variants, 0)
+    first_days: list[date] = []
+    last_days: list[date] = []
+    for r in by_kind["metric"]:
+        variant = str(r.values["variant"])
+        exposures[variant] = r.count("n")
+        first_days.append(r.values["day"])
+        last_days.append(r.values["last_day"])
+        for slot in slots:
+            by_variant[slot.name][variant] = _stats(slot, r)
+    for slot in slots:
+        for variant in plan.variants:
+            by_variant[slot.name].setdefault(variant, _empty(slot))
+        by_variant[slot.name] = {v: by_variant[slot.name][v] for v in plan.variants}
+
+    by_segment: dict[str, dict[tuple[str, str], dict[str, MetricStats]]] = {
+        s.name: {} for s in slots
+    }
+    for r in by_kind["segment"]:
+        key = (plan.segments[r.count("seg_index")], r.text("seg_value") or MISSING_SEGMENT)
+        for slot in slots:
+            cell = by_segment[slot.name].setdefault(key, {})
+            cell[str(r.values["variant"])] = _stats(slot, r)
+    for slot in slots:
+        for cell in by_segment[slot.name].values():
+            for variant in plan.variants:
+                cell.setdefault(variant, _empty(slot))
+        by_segment[slot.name] = dict(sorted(by_segment[slot.name].items()))
+
+    daily = _cumulate(plan, slots, by_kind["daily"]) if plan.daily else {}
+    quality_row = by_kind["quality"][0] if by_kind["quality"] else None
+    quality = QualitySummary(
+        exposures_by_variant=exposures,
+        configured_weights=dict(weights),
+        multiple_exposure_units=sum(r.count("n") for r in by_kind["multi"]),
+        orphan_events=quality_row.count("orphans") if quality_row else 0,
+        events_before_exposure=quality_row.count("before") if quality_row else 0,
+        events_outside_window=quality_row.count("outside") if quality_row else 0,
+        duplicates_dropped=sum(r.count("n") for r in by_kind["dups"]),
+        unknown_variants=dict(
+            sorted((str(r.values["variant"]), r.count("n")) for r in by_kind["unknown"])
+        ),
+    )
+    metrics = {
+        slot.name: MetricData(
+            metric=slot.name,
+            by_variant=by_variant[slot.name],
+            by_segment=by_segment[slot.name],
+            daily=daily.get(slot.name, []),
+        )
+        for slot in slots
+    }
+    return ExperimentData(
+        experiment_id=plan.experiment_id,
+        metrics=metrics,
+        quality=quality,
+        first_exposure=min(first_days) if first_days else None,
+        last_exposure=max(last_days) if last_days else None,
+    )

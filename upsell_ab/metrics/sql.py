@@ -1,0 +1,393 @@
+"""ONE query per experiment, built as a SQLGlot syntax tree and rendered per dialect.
+
+The tree is built once per engine (only the quantile function differs) and
+rendered with ``dialect=duckdb|postgres|spark``; hand-written SQL is never
+transpiled. Every table and column name from the spec is a *quoted*
+identifier; every value (experiment id, variant ids, event types, margins,
+caps) is a literal built from a typed Python value, escaped by SQLGlot for
+the dialect. Our own aliases (``u``, ``ts``, ``m0_y`` ...) never come from
+user text.
+
+Pipeline (CTEs):
+
+1. ``xp``: exposure rows of the experiment; ``units``: per unit, first known
+   exposure time, min/max known variant (min != max = exposed to several
+   variants: excluded and counted), min/max unknown variant name.
+2. ``ev``: events of the metrics' types; ``ranked`` numbers rows per
+   ``event_id`` (rows after the first are duplicates: counted and dropped).
+3. ``ev_unit``: events LEFT JOIN units, grouped by unit: every metric channel
+   as ``SUM(CASE WHEN <type, start <= ts - first_ts < end> THEN v ELSE 0 END)``
+   plus orphan / before-exposure / outside-window counts.
+4. ``per_unit``: eligible units LEFT JOIN ``ev_unit``, zero-filled; ``caps``
+   (percentile caps) and ``capped`` (``min(y, cap)`` before squaring).
+5. Result: UNION ALL of typed rows: per variant (and per segment) sums of
+   the sufficient statistics, quality counts, and with ``daily`` the per-day
+   *increments* of every statistic (cumulated in Python; see :mod:`daily`).
+
+Time arithmetic is ``ts >= first_ts + INTERVAL 'n' SECOND`` which SQLGlot
+renders for each engine; it was checked on real DuckDB, PostgreSQL and Spark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from upsell_ab.events.sources import Relation, SourceTables
+from upsell_ab.metrics.capping import (
+    Channel,
+    Dialect,
+    apply_cap,
+    cap_value,
+    count_if,
+    eligible,
+    in_window,
+    metric_channels,
+    quantile,
+    sum_if,
+    summand,
+)
+from upsell_ab.metrics.sql_daily import daily_ctes
+from upsell_ab.metrics.sql_layout import (
+    OUTPUT_COLUMNS,
+    MetricSlot,
+    RowFactory,
+    build_slots,
+    id_,
+    num,
+    qcol,
+    string,
+)
+from upsell_ab.spec.models import MetricDefinition
+
+MATERIALIZING = frozenset({"duckdb", "postgres"})
+"""Dialects that accept ``WITH x AS MATERIALIZED`` (computed once, reused)."""
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """Everything the query depends on (no engine, no connection)."""
+
+    experiment_id: str
+    variants: tuple[str, ...]
+    metrics: tuple[tuple[str, MetricDefinition], ...]
+    source: SourceTables
+    segments: tuple[str, ...] = ()
+    daily: bool = False
+
+
+def _relation(relation: Relation, dialect: Dialect) -> exp.Expr:
+    if relation.path is not None:
+        if dialect != "duckdb":
+            from upsell_ab.errors import StoreError
+
+            raise StoreError(f"files ({relation.path}) are read in place by DuckDB only")
+        reader = "READ_PARQUET" if relation.format == "parquet" else "READ_CSV"
+        return exp.Table(this=exp.Anonymous(this=reader, expressions=[string(relation.path)]))
+    assert relation.table is not None
+    return exp.Table(this=id_(relation.table), db=id_(relation.schema) if relation.schema else None)
+
+
+def _source_col(relation: Relation, canonical: str) -> exp.Expr:
+    actual = relation.column(canonical)
+    if actual is None:
+        raise KeyError(canonical)
+    return exp.Column(this=id_(actual))
+
+
+class QueryBuilder:
+    """Builds the experiment query for one dialect from a :class:`QueryPlan`."""
+
+    def __init__(self, plan: QueryPlan, dialect: Dialect) -> None:
+        self.plan = plan
+        self.dialect = dialect
+        self.slots: tuple[MetricSlot, ...] = build_slots(plan.metrics)
+        self.channels: tuple[tuple[MetricSlot, Channel], ...] = tuple(
+            (slot, ch) for slot in self.slots for ch in metric_channels(slot.definition)
+        )
+        self.ctes: list[tuple[str, exp.Expr, bool]] = []
+        self.row = RowFactory(self.output_columns)
+
+    # ------------------------------------------------------------------ helpers
+    def _cte(self, name: str, query: exp.Expr, reused: bool = False) -> None:
+        self.ctes.append((name, query, reused and self.dialect in MATERIALIZING))
+
+    def _segment_alias(self, index: int) -> str:
+        return f"a{index}"
+
+    # ------------------------------------------------------------------- stages
+    def _exposure_ctes(self) -> None:
+        source = self.plan.source.exposures
+        known = exp.In(this=qcol("v"), expressions=[string(v) for v in self.plan.variants])
+        columns: list[exp.Expr] = [
+            _source_col(source, "unit_id").as_(id_("u")),
+            _source_col(source, "variant").as_(id_("v")),
+            _source_col(source, "timestamp").as_(id_("ts")),
+        ]
+        for index, name in enumerate(self.plan.segments):
+            attribute = exp.cast(_source_col(source, f"attribute:{name}"), "VARCHAR")
+            columns.append(attribute.as_(id_(self._segment_alias(index))))
+        experiment = exp.EQ(
+            this=_source_col(source, "experiment"), expression=string(self.plan.experiment_id)
+        )
+        xp = exp.select(*columns).from_(_relation(source, self.dialect)).where(experiment)
+        if self.plan.segments:
+            # attributes are those of the first known exposure (ties broken by variant id)
+            known_first = exp.Case(
+                ifs=[exp.If(this=known.copy(), true=exp.Literal.number(0))],
+                default=exp.Literal.number(1),
+            )
+            order = exp.Order(
+                expressions=[
+                    exp.Ordered(this=known_first),
+                    exp.Ordered(this=qcol("ts")),
+                    exp.Ordered(this=qcol("v")),
+                ]
+            )
+            rank = exp.Window(this=exp.RowNumber(), partition_by=[qcol("u")], order=order)
+            xp = exp.select(exp.Star(), rank.as_(id_("rn"))).from_(xp.subquery(id_("raw")))
+        self._cte("xp", xp)
+
+        def when(condition: exp.Expr, value: exp.Expr) -> exp.Expr:
+            return exp.Case(ifs=[exp.If(this=condition, true=value)])
+
+        unknown = exp.Not(this=known.copy())
+        unit_columns: list[exp.Expr] = [
+            qcol("u"),
+            exp.Min(this=when(known.copy(), qcol("ts"))).as_(id_("first_ts")),
+            exp.Min(this=when(known.copy(), qcol("v"))).as_(id_("v")),
+            exp.Max(this=when(known.copy(), qcol("v"))).as_(id_("v_max")),
+            exp.Min(this=when(unknown.copy(), qcol("v"))).as_(id_("unk_min")),
+            exp.Max(this=when(unknown.copy(), qcol("v"))).as_(id_("unk_max")),
+        ]
+        for index in range(len(self.plan.segments)):
+            alias = self._segment_alias(index)
+            first = exp.EQ(this=qcol("rn"), expression=exp.Literal.number(1))
+            unit_columns.append(exp.Max(this=when(first, qcol(alias))).as_(id_(alias)))
+        units = exp.select(*unit_columns).from_(id_("xp")).group_by(qcol("u"))
+        self._cte("units", units, reused=True)
+
+    def _event_ctes(self) -> None:
+        source = self.plan.source.events
+        types = sorted({ch.event for _, ch in self.channels})
+        columns = [
+            _source_col(source, "unit_id").as_(id_("u")),
+            _source_col(source, "timestamp").as_(id_("ts")),
+            _source_col(source, "event_type").as_(id_("etype")),
+            exp.cast(_source_col(source, "value"), "DOUBLE").as_(id_("val")),
+            exp.cast(_source_col(source, "discount"), "DOUBLE").as_(id_("disc")),
+            exp.cast(_source_col(source, "quantity"), "DOUBLE").as_(id_("qty")),
+        ]
+        has_ids = source.column("event_id") is not None
+        if has_ids:
+            columns.append(exp.cast(_source_col(source, "event_id"), "VARCHAR").as_(id_("eid")))
+        relevant = exp.In(
+            this=_source_col(source, "event_type"), expressions=[string(t) for t in types]
+        )
+        ev = exp.select(*columns).from_(_relation(source, self.dialect)).where(relevant)
+        if not has_ids:
+            self._cte("kept", ev)
+            return
+        order = exp.Order(
+            expressions=[exp.Ordered(this=qcol(c)) for c in ("ts", "u", "etype", "val", "disc")]
+        )
+        rank = exp.Window(this=exp.RowNumber(), partition_by=[qcol("eid")], order=order)
+        ranked = exp.select(exp.Star(), rank.as_(id_("rn"))).from_(ev.subquery(id_("ev")))
+        self._cte("ranked", ranked, reused=True)
+        keep = exp.or_(
+            exp.Is(this=qcol("eid"), expression=exp.Null()),
+            exp.EQ(this=qcol("rn"), expression=exp.Literal.number(1)),
+        )
+        self._cte("kept", exp.select(exp.Star()).from_(id_("ranked")).where(keep))
+
+    def _any_window(self) -> exp.Expr:
+        windows = [in_window(ch) for _, ch in self.channels if ch.lookback is None]
+        return exp.or_(*windows)
+
+    def _unit_event_cte(self) -> None:
+        ok = eligible()
+        ts, first = qcol("ts", "e"), qcol("first_ts")
+        columns: list[exp.Expr] = [
+            qcol("u", "e"),
+            count_if(exp.Is(this=qcol("u", "units"), expression=exp.Null())).as_(id_("orphans")),
+            count_if(exp.and_(ok.copy(), exp.LT(this=ts, expression=first))).as_(id_("before")),
+            count_if(
+                exp.and_(
+                    ok.copy(),
+                    exp.GTE(this=ts.copy(), expression=first.copy()),
+                    exp.Not(this=exp.Paren(this=self._any_window())),
+                )
+            ).as_(id_("outside")),
+        ]
+        for slot, ch in self.channels:
+            condition = exp.and_(ok.copy(), in_window(ch))
+            columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var))))
+        join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
+        query = (
+            exp.select(*columns)
+            .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))))
+            .join(exp.Table(this=id_("units")), on=join, join_type="LEFT")
+            .group_by(qcol("u", "e"))
+        )
+        self._cte("ev_unit", query, reused=True)
+
+    def _per_unit_ctes(self) -> None:
+        columns: list[exp.Expr] = [qcol("u", "units"), qcol("v", "units"), qcol("first_ts")]
+        columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
+        for slot, ch in self.channels:
+            name = slot.column(ch.var)
+            value: exp.Expr = exp.Coalesce(this=qcol(name, "ev_unit"), expressions=[num(0.0)])
+            if ch.indicator:
+                value = exp.Case(
+                    ifs=[exp.If(this=exp.GT(this=value, expression=num(0.0)), true=num(1.0))],
+                    default=num(0.0),
+                )
+            columns.append(value.as_(id_(name)))
+        join = exp.EQ(this=qcol("u", "ev_unit"), expression=qcol("u", "units"))
+        per_unit = (
+            exp.select(*columns)
+            .from_(exp.Table(this=id_("units")))
+            .join(exp.Table(this=id_("ev_unit")), on=join, join_type="LEFT")
+            .where(eligible())
+        )
+        self._cte("per_unit", per_unit, reused=True)
+        percentile = [(s, ch) for s, ch in self.channels if ch.cap and ch.cap.kind == "percentile"]
+        if percentile:
+            caps = exp.select(
+                *(
+                    quantile(qcol(s.column(ch.var)), ch.cap.value, self.dialect).as_(
+                        id_(s.cap_column(ch.var))
+                    )
+                    for s, ch in percentile
+                    if ch.cap is not None
+                )
+            ).from_(id_("per_unit"))
+            self._cte("caps", caps, reused=True)
+        capped_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("first_ts")]
+        capped_columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
+        for slot, ch in self.channels:
+            name = slot.column(ch.var)
+            cap = cap_value(ch, qcol(slot.cap_column(ch.var), "caps"))
+            capped_columns.append(apply_cap(qcol(name, "per_unit"), cap).as_(id_(name)))
+        capped = exp.select(*capped_columns).from_(id_("per_unit"))
+        if percentile:
+            capped = capped.join(exp.Table(this=id_("caps")), join_type="CROSS")
+        self._cte("capped", capped, reused=True)
+
+    # ------------------------------------------------------------------ outputs
+    def _stat_columns(self, table: str | None = None) -> dict[str, exp.Expr]:
+        values: dict[str, exp.Expr] = {}
+        for slot in self.slots:
+            for field, (a, b) in slot.terms:
+                term: exp.Expr = qcol(slot.column(a), table)
+                if b is not None:
+                    term = exp.Mul(this=term, expression=qcol(slot.column(b), table))
+                values[slot.stat_column(field)] = exp.Sum(this=term)
+        return values
+
+    def _branches(self) -> list[exp.Select]:
+        count = exp.Count(this=exp.Star())
+        first_day = exp.cast(exp.Min(this=qcol("first_ts")), "DATE")
+        last_day = exp.cast(exp.Max(this=qcol("first_ts")), "DATE")
+        stats = self._stat_columns()
+        branches = [
+            self.row(
+                "metric", variant=qcol("v"), day=first_day, last_day=last_day, n=count, **stats
+            )
+            .from_(id_("capped"))
+            .group_by(qcol("v"))
+        ]
+        for index in range(len(self.plan.segments)):
+            alias = self._segment_alias(index)
+            branches.append(
+                self.row(
+                    "segment",
+                    variant=qcol("v"),
+                    seg_index=exp.Literal.number(index),
+                    seg_value=qcol(alias),
+                    n=count.copy(),
+                    **self._stat_columns(),
+                )
+                .from_(id_("capped"))
+                .group_by(qcol("v"), qcol(alias))
+            )
+        branches.append(
+            self.row(
+                "quality",
+                orphans=exp.Sum(this=qcol("orphans")),
+                before=exp.Sum(this=qcol("before")),
+                outside=exp.Sum(this=qcol("outside")),
+            ).from_(id_("ev_unit"))
+        )
+        if self.plan.source.events.column("event_id") is not None:
+            duplicate = exp.and_(
+                exp.Not(this=exp.Is(this=qcol("eid"), expression=exp.Null())),
+                exp.GT(this=qcol("rn"), expression=exp.Literal.number(1)),
+            )
+            branches.append(self.row("dups", n=count.copy()).from_(id_("ranked")).where(duplicate))
+        multi = exp.and_(
+            exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
+            exp.NEQ(this=qcol("v"), expression=qcol("v_max")),
+        )
+        branches.append(self.row("multi", n=count.copy()).from_(id_("units")).where(multi))
+        names = exp.union(
+            exp.select(qcol("unk_min").as_(id_("unk")))
+            .from_(id_("units"))
+            .where(exp.Not(this=exp.Is(this=qcol("unk_min"), expression=exp.Null()))),
+            exp.select(qcol("unk_max").as_(id_("unk")))
+            .from_(id_("units"))
+            .where(exp.NEQ(this=qcol("unk_max"), expression=qcol("unk_min"))),
+            distinct=False,
+        )
+        branches.append(
+            self.row("unknown", variant=qcol("unk"), n=count.copy())
+            .from_(names.subquery(id_("names")))
+            .group_by(qcol("unk"))
+        )
+        if self.plan.daily:
+            branches.append(self._daily_branch())
+        return branches
+
+    def _daily_branch(self) -> exp.Select:
+        percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
+        for name, query in daily_ctes(self.slots, self.channels, has_caps=percentile):
+            self._cte(name, query)
+        values = {
+            slot.stat_column(field): exp.Sum(this=qcol(slot.stat_column(field)))
+            for slot in self.slots
+            for field, _ in slot.terms
+        }
+        return (
+            self.row(
+                "daily", variant=qcol("v"), day=qcol("day"), n=exp.Sum(this=qcol("dn")), **values
+            )
+            .from_(id_("deltas"))
+            .group_by(qcol("v"), qcol("day"))
+        )
+
+    def build(self) -> exp.Expr:
+        self.ctes = []
+        self._exposure_ctes()
+        self._event_ctes()
+        self._unit_event_cte()
+        self._per_unit_ctes()
+        branches = self._branches()
+        query: exp.Expr = branches[0]
+        for branch in branches[1:]:
+            query = exp.union(query, branch, distinct=False)
+        result = exp.select(*(qcol(c) for c in self.output_columns)).from_(
+            exp.Subquery(this=query, alias=exp.TableAlias(this=id_("result")))
+        )
+        for name, cte, materialized in self.ctes:
+            result = result.with_(id_(name), as_=cte, materialized=materialized or None)
+        return result
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        return (*OUTPUT_COLUMNS, *(s.stat_column(f) for s in self.slots for f, _ in s.terms))
+
+
+def render(plan: QueryPlan, dialect: Dialect) -> str:
+    """The experiment query as SQL text for ``dialect``."""
+    return QueryBuilder(plan, dialect).build().sql(dialect=dialect)

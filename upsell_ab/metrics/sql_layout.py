@@ -1,0 +1,167 @@
+"""The result layout of the experiment query, and the small node helpers it uses.
+
+Every branch of the query's UNION ALL returns the same typed columns: a
+``kind`` tag (metric / segment / quality / dups / multi / unknown / daily),
+keys, counts, then one DOUBLE per sufficient-statistic field of every metric
+(named ``m<i>__<field>``, e.g. ``m0__sum_squares``). Columns a branch does not
+fill are typed NULLs, so PostgreSQL and Spark resolve the UNION types the
+same way DuckDB does. Metric *names* never become SQL text: metrics are
+addressed by their index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal
+
+from sqlglot import exp
+
+from upsell_ab.metrics.sufficient import CupedRatioStats, CupedStats, RatioStats, SampleStats
+from upsell_ab.spec.models import MetricDefinition, MetricType
+
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "variant",
+    "seg_index",
+    "seg_value",
+    "day",
+    "last_day",
+    "n",
+    "orphans",
+    "before",
+    "outside",
+)
+COLUMN_TYPES: dict[str, str] = {
+    "kind": "VARCHAR",
+    "variant": "VARCHAR",
+    "seg_index": "BIGINT",
+    "seg_value": "VARCHAR",
+    "day": "DATE",
+    "last_day": "DATE",
+    "n": "BIGINT",
+    "orphans": "BIGINT",
+    "before": "BIGINT",
+    "outside": "BIGINT",
+}
+Var = Literal["y", "d", "x", "w"]
+"""Per-unit channels: value/numerator, denominator, and their CUPED covariates."""
+StatsClass = type[SampleStats] | type[RatioStats] | type[CupedStats] | type[CupedRatioStats]
+Term = tuple[str, tuple[Var, Var | None]]
+"""(field of the stats class, (a, b)): the field is SUM(a) or SUM(a * b) over units."""
+
+
+def id_(name: str) -> exp.Identifier:
+    """A quoted identifier: names from the spec can never close the quote."""
+    return exp.to_identifier(name, quoted=True)
+
+
+def qcol(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=id_(name), table=id_(table) if table else None)
+
+
+def string(value: str) -> exp.Literal:
+    """A string literal from a typed value; SQLGlot escapes it per dialect."""
+    if not isinstance(value, str):  # defensive: only typed text may become a literal
+        raise TypeError(f"expected str, got {type(value).__name__}")
+    return exp.Literal.string(value)
+
+
+def num(value: float) -> exp.Expr:
+    """A DOUBLE literal (cast, so integer-looking values do not become integers/decimals)."""
+    return exp.cast(exp.Literal.number(repr(float(value))), "DOUBLE")
+
+
+def _terms(stats: StatsClass) -> tuple[Term, ...]:
+    """Map each sum field of the stats class to the per-unit product it sums."""
+    sample: dict[str, tuple[Var, Var | None]] = {
+        "sum": ("y", None),
+        "sum_squares": ("y", "y"),
+        "covariate_sum": ("x", None),
+        "covariate_sum_squares": ("x", "x"),
+        "cross_sum": ("y", "x") if stats is CupedStats else ("y", "d"),
+        "numerator_sum": ("y", None),
+        "numerator_sum_squares": ("y", "y"),
+        "denominator_sum": ("d", None),
+        "denominator_sum_squares": ("d", "d"),
+        "covariate_numerator_sum": ("x", None),
+        "covariate_numerator_sum_squares": ("x", "x"),
+        "covariate_denominator_sum": ("w", None),
+        "covariate_denominator_sum_squares": ("w", "w"),
+        "numerator_denominator_cross": ("y", "d"),
+        "numerator_covariate_numerator_cross": ("y", "x"),
+        "numerator_covariate_denominator_cross": ("y", "w"),
+        "denominator_covariate_numerator_cross": ("d", "x"),
+        "denominator_covariate_denominator_cross": ("d", "w"),
+        "covariate_numerator_denominator_cross": ("x", "w"),
+    }
+    return tuple((f.name, sample[f.name]) for f in fields(stats) if f.name != "n")
+
+
+@dataclass(frozen=True)
+class MetricSlot:
+    """A metric's position in the query: index, name, definition, statistics class."""
+
+    index: int
+    name: str
+    definition: MetricDefinition
+
+    @property
+    def stats_class(self) -> StatsClass:
+        ratio = self.definition.type is MetricType.ratio
+        if self.definition.cuped is not None:
+            return CupedRatioStats if ratio else CupedStats
+        return RatioStats if ratio else SampleStats
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        return _terms(self.stats_class)
+
+    def column(self, var: str) -> str:
+        """Per-unit column of a channel (``m0_y``)."""
+        return f"m{self.index}_{var}"
+
+    def cap_column(self, var: str) -> str:
+        return f"c{self.index}_{var}"
+
+    def stat_column(self, field: str) -> str:
+        """Result column of a statistics field (``m0__sum``)."""
+        return f"m{self.index}__{field}"
+
+
+def build_slots(metrics: tuple[tuple[str, MetricDefinition], ...]) -> tuple[MetricSlot, ...]:
+    return tuple(MetricSlot(i, name, d) for i, (name, d) in enumerate(metrics))
+
+
+Kind = Literal["metric", "segment", "quality", "dups", "multi", "unknown", "daily"]
+
+
+class RowFactory:
+    """SELECT lists of one UNION branch: every output column, typed, NULL where unset."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+
+    def __call__(self, kind: Kind, **values: exp.Expr) -> exp.Select:
+        unknown = set(values) - set(self.columns)
+        if unknown:
+            raise KeyError(f"not output columns: {sorted(unknown)}")
+        select: list[exp.Expr] = [string(kind).as_(id_("kind"))]
+        for column in self.columns[1:]:
+            type_ = COLUMN_TYPES.get(column, "DOUBLE")
+            value = values.get(column, exp.Null())
+            select.append(exp.cast(value, type_).as_(id_(column)))
+        return exp.select(*select)
+
+
+__all__ = [
+    "COLUMN_TYPES",
+    "OUTPUT_COLUMNS",
+    "MetricSlot",
+    "RowFactory",
+    "Var",
+    "build_slots",
+    "id_",
+    "num",
+    "qcol",
+    "string",
+]
