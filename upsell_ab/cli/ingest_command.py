@@ -17,6 +17,7 @@ from upsell_ab.cli.exit_codes import ExitCode
 if TYPE_CHECKING:
     from upsell_ab.errors import InputError
     from upsell_ab.events.ingest import CanonicalBatch
+    from upsell_ab.events.schema import ColumnMapping, Kind
     from upsell_ab.events.store import IngestReport
 
 
@@ -74,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
         events = event_mapping(event_spec, event_overrides)
         batches: list[CanonicalBatch] = []
         problems = []
-        for kind, files, mapping in (
+        work: tuple[tuple[Kind, list[str], ColumnMapping], ...] = (
             ("exposures", args.exposures, exposures),
             ("events", args.events, events),
-        ):
+        )
+        for kind, files, mapping in work:
             for path in files:
                 try:
                     batches.append(load_batch(path, kind, mapping, timezone=args.timezone))
