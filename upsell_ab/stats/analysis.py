@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from upsell_ab.metrics.aggregates import ExperimentData, MetricData
 from upsell_ab.metrics.sufficient import (
@@ -72,6 +72,9 @@ from upsell_ab.stats.results import (
     VariantSummary,
 )
 from upsell_ab.stats.srm import srm_test
+
+if TYPE_CHECKING:
+    from upsell_ab.spec.resolve import ResolvedExperiment
 
 BINARY_TYPES = (MetricType.proportion, MetricType.retention)
 """0/1 metrics: proportion tests and the Beta-Binomial engine."""
@@ -309,19 +312,14 @@ def _adjust_family(results: list[MetricResult], correction: str) -> list[MetricR
     ]
 
 
-def _guardrails(resolved: Any) -> dict[str, Guardrail]:
-    return {g.metric: g for g in resolved.experiment.metrics.guardrails}
-
-
-def analyze(resolved: Any, data: ExperimentData) -> ExperimentAnalysis:
-    """Analyse every metric of ``resolved`` (a ``spec.resolve.ResolvedExperiment``)."""
+def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAnalysis:
+    """Analyse every metric of ``resolved`` (see the module docstring)."""
     experiment = resolved.experiment
     settings: Analysis = experiment.analysis
     variants = [v.id for v in experiment.variants]
     control = experiment.control.id
-    guardrails = _guardrails(resolved)
-    decision_metric = getattr(resolved, "decision_metric", None) or experiment.metrics.primary
-    confirmatory = {experiment.metrics.primary, decision_metric}
+    guardrails = {g.metric: g for g in resolved.guardrails}
+    confirmatory = {experiment.metrics.primary, resolved.decision_metric}
     results: list[MetricResult] = []
     for name, definition in resolved.metrics.items():
         role = resolved.roles.get(name, "secondary")
