@@ -151,8 +151,10 @@ def condition_mask(condition: Condition, column: pd.Series | None, size: int) ->
         list(condition.values or ()) if op in (Operator.in_, Operator.not_in) else [condition.value]
     )
     same_kind = [v for v in expected if _kind(v) == kind]
-    member = column.isin(same_kind).to_numpy(dtype=bool) if same_kind else np.zeros(size, bool)
-    member &= present
+    if same_kind:
+        member = column.isin(same_kind).to_numpy(dtype=bool, na_value=False) & present
+    else:
+        member = np.zeros(size, dtype=bool)
     if op in (Operator.ne, Operator.not_in):
         return present & ~member
     return member
