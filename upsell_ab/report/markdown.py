@@ -211,7 +211,8 @@ def render_markdown(
 ) -> str:
     """Headline + folded details per experiment, then the legend, in at most
     ``max_bytes`` UTF-8 bytes. Over budget: later experiments lose their
-    details, then are left out, and a note says how many and where to look."""
+    details (every headline is kept while possible), then are left out, and a
+    note says how many and where to look."""
     head = [f"## {escape(title or 'Upsell experiments')}", ""]
     if not reports:
         head += ["No experiments to report.", ""]
@@ -228,21 +229,26 @@ def render_markdown(
     tail = _legend()
     reserve = 400  # room for the truncation note
     budget = max_bytes - _size(head) - _size(tail) - reserve
-    body: list[str] = []
+    # Headlines first (every decision visible), then details in order while they fit.
+    shorts = [_headline(report) for report in reports]
+    kept: list[int] = []
     used = 0
-    folded = omitted = 0
-    for report in reports:
-        full = [*_headline(report), *_details(report)]
-        short = _headline(report)
-        if used + _size(full) <= budget:
-            block = full
-        elif used + _size(short) <= budget:
-            block, folded = short, folded + 1
+    for index, short in enumerate(shorts):
+        if used + _size(short) > budget:
+            break
+        kept.append(index)
+        used += _size(short)
+    omitted = len(reports) - len(kept)
+    folded = 0
+    body: list[str] = []
+    for index in kept:
+        details = _details(reports[index])
+        if used + _size(details) <= budget:
+            body += [*shorts[index], *details]
+            used += _size(details)
         else:
-            omitted += 1
-            continue
-        body += block
-        used += _size(block)
+            body += shorts[index]
+            folded += 1
     note: list[str] = []
     if folded or omitted:
         parts = []
