@@ -23,6 +23,34 @@ from upsell_ab.spec.suggest import allowed_keys, model_at, suggestion
 from upsell_ab.spec.yaml_marks import MarkedDocument, YamlIssue, YamlPath
 
 _QUOTED = re.compile(r"'([^']*)'")
+_RANGE_HINT = "write a number inside the allowed range"
+_HINTS: dict[str, str] = {
+    "bool_type": "write true or false (unquoted)",
+    "bool_parsing": "write true or false (unquoted)",
+    "greater_than": _RANGE_HINT,
+    "greater_than_equal": _RANGE_HINT,
+    "less_than": _RANGE_HINT,
+    "less_than_equal": _RANGE_HINT,
+    "float_parsing": "write a number without quotes",
+    "float_type": "write a number without quotes",
+    "int_parsing": "write a whole number without quotes",
+    "int_type": "write a whole number without quotes",
+    "int_from_float": "write a whole number",
+    "string_type": "quote the value to make it text",
+    "string_pattern_mismatch": "ids start with a letter, then letters, digits, '_' or '-'",
+    "string_too_short": "write a non-empty value",
+    "too_short": "add the missing items",
+    "list_type": "write a list: [a, b] or one '- item' per line",
+    "model_type": "write a mapping: key: value lines",
+    "dict_type": "write a mapping: key: value lines",
+    "model_attributes_type": "write a mapping: key: value lines",
+    "date_type": "write a date as YYYY-MM-DD (unquoted)",
+    "date_parsing": "write a date as YYYY-MM-DD (unquoted)",
+    "date_from_datetime_parsing": "write a date as YYYY-MM-DD (unquoted)",
+    "value_error": "see the message for the accepted form",
+    "tuple_type": "write a list of two numbers: [start, end]",
+    "too_long": "remove the extra items",
+}
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -52,7 +80,9 @@ def problem_at(
         mark = span.key  # a whole list/mapping is wrong: point at its key
     else:
         mark = document.mark_for(path, prefer_key=prefer_key)
-    location = Location(file=file, line=mark.line, column=mark.column, field=format_path(path))
+    location = Location(
+        file=file, line=mark.line, column=mark.column, field=format_path(path) or None
+    )
     return Problem(location=location, message=message, hint=hint, code=code)
 
 
@@ -119,11 +149,10 @@ def _describe(
             "invalid_choice",
             False,
         )
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ")
-    if kind in ("bool_type", "bool_parsing"):
-        return message, "write true or false (unquoted)", "invalid_value", False
-    return message, None, "invalid_value", False
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if given is not None and not isinstance(given, dict | list):
+        message += f", got {given!r}"
+    return message, _HINTS.get(kind), "invalid_value", False
 
 
 def validation_problems(
@@ -132,7 +161,7 @@ def validation_problems(
     """Every pydantic error as a located problem; union branches merged into one."""
     trapped = [issue.path for issue in document.issues]
     problems: list[Problem] = []
-    union_messages: dict[YamlPath, list[str]] = {}
+    union_messages: dict[YamlPath, list[tuple[str, str | None, str]]] = {}
     for item in error.errors(include_url=False):
         path, about_key = _data_path(item["loc"], document.value, item["type"])
         if any(path[: len(t)] == t for t in trapped):
@@ -144,19 +173,22 @@ def validation_problems(
         message, hint, code, prefer_key = _describe(item, path, root)
         branches = len(item["loc"]) - len(path) - (1 if about_key else 0)
         if branches > 0 and item["type"] not in ("missing", "extra_forbidden"):
-            union_messages.setdefault(path, [])
-            if message not in union_messages[path]:
-                union_messages[path].append(message)
+            known = union_messages.setdefault(path, [])
+            if all(message != m for m, _, _ in known):
+                known.append((message, hint, code))
             continue
         problems.append(
             problem_at(
                 document, file, path, message, hint, code, prefer_key=prefer_key or about_key
             )
         )
-    for path, messages in union_messages.items():
-        problems.append(
-            problem_at(document, file, path, "; or ".join(messages), None, "invalid_value")
-        )
+    for path, options in union_messages.items():
+        if len(options) == 1:
+            message, hint, code = options[0]
+        else:
+            message = "; or ".join(m for m, _, _ in options)
+            hint, code = "write one of the accepted forms", "invalid_value"
+        problems.append(problem_at(document, file, path, message, hint, code))
     return problems
 
 

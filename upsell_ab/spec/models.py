@@ -57,11 +57,17 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
+def _duration_json_schema(schema: dict[str, Any]) -> None:
+    """A string like ``7d`` (not JSON Schema's ISO 8601 ``duration`` format)."""
+    schema.pop("format", None)
+    schema.update(type="string", pattern=_DURATION_RE.pattern, examples=["7d", "48h", "2w"])
+
+
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    Field(json_schema_extra={"type": "string", "pattern": _DURATION_RE.pattern}),
+    Field(json_schema_extra=_duration_json_schema),
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=64)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
