@@ -28,7 +28,7 @@ def amount(value: float, definition: MetricDefinition | None) -> str:
     unit = definition.unit if definition is not None and definition.unit else ""
     if unit == "%":
         return f"{value * 100:.1f} pp"
-    digits = 0 if abs(value) >= 100 else 2
+    digits = 0 if abs(value) >= 100 or unit in ("JPY", "yen", "円") else 2
     text = f"{value:,.{digits}f}"
     return f"{text} {unit}".strip()
 
@@ -78,7 +78,10 @@ def effect_sentence(
 
 
 def bayes_sentence(
-    variant: str, bayesian: BayesianComparison, prob_best: float | None
+    variant: str,
+    bayesian: BayesianComparison,
+    prob_best: float | None,
+    definition: MetricDefinition | None = None,
 ) -> str | None:
     """Chance to beat control and expected loss, with what they mean."""
     if bayesian.prob_beat_baseline is None:
@@ -90,5 +93,5 @@ def bayes_sentence(
     if prob_best is not None:
         text += f"; chance to be the best variant: {prob_best * 100:.1f} %"
     if bayesian.expected_loss is not None:
-        text += f"; expected loss if shipped: {bayesian.expected_loss:.4g} per unit"
+        text += f"; expected loss if shipped: {amount(bayesian.expected_loss, definition)} per unit"
     return text + "."

@@ -52,6 +52,7 @@ def required_per_variant(
     variance_treatment: float,
     delta: float,
     alpha: float,
+    alternative: str = "two_sided",
 ) -> int | None:
     """Units per variant for this metric kind, or None if the power module refuses."""
     from upsell_ab.errors import StatsError
@@ -67,11 +68,11 @@ def required_per_variant(
     try:
         if rate:
             return power.sample_size_proportion(
-                baseline, delta, alpha=alpha, power=settings.power, alternative=settings.alternative
+                baseline, delta, alpha=alpha, power=settings.power, alternative=alternative
             )
         std = math.sqrt((variance_control + variance_treatment) / 2.0)
         return power.sample_size_mean(
-            std, delta, alpha=alpha, power=settings.power, alternative=settings.alternative
+            std, delta, alpha=alpha, power=settings.power, alternative=alternative
         )
     except StatsError:
         return None
@@ -91,7 +92,68 @@ def daily_units(resolved: ResolvedExperiment, data: ExperimentData | None) -> fl
 def extra_sample(
     resolved: ResolvedExperiment, result: MetricResult, data: ExperimentData | None
 ) -> Need | None:
-    """Extra units per variant and days needed, or None when no variance is known."""
+    """Extra units per variant (and days) to detect the spec's MDE on ``result``'s
+    metric, or None when no variance is known."""
+    settings = resolved.experiment.analysis
+    treatments = resolved.experiment.treatments
+    alpha = settings.alpha
+    if settings.correction is not Correction.none and len(treatments) > 1:
+        alpha /= len(treatments)
+    if settings.mde_kind is MarginKind.relative:
+        goal = f"detect a {settings.mde * 100:g} % relative change"
+    else:
+        goal = f"detect an absolute change of {settings.mde:g}"
+    return _need(
+        resolved,
+        result,
+        data,
+        mde=settings.mde,
+        relative=settings.mde_kind is MarginKind.relative,
+        alpha=alpha,
+        alternative=settings.alternative.value,
+        variants=[v.id for v in treatments],
+        goal=goal,
+    )
+
+
+def guardrail_sample(
+    resolved: ResolvedExperiment,
+    result: MetricResult,
+    data: ExperimentData | None,
+    *,
+    margin: float,
+    relative: bool,
+    variants: list[str],
+) -> Need | None:
+    """Extra units to show non-inferiority within ``margin`` (one-sided at
+    alpha, assuming no true difference)."""
+    settings = resolved.experiment.analysis
+    kind = f"{margin * 100:g} %" if relative else f"{margin:g}"
+    return _need(
+        resolved,
+        result,
+        data,
+        mde=margin,
+        relative=relative,
+        alpha=settings.alpha,
+        alternative="greater",
+        variants=variants,
+        goal=f"show the guardrail is within {kind} of control",
+    )
+
+
+def _need(
+    resolved: ResolvedExperiment,
+    result: MetricResult,
+    data: ExperimentData | None,
+    *,
+    mde: float,
+    relative: bool,
+    alpha: float,
+    alternative: str,
+    variants: list[str],
+    goal: str,
+) -> Need | None:
     experiment = resolved.experiment
     settings = experiment.analysis
     control = experiment.control.id
@@ -103,25 +165,16 @@ def extra_sample(
     baseline = means.get(control)
     if control not in variances or baseline is None:
         return None
-    if settings.mde_kind is MarginKind.relative:
-        delta = settings.mde * abs(baseline)
-        mde_text = f"a {settings.mde * 100:g} % relative change"
-    else:
-        delta = settings.mde
-        mde_text = f"an absolute change of {settings.mde:g}"
+    delta = mde * abs(baseline) if relative else mde
     if delta <= 0:
         return None
-    treatments = [v.id for v in experiment.treatments]
-    alpha = settings.alpha
-    if settings.correction is not Correction.none and len(treatments) > 1:
-        alpha /= len(treatments)
     weights = {v.id: v.weight for v in experiment.variants}
     per_day = daily_units(resolved, data)
     extra: dict[str, int] = {}
-    for variant in treatments:
+    for variant in variants:
         v_t = variances.get(variant, variances[control])
         needed = required_per_variant(
-            resolved, result.metric, baseline, variances[control], v_t, delta, alpha
+            resolved, result.metric, baseline, variances[control], v_t, delta, alpha, alternative
         )
         if needed is None:
             return None
@@ -130,22 +183,14 @@ def extra_sample(
     units = max(extra.values()) if extra else 0
     days: float | None = None
     if per_day:
-        days = max(
-            (e / (per_day * weights[k] / sum(weights.values())) for k, e in extra.items()),
-            default=0.0,
-        )
+        total = sum(weights.values())
+        days = max((e / (per_day * weights[k] / total) for k, e in extra.items()), default=0.0)
     if units == 0:
-        reason = (
-            f"Each variant already has the units needed to detect {mde_text} in {result.metric}."
-        )
+        reason = f"Each variant already has the units needed to {goal} in {result.metric}."
     else:
-        when = (
-            f", about {math.ceil(days)} more days at the observed traffic"
-            if days is not None
-            else ""
-        )
+        when = f", about {math.ceil(days)} more days at the observed traffic" if days else ""
         reason = (
-            f"To detect {mde_text} in {result.metric} with {settings.power * 100:g} % power at "
+            f"To {goal} in {result.metric} with {settings.power * 100:g} % power at "
             f"alpha {alpha:g}, about {units:,} more units per variant are needed{when}."
         )
     return Need(units=units, days=days, reason=reason)
