@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import InputError, Location, Problem
 from upsell_ab.events.ingest import CanonicalBatch, SourceTable, to_canonical
-from upsell_ab.events.schema import EVENT_COLUMNS, EXPOSURE_COLUMNS, event_mapping, exposure_mapping
+from upsell_ab.events.schema import (
+    EVENT_COLUMNS,
+    EXPOSURE_COLUMNS,
+    event_mapping,
+    exposure_mapping,
+)
 from upsell_ab.events.store import IngestReport
 from upsell_ab.events.tracker import SPOOL_SUFFIX
 
@@ -45,27 +50,32 @@ def finished_files(spool_dir: str | Path) -> list[Path]:
 def ingest_spool(
     spool_dir: str | Path, store: EventStore, *, timezone: str | None = None
 ) -> IngestReport:
-    """Validate every finished spool file, write them in two transactions, move to ``done/``."""
+    """Validate every finished spool file, write them in one transaction, move to ``done/``.
+
+    All files are validated together (one vectorised pass); only when that pass
+    finds a problem are the files re-checked one by one, to name the file and line.
+    """
+    import pyarrow as pa
+
     files = finished_files(spool_dir)
     label = f"spool {spool_dir} ({len(files)} files)"
     if not files:
         return IngestReport(0, 0, 0, label, "mixed")
-    exposures: list[CanonicalBatch] = []
-    events: list[CanonicalBatch] = []
+    tables: list[pa.Table] = []
     problems: list[Problem] = []
     for path in files:
         try:
-            exposure_batch, event_batch = _read_file(path, timezone)
+            tables.append(_read_records(path))
         except InputError as error:
             problems.extend(error.problems)
-            continue
-        exposures.append(exposure_batch)
-        events.append(event_batch)
     if problems:
         raise InputError(problems)
-    exposure_report, event_report = store.write_batches(
-        [_merge(exposures, "exposures", label), _merge(events, "events", label)]
-    )
+    combined = pa.concat_tables(tables, promote_options="default")
+    try:
+        batches = _split(_to_pandas(combined), label, None, timezone)
+    except InputError as error:
+        raise InputError(_locate(files, tables, timezone) or error.problems) from None
+    exposure_report, event_report = store.write_batches(list(batches))
     report = exposure_report + event_report
     done = Path(spool_dir) / DONE_DIR
     done.mkdir(exist_ok=True)
@@ -74,52 +84,51 @@ def ingest_spool(
     return report
 
 
-def _read_file(path: Path, timezone: str | None) -> tuple[CanonicalBatch, CanonicalBatch]:
+def _locate(files: list[Path], tables: list[Any], timezone: str | None) -> list[Problem]:
+    """Per-file validation, run only after the combined pass failed: located problems."""
     import numpy as np
 
-    frame = _read_records(path)
-    kinds = frame["kind"].astype(str) if "kind" in frame else None
-    if kinds is None or not kinds.isin(["exposure", "event"]).all():
-        raise InputError(
-            [
-                Problem(
-                    Location(file=str(path), field="kind"),
-                    "spool records need kind 'exposure' or 'event'",
-                    "spool files are written by upsell_ab.events.tracker.Tracker only",
-                    "bad_file",
-                )
-            ]
-        )
-    rows = np.arange(1, len(frame) + 1)
-    is_exposure = (kinds == "exposure").to_numpy()
+    problems: list[Problem] = []
+    for path, table in zip(files, tables, strict=True):
+        try:
+            _split(_to_pandas(table), str(path), np.arange(1, table.num_rows + 1), timezone)
+        except InputError as error:
+            problems.extend(error.problems)
+    return problems
+
+
+def _split(
+    frame: pd.DataFrame, name: str, rows: Any, timezone: str | None
+) -> tuple[CanonicalBatch, CanonicalBatch]:
+    """Spool records (both kinds, one frame) -> validated exposure and event batches."""
+    import numpy as np
+
+    if rows is None:
+        rows = np.arange(1, len(frame) + 1)
+    is_exposure = (frame["kind"] == "exposure").to_numpy(dtype=bool)
     attributes = [
         str(c)
         for c in frame.columns
         if c != "kind" and c not in EXPOSURE_COLUMNS and c not in _EVENT_ONLY
     ]
-    exposure_frame = frame.loc[is_exposure, [c for c in frame.columns if c in EXPOSURE_COLUMNS]]
-    for name in attributes:
-        exposure_frame[name] = frame.loc[is_exposure, name]
-    event_frame = frame.loc[~is_exposure, [c for c in EVENT_COLUMNS if c in frame.columns]]
+    exposure_frame = frame.loc[is_exposure, [*EXPOSURE_COLUMNS, *attributes]]
+    event_frame = frame.loc[~is_exposure, list(EVENT_COLUMNS)]
     exposure_batch = to_canonical(
-        SourceTable(
-            exposure_frame.reset_index(drop=True), str(path), "jsonl", None, rows[is_exposure]
-        ),
+        SourceTable(exposure_frame.reset_index(drop=True), name, "jsonl", None, rows[is_exposure]),
         exposure_mapping(attributes=tuple(attributes)),
         timezone=timezone,
     )
     event_batch = to_canonical(
-        SourceTable(
-            event_frame.reset_index(drop=True), str(path), "jsonl", None, rows[~is_exposure]
-        ),
+        SourceTable(event_frame.reset_index(drop=True), name, "jsonl", None, rows[~is_exposure]),
         event_mapping(),
         timezone=timezone,
     )
     return exposure_batch, event_batch
 
 
-def _read_records(path: Path) -> pd.DataFrame:
-    """One JSON object per line, read by pyarrow (vectorised); canonical fields typed."""
+def _read_records(path: Path) -> Any:
+    """One JSON object per line, read by pyarrow (vectorised) into an Arrow table;
+    canonical fields typed, attributes as strings."""
     import pyarrow as pa
     import pyarrow.json as pajson
 
@@ -146,13 +155,31 @@ def _read_records(path: Path) -> pd.DataFrame:
                 )
             ]
         ) from None
+    import pyarrow.compute as pc
+
+    kinds = table.column("kind")
+    if kinds.null_count or not pc.all(pc.is_in(kinds, pa.array(["exposure", "event"]))).as_py():
+        raise InputError(
+            [
+                Problem(
+                    Location(file=str(path), field="kind"),
+                    "spool records need kind 'exposure' or 'event'",
+                    "spool files are written by upsell_ab.events.tracker.Tracker only",
+                    "bad_file",
+                )
+            ]
+        )
     columns: dict[str, Any] = {}
     for name in table.column_names:
         column = table.column(name)
         if name not in schema.names:
             column = column.cast(pa.string())
         columns[name] = column
-    return pa.table(columns).to_pandas(types_mapper=_arrow_types)
+    return pa.table(columns)
+
+
+def _to_pandas(table: Any) -> pd.DataFrame:
+    return table.to_pandas(types_mapper=_arrow_types)
 
 
 def _arrow_types(arrow_type: Any) -> Any:
@@ -160,23 +187,3 @@ def _arrow_types(arrow_type: Any) -> Any:
     import pyarrow as pa
 
     return pd.ArrowDtype(arrow_type) if arrow_type == pa.string() else None
-
-
-def _merge(batches: list[CanonicalBatch], kind: str, label: str) -> CanonicalBatch:
-    """One batch per kind; ``_row`` renumbered so file order (then line) decides first-wins."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-
-    attributes = tuple(dict.fromkeys(a for b in batches for a in b.attributes))
-    frame = pd.concat([b.frame for b in batches], ignore_index=True)
-    for name in attributes:
-        frame[name] = frame[name].astype(pd.ArrowDtype(pa.string()))
-    frame["_row"] = np.arange(1, len(frame) + 1, dtype=np.int64)
-    return CanonicalBatch(
-        kind="exposures" if kind == "exposures" else "events",
-        frame=frame,
-        attributes=attributes,
-        source=label,
-        sha256=None,
-    )
