@@ -122,8 +122,7 @@ metrics:
             id="one-variant",
         ),
         pytest.param(
-            "variants:\n  - id: a\n    control: yes\n    weight: 0.5\n"
-            "  - id: b\n    weight: 0.5\n",
+            "variants:\n  - id: a\n    control: yes\n    weight: 0.5\n  - id: b\n    weight: 0.5\n",
             [(5, 14, "variants[0].control"), (3, 1, "variants")],
             "reads `yes` as true",
             id="yes-trap",
@@ -228,9 +227,7 @@ def test_offer_rules(
             [(5, 7, "population.targeting[0].values"), (5, 43, "population.targeting[0].value")],
             id="in-needs-values",
         ),
-        pytest.param(
-            "population:\n  seed: 012\n", [(4, 9, "population.seed")], id="octal-trap"
-        ),
+        pytest.param("population:\n  seed: 012\n", [(4, 9, "population.seed")], id="octal-trap"),
     ],
 )
 def test_population_rules(
@@ -380,7 +377,8 @@ def test_not_a_mapping_and_unreadable_files(tmp_path: Path) -> None:
             id="metric-name-pattern",
         ),
         pytest.param(
-            "  rev:\n    type: mean\n    event: order\n    capping: {kind: percentile, value: 99}\n",
+            "  rev:\n    type: mean\n    event: order\n"
+            "    capping: {kind: percentile, value: 99}\n",
             [(6, 40, "metrics.rev.capping.value")],
             "0.99 caps at the 99th percentile",
             id="percentile-cap",
