@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 from scipy import stats
@@ -87,3 +89,62 @@ def test_plan_errors() -> None:
         weights={"c": 0.5, "t": 0.5}, control="c", mde=1.0, mde_kind="absolute", std=10.0
     )
     assert mean_plan.metric_kind == "mean" and mean_plan.days is None
+
+
+# ------------------------------------------------------------------ plan command
+SPEC = """id: plan_demo
+name: Plan demo
+variants:
+  - {id: control, weight: 0.5, control: true}
+  - {id: a, weight: 0.25}
+  - {id: b, weight: 0.25}
+population: {coverage: 0.5}
+metrics:
+  primary: take
+analysis:
+  mde: 0.01
+  mde_kind: absolute
+  daily_units: 2000
+"""
+CATALOGUE = """metrics:
+  take: {type: proportion, event: upsell_purchase}
+  revenue: {type: mean, event: order}
+"""
+
+
+def write_spec(tmp_path: Path, spec: str = SPEC) -> Path:
+    (tmp_path / "metrics.yaml").write_text(CATALOGUE, encoding="utf-8")
+    path = tmp_path / "plan_demo.yaml"
+    path.write_text(spec, encoding="utf-8")
+    return path
+
+
+def test_plan_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from upsell_ab.cli.main import main
+
+    code = main(["plan", str(write_spec(tmp_path)), "--baseline", "0.20625", "--format", "json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    n = sample_size_proportion(0.20625, 0.01, alpha=0.025)
+    assert payload["n_equal_split"] == n
+    assert payload["alpha_per_comparison"] == pytest.approx(0.025)
+    assert payload["total_units"] == pytest.approx(3 * n, abs=1)
+    # 2,000 eligible a day at 50 % coverage: 1,000 units a day enter the experiment.
+    assert payload["days"] == pytest.approx(payload["total_units"] / 1000)
+
+
+def test_plan_command_text_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from upsell_ab.cli.main import main
+
+    spec = write_spec(tmp_path)
+    assert main(["plan", str(spec), "--baseline", "0.2", "--units", "10000"]) == 0
+    out = capsys.readouterr().out
+    assert "total units" in out and "days" in out and "MDE reachable with 10,000" in out
+    assert main(["plan", str(spec)]) == 1
+    assert "--baseline" in capsys.readouterr().err
+    mean_spec = write_spec(tmp_path, SPEC.replace("primary: take", "primary: revenue"))
+    assert main(["plan", str(mean_spec), "--format", "json"]) == 1
+    assert main(["plan", str(mean_spec), "--std", "40", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["metric_kind"] == "mean"
+    assert payload["n_equal_split"] == sample_size_mean(40.0, 0.01, alpha=0.025)
