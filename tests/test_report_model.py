@@ -105,8 +105,14 @@ def test_absent_engines_and_non_numbers_become_null() -> None:
     validator = _validator()
     report = build_report(_resolved(), _bare_analysis(), sample_outcome())
     document = report.to_dict()
-    assert list(validator.iter_errors({"schema_version": SCHEMA_VERSION, "generator": "t",
-                                       "experiments": [document]})) == []
+    assert (
+        list(
+            validator.iter_errors(
+                {"schema_version": SCHEMA_VERSION, "generator": "t", "experiments": [document]}
+            )
+        )
+        == []
+    )
     primary = document["metrics"][0]
     failed, missing = primary["comparisons"]
     # the frequentist engine ran but could not compute: its status says why
@@ -118,8 +124,17 @@ def test_absent_engines_and_non_numbers_become_null() -> None:
     assert failed["prob_beat_baseline"] is None and failed["expected_loss"] is None
     assert failed["bayesian"] is None
     # neither engine ran
-    for key in ("method", "status", "absolute_lift", "relative_lift", "p_value", "sequential",
-                "ci_level", "prob_beat_baseline", "non_inferiority"):
+    for key in (
+        "method",
+        "status",
+        "absolute_lift",
+        "relative_lift",
+        "p_value",
+        "sequential",
+        "ci_level",
+        "prob_beat_baseline",
+        "non_inferiority",
+    ):
         assert missing[key] is None, key
     assert primary["prob_best"] is None
     assert primary["variants"][1] == {"variant": "B", "n": 0, "mean": None}

@@ -45,7 +45,8 @@ LEGEND: tuple[tuple[str, str], ...] = (
     (
         "Expected loss",
         "if you ship the variant and it is actually worse, how much you lose on average, "
-        "in the metric's own units: E[max(control - variant, 0)].",
+        "in the metric's own units: E[max(control - variant, 0)] (reversed for "
+        "lower-is-better metrics).",
     ),
     (
         "SRM",

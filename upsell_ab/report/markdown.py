@@ -108,7 +108,7 @@ def _metric_section(report: ExperimentReport, metric: MetricReport) -> list[str]
         "Mean",
         "Abs. lift",
         "Rel. lift",
-        "Interval",
+        "Rel. interval",
         "p / p adj.",
         "Chance to beat control",
         "Expected loss",
@@ -193,7 +193,9 @@ def _details(report: ExperimentReport) -> list[str]:
         stop = "may stop" if s.may_stop else "keep monitoring"
         lines += [f"**Sequential ({escape(s.method)}):** {stop}: {escape(s.reason)}", ""]
     lines += [f"> note: {escape(note)}" for note in report.notes]
-    return [*lines, "", "</details>", ""]
+    if lines[-1] != "":
+        lines.append("")
+    return [*lines, "</details>", ""]
 
 
 def _legend() -> list[str]:
