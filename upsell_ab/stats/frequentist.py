@@ -58,24 +58,27 @@ def _alternative(value: object) -> AlternativeName:
 
 @dataclass(frozen=True)
 class Reference:
-    """The reference distribution of a test statistic: normal (df None) or Student t."""
+    """The reference distribution of a test statistic: normal (df None) or Student t.
+
+    Uses the ``scipy.special`` ufuncs (``ndtr``/``ndtri``, ``stdtr``/``stdtrit``)
+    that ``scipy.stats.norm``/``t`` wrap, at a fraction of the call overhead."""
 
     df: float | None = None
 
     def sf(self, x: float) -> float:
-        from scipy import stats
+        from scipy import special
 
         if self.df is None:
-            return float(stats.norm.sf(x))
-        return float(stats.t.sf(x, self.df))
+            return float(special.ndtr(-x))
+        return float(special.stdtr(self.df, -x))
 
     def ppf_upper(self, tail: float) -> float:
-        """Critical value c with P(X > c) = tail (via isf, exact in the far tail)."""
-        from scipy import stats
+        """Critical value c with P(X > c) = tail (computed from the lower tail, exact far out)."""
+        from scipy import special
 
         if self.df is None:
-            return float(stats.norm.isf(tail))
-        return float(stats.t.isf(tail, self.df))
+            return float(-special.ndtri(tail))
+        return float(-special.stdtrit(self.df, tail))
 
     def p_value(self, statistic: float, alternative: AlternativeName) -> float:
         if alternative == "two_sided":

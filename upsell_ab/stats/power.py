@@ -35,9 +35,10 @@ from upsell_ab.errors import StatsError
 
 
 def _z(tail: float) -> float:
-    from scipy import stats
+    """Upper-tail normal quantile z with P(Z > z) = tail."""
+    from scipy import special
 
-    return float(stats.norm.isf(tail))
+    return float(-special.ndtri(tail))
 
 
 def _name(value: object) -> str:
