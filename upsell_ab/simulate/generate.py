@@ -350,9 +350,10 @@ def _exposure_frame(
         )
         parts.append(switched)
     frame = pd.concat(parts, ignore_index=True)
-    logged = dict(zip(units.ids, units.logged, strict=True))
-    frame = frame[frame["unit_id"].map(logged).astype(bool)]
-    frame = frame.sort_values(["timestamp", "unit_id"], kind="stable").reset_index(drop=True)
+    lost = set(units.ids[~units.logged])
+    if lost:
+        frame = frame[~frame["unit_id"].isin(lost)]
+    frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
     frame.insert(4, "event_id", [f"x-{experiment.id}-{i}" for i in range(len(frame))])
     return frame
 
@@ -481,7 +482,7 @@ class _EventBuilder:
         if not self.frames:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _EVENT_DTYPES.items()})
         events = pd.concat(self.frames, ignore_index=True)
-        events = events.sort_values(["timestamp", "unit_id"], kind="stable").reset_index(drop=True)
+        events = events.sort_values("timestamp", kind="stable").reset_index(drop=True)
         events["event_id"] = [f"e-{self.experiment.id}-{i}" for i in range(len(events))]
         events["timestamp"] = events["timestamp"].astype("datetime64[us]")
         return events
@@ -512,7 +513,9 @@ class _EventBuilder:
 
         moment = touchpoint(self.experiment)
         world = self.world
-        seg_take = np.asarray(world.segment_take)[self.units.segment]
+        # segment factors normalised to average 1, so the stated take rate is the take rate
+        factors = np.asarray(world.segment_take) / np.dot(world.segment_shares, world.segment_take)
+        seg_take = factors[self.units.segment]
         orders: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         if moment in _CHECKOUT_MOMENTS:
             p_order = (
