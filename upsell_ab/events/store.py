@@ -239,13 +239,18 @@ class EventStore:
         ).fetchall()[0]
         total, distinct = int(row[0]), int(row[1])
         target = [*quoted, "event_id"]
+        # first row wins among repeats inside the batch; skip the window when there are none
+        staged = (
+            "_upsell_staged"
+            if total == distinct
+            else "(SELECT * FROM _upsell_staged "
+            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) = 1)"
+        )
         inserted = connection.execute(
             f"INSERT INTO {kind} ({', '.join(target)}) "
-            f"SELECT {', '.join(target)} FROM ("
-            "SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY _row) AS _rn "
-            "FROM _upsell_staged) AS s "
-            f"WHERE _rn = 1 AND NOT EXISTS (SELECT 1 FROM {kind} AS t "
-            "WHERE t.event_id = s.event_id) ORDER BY _row"
+            f"SELECT {', '.join(target)} FROM {staged} AS s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {kind} AS t WHERE t.event_id = s.event_id) "
+            "ORDER BY _row"
         ).fetchall()
         added = int(inserted[0][0]) if inserted else 0
         return added, total - distinct, distinct - added
