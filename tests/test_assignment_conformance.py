@@ -94,7 +94,7 @@ def test_sdk_run_agrees_with_scalar_assign(setting: dict[str, Any]) -> None:
         namespace=setting["namespace"],
     )
     client = GrowthBook(attributes={})
-    for unit in ids(4000, 12):
+    for unit in ids(2000, 12):
         client.set_attributes({"id": unit})
         result = client.run(experiment)
         ours = assigner.assign(unit)

@@ -79,13 +79,13 @@ DIGEST_SCRIPT = """
 import hashlib, sys
 from tests.test_assignment_properties import IDS, make
 from upsell_ab.assignment import Assigner
-v = Assigner(make("digest", [0.2, 0.3, 0.5], coverage=0.9)).assign_many(IDS[:200000])
+v = Assigner(make("digest", [0.2, 0.3, 0.5], coverage=0.9)).assign_many(IDS[:100000])
 print(hashlib.sha256("|".join(map(str, v.tolist())).encode()).hexdigest())
 """
 
 
 def test_identical_across_processes() -> None:
-    variants = Assigner(make("digest", [0.2, 0.3, 0.5], coverage=0.9)).assign_many(IDS[:200000])
+    variants = Assigner(make("digest", [0.2, 0.3, 0.5], coverage=0.9)).assign_many(IDS[:100000])
     here = hashlib.sha256("|".join(map(str, variants.tolist())).encode()).hexdigest()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": root}
