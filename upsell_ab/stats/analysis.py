@@ -31,8 +31,11 @@ note or status, never a placeholder number.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Mapping
 from dataclasses import replace
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from upsell_ab.metrics.aggregates import ExperimentData, MetricData
@@ -62,6 +65,7 @@ from upsell_ab.stats.frequentist import (
 )
 from upsell_ab.stats.multiplicity import adjust_p_values
 from upsell_ab.stats.results import (
+    ArmEstimate,
     BayesianComparison,
     Comparison,
     ExperimentAnalysis,
@@ -106,8 +110,10 @@ def frequentist_comparison(
     *,
     alpha: float,
     alternative: str,
+    cuped: tuple[float | None, float | None] | None = None,
 ) -> FrequentistComparison:
-    """The frequentist engine picked by metric type and statistics kind."""
+    """The frequentist engine picked by metric type and statistics kind. ``cuped`` is
+    (theta, centre) pooled over all arms; computed here when not given."""
     c, t = stats.get(control), stats.get(treatment)
     if c is None or t is None:
         return empty_comparison("none", Status.no_data, alternative, alpha)
@@ -118,17 +124,17 @@ def frequentist_comparison(
     if isinstance(c, RatioStats) and isinstance(t, RatioStats):
         return ratio_test(c, t, alpha=alpha, alternative=alternative)
     if isinstance(c, CupedStats | CupedRatioStats) and type(c) is type(t):
-        pooled = pool(stats)
-        assert pooled is not None
-        return cuped_test(
-            c,
-            t,
-            theta=cuped_theta(pooled),
-            centre=covariate_centre(pooled),
-            alpha=alpha,
-            alternative=alternative,
-        )
+        theta, centre = _cuped_parameters(stats) if cuped is None else cuped
+        return cuped_test(c, t, theta=theta, centre=centre, alpha=alpha, alternative=alternative)
     raise TypeError(f"arms hold different statistics kinds: {type(c).__name__}, {type(t).__name__}")
+
+
+def _cuped_parameters(stats: Mapping[str, MetricStats]) -> tuple[float | None, float | None]:
+    """CUPED theta and centring mean pooled over every arm (Deng et al. 2013)."""
+    pooled = pool(stats)
+    if pooled is None:
+        return None, None
+    return cuped_theta(pooled), covariate_centre(pooled)
 
 
 def _bayesian(
@@ -139,6 +145,7 @@ def _bayesian(
     settings: Analysis,
     direction: Direction,
     notes: list[str],
+    estimates: Mapping[str, ArmEstimate],
 ) -> tuple[dict[str, BayesianComparison | None], dict[str, float] | None]:
     try:
         from upsell_ab.stats import bayesian
@@ -157,7 +164,6 @@ def _bayesian(
             else:
                 results[t] = None
         return results, bayesian.prob_best_beta(binary, settings.priors.conversion, direction)
-    estimates = arm_estimates(stats)
     for t in treatments:
         if control in estimates and t in estimates:
             results[t] = bayesian.gaussian(
@@ -177,6 +183,7 @@ def _non_inferiority(
     guardrail: Guardrail,
     direction: Direction,
     alpha: float,
+    estimates: Mapping[str, ArmEstimate],
 ) -> NonInferiority:
     c, t = stats.get(control), stats.get(treatment)
     margin_kind = guardrail.margin_kind.value
@@ -196,7 +203,6 @@ def _non_inferiority(
             alpha=alpha,
             welch=False,
         )
-    estimates = arm_estimates(stats)
     return non_inferiority(
         estimates[control],
         estimates[treatment],
@@ -237,9 +243,19 @@ def analyze_metric(
     )
     treatments = [v for v in variants if v != control]
     engine = settings.engine.value
+    binary = is_binary(definition, stats)
+    # Arm estimates (with CUPED theta pooled over all arms) once per metric, shared below.
+    estimates = {} if binary else arm_estimates(stats)
+    cuped = _cuped_parameters(stats) if not binary else None
     frequentist = {
         t: frequentist_comparison(
-            definition, stats, control, t, alpha=settings.alpha, alternative=alternative
+            definition,
+            stats,
+            control,
+            t,
+            alpha=settings.alpha,
+            alternative=alternative,
+            cuped=cuped,
         )
         for t in treatments
     }
@@ -249,7 +265,7 @@ def analyze_metric(
     prob_best: dict[str, float] | None = None
     if engine in ("bayesian", "both") and stats:
         bayes, prob_best = _bayesian(
-            definition, stats, control, treatments, settings, direction, notes
+            definition, stats, control, treatments, settings, direction, notes, estimates
         )
     comparisons = [
         Comparison(
@@ -259,7 +275,7 @@ def analyze_metric(
             bayesian=bayes.get(t),
             non_inferiority=(
                 _non_inferiority(
-                    definition, stats, control, t, guardrail, direction, settings.alpha
+                    definition, stats, control, t, guardrail, direction, settings.alpha, estimates
                 )
                 if guardrail is not None
                 else None
@@ -277,6 +293,15 @@ def analyze_metric(
     )
 
 
+@functools.cache
+def _sequential_module() -> ModuleType | None:
+    """The sequential engine, imported once (None while it does not exist)."""
+    try:
+        return importlib.import_module("upsell_ab.stats.sequential")
+    except ImportError:
+        return None
+
+
 def _sequential_comparisons(
     frequentist: dict[str, FrequentistComparison],
     stats: Mapping[str, MetricStats],
@@ -285,11 +310,7 @@ def _sequential_comparisons(
     notes: list[str],
 ) -> dict[str, FrequentistComparison]:
     """SEQUENTIAL HOOK: replace fixed-horizon intervals by confidence sequences."""
-    import importlib
-
-    try:
-        importlib.import_module("upsell_ab.stats.sequential")
-    except ImportError:
+    if _sequential_module() is None:
         notes.append(
             "sequential engine not available: intervals are fixed-horizon, "
             "not valid under daily peeking"
