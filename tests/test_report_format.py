@@ -64,6 +64,10 @@ def test_money_yen_has_no_minor_unit_for_large_amounts() -> None:
     assert fmt.money(-58.5, "JPY", sign=True) == "-¥58.5"
     assert fmt.money(58.5, "JPY", sign=True) == "+¥58.5"
     assert fmt.money(1234.0, "CHF") == "1,234 CHF"
+    assert fmt.money(12.345, "USD") == "$12.35"  # cents for currencies that have them
+    assert fmt.money(0.0571, "JPY") == "¥0.06"
+    assert fmt.money(1e-7, "JPY") == "<¥0.01"  # not a misleading ¥0.00
+    assert fmt.money(0.0, "JPY", sign=True) == "¥0.00"
     assert fmt.money(None, "JPY") == "n/a"
 
 
@@ -75,7 +79,7 @@ def test_metric_format_dispatches_on_kind_and_unit() -> None:
     assert rate.change(0.0336) == "+3.36 pp"
     assert yen.value(1901.7) == "¥1,902"
     assert yen.change(-21.4) == "-¥21.4"
-    assert yen.loss(3.0) == "¥3.00"
+    assert yen.loss(3.0) == "¥3.0"
     assert orders.value(1.25) == "1.250 orders"
     assert orders.change(None) == "n/a"
 

@@ -111,3 +111,15 @@ def test_nice_ticks_cover_the_range_with_round_steps(low: float, high: float) ->
     assert round(mantissa, 9) in (1, 2, 2.5, 5)
     assert ticks[0] >= low - 1e-12 and ticks[-1] <= high + 1e-12
     assert ticks[0] - step < low and ticks[-1] + step > high
+
+
+def test_long_variant_labels_are_shortened_but_kept_in_a_tooltip() -> None:
+    label = "Specific pairing line with a very long descriptive name (pairing)"
+    svg = ET.fromstring(charts.forest_plot([charts.ForestRow(label, 0.1, 0.0, 0.2)], title="t"))
+    text = next(t for t in svg.iter(f"{SVG_NS}text") if t.find(f"{SVG_NS}title") is not None)
+    tooltip = text.find(f"{SVG_NS}title")
+    assert tooltip is not None and tooltip.text == label
+    shown = "".join(text.itertext()).replace(label, "", 1)
+    assert shown.endswith("…") and label.startswith(shown[:-1])
+    # the shortened label fits left of the plot area (12 px font, <= 0.6 em per Latin char)
+    assert len(shown) * 0.6 * 12 <= float(text.get("x", "0"))

@@ -44,7 +44,9 @@ def test_states_decision_and_the_numbers_of_the_inputs() -> None:
     assert "Decision: Keep running (about 3,200 more units per variant, 5 days)" in text
     assert "+16.8% [+6.0%, +27.5%]" in text  # relative lift 0.1676 in [0.0598, 0.2754]
     assert "SRM ok (p = 0.810)" in text
-    assert "guardrail B: FAILED (margin 10.0%)" in text
+    assert "guardrail B: not passed (margin 10.0%)" in text
+    assert "<0.001 / <0.001" in text  # raw and adjusted p of the primary metric
+    assert "0.152" in text  # a secondary metric has no adjusted p
     assert "not 1 - p" in text
 
 

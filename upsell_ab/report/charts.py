@@ -26,7 +26,8 @@ PALETTE = ("#4c566a", "#2e7d32", "#c62828", "#1565c0", "#ef6c00", "#6a1b9a", "#0
 """Colour per variant position: the control first (neutral grey)."""
 
 WIDTH = 560
-_LEFT = 150
+_LEFT_MIN, _LEFT_MAX = 60, 240
+"""Forest-plot label column width (px), sized to the longest label within these bounds."""
 _RIGHT = 20
 _FONT = 'font-family="system-ui, -apple-system, Segoe UI, Noto Sans CJK JP, sans-serif"'
 
@@ -37,6 +38,22 @@ def percent_tick(value: float) -> str:
     """Axis label of a relative lift: 0.1 -> "+10%"."""
     text = f"{value * 100:+.0f}%" if abs(value) >= 0.1 or value == 0 else f"{value * 100:+.1f}%"
     return "0%" if text.strip("+-") in ("0%", "0.0%") else text
+
+
+def text_width(text: str, size: float = 12.0) -> float:
+    """Rough rendered width in px: wide (CJK) characters ~1 em, others ~0.6 em."""
+    import unicodedata
+
+    return sum(size if unicodedata.east_asian_width(ch) in "WF" else 0.6 * size for ch in text)
+
+
+def fit_label(text: str, width: float, size: float = 12.0) -> str:
+    """Shorten ``text`` with an ellipsis so it fits ``width`` px (full text goes in a tooltip)."""
+    if text_width(text, size) <= width:
+        return text
+    while text and text_width(text + "…", size) > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def _c(value: float) -> str:
@@ -137,7 +154,9 @@ def forest_plot(
     row_h, top = 26, 30
     bottom = top + row_h * len(rows) + 6
     height = int(bottom + 22)
-    scale = _Scale(lo, hi, _LEFT, WIDTH - _RIGHT)
+    longest = max(text_width(r.label) for r in rows)
+    left = min(max(longest + 16, _LEFT_MIN), _LEFT_MAX)
+    scale = _Scale(lo, hi, left, WIDTH - _RIGHT)
     parts = _svg_open(height, title)
     parts += _x_axis(scale, nice_ticks(lo, hi), top, bottom, fmt)
     if reference is not None:
@@ -149,7 +168,8 @@ def forest_plot(
     for index, row in enumerate(rows):
         y = top + row_h * index + row_h / 2
         parts.append(
-            f'<text x="{_LEFT - 8}" y="{_c(y + 4)}" text-anchor="end">{escape(row.label)}</text>'
+            f'<text x="{_c(left - 8)}" y="{_c(y + 4)}" text-anchor="end">'
+            f"<title>{escape(row.label)}</title>{escape(fit_label(row.label, left - 12))}</text>"
         )
         if row.low is not None and row.high is not None:
             x1, x2 = _c(scale(row.low)), _c(scale(row.high))
@@ -166,7 +186,7 @@ def forest_plot(
                 f'stroke="#fff"><title>{escape(tip)}</title></circle>'
             )
         else:
-            parts.append(f'<text x="{_LEFT + 6}" y="{_c(y + 4)}" fill="#888">n/a</text>')
+            parts.append(f'<text x="{_c(left + 6)}" y="{_c(y + 4)}" fill="#888">n/a</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 

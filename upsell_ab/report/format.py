@@ -89,14 +89,27 @@ def p_value(value: float | None) -> str:
 
 
 def money(value: float | None, currency: str, *, sign: bool = False) -> str:
-    """An amount of ``currency``: "¥1,234", "-¥12.3", "+$4.56"."""
+    """An amount of ``currency``: "¥1,234", "-¥12.3", "+$4.56". Yen has no
+    minor unit, so whole yen from 100 up and one decimal from 1 (per-customer
+    means like ¥12.3 need it); other currencies use cents below 1,000. A tiny
+    non-zero amount is "<¥0.01", never a misleading "¥0.00"."""
     if value is None or not math.isfinite(value):
         return MISSING
-    body = number(abs(value), significant=3 if abs(value) < 100 else 1)
-    negative = "-" if value < 0 else ("+" if sign else "")
-    prefix = "" if _is_zero_text(body) else negative
+    magnitude = abs(value)
+    if currency == "JPY":
+        decimals = 0 if magnitude >= 100 else 1 if magnitude >= 1 else 2
+    else:
+        decimals = 0 if magnitude >= 1000 else 2
     symbol = _CURRENCY_SYMBOLS.get(currency)
-    return f"{prefix}{symbol}{body}" if symbol else f"{prefix}{body} {currency}"
+    negative = "-" if value < 0 else ("+" if sign else "")
+    if 0 < magnitude < 0.005:
+        body = "0.01"
+        negative += "<"
+    else:
+        body = f"{magnitude:,.{decimals}f}"
+    if _is_zero_text(body):
+        negative = ""
+    return f"{negative}{symbol}{body}" if symbol else f"{negative}{body} {currency}"
 
 
 def _is_currency(unit: str | None) -> bool:

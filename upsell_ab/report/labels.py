@@ -127,5 +127,6 @@ def ni_text(c: ComparisonReport) -> str:
     if ni is None:
         return ""
     margin = fmt.percent(ni.margin) if ni.margin_kind == "relative" else fmt.number(ni.margin)
-    verdict = {True: "passed", False: "FAILED", None: "not proven"}[ni.passed]
+    # passed=False means non-inferiority was not shown (yet), not that harm was proven
+    verdict = {True: "passed", False: "not passed", None: "not computable"}[ni.passed]
     return f"{verdict} (margin {margin})"

@@ -40,7 +40,7 @@ def _metric_table(metric: MetricReport) -> Table:
     table.add_column("Units", justify="right", no_wrap=True)
     table.add_column("Mean", justify="right", no_wrap=True)
     table.add_column("Lift [interval]", no_wrap=True)
-    table.add_column("p adj.", justify="right", no_wrap=True)
+    table.add_column("p / adj.", justify="right", no_wrap=True)
     table.add_column("Beat ctrl", justify="right", no_wrap=True)
     table.add_column("Exp. loss", justify="right")
     comparisons = {c.variant: c for c in metric.comparisons}
@@ -52,14 +52,16 @@ def _metric_table(metric: MetricReport) -> Table:
             continue
         lift = fmt.percent(c.relative_lift, sign=True)
         span = fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
-        p = c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value
+        p = fmt.p_value(c.p_value)
+        if c.p_value_adjusted is not None:
+            p += f" / {fmt.p_value(c.p_value_adjusted)}"
         loss = fmt.absolute_change(c.expected_loss, is_rate=metric.is_rate, unit=metric.unit)
         table.add_row(
             stat.variant,
             fmt.count(stat.n),
             mean,
             lift if span == fmt.MISSING else f"{lift} {span}",
-            fmt.p_value(p),
+            p,
             fmt.probability(c.prob_beat_baseline),
             loss.lstrip("+"),
         )
@@ -98,9 +100,11 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
 
     for metric in report.metrics:
         console.print(_metric_table(metric))
-        for c in metric.comparisons:
-            if c.non_inferiority is not None:
-                console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))
+        verdicts = [c for c in metric.comparisons if c.non_inferiority is not None]
+        for c in verdicts:
+            console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))
+        if verdicts:
+            console.print()
     for note in report.notes:
         console.print(Text(f"note: {note}"))
     console.print()
