@@ -4,7 +4,7 @@ Times ``upsell_ab.stats.analysis.analyze`` after imports and one warm-up call
 (target: < 50 ms). Metrics mix every kind the engines handle: proportions,
 means, ratios, CUPED means and CUPED ratios. Run:
 
-    python benchmarks/bench_stats.py [--repeats 30]
+    python benchmarks/bench_stats.py [--repeats 30] [--engine both|frequentist|bayesian]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def stats_for(kind: str, rng: np.random.Generator, n: int) -> MetricStats:
     )  # fmt: skip
 
 
-def build() -> tuple[ResolvedExperiment, ExperimentData]:
+def build(engine: str = "both") -> tuple[ResolvedExperiment, ExperimentData]:
     rng = np.random.default_rng(1)
     names = [f"m{i}_{kind}" for i, kind in enumerate(KINDS)]
     experiment = Experiment(
@@ -91,7 +91,7 @@ def build() -> tuple[ResolvedExperiment, ExperimentData]:
             secondary=names[1:8],
             guardrails=[Guardrail(metric=m, margin=0.05) for m in names[8:]],
         ),
-        analysis=Analysis(engine="both", sequential=Sequential(enabled=True)),
+        analysis=Analysis(engine=engine, sequential=Sequential(enabled=True)),  # type: ignore[arg-type]
     )
     roles = {
         n: "primary" if i == 0 else "guardrail" if i >= 8 else "secondary"
@@ -116,8 +116,9 @@ def build() -> tuple[ResolvedExperiment, ExperimentData]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--engine", choices=("both", "frequentist", "bayesian"), default="both")
     args = parser.parse_args()
-    resolved, data = build()
+    resolved, data = build(args.engine)
     analyze(resolved, data)  # warm-up: lazy imports of scipy and the engines
     timings = []
     for _ in range(args.repeats):
@@ -126,7 +127,7 @@ def main() -> None:
         timings.append((time.perf_counter() - start) * 1000)
     comparisons = sum(len(m.comparisons) for m in result.metrics)
     print(
-        f"analyze: 5 variants x 10 metrics ({comparisons} comparisons, both engines, "
+        f"analyze: 5 variants x 10 metrics ({comparisons} comparisons, engine {args.engine}, "
         f"sequential on): median {statistics.median(timings):.1f} ms, "
         f"min {min(timings):.1f} ms, max {max(timings):.1f} ms over {args.repeats} runs"
     )
