@@ -99,11 +99,11 @@ def test_invalid_date_is_reported() -> None:
 @pytest.mark.parametrize(
     ("text", "code"),
     [
-        ("a: !!python/object:os.system x\n", "tag"),
-        ("a: !!int '5'\n", "tag"),
-        ("a: !!set {x}\n", "tag"),
-        ("base: &b {x: 1}\nother:\n  <<: *b\n", "key"),
-        ("? [a, b]\n: c\n", "key"),
+        ("a: !!python/object:os.system x\n", "yaml_tag"),
+        ("a: !!int '5'\n", "yaml_tag"),
+        ("a: !!set {x}\n", "yaml_tag"),
+        ("base: &b {x: 1}\nother:\n  <<: *b\n", "yaml_key"),
+        ("? [a, b]\n: c\n", "yaml_key"),
     ],
 )
 def test_unsupported_constructs_are_refused(text: str, code: str) -> None:

@@ -80,9 +80,7 @@ class Model(BaseModel):
     (``no`` read as false, ``012`` as octal) are refused by the loader before
     the models see the values; numbers are never turned into strings."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --------------------------------------------------------------------- identity

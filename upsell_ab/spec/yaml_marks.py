@@ -75,7 +75,7 @@ class YamlIssue:
     mark: Mark
     message: str
     hint: str | None = None
-    code: str = "yaml"
+    code: str = "yaml_syntax"
 
 
 @dataclass
@@ -159,11 +159,15 @@ class _Builder:
         self.document.spans[path] = Span(key, _mark(node), is_collection)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
-                self.issue(path, node, f"tag {node.tag} is not supported", "remove the tag", "tag")
+                self.issue(
+                    path, node, f"tag {node.tag} is not supported", "remove the tag", "yaml_tag"
+                )
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
-                self.issue(path, node, f"tag {node.tag} is not supported", "remove the tag", "tag")
+                self.issue(
+                    path, node, f"tag {node.tag} is not supported", "remove the tag", "yaml_tag"
+                )
             return [self.build(item, (*path, i), None) for i, item in enumerate(node.value)]
         return self._scalar(node, path)
 
@@ -172,11 +176,17 @@ class _Builder:
         first_seen: dict[str, Mark] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                self.issue(path, key_node, "keys must be plain text", "write key: value", "key")
+                self.issue(
+                    path, key_node, "keys must be plain text", "write key: value", "yaml_key"
+                )
                 continue
             if key_node.tag == _MERGE:
                 self.issue(
-                    path, key_node, "merge keys (<<) are not supported", "write the keys out", "key"
+                    path,
+                    key_node,
+                    "merge keys (<<) are not supported",
+                    "write the keys out",
+                    "yaml_key",
                 )
                 continue
             key = str(key_node.value)
@@ -199,13 +209,13 @@ class _Builder:
         text: str = node.value
         if node.style:  # quoted or block scalar: always text (plain is None or '')
             if node.tag != _STR:
-                self.issue(path, node, f"tag {node.tag} is not supported", "remove it", "tag")
+                self.issue(path, node, f"tag {node.tag} is not supported", "remove it", "yaml_tag")
             return text
         implicit = self.loader.resolve(yaml.ScalarNode, text, (True, False))
         if node.tag != implicit:  # explicit tag on a plain scalar
             if node.tag == _STR:
                 return text
-            self.issue(path, node, f"tag {node.tag} is not supported", "remove it", "tag")
+            self.issue(path, node, f"tag {node.tag} is not supported", "remove it", "yaml_tag")
             return text
         return self._plain(node, path, text)
 

@@ -1,0 +1,71 @@
+"""Problem codes: every code is reachable, none is undocumented (docs/spec.md)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from upsell_ab.spec.codes import PROBLEM_CODES
+from upsell_ab.spec.load import validate_paths
+
+ROOT = Path(__file__).resolve().parents[1]
+
+KITCHEN_SINK = """id: sink
+name: !!int '5'
+status: runing
+start: 2026-02-30
+population:
+  seed: 012
+  coverage: 2
+base: &b {x: 1}
+extra:
+  <<: *b
+variants:
+  - id: a
+    control: true
+    weight: 0.5
+    weight: 0.5
+  - id: a
+    weight: 0.4
+overrides:
+  qa-1: b
+"""
+
+SPEC = """id: {id}
+name: N
+population:
+  namespace: {{name: checkout, range: [0, 0.6]}}
+variants:
+  - {{id: a, control: true, weight: 0.5}}
+  - {{id: b, weight: 0.5}}
+metrics:
+  primary: {metric}
+"""
+
+
+def test_every_code_is_reachable_and_known(tmp_path: Path) -> None:
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    shutil.copy(ROOT / "experiments" / "metrics.yaml", folder / "metrics.yaml")
+    (folder / "broken.yaml").write_text("id: [\n", encoding="utf-8")
+    (folder / "empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
+    (folder / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
+    (folder / "sink.yaml").write_text(KITCHEN_SINK, encoding="utf-8")
+    (folder / "one.yaml").write_text(SPEC.format(id="one", metric="nope"), encoding="utf-8")
+    (folder / "two.yaml").write_text(
+        SPEC.format(id="one", metric="upsell_take_rate"), encoding="utf-8"
+    )
+    lonely = tmp_path / "elsewhere" / "lonely.yaml"
+    lonely.parent.mkdir()
+    lonely.write_text(SPEC.format(id="x", metric="m"), encoding="utf-8")
+    problems = validate_paths([folder, lonely, tmp_path / "missing.yaml"])
+    codes = {p.code for p in problems}
+    assert codes == set(PROBLEM_CODES), (
+        f"unreached: {set(PROBLEM_CODES) - codes}, unknown: {codes - set(PROBLEM_CODES)}"
+    )
+
+
+def test_docs_list_every_code() -> None:
+    text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    missing = [code for code in PROBLEM_CODES if f"`{code}`" not in text]
+    assert missing == []

@@ -1,0 +1,26 @@
+"""Problem codes of spec validation, in one place (documented in docs/spec.md, kept in
+sync by a test, following pydantic's single list of error codes)."""
+
+from __future__ import annotations
+
+PROBLEM_CODES: dict[str, str] = {
+    "yaml_syntax": "the file is not valid YAML (or holds several documents)",
+    "yaml_trap": "a plain value YAML 1.1 and 1.2 read differently (no, on, 012, 1:30, 1_000)",
+    "yaml_tag": "an explicit tag (!!int, !!python/...) other than !!str",
+    "yaml_key": "a merge key (<<) or a non-text key",
+    "duplicate_key": "the same key twice in one mapping",
+    "empty": "the file has no content",
+    "invalid_date": "a date that does not exist (2026-02-30)",
+    "encoding": "the file is not UTF-8",
+    "not_found": "a path that does not exist or cannot be read",
+    "no_catalogue": "no metrics.yaml next to the spec or in its parent folders",
+    "unknown_key": "a key the model does not have (with 'did you mean')",
+    "missing": "a required key is absent",
+    "invalid_choice": "a value outside an enumeration (with 'did you mean')",
+    "invalid_value": "a value of the wrong type or outside its range",
+    "cross_field": "a rule over several fields (weights, controls, dates, discounts ...)",
+    "duplicate_id": "a variant id or experiment id used twice",
+    "unknown_variant": "an override forcing a variant the spec does not have",
+    "unknown_metric": "a metric name that is not in the catalogue",
+    "namespace_overlap": "two experiments of one folder share a namespace with overlapping ranges",
+}
