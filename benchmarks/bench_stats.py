@@ -91,7 +91,7 @@ def build(engine: str = "both") -> tuple[ResolvedExperiment, ExperimentData]:
             secondary=names[1:8],
             guardrails=[Guardrail(metric=m, margin=0.05) for m in names[8:]],
         ),
-        analysis=Analysis(engine=engine, sequential=Sequential(enabled=True)),  # type: ignore[arg-type]
+        analysis=Analysis(engine=engine, sequential=Sequential(enabled=True)),
     )
     roles = {
         n: "primary" if i == 0 else "guardrail" if i >= 8 else "secondary"

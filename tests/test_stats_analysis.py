@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pytest
 from statsmodels.stats.multitest import multipletests
@@ -44,7 +45,7 @@ def resolved(**analysis: object) -> ResolvedExperiment:
                 Guardrail(metric="complaints", margin=0.002, margin_kind="absolute"),
             ],
         ),
-        analysis=Analysis(**analysis),  # type: ignore[arg-type]
+        analysis=Analysis(**analysis),
     )
     metrics = {
         "take_rate": MetricDefinition(type="proportion", event="upsell_purchase"),
@@ -69,7 +70,9 @@ def resolved(**analysis: object) -> ResolvedExperiment:
     return ResolvedExperiment(experiment=experiment, metrics=metrics, roles=roles)
 
 
-def data(units: dict[str, int] | None = None, **override: dict[str, MetricStats]) -> ExperimentData:
+def data(
+    units: dict[str, int] | None = None, **override: Mapping[str, MetricStats]
+) -> ExperimentData:
     n = units or {"control": 2000, "a": 1000, "b": 1000}
     conversions = {"control": 400, "a": 250, "b": 190}
     metrics: dict[str, dict[str, MetricStats]] = {
@@ -87,7 +90,7 @@ def data(units: dict[str, int] | None = None, **override: dict[str, MetricStats]
         },
         "complaints": {v: SampleStats.from_proportion(n[v], n[v] // 100) for v in VARIANTS},
     }
-    metrics.update(override)
+    metrics.update({k: dict(v) for k, v in override.items()})
     return ExperimentData(
         experiment_id="timing",
         metrics={k: MetricData(metric=k, by_variant=v) for k, v in metrics.items()},
