@@ -386,6 +386,7 @@ class _EventBuilder:
         self.take = per_unit([t.take_rate for t in ordered])
         self.price = per_unit([t.addon_price for t in ordered])
         self.discount = per_unit([t.discount_value for t in ordered])
+        self.net = per_unit([t.net_price for t in ordered])
         default_cadence = world.subscription_cadence_days * 86400.0
         self.cadence = per_unit(
             [
@@ -530,7 +531,7 @@ class _EventBuilder:
             when = self._after(idx, 30, 900)
             base = self._values(len(idx), self.spend[idx] * self.mult["order_value"][idx])
             inside = took[idx] & (self.delay[idx] == 0)
-            addon_net = np.where(inside, self.price[idx] - self.discount[idx], 0.0)
+            addon_net = np.where(inside, self.net[idx], 0.0)
             addon_discount = np.where(inside, self.discount[idx], 0.0)
             order_ids = self._order_ids(idx, "o0")
             quantity = 1.0 + self.rng.poisson(0.3, len(idx)) + np.where(inside, self.items[idx], 0)
@@ -565,7 +566,7 @@ class _EventBuilder:
             self.delay[idx] + self.rng.uniform(30, 120 + self.delay[idx] / 6), unit="s"
         )
         when = order_time + spread.to_numpy()
-        net = self.price[idx] - self.discount[idx]
+        net = self.net[idx]
         order_ids = self._order_ids(idx, "o1")
         self._add(idx, when, "order", net, self.discount[idx], order_ids, self.items[idx])
         self._offer_bought(idx, when, order_ids)
@@ -576,7 +577,7 @@ class _EventBuilder:
             idx,
             when,
             "upsell_purchase",
-            self.price[idx] - self.discount[idx],
+            self.net[idx],
             self.discount[idx],
             order_ids,
         )
@@ -592,7 +593,7 @@ class _EventBuilder:
             return []
         idx = np.flatnonzero(took & (self.take > 0))
         when = self._after(idx, 60, 180)
-        self._add(idx, when, "subscription_start", self.price[idx] - self.discount[idx])
+        self._add(idx, when, "subscription_start", self.net[idx])
         p_cancel = np.clip(
             self.world.subscription_cancel_30d * self.mult["subscription_cancel"][idx], 0, 1
         )
@@ -613,7 +614,7 @@ class _EventBuilder:
             sel = idx[active]
             at = when[active] + (k * cadence * 1e6).astype("int64").astype("timedelta64[us]")
             ids = self._order_ids(sel, f"s{k}")
-            value = self.price[sel] - self.discount[sel]
+            value = self.net[sel]
             self._add(sel, at, "order", value, self.discount[sel], ids)
             orders.append((sel, at, value, ids))
         return orders

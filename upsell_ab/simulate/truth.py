@@ -103,11 +103,21 @@ class VariantTruth:
     addon_price: float
     """Yen, before discount."""
     discount_value: float
-    """Yen given away per offer purchase (percent x price, amount, free shipping)."""
+    """Yen given away per offer purchase (percent x price, amount, free shipping):
+    the events' ``discount`` column."""
     multipliers: Mapping[str, float] = field(default_factory=dict)
     """Event type -> multiplier on the world's baseline rate (missing = 1.0)."""
     exposure_keep: float = 1.0
     """Share of this variant's exposures that reach the store."""
+    price_reduction: float | None = None
+    """Yen off the price the customer pays (percent or amount; not the shipping
+    the shop absorbs); None = all of ``discount_value``."""
+
+    @property
+    def net_price(self) -> float:
+        """What the customer pays for the offered item: the add-on's revenue."""
+        off = self.discount_value if self.price_reduction is None else self.price_reduction
+        return max(self.addon_price - off, 0.0)
 
     def multiplier(self, key: str) -> float:
         return float(self.multipliers.get(key, 1.0))
@@ -163,8 +173,13 @@ def default_variant_truth(variant: Variant) -> VariantTruth:
         multipliers["order"] = 0.99
     if share > 0:
         multipliers["refund"] = 1.0 + share / 2.0
+    reduction = discount - (FREE_SHIPPING_COST if offer.discount.free_shipping else 0.0)
     return VariantTruth(
-        take_rate=take, addon_price=price, discount_value=discount, multipliers=multipliers
+        take_rate=take,
+        addon_price=price,
+        discount_value=discount,
+        multipliers=multipliers,
+        price_reduction=reduction,
     )
 
 
@@ -182,7 +197,12 @@ def apply_effects(truth: VariantTruth, effects: Mapping[str, float]) -> VariantT
         elif key == "upsell_purchase":
             result = replace(result, take_rate=min(result.take_rate * float(value), 1.0))
         elif key == "discount":
-            result = replace(result, discount_value=result.discount_value * float(value))
+            reduction = result.price_reduction
+            result = replace(
+                result,
+                discount_value=result.discount_value * float(value),
+                price_reduction=None if reduction is None else reduction * float(value),
+            )
         else:
             multipliers[key] = multipliers.get(key, 1.0) * float(value)
     return replace(result, multipliers=multipliers)
