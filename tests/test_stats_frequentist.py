@@ -346,3 +346,24 @@ def test_non_inferiority_relative_margin_direction() -> None:
     assert (
         non_inferiority(control, arm_estimate(SampleStats(1, 1.0, 1.0)), margin=0.05).passed is None
     )
+
+
+def test_rare_guardrail_events_use_agresti_caffo() -> None:
+    """0 complaints of 5,000 in both arms: Wald has se 0, Agresti-Caffo proves non-inferiority
+    at an absolute margin of 0.2 pp; the adjusted rates are (0 + 1) / (5000 + 2)."""
+    from upsell_ab.stats.frequentist import proportion_estimates
+
+    none = SampleStats.from_proportion(5000, 0)
+    c_est, t_est = proportion_estimates(none, none)
+    assert c_est.mean == pytest.approx(1 / 5002)
+    assert c_est.variance == pytest.approx((1 / 5002) * (5001 / 5002) / 5002)
+    result = non_inferiority(
+        c_est, t_est, margin=0.002, margin_kind="absolute", higher_is_better=False, welch=False
+    )
+    se = math.sqrt(2 * c_est.variance)
+    assert result.p_value == pytest.approx(stats.norm.sf(0.002 / se), rel=1e-9)
+    assert result.passed is True
+    plain = proportion_estimates(
+        SampleStats.from_proportion(5000, 400), SampleStats.from_proportion(5000, 420)
+    )
+    assert plain[0].mean == 0.08

@@ -404,9 +404,20 @@ def non_inferiority(
 
 
 def proportion_estimates(
-    control: SampleStats, treatment: SampleStats
+    control: SampleStats, treatment: SampleStats, *, agresti_caffo: bool | None = None
 ) -> tuple[ArmEstimate, ArmEstimate]:
-    """Arm estimates of two proportions with the binomial variance p (1 - p) / n."""
+    """Arm estimates of two proportions with the binomial variance p (1 - p) / n.
+
+    With ``agresti_caffo`` (default: when :func:`needs_exact`) each arm gets one
+    success and one failure added, (x + 1) / (n + 2), so a rare event (0 complaints
+    in both arms) still has a finite standard error and a non-inferiority test can
+    pass; Agresti & Caffo (2000) show this keeps Wald-type coverage near nominal.
+    """
+    if agresti_caffo is None:
+        agresti_caffo = needs_exact(control, treatment)
+    if agresti_caffo:
+        control = SampleStats.from_proportion(control.n + 2, round(control.sum) + 1)
+        treatment = SampleStats.from_proportion(treatment.n + 2, round(treatment.sum) + 1)
     return _proportion_estimate(control), _proportion_estimate(treatment)
 
 
