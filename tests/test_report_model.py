@@ -217,3 +217,22 @@ def test_documentation_lists_every_key_of_the_schema() -> None:
     doc = (ROOT / "docs" / "report.md").read_text(encoding="utf-8")
     undocumented = sorted(k for k in keys if f"`{k}`" not in doc)
     assert undocumented == []
+
+
+def test_probability_rounding_noise_is_clipped_but_real_errors_are_not() -> None:
+    analysis = sample_analysis("x")
+    primary = replace(analysis.metrics[0], prob_best={"A": -1e-15, "B": 1.0000000000050033})
+    noisy = replace(analysis, metrics=[primary, *analysis.metrics[1:]])
+    document = build_report(_resolved(), noisy, sample_outcome()).to_dict()
+    assert document["metrics"][0]["prob_best"] == {"A": 0.0, "B": 1.0}
+    broken = replace(primary, prob_best={"A": 0.2, "B": 1.3})
+    document = build_report(
+        _resolved(), replace(analysis, metrics=[broken, *analysis.metrics[1:]]), sample_outcome()
+    ).to_dict()
+    assert document["metrics"][0]["prob_best"]["B"] == 1.3  # left for the schema to flag
+    errors = list(
+        _validator().iter_errors(
+            {"schema_version": SCHEMA_VERSION, "generator": "t", "experiments": [document]}
+        )
+    )
+    assert len(errors) == 1

@@ -27,6 +27,23 @@ def finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+PROBABILITY_TOLERANCE = 1e-9
+"""Numerical integration can overshoot [0, 1] by rounding noise (1.000000000005)."""
+
+
+def probability(value: float | None) -> float | None:
+    """A probability with rounding noise beyond [0, 1] clipped; anything further
+    out is passed through unchanged so the JSON Schema flags the engine bug."""
+    value = finite(value)
+    if value is None:
+        return None
+    if -PROBABILITY_TOLERANCE <= value < 0.0:
+        return 0.0
+    if 1.0 < value <= 1.0 + PROBABILITY_TOLERANCE:
+        return 1.0
+    return value
+
+
 @dataclass(frozen=True)
 class DailyLift:
     """Cumulative lift of ``variant`` over the baseline as of the end of ``day``,
@@ -169,7 +186,7 @@ class MetricReport:
     description: str | None
     variants: list[VariantStat]
     comparisons: list[ComparisonReport]
-    prob_best: dict[str, float] | None
+    prob_best: dict[str, float | None] | None
     notes: list[str] = field(default_factory=list)
     daily_lifts: list[DailyLift] = field(default_factory=list)
 
@@ -195,7 +212,7 @@ class MetricReport:
             "prob_best": (
                 None
                 if self.prob_best is None
-                else {k: finite(v) for k, v in self.prob_best.items()}
+                else {k: probability(v) for k, v in self.prob_best.items()}
             ),
             "notes": list(self.notes),
             "daily_lifts": [d.to_dict() for d in self.daily_lifts],
@@ -224,7 +241,7 @@ def comparison_report(comparison: Comparison) -> ComparisonReport:
         p_value_adjusted=comparison.p_value_adjusted,
         sequential=freq.sequential if freq else None,
         variance_reduction=freq.variance_reduction if freq else None,
-        prob_beat_baseline=bayes.prob_beat_baseline if bayes else None,
+        prob_beat_baseline=probability(bayes.prob_beat_baseline) if bayes else None,
         expected_loss=bayes.expected_loss if bayes else None,
         bayesian=(
             BayesianReport(
@@ -268,7 +285,11 @@ def metric_report(
         description=definition.description if definition else None,
         variants=[VariantStat(v.variant, v.n, v.mean) for v in result.variants],
         comparisons=[comparison_report(c) for c in result.comparisons],
-        prob_best=dict(result.prob_best) if result.prob_best is not None else None,
+        prob_best=(
+            {k: probability(v) for k, v in result.prob_best.items()}
+            if result.prob_best is not None
+            else None
+        ),
         notes=list(result.notes),
         daily_lifts=sorted(daily_lifts, key=lambda d: (d.day, d.variant)),
     )
