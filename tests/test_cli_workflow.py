@@ -1,0 +1,166 @@
+"""The everyday commands end to end: simulate, analyze, report, demo, and their exit codes.
+
+Runs ``upsell_ab.cli.main.main`` in-process against a real DuckDB store built
+by the ``simulate`` command with a stated effects file. Oracles: the stated
+truths (a real effect ships, a refund-raising variant breaches its guardrail,
+a dropped-exposure arm fails SRM) and statsmodels' z-test for the summary CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from statsmodels.stats.proportion import proportions_ztest
+
+from tests.test_e2e_support import spec, write_spec
+from upsell_ab.cli.main import main
+from upsell_ab.spec.load import discover, load_experiment
+from upsell_ab.spec.models import SourceKind, Status
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    specs = root / "specs"
+    for experiment_id in ("real_effect", "harm", "srm"):
+        write_spec(specs, spec(experiment_id))
+    effects = root / "effects.yaml"
+    effects.write_text(
+        yaml.safe_dump(
+            {"harm": {"treatment": {"refund": 3.0}}, "srm": {"treatment": {"exposure_keep": 0.9}}}
+        ),
+        encoding="utf-8",
+    )
+    store = root / "store.duckdb"
+    code = main(
+        ["simulate", str(specs), "--store", str(store), "--units", "20000", "--seed", "1",
+         "--effects", str(effects)]
+    )  # fmt: skip
+    assert code == 0
+    return {"root": root, "specs": specs, "store": store}
+
+
+def _analyze_json(workspace: dict[str, Path], experiment: str, *extra: str) -> tuple[int, dict]:
+    out = workspace["root"] / f"{experiment}-{len(extra)}.json"
+    spec_path = workspace["specs"] / f"{experiment}.yaml"
+    code = main(
+        ["analyze", str(spec_path), "--store", str(workspace["store"]), "--format", "json",
+         "--output", str(out), "--no-daily", *extra]
+    )  # fmt: skip
+    document = json.loads(out.read_text(encoding="utf-8"))
+    (report,) = document["experiments"]
+    return code, report
+
+
+def test_simulate_is_idempotent(
+    workspace: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import duckdb
+
+    def counts() -> tuple[int, int]:
+        with duckdb.connect(str(workspace["store"]), read_only=True) as con:
+            exposures = con.execute("select count(*) from exposures").fetchone()
+            events = con.execute("select count(*) from events").fetchone()
+        assert exposures is not None and events is not None
+        return int(exposures[0]), int(events[0])
+
+    before = counts()
+    assert before[0] > 0 and before[1] > 0
+    code = main(
+        ["simulate", str(workspace["specs"]), "--store", str(workspace["store"]), "--units",
+         "20000", "--seed", "1", "--effects", str(workspace["root"] / "effects.yaml")]
+    )  # fmt: skip
+    assert code == 0
+    assert counts() == before
+    assert "real_effect:" in capsys.readouterr().out
+
+
+def test_analyze_ships_a_real_effect(workspace: dict[str, Path]) -> None:
+    code, report = _analyze_json(workspace, "real_effect")
+    assert code == 0
+    assert report["decision"]["action"] == "ship"
+    assert report["decision"]["variant"] == "treatment"
+    assert report["decision"]["reasons"]
+
+
+def test_guardrail_breach_exits_3_only_when_asked(workspace: dict[str, Path]) -> None:
+    code, report = _analyze_json(workspace, "harm")
+    assert code == 0
+    assert report["decision"]["action"] == "keep_control"
+    assert report["decision"]["guardrails_breached"] == ["refund_rate"]
+    code, _ = _analyze_json(workspace, "harm", "--fail-on", "guardrail")
+    assert code == 3
+
+
+def test_quality_failure_exits_2(workspace: dict[str, Path]) -> None:
+    code, report = _analyze_json(workspace, "srm", "--fail-on", "quality")
+    assert code == 2
+    assert report["decision"]["action"] == "invalid"
+    assert report["quality"]["srm_flagged"] is True
+    # quality is reported before guardrails when both are asked for
+    code, _ = _analyze_json(workspace, "srm", "--fail-on", "quality", "guardrail")
+    assert code == 2
+
+
+def test_report_covers_every_running_experiment(workspace: dict[str, Path]) -> None:
+    out = workspace["root"] / "summary.md"
+    code = main(
+        ["report", str(workspace["specs"]), "--store", str(workspace["store"]), "--output",
+         str(out), "--fail-on", "guardrail"]
+    )  # fmt: skip
+    assert code == 3
+    text = out.read_text(encoding="utf-8")
+    for experiment in ("real_effect", "harm", "srm"):
+        assert experiment in text
+    assert "<details>" in text
+    assert len(text.encode("utf-8")) < 1024 * 1024
+
+
+def test_analyze_from_a_summary_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    content = spec("counts", guardrails=[])
+    path = write_spec(tmp_path, content)
+    csv = tmp_path / "counts.csv"
+    csv.write_text(
+        "variant,metric,n,sum,sum_squares\n"
+        "control,upsell_take_rate,1000,150,150\n"
+        "treatment,upsell_take_rate,1000,200,200\n",
+        encoding="utf-8",
+    )
+    code = main(["analyze", str(path), "--summary", str(csv), "--format", "json"])
+    assert code == 0
+    (report,) = json.loads(capsys.readouterr().out)["experiments"]
+    p = proportions_ztest([200, 150], [1000, 1000])[1]
+    assert p < 0.05  # the oracle says significant, so the rule must ship
+    assert report["decision"]["action"] == "ship"
+
+
+def test_invalid_spec_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: x\nname: y\nvariants: []\n", encoding="utf-8")
+    (tmp_path / "metrics.yaml").write_text("metrics: {}\n", encoding="utf-8")
+    assert main(["analyze", str(bad), "--store", str(tmp_path / "s.duckdb")]) == 1
+    assert "bad.yaml" in capsys.readouterr().err
+
+
+def test_demo_prints_a_decision_per_bundled_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from upsell_ab.cli.demo_command import bundled_specs
+
+    expected = [
+        r.experiment.id
+        for r in (load_experiment(p) for p in discover([bundled_specs()]))
+        if r.experiment.status is Status.running and r.experiment.data.kind is SourceKind.embedded
+    ]
+    assert expected, "the repository bundles running example experiments"
+    assert main(["demo", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    decisions = out[out.index("Decisions:") :].splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in decisions] == expected
+    actions = {"ship", "keep_control", "keep_running", "invalid"}
+    assert all(line.split(":")[1].split()[0] in actions for line in decisions)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in html and all(e in html for e in expected)
+    assert (tmp_path / "report.md").stat().st_size > 0
