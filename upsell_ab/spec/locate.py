@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from upsell_ab.errors import Location, Problem
 from upsell_ab.spec.findings import FINDINGS_ERROR, Finding
-from upsell_ab.spec.suggest import allowed_keys, model_at, suggestion
+from upsell_ab.spec.suggest import allowed_keys, did_you_mean, model_at, suggestion
 from upsell_ab.spec.yaml_marks import MarkedDocument, YamlIssue, YamlPath
 
 _QUOTED = re.compile(r"'([^']*)'")
@@ -47,6 +47,8 @@ _HINTS: dict[str, str] = {
     "date_type": "write a date as YYYY-MM-DD (unquoted)",
     "date_parsing": "write a date as YYYY-MM-DD (unquoted)",
     "date_from_datetime_parsing": "write a date as YYYY-MM-DD (unquoted)",
+    "date_from_datetime_inexact": "write a date as YYYY-MM-DD (unquoted)",
+    "date_future": "write a date as YYYY-MM-DD (unquoted)",
     "value_error": "see the message for the accepted form",
     "tuple_type": "write a list of two numbers: [start, end]",
     "too_long": "remove the extra items",
@@ -123,6 +125,11 @@ def _data_path(loc: Sequence[str | int], value: Any, error_type: str) -> tuple[Y
     return tuple(path), about_key
 
 
+def _choice_hint(given: str, choices: list[str]) -> str:
+    guess = did_you_mean(given, choices)
+    return f"did you mean '{guess}'?" if guess else "use one of the listed values"
+
+
 def _describe(
     error: Any, path: YamlPath, root: type[BaseModel]
 ) -> tuple[str, str | None, str, bool]:
@@ -145,7 +152,7 @@ def _describe(
         choices = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
         return (
             f"'{given}' is not one of: {', '.join(choices)}",
-            suggestion(str(given), choices) or None,
+            _choice_hint(str(given), choices),
             "invalid_choice",
             False,
         )

@@ -576,7 +576,7 @@ class DataSource(Model):
                         Finding(
                             (side,),
                             f"a files source needs '{side}.path'",
-                            "give a file or glob, e.g. path: data/exposures.parquet",
+                            f"give a file or glob, e.g. path: data/{side}.parquet",
                         )
                     )
         check(found)
