@@ -157,3 +157,15 @@ def test_validate_imports_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "0 []"
+
+
+def test_folder_without_specs_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(EXPERIMENTS / "metrics.yaml", tmp_path / "metrics.yaml")
+    assert main(["validate", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.strip() == (
+        f"{tmp_path}: no spec files (*.yaml, *.yml) in this folder "
+        "(check the path; metrics.yaml alone is not a spec)"
+    )

@@ -307,6 +307,13 @@ def test_unknown_top_level_key_suggests_the_field(tmp_path: Path) -> None:
     assert problems[0].code == "unknown_key"
 
 
+def test_unknown_key_without_close_match_lists_allowed_keys(tmp_path: Path) -> None:
+    problems = problems_of(tmp_path, HEAD + VARIANTS + METRICS + "zzzzqqq: 1\n")
+    assert located(problems) == [(11, 1, "zzzzqqq")]
+    assert problems[0].hint is not None
+    assert problems[0].hint.startswith("allowed keys: id, name, hypothesis, owner, status")
+
+
 def test_missing_required_keys_point_at_the_parent_mapping(tmp_path: Path) -> None:
     problems = problems_of(tmp_path, "# a comment\nname: Demo\n" + VARIANTS)
     assert located(problems) == [(2, 1, "id"), (2, 1, "metrics")]

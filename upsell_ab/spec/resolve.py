@@ -98,7 +98,7 @@ def reference_findings(data: Mapping[str, Any], catalogue: Catalogue) -> list[Fi
     findings: list[Finding] = []
     for path, name, role in metric_references(data):
         if name not in catalogue.metrics:
-            hint = suggestion(name, names, what="metric")
+            hint = suggestion(name, names, what="metrics")
             if not hint.startswith("did you mean"):
                 hint = "add it to metrics.yaml or use one of: " + ", ".join(names)
             findings.append(

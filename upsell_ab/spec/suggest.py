@@ -31,8 +31,7 @@ def suggestion(word: str, choices: Sequence[str], *, what: str = "") -> str:
     guess = did_you_mean(word, choices)
     if guess is not None:
         return f"did you mean '{guess}'?"
-    label = f"{what} " if what else ""
-    return f"allowed {label}values: {', '.join(choices)}" if choices else ""
+    return f"allowed {what or 'values'}: {', '.join(choices)}" if choices else ""
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

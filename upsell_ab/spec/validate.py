@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from upsell_ab.errors import Problem, SpecError
+from upsell_ab.errors import Location, Problem, SpecError
 from upsell_ab.spec.load import (
     CATALOGUE_NAME,
     Parsed,
@@ -111,6 +111,16 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
     except SpecError as error:
         report.problems += error.problems
         report.specs = discover(p for p in path_list if p.exists())
+    for folder in (p for p in path_list if p.is_dir()):
+        if not discover([folder]):
+            report.problems.append(
+                Problem(
+                    Location(file=str(folder)),
+                    "no spec files (*.yaml, *.yml) in this folder",
+                    "check the path; metrics.yaml alone is not a spec",
+                    "not_found",
+                )
+            )
     explicit = [p for p in path_list if p.is_file() and p.name == CATALOGUE_NAME]
     catalogues: dict[Path, Parsed] = {p.resolve(): parse_file(p, Catalogue) for p in explicit}
     by_folder: dict[Path, list[Parsed]] = {}
