@@ -225,3 +225,15 @@ def test_one_sided_alternative_applies_to_primary_only() -> None:
     assert a is not None and a.absolute_ci.high is None
     _z, p = proportions_ztest([250, 400], [1000, 2000], alternative="larger")
     assert a.p_value == pytest.approx(p, rel=1e-9)
+
+
+def test_mixed_statistics_kinds_are_a_typed_error() -> None:
+    from upsell_ab.errors import StatsError
+
+    mixed = {
+        "control": SampleStats(2000, 60000.0, 5e6),
+        "a": RatioStats(1000, 30000.0, 2.5e6, 1200.0, 2000.0, 50000.0),
+        "b": SampleStats(1000, 30000.0, 2.5e6),
+    }
+    with pytest.raises(StatsError, match="different statistics kinds"):
+        analyze(resolved(), data(revenue=mixed))

@@ -38,6 +38,7 @@ from dataclasses import replace
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from upsell_ab.errors import StatsError
 from upsell_ab.metrics.aggregates import ExperimentData, MetricData
 from upsell_ab.metrics.sufficient import (
     CupedRatioStats,
@@ -126,7 +127,10 @@ def frequentist_comparison(
     if isinstance(c, CupedStats | CupedRatioStats) and type(c) is type(t):
         theta, centre = _cuped_parameters(stats) if cuped is None else cuped
         return cuped_test(c, t, theta=theta, centre=centre, alpha=alpha, alternative=alternative)
-    raise TypeError(f"arms hold different statistics kinds: {type(c).__name__}, {type(t).__name__}")
+    raise StatsError(
+        "arms hold different statistics kinds: "
+        f"{type(c).__name__} and {type(t).__name__}; the data layer must give one kind per metric"
+    )
 
 
 def _cuped_parameters(stats: Mapping[str, MetricStats]) -> tuple[float | None, float | None]:
