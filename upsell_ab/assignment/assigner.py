@@ -5,16 +5,21 @@ status -> unit id present -> targeting -> namespace -> hash into the bucket
 ranges (coverage). Everything that does not depend on the unit (seed state,
 ranges, per-bucket decisions, the very ``Assignment`` objects returned) is
 built once in ``Assigner.__init__`` so :meth:`Assigner.assign` is a few
-look-ups plus the FNV loop over the id.
+look-ups plus one hash of the id (one C call when the ``_fnv`` accelerator is
+built, else the Python FNV loop: same result). Bulk assignment gets one outcome
+byte per id (:mod:`upsell_ab.assignment.outcomes`) and applies status,
+targeting and overrides to those bytes with numpy: no Python code per id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
+from upsell_ab.assignment.accel import resolve
 from upsell_ab.assignment.allocate import (
     NOT_ASSIGNED,
     bucket_ranges,
@@ -22,7 +27,15 @@ from upsell_ab.assignment.allocate import (
     namespace_table,
     variation_table,
 )
-from upsell_ab.assignment.hashing import v1_bucketer, v2_bucketer
+from upsell_ab.assignment.hashing import fnv1a32, v1_bucketer, v2_picker
+from upsell_ab.assignment.outcomes import (
+    CODE_COVERAGE,
+    CODE_MISSING,
+    CODE_NAMESPACE,
+    MAX_VARIANTS,
+    BulkPlan,
+    outcome_codes,
+)
 from upsell_ab.assignment.targeting import condition_mask, describe_condition, first_failure
 from upsell_ab.spec.models import Experiment, Status
 
@@ -83,9 +96,13 @@ class BulkAssignment:
 
 
 class Assigner:
-    """Deterministic GrowthBook-compatible assignment for one experiment spec."""
+    """Deterministic GrowthBook-compatible assignment for one experiment spec.
 
-    def __init__(self, experiment: Experiment) -> None:
+    ``accelerated``: None uses the C extension when it is built (and
+    ``UPSELL_AB_NO_EXT`` is not set), False forces the Python/numpy path, True
+    requires the extension. Results are identical either way."""
+
+    def __init__(self, experiment: Experiment, *, accelerated: bool | None = None) -> None:
         self.experiment = experiment
         population = experiment.population
         self.seed = experiment.seed or experiment.id
@@ -93,17 +110,28 @@ class Assigner:
         self.ranges = bucket_ranges([v.weight for v in experiment.variants], population.coverage)
         self.conditions = tuple(population.targeting)
         self.running = experiment.status is Status.running
-        self._bucket = v2_bucketer(self.seed)
         self._table = variation_table(self.ranges)
         namespace = population.namespace
         self.namespace = namespace
-        self._ns_bucket = v1_bucketer(namespace_seed(namespace.name)) if namespace else None
+        ns_seed = namespace_seed(namespace.name) if namespace else None
         self._ns_table = namespace_table(*namespace.range) if namespace else None
         coverage = Assignment(False, None, Reason.coverage)
         assigned = [Assignment(True, v, Reason.assigned) for v in self.variant_ids]
         self._by_bucket: tuple[Assignment, ...] = tuple(
             coverage if i == NOT_ASSIGNED else assigned[i] for i in self._table
         )
+        extension = resolve(accelerated)
+        self._extension = extension if len(self.variant_ids) <= MAX_VARIANTS else None
+        self.accelerated = extension is not None
+        """True when the C extension serves :meth:`assign` (and bulk, up to 253 variants)."""
+        self._pick: Callable[[str], Assignment]
+        self._ns_bucket: Callable[[str], int] | None
+        if extension is not None:
+            self._pick = extension.Picker(fnv1a32(self.seed), self._by_bucket)
+            self._ns_bucket = partial(extension.bucket_v1, ns_seed) if ns_seed else None
+        else:
+            self._pick = v2_picker(self.seed, self._by_bucket)
+            self._ns_bucket = v1_bucketer(ns_seed) if ns_seed else None
         self._overrides = {
             unit: Assignment(True, variant, Reason.override)
             for unit, variant in experiment.overrides.items()
@@ -135,7 +163,7 @@ class Assigner:
                 return Assignment(False, None, Reason.targeting, failure.describe())
         if self._ns_bucket is not None and not self._ns_table[self._ns_bucket(unit_id)]:  # type: ignore[index]
             return self._outside_ns
-        return self._by_bucket[self._bucket(unit_id)]
+        return self._pick(unit_id)
 
     def assign_many(
         self,
@@ -151,54 +179,72 @@ class Assigner:
         unit_ids: Sequence[str] | np.ndarray | pd.Series,
         attributes: pd.DataFrame | None = None,
     ) -> BulkAssignment:
-        """Like :meth:`assign_many`, plus why, as :class:`BulkAssignment`."""
+        """Like :meth:`assign_many`, plus why, as :class:`BulkAssignment`.
+
+        Integers hash as their decimal string; floats raise TypeError (``1.0``
+        is not ``"1"`` in JavaScript); ``""``, None and NaN are missing units."""
         import numpy as np
 
-        from upsell_ab.assignment.hashing_bulk import CodeUnits, hash_v1_buckets, hash_v2_buckets
-
-        ids, missing = _as_strings(unit_ids)
-        size = len(ids)
+        outcomes = outcome_codes(unit_ids, self._bulk_plan, self._extension)
+        codes = outcomes.codes
+        size = len(codes)
         if attributes is not None and len(attributes) != size:
             raise ValueError(f"attributes have {len(attributes)} rows for {size} unit ids")
-        reasons = np.full(size, _CODE[Reason.assigned], dtype=np.uint8)
-        index = np.full(size, NOT_ASSIGNED, dtype=np.int64)
-        open_ = ~missing
         if not self.running:
-            reasons[:] = _CODE[Reason.not_running]
-            open_[:] = False
+            reasons = np.full(size, _CODE[Reason.not_running], dtype=np.uint8)
+            variants = np.full(size, None, dtype=object)
         else:
-            reasons[missing] = _CODE[Reason.missing_unit]
-            for condition in self.conditions:
-                column = (
-                    attributes[condition.attribute]
-                    if attributes is not None and condition.attribute in attributes.columns
-                    else None
-                )
-                failed = open_ & ~condition_mask(condition, column, size)
-                reasons[failed] = _CODE[Reason.targeting]
-                open_ &= ~failed
-        if self.running and open_.any():
-            units = CodeUnits.from_strings(ids)
-            if self.namespace is not None:
-                inside = np.asarray(self._ns_table, dtype=bool)[
-                    hash_v1_buckets(namespace_seed(self.namespace.name), units)
-                ]
-                outside = open_ & ~inside
-                reasons[outside] = _CODE[Reason.namespace]
-                open_ &= inside
-            chosen = np.asarray(self._table, dtype=np.int64)[hash_v2_buckets(self.seed, units)]
-            index = np.where(open_, chosen, NOT_ASSIGNED)
-            reasons[open_ & (chosen == NOT_ASSIGNED)] = _CODE[Reason.coverage]
-        if self._overrides:
-            forced = {
+            reasons = self._reason_lut[codes]
+            if self.conditions:
+                open_ = codes != CODE_MISSING
+                for condition in self.conditions:
+                    column = (
+                        attributes[condition.attribute]
+                        if attributes is not None and condition.attribute in attributes.columns
+                        else None
+                    )
+                    failed = open_ & ~condition_mask(condition, column, size)
+                    reasons[failed] = _CODE[Reason.targeting]
+                    open_ &= ~failed
+                codes[(codes != CODE_MISSING) & ~open_] = CODE_COVERAGE
+            variants = self._label_lut.take(codes)
+        if len(outcomes.override_rows):
+            variants[outcomes.override_rows] = self._label_lut[outcomes.override_variants]
+            reasons[outcomes.override_rows] = _CODE[Reason.override]
+        return BulkAssignment(variants, reasons)
+
+    @cached_property
+    def _bulk_plan(self) -> BulkPlan:
+        """Per-bucket outcome codes and forced variants, for :func:`outcome_codes`."""
+        return BulkPlan(
+            seed=self.seed,
+            table=bytes(CODE_COVERAGE if i == NOT_ASSIGNED else i for i in self._table),
+            ns_seed=namespace_seed(self.namespace.name) if self.namespace else None,
+            ns_table=bytes(map(int, self._ns_table)) if self._ns_table is not None else None,
+            overrides={
                 unit: self.variant_ids.index(str(a.variant)) for unit, a in self._overrides.items()
-            }
-            for row, unit in enumerate(ids):
-                if unit in forced:
-                    index[row] = forced[unit]
-                    reasons[row] = _CODE[Reason.override]
-        labels = np.asarray([*self.variant_ids, None], dtype=object)
-        return BulkAssignment(labels[index], reasons)
+            },
+        )
+
+    @cached_property
+    def _label_lut(self) -> np.ndarray:
+        """Outcome code -> variant id (None for every non-variant code)."""
+        import numpy as np
+
+        labels = np.full(256, None, dtype=object)
+        labels[: len(self.variant_ids)] = self.variant_ids
+        return labels
+
+    @cached_property
+    def _reason_lut(self) -> np.ndarray:
+        """Outcome code -> reason code (uint8)."""
+        import numpy as np
+
+        lut = np.full(256, _CODE[Reason.assigned], dtype=np.uint8)
+        lut[CODE_COVERAGE] = _CODE[Reason.coverage]
+        lut[CODE_NAMESPACE] = _CODE[Reason.namespace]
+        lut[CODE_MISSING] = _CODE[Reason.missing_unit]
+        return lut
 
     def describe(self) -> str:
         """One line per variant: id, weight, bucket range (for ``validate`` / ``demo``)."""
@@ -210,42 +256,3 @@ class Assigner:
             lines.append(f"  {variant_id}: [{start:.4f}, {end:.4f})")
         lines.extend(f"  targeting: {describe_condition(c)}" for c in self.conditions)
         return "\n".join(lines)
-
-
-def _as_strings(unit_ids: Sequence[str] | np.ndarray | pd.Series) -> tuple[list[str], np.ndarray]:
-    """Ids as a list of str ("" where missing) and the missing mask.
-
-    Integers become their decimal string (what JavaScript's ``String(n)`` gives);
-    floats are refused because ``1.0`` hashes differently in Python and JS."""
-    import numpy as np
-
-    values = getattr(unit_ids, "to_numpy", lambda: unit_ids)()
-    array = np.asarray(values) if not isinstance(values, list) else None
-    if array is not None and array.dtype.kind in "iu":
-        ids = array.astype(str).tolist()
-        return ids, np.zeros(len(ids), dtype=bool)
-    if array is not None and array.dtype.kind == "f":
-        raise TypeError("unit ids must be strings or integers, not floats (1.0 vs '1')")
-    items: list[Any] = values if isinstance(values, list) else array.tolist()  # type: ignore[union-attr]
-    try:
-        joined_ok = all(type(s) is str for s in items)
-    except TypeError:
-        joined_ok = False
-    if joined_ok:
-        missing = np.fromiter((not s for s in items), dtype=bool, count=len(items))
-        return items, missing
-    ids = []
-    flags: list[bool] = []
-    for value in items:
-        if value is None or (isinstance(value, float) and value != value) or value == "":
-            ids.append("")
-            flags.append(True)
-        elif isinstance(value, str):
-            ids.append(value)
-            flags.append(False)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            ids.append(str(value))
-            flags.append(False)
-        else:
-            raise TypeError(f"unit ids must be strings or integers, got {value!r}")
-    return ids, np.asarray(flags, dtype=bool)

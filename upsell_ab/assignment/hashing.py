@@ -23,14 +23,17 @@ ten multiplications (:func:`fnv1a32_decimal`).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
+from typing import TypeVar
 
 OFFSET_BASIS = 0x811C9DC5
 PRIME = 0x01000193
 MASK = 0xFFFFFFFF
 UTF16 = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 """Native-order UTF-16, so ``memoryview(...).cast('H')`` yields code units."""
+
+T = TypeVar("T")
 
 V2_BUCKETS = 10_000
 V1_BUCKETS = 1_000
@@ -104,16 +107,24 @@ def gb_hash(seed: str, value: str, version: int) -> float | None:
 
 
 def v2_bucketer(seed: str) -> Callable[[str], int]:
-    """A fast ``value -> hash_v2_bucket(seed, value)`` with the seed prefix pre-hashed.
+    """A fast ``value -> hash_v2_bucket(seed, value)`` with the seed prefix pre-hashed."""
+    return v2_picker(seed, range(V2_BUCKETS))
 
-    Everything the hot path needs is bound to local names of the closure;
-    ASCII ids (the common case) skip the UTF-16 encode."""
+
+def v2_picker(seed: str, items: Sequence[T]) -> Callable[[str], T]:
+    """``value -> items[hash_v2_bucket(seed, value)]`` (``len(items) == 10000``).
+
+    The pure-Python twin of the C ``_fnv.Picker``. Everything the hot path needs
+    is bound to local names of the closure; ASCII ids (the common case) skip the
+    UTF-16 encode."""
+    if len(items) != V2_BUCKETS:
+        raise ValueError(f"v2_picker needs {V2_BUCKETS} items, got {len(items)}")
     seed_state = fnv1a32(seed)
     heads, tails = decimal_tables()
     prime, mask, prime_3, high, low, split = PRIME, MASK, PRIME_3, HIGH, LOW, SPLIT
     utf16 = UTF16
 
-    def bucket(value: str) -> int:
+    def pick(value: str) -> T:
         state = seed_state
         try:
             units: Iterable[int] = value.encode("ascii")
@@ -123,15 +134,15 @@ def v2_bucketer(seed: str) -> Callable[[str], int]:
             state = (state ^ unit) * prime
         state &= mask
         if state < split:
-            return fnv1a32(str(state)) % V2_BUCKETS
+            return items[fnv1a32(str(state)) % V2_BUCKETS]
         head, rest = divmod(state, split)
         middle, last = divmod(rest, 1000)
         state = heads[head]
         state = ((state & high) * prime_3 + tails[(state & low) * 1000 + middle]) & mask
         state = ((state & high) * prime_3 + tails[(state & low) * 1000 + last]) & mask
-        return state % V2_BUCKETS
+        return items[state % V2_BUCKETS]
 
-    return bucket
+    return pick
 
 
 def v1_bucketer(seed: str) -> Callable[[str], int]:
