@@ -164,3 +164,16 @@ def test_demo_prints_a_decision_per_bundled_experiment(
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and all(e in html for e in expected)
     assert (tmp_path / "report.md").stat().st_size > 0
+
+
+def test_ci_workflow_validates_and_publishes_the_report() -> None:
+    from tests.test_e2e_support import REPO
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/experiments.yml").read_text("utf-8"))
+    assert "pull_request" in workflow[True]  # YAML 1.1 reads the key 'on' as True
+    commands = "\n".join(
+        step.get("run", "") for step in workflow["jobs"]["experiments"]["steps"]
+    )
+    assert "upsell-ab validate experiments/" in commands
+    assert "upsell-ab report experiments/" in commands
+    assert '--format markdown $FAIL_ON >> "$GITHUB_STEP_SUMMARY"' in commands

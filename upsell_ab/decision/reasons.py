@@ -33,6 +33,15 @@ def amount(value: float, definition: MetricDefinition | None) -> str:
     return f"{text} {unit}".strip()
 
 
+def chance(p: float) -> str:
+    """A probability as a percentage that never rounds to a certain 0 or 100 %."""
+    if p > 0.999:
+        return "> 99.9 %"
+    if p < 0.001:
+        return "< 0.1 %"
+    return f"{p * 100:.1f} %"
+
+
 def p_text(p: float) -> str:
     if p < 0.0001:
         return "< 0.0001"
@@ -87,11 +96,11 @@ def bayes_sentence(
     if bayesian.prob_beat_baseline is None:
         return None
     text = (
-        f"Chance that {variant} beats control: {bayesian.prob_beat_baseline * 100:.1f} % "
+        f"Chance that {variant} beats control: {chance(bayesian.prob_beat_baseline)} "
         "(a Bayesian posterior probability, not 1 - p)"
     )
     if prob_best is not None:
-        text += f"; chance to be the best variant: {prob_best * 100:.1f} %"
+        text += f"; chance to be the best variant: {chance(prob_best)}"
     if bayesian.expected_loss is not None:
         text += f"; expected loss if shipped: {amount(bayesian.expected_loss, definition)} per unit"
     return text + "."
