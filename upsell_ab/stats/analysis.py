@@ -245,6 +245,12 @@ def analyze_metric(
         if guardrail is not None and guardrail.direction is not None
         else definition.direction
     )
+    kinds = {type(s).__name__ for s in stats.values()}
+    if len(kinds) > 1:
+        raise StatsError(
+            f"metric '{name}': arms hold different statistics kinds ({', '.join(sorted(kinds))}); "
+            "the data layer must give one kind per metric"
+        )
     treatments = [v for v in variants if v != control]
     engine = settings.engine.value
     binary = is_binary(definition, stats)

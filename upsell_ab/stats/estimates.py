@@ -222,6 +222,9 @@ def arm_estimate(
 
 def pool(stats: Mapping[str, MetricStats]) -> MetricStats | None:
     """Sum of the arms' sufficient statistics (None for an empty mapping)."""
+    kinds = {type(value).__name__ for value in stats.values()}
+    if len(kinds) > 1:
+        raise StatsError(f"arms hold different statistics kinds: {', '.join(sorted(kinds))}")
     total: MetricStats | None = None
     for value in stats.values():
         total = value if total is None else total + value  # type: ignore[operator]
