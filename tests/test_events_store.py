@@ -135,8 +135,8 @@ def test_failure_injected_mid_write_rolls_back_rows_and_new_columns(
     original_insert = store._insert
     inserted: list[int] = []
 
-    def insert_then_fail(batch):  # type: ignore[no-untyped-def]
-        result = original_insert(batch)
+    def insert_then_fail(batch, start):  # type: ignore[no-untyped-def]
+        result = original_insert(batch, start)
         inserted.append(result[0])
         raise OSError("disk full (injected)")
 
@@ -339,3 +339,64 @@ def test_cli_uses_spec_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "added 2" in capsys.readouterr().out
     with EventStore(tmp_path / "spec.duckdb") as s:
         assert s.counts().exposures == 2
+
+
+# ---------------------------------------------------------- chunked streaming
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_chunked_ingest_counts_repeats_across_chunks_as_in_source(tmp_path: Path) -> None:
+    frame = exposures_frame(10)
+    frame = pd.concat([frame, frame.iloc[[1, 7]]], ignore_index=True)  # rows 11, 12 repeat 2, 8
+    path = write_csv(tmp_path / "e.csv", frame)
+    with EventStore(tmp_path / "s.duckdb", chunk_rows=3) as small:
+        report = small.ingest_exposures(path)
+        assert (report.rows_read, report.rows_added, report.duplicates_in_source) == (12, 10, 2)
+        again = small.ingest_exposures(path)
+        assert (again.rows_added, again.duplicates_skipped, again.duplicates_in_source) == (
+            0,
+            12,
+            2,
+        )
+        stored = small.connection.execute("SELECT unit_id FROM exposures ORDER BY rowid").fetchall()
+    assert [u for (u,) in stored] == [f"u{i}" for i in range(10)]  # file order kept
+
+
+def test_chunked_bad_rows_in_first_and_last_chunk_all_located_store_unchanged(
+    tmp_path: Path,
+) -> None:
+    frame = exposures_frame(11)
+    frame.loc[1, "timestamp"] = "bad"  # chunk 1
+    frame.loc[10, "unit_id"] = ""  # chunk 4 (last, partial)
+    path = write_csv(tmp_path / "e.csv", frame)
+    with EventStore(tmp_path / "s.duckdb", chunk_rows=3) as small:
+        small.ingest_exposures(exposures_frame(2))
+        before = checksums(small)
+        with pytest.raises(InputError) as excinfo:
+            small.ingest_exposures(path)
+        located = [
+            (p.location.line, p.location.row, p.location.field) for p in excinfo.value.problems
+        ]
+        assert located == [(3, 2, "timestamp"), (12, 11, "unit_id")]
+        assert checksums(small) == before
+
+
+def test_chunked_parquet_matches_single_chunk(tmp_path: Path) -> None:
+    frame = exposures_frame(9, segment=[f"s{i % 2}" for i in range(9)])
+    path = tmp_path / "e.parquet"
+    frame.to_parquet(path, index=False)
+    digests = []
+    for chunk_rows in (2, 1_000):
+        with EventStore(tmp_path / f"s{chunk_rows}.duckdb", chunk_rows=chunk_rows) as s:
+            assert s.ingest_exposures(path).rows_added == 9
+            digests.append(s.checksum("exposures"))
+    assert digests[0] == digests[1]
+
+
+def test_header_only_file_adds_nothing(store: EventStore, tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("experiment,variant,unit_id,timestamp\n", encoding="utf-8")
+    report = store.ingest_exposures(path)
+    assert (report.rows_read, report.rows_added) == (0, 0)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from upsell_ab.errors import InputError
-    from upsell_ab.events.ingest import CanonicalBatch
     from upsell_ab.events.schema import ColumnMapping, Kind
     from upsell_ab.events.store import IngestReport
 
@@ -60,50 +60,50 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from upsell_ab.errors import InputError
-    from upsell_ab.events.ingest import load_batch
+    from upsell_ab.events.ingest import validated_chunks
     from upsell_ab.events.schema import event_mapping, exposure_mapping, split_map_flags
     from upsell_ab.events.store import DEFAULT_STORE, EventStore
+    from upsell_ab.events.timestamps import resolve_timezone
 
     if not (args.exposures or args.events or args.spool):
         print("upsell-ab ingest: give --exposures, --events or --spool", file=sys.stderr)
         return int(ExitCode.INVALID_INPUT)
     try:
+        resolve_timezone(args.timezone)
         exposure_overrides, event_overrides = split_map_flags(args.map)
         exposure_spec, event_spec, spec_store = _spec_mapping(args.spec)
         attributes = tuple(args.attribute) if args.attribute else None
         exposures = exposure_mapping(exposure_spec, exposure_overrides, attributes)
         events = event_mapping(event_spec, event_overrides)
-        batches: list[CanonicalBatch] = []
-        problems = []
-        work: tuple[tuple[Kind, list[str], ColumnMapping], ...] = (
-            ("exposures", args.exposures, exposures),
-            ("events", args.events, events),
-        )
-        for kind, files, mapping in work:
-            for path in files:
-                try:
-                    batches.append(load_batch(path, kind, mapping, timezone=args.timezone))
-                except InputError as error:
-                    problems.extend(error.problems)
-        if problems:
-            raise InputError(problems)
     except InputError as error:
         return _refuse(error, args.format)
 
+    work: tuple[tuple[Kind, list[str], ColumnMapping], ...] = (
+        ("exposures", args.exposures, exposures),
+        ("events", args.events, events),
+    )
+    streams = [
+        validated_chunks(path, kind, mapping, timezone=args.timezone)
+        for kind, files, mapping in work
+        for path in files
+    ]
     store_path = args.store or spec_store or DEFAULT_STORE
+    created = not Path(store_path).exists()
     reports: list[IngestReport] = []
-    with EventStore(store_path) as store:
-        if batches:
-            reports.extend(store.write_batches(batches))
-        if args.spool:
-            from upsell_ab.events.spool import ingest_spool
+    try:
+        with EventStore(store_path) as store:
+            if streams:
+                reports.extend(store.write_streams(streams))
+            if args.spool:
+                from upsell_ab.events.spool import ingest_spool
 
-            try:
                 reports.append(ingest_spool(args.spool, store, timezone=args.timezone))
-            except InputError as error:
-                _print_reports(reports, store_path, store.counts(), args.format)
-                return _refuse(error, args.format)
-        counts = store.counts()
+            counts = store.counts()
+    except InputError as error:
+        if created and not reports:  # leave no empty store behind for a refused first run
+            for leftover in (Path(store_path), Path(f"{store_path}.wal")):
+                leftover.unlink(missing_ok=True)
+        return _refuse(error, args.format, written=bool(reports))
     _print_reports(reports, store_path, counts, args.format)
     return int(ExitCode.OK)
 
@@ -117,7 +117,7 @@ def _spec_mapping(spec_path: str | None) -> tuple[Any, Any, str | None]:
     return spec.data.exposure_columns, spec.data.event_columns, spec.data.store
 
 
-def _refuse(error: InputError, output: str) -> int:
+def _refuse(error: InputError, output: str, written: bool = False) -> int:
     if output == "json":
         problems = [
             {
@@ -131,8 +131,9 @@ def _refuse(error: InputError, output: str) -> int:
             }
             for p in error.problems
         ]
-        print(json.dumps({"ok": False, "written": False, "problems": problems}, indent=2))
-    print("upsell-ab ingest: refused, nothing written:", file=sys.stderr)
+        print(json.dumps({"ok": False, "written": written, "problems": problems}, indent=2))
+    what = "files were written; the spool was refused" if written else "nothing written"
+    print(f"upsell-ab ingest: refused, {what}:", file=sys.stderr)
     for problem in error.problems:
         print(f"  {problem}", file=sys.stderr)
     return int(ExitCode.INVALID_INPUT)

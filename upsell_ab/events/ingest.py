@@ -1,11 +1,12 @@
-"""Read exposures/events from CSV, Parquet, JSON lines or a DataFrame; validate fully.
+"""Validate exposures/events and bring them to canonical columns.
 
-Nothing is written here: :func:`load_batch` returns a :class:`CanonicalBatch`
+Nothing is written here: :func:`to_canonical` turns one source table (or
+chunk, see :mod:`upsell_ab.events.readers`) into a :class:`CanonicalBatch`
 (canonical columns, UTC-naive timestamps, floats) or raises one
 :class:`~upsell_ab.errors.InputError` listing every problem with its file,
-line, data row and column, so a bad file is refused whole before the store is
-touched. Parsing is vectorised (pyarrow CSV reader, pandas/pyarrow string
-kernels); there is no per-row Python loop.
+line, data row and column. :func:`validated_chunks` does this chunk by chunk
+for the store's single write transaction. Parsing is vectorised (pyarrow CSV
+reader, pandas/pyarrow string kernels); there is no per-row Python loop.
 
 Row numbering: ``row`` is the data row (the first row after the header is row
 1; Parquet/DataFrame rows count from 1 too); for CSV, ``line`` is the physical
@@ -15,13 +16,13 @@ spans several lines).
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from difflib import get_close_matches
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import InputError, Location, Problem
+from upsell_ab.events.readers import DEFAULT_CHUNK_ROWS, SourceTable, iter_source, read_source
 from upsell_ab.events.schema import (
     ColumnMapping,
     Kind,
@@ -39,29 +40,6 @@ MAX_PROBLEMS_PER_KIND = 10
 
 NUMERIC_DEFAULTS: dict[str, float] = {"value": 0.0, "discount": 0.0, "quantity": 1.0}
 """Event columns that may be absent or empty, and the value they then take."""
-
-
-@dataclass(frozen=True)
-class SourceTable:
-    """A source read as-is: CSV cells are strings; Parquet/DataFrame keep their types."""
-
-    frame: pd.DataFrame
-    name: str
-    format: str
-    sha256: str | None = None
-    """Content hash of the file (None for a DataFrame)."""
-    row_numbers: Any = None
-    """Source row number of each frame row (numpy int array) when the frame is a
-    subset of the file (spool files hold exposures and events); None = 1..n."""
-
-    def row_number(self, position: int) -> int:
-        if self.row_numbers is None:
-            return position + 1
-        return int(self.row_numbers[position])
-
-    @property
-    def has_lines(self) -> bool:
-        return self.format == "csv"
 
 
 @dataclass(frozen=True)
@@ -86,167 +64,6 @@ class CanonicalBatch:
         return len(self.frame)
 
 
-# --------------------------------------------------------------------- reading
-def read_source(source: Any, *, name: str | None = None) -> SourceTable:
-    """Read a path (``.csv``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``) or take a DataFrame."""
-    import pandas as pd
-
-    if isinstance(source, pd.DataFrame):
-        return SourceTable(source.reset_index(drop=True), name or "DataFrame", "frame")
-    path = Path(source)
-    display = name or str(path)
-    if not path.is_file():
-        raise InputError(
-            [Problem(Location(file=display), "file not found", "check the path", "not_found")]
-        )
-    digest = _file_sha256(path)
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return SourceTable(_read_parquet(path, display), display, "parquet", digest)
-    if suffix in (".jsonl", ".ndjson"):
-        return SourceTable(_read_jsonl(path, display), display, "jsonl", digest)
-    return SourceTable(_read_csv(path, display), display, "csv", digest)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _read_csv(path: Path, display: str) -> pd.DataFrame:
-    """Every cell as a string (so '007' stays '007' and bad numbers can be located)."""
-    import csv
-
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        try:
-            header = next(csv.reader(handle), None)
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise InputError(
-                [
-                    Problem(
-                        Location(file=display, line=1),
-                        f"unreadable header: {error}",
-                        "save the file as UTF-8 CSV",
-                        "bad_file",
-                    )
-                ]
-            ) from None
-    if not header:
-        raise InputError(
-            [
-                Problem(
-                    Location(file=display, line=1),
-                    "empty file: no header row",
-                    "the first line must name the columns",
-                    "bad_file",
-                )
-            ]
-        )
-    problems = _header_problems(header, display)
-    if problems:
-        raise InputError(problems)
-    bad_rows: list[Problem] = []
-
-    def on_invalid(row: Any) -> str:
-        line = row.number if row.number is not None else None
-        bad_rows.append(
-            Problem(
-                Location(file=display, line=line, row=None if line is None else line - 1),
-                f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                "quote fields that contain the delimiter",
-                "bad_row",
-            )
-        )
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding="utf8", use_threads=True),
-            parse_options=pacsv.ParseOptions(
-                invalid_row_handler=on_invalid, newlines_in_values=True
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={column: pa.string() for column in header},
-                strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-        raise InputError(
-            [
-                Problem(
-                    Location(file=display),
-                    f"cannot read CSV: {error}",
-                    "save the file as UTF-8 CSV with one header row",
-                    "bad_file",
-                )
-            ]
-        ) from None
-    if bad_rows:
-        raise InputError(bad_rows)
-    return table.to_pandas(types_mapper=pd.ArrowDtype)
-
-
-def _header_problems(header: list[str], display: str) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for index, column in enumerate(header, start=1):
-        where = Location(file=display, line=1, column=index, field=column)
-        if not column.strip():
-            problems.append(Problem(where, "empty column name", "name every column", "bad_header"))
-        elif column in seen:
-            problems.append(
-                Problem(where, f"column {column!r} appears twice", "rename one", "bad_header")
-            )
-        seen.add(column)
-    return problems
-
-
-def _read_parquet(path: Path, display: str) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(
-            [
-                Problem(
-                    Location(file=display),
-                    f"cannot read Parquet: {error}",
-                    "check that the file is a complete Parquet file",
-                    "bad_file",
-                )
-            ]
-        ) from None
-    return table.to_pandas()
-
-
-def _read_jsonl(path: Path, display: str) -> pd.DataFrame:
-    import pandas as pd
-
-    try:
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
-    except ValueError as error:
-        raise InputError(
-            [
-                Problem(
-                    Location(file=display),
-                    f"cannot read JSON lines: {error}",
-                    "one JSON object per line",
-                    "bad_file",
-                )
-            ]
-        ) from None
-
-
 # ------------------------------------------------------------------ validation
 def load_batch(
     source: Any,
@@ -261,6 +78,43 @@ def load_batch(
     if mapping is None:
         mapping = exposure_mapping() if kind == "exposures" else event_mapping()
     return to_canonical(table, mapping, timezone=timezone)
+
+
+def validated_chunks(
+    source: Any,
+    kind: Kind,
+    mapping: ColumnMapping | None = None,
+    *,
+    timezone: str | None = None,
+    source_name: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[CanonicalBatch | InputError]:
+    """Each chunk of ``source``, validated: a batch, or the InputError locating its problems.
+
+    Keeps going after a bad chunk so the caller can report every problem of the
+    file; stops after structural problems (missing columns, unreadable file),
+    which would repeat in every chunk.
+    """
+    if mapping is None:
+        mapping = exposure_mapping() if kind == "exposures" else event_mapping()
+    chunks = iter_source(source, name=source_name, chunk_rows=chunk_rows)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except InputError as error:
+            yield error
+            return
+        try:
+            yield to_canonical(chunk, mapping, timezone=timezone)
+        except InputError as error:
+            yield error
+            if any(p.code in _STRUCTURAL for p in error.problems):
+                return
+
+
+_STRUCTURAL = frozenset({"missing_column", "bad_attribute", "bad_timezone", "bad_header"})
 
 
 def to_canonical(

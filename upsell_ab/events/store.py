@@ -1,12 +1,14 @@
 """The embedded event store: one DuckDB file with ``exposures``, ``events``, ``ingests``.
 
-Writes are atomic and idempotent. A batch is validated completely first
-(:mod:`upsell_ab.events.ingest`); then, inside one transaction, new attribute
-columns are added, every row gets its ``event_id`` (the given id, else
-``"sha256:" + sha256(content key)``), rows whose id is already stored or
-repeats earlier in the batch are skipped, the rest are inserted and the ingest
-is logged. Any error rolls the whole transaction back (DuckDB DDL is
-transactional, so even an added column disappears).
+Writes are atomic and idempotent. Sources are read in chunks
+(:mod:`upsell_ab.events.readers`), each validated completely
+(:mod:`upsell_ab.events.ingest`) and, inside ONE transaction, written: new
+attribute columns are added, every row gets its ``event_id`` (the given id,
+else ``"sha256:" + sha256(content key)``), rows whose id is already stored or
+repeats earlier in the source are skipped, the rest inserted, the ingest
+logged. Any problem in any chunk, or any error, rolls the whole transaction
+back (DuckDB DDL is transactional, so even an added column disappears): the
+committed store changes only when every row of every source was valid.
 
 Content keys (U+001F-separated UTF-8 text, hashed by DuckDB's ``sha256``):
 exposures: experiment, variant, unit_id, timestamp; events: unit_id,
@@ -18,12 +20,14 @@ instant is one exposure, whatever else a file says about the unit.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upsell_ab.errors import StoreError
-from upsell_ab.events.ingest import CanonicalBatch, load_batch
+from upsell_ab.errors import InputError, Problem, StoreError
+from upsell_ab.events.ingest import CanonicalBatch, validated_chunks
+from upsell_ab.events.readers import DEFAULT_CHUNK_ROWS
 from upsell_ab.events.schema import (
     EVENT_COLUMNS,
     EXPOSURE_COLUMNS,
@@ -100,9 +104,16 @@ class EventStore:
     at a time; apps should use :mod:`upsell_ab.events.tracker` spool files instead
     of writing here directly."""
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_STORE,
+        *,
+        read_only: bool = False,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    ) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self.chunk_rows = chunk_rows
         self._connection: duckdb.DuckDBPyConnection | None = None
 
     # ------------------------------------------------------------- lifecycle
@@ -154,10 +165,9 @@ class EventStore:
         column_mapping = (
             mapping if isinstance(mapping, ColumnMapping) else exposure_mapping(mapping, overrides)
         )
-        batch = load_batch(
-            source, "exposures", column_mapping, timezone=timezone, source_name=source_name
-        )
-        return self.write_batch(batch)
+        return self.write_streams(
+            [self._chunks(source, "exposures", column_mapping, timezone, source_name)]
+        )[0]
 
     def ingest_events(
         self,
@@ -172,31 +182,89 @@ class EventStore:
         column_mapping = (
             mapping if isinstance(mapping, ColumnMapping) else event_mapping(mapping, overrides)
         )
-        batch = load_batch(
-            source, "events", column_mapping, timezone=timezone, source_name=source_name
+        return self.write_streams(
+            [self._chunks(source, "events", column_mapping, timezone, source_name)]
+        )[0]
+
+    def _chunks(
+        self,
+        source: Any,
+        kind: Kind,
+        mapping: ColumnMapping,
+        timezone: str | None,
+        source_name: str | None,
+    ) -> Iterable[CanonicalBatch | InputError]:
+        return validated_chunks(
+            source,
+            kind,
+            mapping,
+            timezone=timezone,
+            source_name=source_name,
+            chunk_rows=self.chunk_rows,
         )
-        return self.write_batch(batch)
 
     def write_batch(self, batch: CanonicalBatch) -> IngestReport:
         """Insert one validated batch in one transaction; all or nothing."""
-        return self.write_batches([batch])[0]
+        return self.write_streams([[batch]])[0]
 
     def write_batches(self, batches: list[CanonicalBatch]) -> list[IngestReport]:
-        """Insert validated batches in ONE transaction (several files: all or none).
-        Later batches see earlier ones, so a row repeated across files is added once."""
+        """Insert validated batches in ONE transaction (several files: all or none)."""
+        return self.write_streams([[batch] for batch in batches])
+
+    def write_streams(
+        self, streams: Sequence[Iterable[CanonicalBatch | InputError]]
+    ) -> list[IngestReport]:
+        """Write sources (each a stream of validated chunks, or errors) in ONE transaction.
+
+        Chunks are written as they are validated, inside the transaction; after the
+        first problem nothing more is written but validation goes on, so every
+        problem of every source is reported; then the transaction is rolled back
+        and one InputError raised. The committed store therefore changes only when
+        every chunk of every source was valid - the same guarantee as validating
+        everything first, with memory bounded by one chunk. Later sources see
+        earlier ones, so a row repeated across files is added once.
+        """
         connection = self.connect()
+        problems: list[Problem] = []
         reports: list[IngestReport] = []
         connection.execute("BEGIN TRANSACTION")
         try:
-            for batch in batches:
-                reports.append(self._write(batch))
+            for stream in streams:
+                report: IngestReport | None = None
+                first: CanonicalBatch | None = None
+                start = 0
+                for item in stream:
+                    if isinstance(item, InputError):
+                        problems.extend(item.problems)
+                        continue
+                    if problems:
+                        continue
+                    if first is None:
+                        first, start = item, self._next_rowid(item.kind)
+                        connection.execute(
+                            "CREATE OR REPLACE TEMP TABLE _upsell_seen (event_id VARCHAR)"
+                        )
+                    part = self._write_chunk(item, start)
+                    report = part if report is None else report + part
+                if first is not None and report is not None and not problems:
+                    self._log_ingest(first, report)
+                    reports.append(report)
+                    connection.execute("DROP TABLE temp._upsell_seen")
+            if problems:
+                raise InputError(problems)
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         return reports
 
-    def _write(self, batch: CanonicalBatch) -> IngestReport:
+    def _next_rowid(self, kind: Kind) -> int:
+        """Row ids only grow (nothing is ever deleted; rows of the open transaction get
+        larger ids still), so 'rowid >= start' marks rows added by the current source."""
+        row = self.connect().execute(f"SELECT coalesce(max(rowid), -1) + 1 FROM {kind}").fetchall()
+        return int(row[0][0])
+
+    def _write_chunk(self, batch: CanonicalBatch, start: int) -> IngestReport:
         import pyarrow as pa
 
         connection = self.connect()
@@ -205,24 +273,22 @@ class EventStore:
         try:
             if batch.kind == "exposures":
                 self._add_attribute_columns(batch.attributes)
-            added, in_source, already = self._insert(batch)
-            report = IngestReport(
-                rows_read=batch.rows_read,
-                rows_added=added,
-                duplicates_skipped=in_source + already,
-                source=batch.source,
-                kind=batch.kind,
-                duplicates_in_source=in_source,
-                defaulted_columns=batch.defaulted,
-            )
-            self._log_ingest(batch, report)
+            added, in_source, already = self._insert(batch, start)
             connection.execute("DROP TABLE temp._upsell_staged")
         finally:
             connection.unregister("_upsell_incoming")
-        return report
+        return IngestReport(
+            rows_read=batch.rows_read,
+            rows_added=added,
+            duplicates_skipped=in_source + already,
+            source=batch.source,
+            kind=batch.kind,
+            duplicates_in_source=in_source,
+            defaulted_columns=batch.defaulted,
+        )
 
-    def _insert(self, batch: CanonicalBatch) -> tuple[int, int, int]:
-        """(rows added, duplicates inside the batch, rows already stored)."""
+    def _insert(self, batch: CanonicalBatch, start: int) -> tuple[int, int, int]:
+        """(rows added, duplicates inside the source, rows stored before this source)."""
         connection = self.connect()
         kind: Kind = batch.kind
         fixed = EXPOSURE_COLUMNS if kind == "exposures" else EVENT_COLUMNS
@@ -239,7 +305,7 @@ class EventStore:
         ).fetchall()[0]
         total, distinct = int(row[0]), int(row[1])
         target = [*quoted, "event_id"]
-        # first row wins among repeats inside the batch; skip the window when there are none
+        # first row wins among repeats inside the chunk; skip the window when there are none
         staged = (
             "_upsell_staged"
             if total == distinct
@@ -253,7 +319,18 @@ class EventStore:
             "ORDER BY _row"
         ).fetchall()
         added = int(inserted[0][0]) if inserted else 0
-        return added, total - distinct, distinct - added
+        matched = distinct - added
+        already = 0
+        if matched:
+            # ids stored before this source and not already met in an earlier chunk of it
+            inserted_seen = connection.execute(
+                "INSERT INTO _upsell_seen SELECT DISTINCT s.event_id FROM _upsell_staged AS s "
+                f"JOIN {kind} AS t ON t.event_id = s.event_id WHERE t.rowid < ? "
+                "AND s.event_id NOT IN (SELECT event_id FROM _upsell_seen)",
+                [start],
+            ).fetchall()
+            already = int(inserted_seen[0][0]) if inserted_seen else 0
+        return added, total - added - already, already
 
     def _add_attribute_columns(self, attributes: tuple[str, ...]) -> None:
         existing = set(self.attribute_columns()) | set(EXPOSURE_COLUMNS)
