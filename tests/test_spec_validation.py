@@ -401,3 +401,11 @@ def test_catalogue_rules(
         load_catalogue(path)
     assert located(caught.value.problems) == expected
     assert caught.value.problems[0].hint == hint
+
+
+def test_missing_catalogue_is_reported_with_the_spec_problems(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + "status: runing\n" + VARIANTS + METRICS, encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_experiment(path)
+    assert [p.code for p in caught.value.problems] == ["no_catalogue", "invalid_choice"]

@@ -149,7 +149,11 @@ def load_experiment(
     """Parse, validate and resolve one spec against its catalogue; one error lists everything."""
     spec_path = Path(path)
     parsed = parse_file(spec_path, Experiment)
-    catalogue_file = Path(catalogue_path) if catalogue_path else find_catalogue(spec_path)
+    try:
+        catalogue_file = Path(catalogue_path) if catalogue_path else find_catalogue(spec_path)
+    except SpecError as error:
+        _raise([*parsed.problems, *error.problems])
+        raise
     catalogue_parsed = parse_file(catalogue_file, Catalogue)
     if catalogue_parsed.model is not None:
         check_references(parsed, catalogue_parsed.model)
