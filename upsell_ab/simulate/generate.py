@@ -251,7 +251,7 @@ def simulate_one(
             "past_orders": past_orders,
         }
     )
-    assigned = _assign(Assigner(experiment), unit_ids, attributes)
+    assigned = np.asarray(Assigner(experiment).assign_many(unit_ids, attributes), dtype=object)
     in_experiment = np.array([v is not None for v in assigned], dtype=bool)
     truths = truth.resolve(experiment)
     keep = np.ones(units, dtype=bool)
@@ -279,21 +279,6 @@ def simulate_one(
         truths=truths,
     )
     return exposures, events, summary
-
-
-def _assign(assigner: Any, unit_ids: np.ndarray, attributes: pd.DataFrame) -> np.ndarray:
-    """Bulk assignment; falls back to the (identical, slower) scalar path if the
-    bulk path fails on this frame (seen with read-only pandas 3 masks)."""
-    import numpy as np
-
-    try:
-        return np.asarray(assigner.assign_many(unit_ids, attributes), dtype=object)
-    except ValueError:
-        records = attributes.to_dict("records")
-        return np.array(
-            [assigner.assign(u, r).variant for u, r in zip(unit_ids, records, strict=True)],
-            dtype=object,
-        )
 
 
 @dataclass(frozen=True)
