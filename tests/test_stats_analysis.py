@@ -230,7 +230,7 @@ def test_one_sided_alternative_applies_to_primary_only() -> None:
 def test_mixed_statistics_kinds_are_a_typed_error() -> None:
     from upsell_ab.errors import StatsError
 
-    mixed = {
+    mixed: dict[str, MetricStats] = {
         "control": SampleStats(2000, 60000.0, 5e6),
         "a": RatioStats(1000, 30000.0, 2.5e6, 1200.0, 2000.0, 50000.0),
         "b": SampleStats(1000, 30000.0, 2.5e6),

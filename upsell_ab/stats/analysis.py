@@ -31,11 +31,8 @@ note or status, never a placeholder number.
 
 from __future__ import annotations
 
-import functools
-import importlib
 from collections.abc import Mapping
 from dataclasses import replace
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from upsell_ab.errors import StatsError
@@ -60,10 +57,12 @@ from upsell_ab.stats.frequentist import (
     empty_comparison,
     mean_test,
     non_inferiority,
+    proportion_estimate,
     proportion_estimates,
     proportion_test,
     ratio_test,
 )
+from upsell_ab.stats.frequentist_sequential import sequential_comparisons
 from upsell_ab.stats.multiplicity import adjust_p_values
 from upsell_ab.stats.results import (
     ArmEstimate,
@@ -270,7 +269,23 @@ def analyze_metric(
         for t in treatments
     }
     if settings.sequential.enabled and metric_data is not None:
-        frequentist = _sequential_comparisons(frequentist, stats, control, settings, notes)
+        arms = (
+            {
+                v: proportion_estimate(s)
+                for v, s in stats.items()
+                if isinstance(s, SampleStats) and s.n
+            }
+            if binary
+            else estimates
+        )
+        frequentist = sequential_comparisons(
+            frequentist,
+            arms,
+            control,
+            alpha=settings.alpha,
+            tuning_n=settings.sequential.tuning_n,
+            notes=notes,
+        )
     bayes: dict[str, BayesianComparison | None] = {t: None for t in treatments}
     prob_best: dict[str, float] | None = None
     if engine in ("bayesian", "both") and stats:
@@ -301,32 +316,6 @@ def analyze_metric(
         prob_best=prob_best,
         notes=notes,
     )
-
-
-@functools.cache
-def _sequential_module() -> ModuleType | None:
-    """The sequential engine, imported once (None while it does not exist)."""
-    try:
-        return importlib.import_module("upsell_ab.stats.sequential")
-    except ImportError:
-        return None
-
-
-def _sequential_comparisons(
-    frequentist: dict[str, FrequentistComparison],
-    stats: Mapping[str, MetricStats],
-    control: str,
-    settings: Analysis,
-    notes: list[str],
-) -> dict[str, FrequentistComparison]:
-    """SEQUENTIAL HOOK: replace fixed-horizon intervals by confidence sequences."""
-    if _sequential_module() is None:
-        notes.append(
-            "sequential engine not available: intervals are fixed-horizon, "
-            "not valid under daily peeking"
-        )
-        return frequentist
-    return frequentist
 
 
 def _adjust_family(results: list[MetricResult], correction: str) -> list[MetricResult]:

@@ -212,7 +212,8 @@ def _finish(
 
 
 # ------------------------------------------------------------------ proportions
-def _proportion_estimate(stats: SampleStats) -> ArmEstimate:
+def proportion_estimate(stats: SampleStats) -> ArmEstimate:
+    """A rate p = x / n with the binomial variance p (1 - p) / n (the Wald variance)."""
     p = stats.sum / stats.n
     unit_variance = p * (1.0 - p)
     return ArmEstimate(
@@ -249,7 +250,7 @@ def proportion_test(
     if control.n == 0 or treatment.n == 0:
         return empty_comparison("pooled z-test", Status.no_data, alt, alpha)
     use_exact = needs_exact(control, treatment) if exact is None else exact
-    c_est, t_est = _proportion_estimate(control), _proportion_estimate(treatment)
+    c_est, t_est = proportion_estimate(control), proportion_estimate(treatment)
     diff = t_est.mean - c_est.mean
     pooled = (control.sum + treatment.sum) / (control.n + treatment.n)
     if pooled in (0.0, 1.0):
@@ -418,7 +419,7 @@ def proportion_estimates(
     if agresti_caffo:
         control = SampleStats.from_proportion(control.n + 2, round(control.sum) + 1)
         treatment = SampleStats.from_proportion(treatment.n + 2, round(treatment.sum) + 1)
-    return _proportion_estimate(control), _proportion_estimate(treatment)
+    return proportion_estimate(control), proportion_estimate(treatment)
 
 
 # ------------------------------------------------------------------------ ratios
