@@ -303,3 +303,11 @@ def test_hostile_source_column_names_are_only_data(tmp_path: Path) -> None:
     frame = pd.DataFrame({hostile: ["u"], "timestamp": ["2024-01-01"], "event_type": ["order"]})
     batch = load_batch(frame, "events", event_mapping(overrides={"unit_id": hostile}))
     assert batch.frame["unit_id"].iloc[0] == "u"
+
+
+def test_excel_style_csv_with_bom_and_crlf(tmp_path: Path) -> None:
+    src = tmp_path / "excel.csv"
+    src.write_bytes(b"\xef\xbb\xbfexperiment,variant,unit_id,timestamp\r\ne,a,u1,2024-01-01\r\n")
+    batch = load_batch(src, "exposures")
+    assert list(batch.frame["unit_id"]) == ["u1"]
+    assert batch.attributes == ()
