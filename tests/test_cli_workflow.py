@@ -26,6 +26,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     specs = root / "specs"
     for experiment_id in ("real_effect", "harm", "srm"):
         write_spec(specs, spec(experiment_id))
+    write_spec(specs, {**spec("drafted"), "status": "draft"})
     effects = root / "effects.yaml"
     effects.write_text(
         yaml.safe_dump(
@@ -114,6 +115,7 @@ def test_report_covers_every_running_experiment(workspace: dict[str, Path]) -> N
     text = out.read_text(encoding="utf-8")
     for experiment in ("real_effect", "harm", "srm"):
         assert experiment in text
+    assert "drafted" not in text, "only running experiments are reported"
     assert "<details>" in text
     assert len(text.encode("utf-8")) < 1024 * 1024
 
@@ -155,7 +157,7 @@ def test_demo_prints_a_decision_per_bundled_experiment(
         if r.experiment.status is Status.running and r.experiment.data.kind is SourceKind.embedded
     ]
     assert expected, "the repository bundles running example experiments"
-    assert main(["demo", "--output-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--output-dir", str(tmp_path), "--units", "4000"]) == 0
     out = capsys.readouterr().out
     decisions = out[out.index("Decisions:") :].splitlines()[1:]
     assert [line.split(":")[0].strip() for line in decisions] == expected
@@ -171,9 +173,17 @@ def test_ci_workflow_validates_and_publishes_the_report() -> None:
 
     workflow = yaml.safe_load((REPO / ".github/workflows/experiments.yml").read_text("utf-8"))
     assert "pull_request" in workflow[True]  # YAML 1.1 reads the key 'on' as True
-    commands = "\n".join(
-        step.get("run", "") for step in workflow["jobs"]["experiments"]["steps"]
-    )
+    commands = "\n".join(step.get("run", "") for step in workflow["jobs"]["experiments"]["steps"])
     assert "upsell-ab validate experiments/" in commands
     assert "upsell-ab report experiments/" in commands
     assert '--format markdown $FAIL_ON >> "$GITHUB_STEP_SUMMARY"' in commands
+
+
+def test_progress_spinner_reports_steps_without_failing(capsys: pytest.CaptureFixture[str]) -> None:
+    from upsell_ab.cli.run_output import progress
+
+    with progress(enabled=True) as step:
+        step("computing metrics in the store")
+    with progress(enabled=False) as quiet:
+        quiet("nothing shown")
+    assert "nothing shown" not in capsys.readouterr().err
