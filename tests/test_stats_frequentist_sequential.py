@@ -126,3 +126,59 @@ def test_analyze_uses_sequences_when_enabled(engine: None) -> None:
             assert (c1.frequentist.p_value or 0) >= (c0.frequentist.p_value or 0)
             if c0.p_value_adjusted is not None:
                 assert (c1.p_value_adjusted or 0) >= c0.p_value_adjusted
+
+
+# ------------------------------------------------------------ with the real engine
+def test_growthbook_sequential_vector_through_the_adapter() -> None:
+    """GrowthBook: 1396/3000 vs 2422/3461, N* = 5000 -> lift 0.50386, CI (0.40098, 0.60675)."""
+    if fs.interval_function() is None:
+        pytest.skip("stats.sequential not available")
+    stats_ = arms()
+    fixed = {"t": proportion_test(stats_["c"], stats_["t"])}
+    estimates = {k: proportion_estimate(v) for k, v in stats_.items()}
+    out = fs.sequential_comparisons(fixed, estimates, "c", alpha=0.05, tuning_n=5000, notes=[])
+    result = out["t"]
+    assert round(result.relative_lift or 0, 5) == 0.50386
+    assert round(result.relative_ci.low or 0, 5) == 0.40098
+    assert round(result.relative_ci.high or 0, 5) == 0.60675
+    assert result.p_value is not None and result.p_value < 1e-50
+
+
+def test_analyze_reports_when_monitoring_may_stop() -> None:
+    if fs.interval_function() is None:
+        pytest.skip("stats.sequential not available")
+    from test_stats_analysis import data, resolved
+
+    from upsell_ab.metrics.aggregates import ExperimentData
+    from upsell_ab.metrics.sufficient import MetricStats
+    from upsell_ab.spec.models import Sequential
+    from upsell_ab.stats.analysis import analyze
+
+    spec = resolved(sequential=Sequential(enabled=True, tuning_n=5000))
+    clear: dict[str, MetricStats] = {
+        "control": SampleStats.from_proportion(2000, 400),
+        "a": SampleStats.from_proportion(1000, 330),
+        "b": SampleStats.from_proportion(1000, 120),
+    }
+    status = analyze(spec, data(take_rate=clear)).sequential
+    assert status is not None and status.may_stop and "take_rate" in status.reason
+    close: dict[str, MetricStats] = {
+        "control": SampleStats.from_proportion(2000, 400),
+        "a": SampleStats.from_proportion(1000, 205),
+        "b": SampleStats.from_proportion(1000, 195),
+    }
+    base: ExperimentData = data(take_rate=close)
+    waiting = analyze(spec, base).sequential
+    assert waiting is not None and not waiting.may_stop and "keep running" in waiting.reason
+    # Each CS excludes 0 exactly when its anytime p-value is below alpha.
+    for metric in analyze(spec, data(take_rate=clear)).metrics:
+        for comparison in metric.comparisons:
+            f = comparison.frequentist
+            assert f is not None and f.sequential
+            if (
+                f.p_value is not None
+                and f.absolute_ci.low is not None
+                and f.absolute_ci.high is not None
+            ):
+                excludes = f.absolute_ci.low > 0 or f.absolute_ci.high < 0
+                assert excludes is (f.p_value < 0.05)

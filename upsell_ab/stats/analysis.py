@@ -62,7 +62,11 @@ from upsell_ab.stats.frequentist import (
     proportion_test,
     ratio_test,
 )
-from upsell_ab.stats.frequentist_sequential import sequential_comparisons
+from upsell_ab.stats.frequentist_sequential import (
+    monitoring_status,
+    planned_units,
+    sequential_comparisons,
+)
 from upsell_ab.stats.multiplicity import adjust_p_values
 from upsell_ab.stats.results import (
     ArmEstimate,
@@ -372,7 +376,12 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
             f"sample-ratio mismatch (p = {srm.p_value:.3g} < {settings.srm_alpha}): "
             "assignment or logging is broken; no variant may be declared a winner",
         )
-    sequential_status = None  # SEQUENTIAL HOOK: stopping advice from stats.sequential
+    sequential_status = None
+    if settings.sequential.enabled:
+        deciding = next((r for r in results if r.metric == resolved.decision_metric), None)
+        if deciding is not None:
+            planned = planned_units(resolved, deciding, data)
+            sequential_status = monitoring_status(deciding, planned)
     return ExperimentAnalysis(
         experiment_id=data.experiment_id,
         metrics=results,

@@ -8,10 +8,13 @@ GrowthBook's form with tuning N*), for the absolute difference and for the
 delta-method relative lift, and the p-value by the matching anytime-valid
 p-value: the smallest alpha whose sequence excludes 0 (Howard, Ramdas,
 McAuliffe & Sekhon 2021, "Time-uniform, nonparametric, nonasymptotic
-confidence sequences", sec. 1: p_t = inf{alpha : 0 not in CS_t(alpha)}),
-found by root finding on the engine's own interval function, so the p-value
-and the interval can never disagree. Sequences are two-sided; for a one-sided
-alternative they are conservative (each side holds at alpha / 2).
+confidence sequences", sec. 1: p_t = inf{alpha : 0 not in CS_t(alpha)}). The
+engine's ``sequential_p_value`` (the mixture e-value's 1/E, below alpha exactly
+when the sequence excludes 0) is used when present; otherwise the p-value is
+found by root finding on the engine's own interval function. Either way the
+p-value and the interval cannot disagree at the configured alpha. Sequences
+are two-sided; for a one-sided alternative they are conservative (each side
+holds at alpha / 2).
 
 The sequential engine is another module; when it is missing the fixed-horizon
 results are returned unchanged with a note, never a made-up interval.
@@ -25,13 +28,29 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from types import ModuleType
+from typing import TYPE_CHECKING
 
+from upsell_ab.errors import StatsError
+from upsell_ab.metrics.aggregates import ExperimentData
+from upsell_ab.metrics.sufficient import SampleStats
+from upsell_ab.spec.models import MetricType
+from upsell_ab.stats.estimates import arm_estimates
 from upsell_ab.stats.lift import relative_lift
-from upsell_ab.stats.results import ArmEstimate, FrequentistComparison, Interval, Status
+from upsell_ab.stats.results import (
+    ArmEstimate,
+    FrequentistComparison,
+    Interval,
+    MetricResult,
+    SequentialStatus,
+    Status,
+)
 
 _LOG_ALPHA_FLOOR = -700.0
 """exp(-700) ~ 1e-304: p-values are reported down to this floor."""
 _LOG_ALPHA_CEILING = -1e-9
+
+if TYPE_CHECKING:
+    from upsell_ab.spec.resolve import ResolvedExperiment
 
 IntervalFunction = Callable[[float, float, float, float, float], Interval]
 """``sequential_interval(estimate, variance, n_total, alpha, tuning_n) -> Interval``."""
@@ -120,12 +139,90 @@ def sequential_comparisons(
             if lift is not None
             else Interval(None, None, 1.0 - alpha)
         )
+        p_function = getattr(sequential_module(), "sequential_p_value", None)
+        p_value = (
+            p_function(diff, variance, n_total, alpha, tuning_n)
+            if callable(p_function)
+            else anytime_p_value(function, diff, variance, n_total, tuning_n)
+        )
         out[variant] = replace(
             result,
             method=f"{result.method}, confidence sequence",
             absolute_ci=absolute,
             relative_ci=relative,
-            p_value=anytime_p_value(function, diff, variance, n_total, tuning_n),
+            p_value=p_value,
             sequential=True,
         )
     return out
+
+
+def monitoring_status(
+    metric: MetricResult, planned_per_variant: Mapping[str, int] | None
+) -> SequentialStatus | None:
+    """May the experiment stop? Yes when, on the deciding metric, every treatment's
+    confidence sequence excludes 0 or its comparison reached the planned sample
+    (``stats.sequential.may_stop`` per treatment). None without the engine or
+    without sequential intervals."""
+    may_stop = getattr(sequential_module(), "may_stop", None)
+    if not callable(may_stop):
+        return None
+    units = {v.variant: v.n for v in metric.variants}
+    verdicts: list[tuple[str, SequentialStatus]] = []
+    for comparison in metric.comparisons:
+        result = comparison.frequentist
+        if result is None or not result.sequential:
+            return None
+        n_total = units.get(comparison.baseline, 0) + units.get(comparison.variant, 0)
+        planned = None
+        if planned_per_variant is not None:
+            planned = planned_per_variant.get(comparison.baseline, 0) + planned_per_variant.get(
+                comparison.variant, 0
+            )
+        verdicts.append((comparison.variant, may_stop(result.absolute_ci, n_total, planned)))
+    if not verdicts:
+        return None
+    reason = "; ".join(f"{variant}: {status.reason}" for variant, status in verdicts)
+    return SequentialStatus(
+        method=verdicts[0][1].method,
+        may_stop=all(status.may_stop for _, status in verdicts),
+        reason=f"{metric.metric}: {reason}",
+    )
+
+
+def planned_units(
+    resolved: ResolvedExperiment, metric: MetricResult, data: ExperimentData
+) -> dict[str, int] | None:
+    """Units per variant the spec's MDE needs, from the control's observed rate or
+    per-unit standard deviation (:func:`.power.plan`); None when it cannot be planned."""
+    from upsell_ab.stats import power
+
+    experiment = resolved.experiment
+    settings = experiment.analysis
+    control = experiment.control.id
+    baseline = next((v.mean for v in metric.variants if v.variant == control), None)
+    metric_data = data.metrics.get(metric.metric)
+    if baseline is None or metric_data is None or control not in metric_data.by_variant:
+        return None
+    std: float | None = None
+    definition = resolved.metrics[metric.metric]
+    binary = definition.type in (MetricType.proportion, MetricType.retention)
+    if not (binary and isinstance(metric_data.by_variant[control], SampleStats)):
+        estimate = arm_estimates({control: metric_data.by_variant[control]}).get(control)
+        if estimate is None or not estimate.unit_variance:
+            return None
+        std = estimate.unit_variance**0.5
+    try:
+        plan = power.plan(
+            weights={v.id: v.weight for v in experiment.variants},
+            control=control,
+            mde=settings.mde,
+            mde_kind=settings.mde_kind.value,
+            baseline=baseline,
+            std=std,
+            alpha=settings.alpha,
+            power=settings.power,
+            alternative=settings.alternative.value,
+        )
+    except StatsError:
+        return None
+    return plan.n_per_variant
