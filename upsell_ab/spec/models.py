@@ -6,81 +6,116 @@ the whole spec (weights sum to 1, one control, dates in order ...) are model
 validators here; rules that need the catalogue live in ``spec.resolve``.
 Field names are the YAML keys. Durations are written ``"7d"``, ``"48h"``,
 ``"30m"`` and become :class:`datetime.timedelta`.
+
+The spec's parts live in sibling modules (``base``, ``analysis_models``,
+``data_models``, ``catalogue_models``) and are re-exported here, so
+``from upsell_ab.spec.models import X`` works for every model.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    Strict,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, model_validator
 
+from upsell_ab.spec.analysis_models import (
+    Alternative,
+    Analysis,
+    BetaPrior,
+    Correction,
+    Decision,
+    DecisionRule,
+    Engine,
+    LiftPrior,
+    Priors,
+    Sequential,
+)
+from upsell_ab.spec.base import (
+    IDENTIFIER_PATTERN,
+    Direction,
+    Duration,
+    Identifier,
+    MarginKind,
+    Model,
+    Share,
+    Switch,
+    format_duration,
+    parse_duration,
+)
+from upsell_ab.spec.catalogue_models import (
+    Aggregate,
+    Capping,
+    Catalogue,
+    Cuped,
+    MetricDefinition,
+    MetricType,
+    ValueSource,
+    Window,
+)
+from upsell_ab.spec.data_models import (
+    DataSource,
+    EventColumns,
+    ExposureColumns,
+    SourceKind,
+    Table,
+)
 from upsell_ab.spec.findings import Finding, check
 from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings
 
-__all__ = ["WEIGHT_TOLERANCE"]  # re-exported: variant weights sum to 1 within this tolerance
-
-IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
-"""Experiment, variant and metric ids: a letter, then letters, digits, '_' or '-'."""
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s|w)\s*$")
-_DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``"7d"`` -> 7 days. Units: w, d, h, m, s. A bare number is refused (ambiguous unit)."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    raise ValueError(f"expected a duration such as '7d', '48h', '30m' or '2w', got {value!r}")
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        size = _DURATION_UNITS[unit]
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _duration_json_schema(schema: dict[str, Any]) -> None:
-    """A string like ``7d`` (not JSON Schema's ISO 8601 ``duration`` format)."""
-    schema.pop("format", None)
-    schema.update(type="string", pattern=_DURATION_RE.pattern, examples=["7d", "48h", "2w"])
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    Field(json_schema_extra=_duration_json_schema),
+__all__ = [
+    "IDENTIFIER_PATTERN",
+    "WEIGHT_TOLERANCE",
+    "Aggregate",
+    "Alternative",
+    "Analysis",
+    "BetaPrior",
+    "Capping",
+    "Catalogue",
+    "Condition",
+    "Correction",
+    "Cuped",
+    "DataSource",
+    "Decision",
+    "DecisionRule",
+    "Direction",
+    "Discount",
+    "Duration",
+    "Engine",
+    "EventColumns",
+    "Experiment",
+    "ExposureColumns",
+    "Guardrail",
+    "Identifier",
+    "Item",
+    "LiftPrior",
+    "MarginKind",
+    "MetricDefinition",
+    "MetricRoles",
+    "MetricType",
+    "Model",
+    "Moment",
+    "Namespace",
+    "Offer",
+    "Operator",
+    "Population",
+    "Priors",
+    "Scalar",
+    "Sequential",
+    "Share",
+    "SourceKind",
+    "Status",
+    "Switch",
+    "Table",
+    "Tactic",
+    "Timing",
+    "ValueSource",
+    "Variant",
+    "Window",
+    "format_duration",
+    "parse_duration",
 ]
-Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=64)]
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
-Switch = Annotated[bool, Strict()]
-"""A boolean written true/false (never a quoted 'yes' coerced to True)."""
-
-
-class Model(BaseModel):
-    """Base for every spec model: frozen, unknown keys forbidden. YAML 1.1 traps
-    (``no`` read as false, ``012`` as octal) are refused by the loader before
-    the models see the values; numbers are never turned into strings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --------------------------------------------------------------------- identity
@@ -355,16 +390,6 @@ class Variant(Model):
 
 
 # ---------------------------------------------------------------------- metrics
-class Direction(StrEnum):
-    higher_is_better = "higher_is_better"
-    lower_is_better = "lower_is_better"
-
-
-class MarginKind(StrEnum):
-    relative = "relative"
-    absolute = "absolute"
-
-
 class Guardrail(Model):
     """A metric that must not get worse by more than ``margin`` (one-sided
     non-inferiority test). Direction defaults to the catalogue's."""
@@ -397,188 +422,6 @@ class MetricRoles(Model):
                     )
                 )
             seen.add(name)
-        check(found)
-        return self
-
-
-# --------------------------------------------------------------------- analysis
-class Engine(StrEnum):
-    frequentist = "frequentist"
-    bayesian = "bayesian"
-    both = "both"
-
-
-class Correction(StrEnum):
-    holm = "holm"
-    benjamini_hochberg = "benjamini_hochberg"
-    none = "none"
-
-
-class Alternative(StrEnum):
-    two_sided = "two_sided"
-    greater = "greater"
-    less = "less"
-
-
-class DecisionRule(StrEnum):
-    frequentist = "frequentist"
-    bayesian = "bayesian"
-    both = "both"
-    """Both engines must agree."""
-
-
-class BetaPrior(Model):
-    """Beta(alpha, beta) prior on conversion rates; Beta(1, 1) is flat."""
-
-    alpha: Annotated[float, Field(gt=0.0)] = 1.0
-    beta: Annotated[float, Field(gt=0.0)] = 1.0
-
-
-class LiftPrior(Model):
-    """Normal prior on the relative lift (GrowthBook's convention); ``proper:
-    false`` means a flat prior."""
-
-    proper: Switch = False
-    mean: float = 0.0
-    stddev: Annotated[float, Field(gt=0.0)] = 0.3
-
-
-class Priors(Model):
-    conversion: BetaPrior = BetaPrior()
-    lift: LiftPrior = LiftPrior()
-
-
-class Sequential(Model):
-    """Anytime-valid confidence sequences (``confidence_sequence``, tuned by
-    ``tuning_n`` = N*) or group-sequential boundaries for ``looks`` planned looks."""
-
-    enabled: Switch = False
-    method: Literal["confidence_sequence", "obrien_fleming", "pocock"] = "confidence_sequence"
-    tuning_n: Annotated[float, Field(gt=0.0)] = 5000.0
-    looks: Annotated[int, Field(ge=1)] = 1
-
-
-class Decision(Model):
-    rule: DecisionRule = DecisionRule.frequentist
-    metric: Identifier | None = None
-    """What decides the winner: None = the primary metric; or a profit metric of
-    the catalogue to "decide on profit after discount cost"."""
-    prob_best_threshold: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
-    expected_loss_threshold: Annotated[float, Field(gt=0.0)] | None = None
-    """Maximum expected loss (in the decision metric's units) of shipping a variant."""
-    min_profit_margin: float = 0.0
-    """Profit rule: ship only if the lift in profit per unit exceeds this amount."""
-
-
-class Analysis(Model):
-    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
-    power: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.8
-    mde: Annotated[float, Field(gt=0.0)] = 0.1
-    """Minimum detectable effect on the primary metric."""
-    mde_kind: MarginKind = MarginKind.relative
-    alternative: Alternative = Alternative.two_sided
-    engine: Engine = Engine.both
-    correction: Correction = Correction.holm
-    sequential: Sequential = Sequential()
-    priors: Priors = Priors()
-    decision: Decision = Decision()
-    srm_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001
-    max_multiple_exposure_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
-    daily_units: Annotated[int, Field(gt=0)] | None = None
-    """Expected eligible units a day, for ``plan`` durations."""
-    segments: list[str] = Field(default_factory=list)
-    """Exposure attributes to break results down by."""
-
-
-# ------------------------------------------------------------------------- data
-class SourceKind(StrEnum):
-    embedded = "embedded"
-    files = "files"
-    postgres = "postgres"
-    spark = "spark"
-
-
-class ExposureColumns(Model):
-    """Column names of the exposure table (identifiers, quoted in SQL)."""
-
-    experiment: str = "experiment"
-    variant: str = "variant"
-    unit_id: str = "unit_id"
-    timestamp: str = "timestamp"
-    event_id: str | None = None
-    attributes: list[str] = Field(default_factory=list)
-
-
-class EventColumns(Model):
-    """Column names of the event (conversion) table."""
-
-    unit_id: str = "unit_id"
-    timestamp: str = "timestamp"
-    type: str = "event_type"
-    value: str = "value"
-    discount: str = "discount"
-    quantity: str = "quantity"
-    order_id: str | None = "order_id"
-    event_id: str | None = "event_id"
-
-
-class Table(Model):
-    """A table (``table``, optional ``schema``) or files read in place (``path``:
-    a file or glob, ``format`` csv or parquet)."""
-
-    table: str | None = None
-    schema_name: str | None = Field(default=None, alias="schema")
-    path: str | None = None
-    format: Literal["csv", "parquet"] | None = None
-
-    @model_validator(mode="after")
-    def _one_place(self) -> Table:
-        if (self.table is None) == (self.path is None):
-            check(
-                [
-                    Finding(
-                        (),
-                        "give exactly one of 'table' or 'path'",
-                        "a database table (table: exposures) or files (path: data/*.parquet)",
-                    )
-                ]
-            )
-        return self
-
-
-class DataSource(Model):
-    kind: SourceKind = SourceKind.embedded
-    store: str | None = None
-    """Embedded kind: the DuckDB file (default ``upsell_ab.duckdb``)."""
-    dsn_env: str | None = None
-    """PostgreSQL kind: the environment variable holding the connection string
-    (never the password in the spec)."""
-    exposures: Table = Table(table="exposures")
-    events: Table = Table(table="events")
-    exposure_columns: ExposureColumns = ExposureColumns()
-    event_columns: EventColumns = EventColumns()
-
-    @model_validator(mode="after")
-    def _kind_needs(self) -> DataSource:
-        found: list[Finding] = []
-        if self.kind is SourceKind.postgres and not self.dsn_env:
-            found.append(
-                Finding(
-                    ("dsn_env",),
-                    "a postgres source needs 'dsn_env'",
-                    "name the environment variable holding the DSN (never the password)",
-                )
-            )
-        if self.kind is SourceKind.files:
-            for side in ("exposures", "events"):
-                if getattr(self, side).path is None:
-                    found.append(
-                        Finding(
-                            (side,),
-                            f"a files source needs '{side}.path'",
-                            f"give a file or glob, e.g. path: data/{side}.parquet",
-                        )
-                    )
         check(found)
         return self
 
@@ -633,179 +476,3 @@ class Experiment(Model):
             if v.id == variant_id:
                 return v
         raise KeyError(variant_id)
-
-
-# --------------------------------------------------------------- metric catalogue
-class MetricType(StrEnum):
-    proportion = "proportion"
-    """Unit had >= 1 event of ``event`` in the window (take rate)."""
-    mean = "mean"
-    """Sum of ``value`` per exposed unit, zero-filled (revenue per customer)."""
-    count_ = "count"
-    """Number of events per exposed unit."""
-    ratio = "ratio"
-    """sum(numerator) / sum(denominator) over units (revenue per order)."""
-    retention = "retention"
-    """Any event in [window.start, window.end] after exposure (repeat purchase)."""
-    profit = "profit"
-    """value x margin minus the discount given, per exposed unit."""
-
-
-class Window(Model):
-    """Events count when ``start <= t - first_exposure < end``."""
-
-    start: Duration = timedelta(0)
-    end: Duration = timedelta(days=7)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Window:
-        if self.end <= self.start:
-            check(
-                [
-                    Finding(
-                        ("end",),
-                        "window end must be after its start",
-                        "e.g. window: {start: 1d, end: 30d}",
-                    )
-                ]
-            )
-        return self
-
-
-class Capping(Model):
-    """Winsorise per-unit values: at a fixed ``value`` or at a ``percentile``
-    (0 < q < 1) of the pooled per-unit distribution."""
-
-    kind: Literal["fixed", "percentile"]
-    value: Annotated[float, Field(gt=0.0)]
-
-    @model_validator(mode="after")
-    def _percentile(self) -> Capping:
-        if self.kind == "percentile" and not 0.0 < self.value < 1.0:
-            check(
-                [
-                    Finding(
-                        ("value",),
-                        "a percentile cap needs 0 < value < 1",
-                        "0.99 caps at the 99th percentile",
-                    )
-                ]
-            )
-        return self
-
-
-class Cuped(Model):
-    """Covariate = the same metric over ``lookback`` before first exposure."""
-
-    lookback: Duration = timedelta(days=28)
-
-
-ValueSource = Literal["value", "quantity", "discount", "count"]
-"""What is summed per event: a column of the event table, or 1 per event."""
-
-
-class Aggregate(Model):
-    """One side of a ratio: events of ``event`` type, summing ``value``."""
-
-    event: Annotated[str, Field(min_length=1)]
-    value: ValueSource = "value"
-
-
-class MetricDefinition(Model):
-    """A metric of the catalogue (``experiments/metrics.yaml``)."""
-
-    type: MetricType
-    description: str | None = None
-    event: Annotated[str, Field(min_length=1)] | None = None
-    value: ValueSource = "value"
-    numerator: Aggregate | None = None
-    denominator: Aggregate | None = None
-    window: Window = Window()
-    margin: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    """Profit metrics: gross margin on revenue."""
-    capping: Capping | None = None
-    cuped: Cuped | None = None
-    direction: Direction = Direction.higher_is_better
-    unit: str | None = None
-    """Display unit ("JPY", "%") for reports."""
-
-    @model_validator(mode="after")
-    def _shape(self) -> MetricDefinition:
-        kind = self.type.value
-        found: list[Finding] = []
-        if self.type is MetricType.ratio:
-            for side in ("numerator", "denominator"):
-                if getattr(self, side) is None:
-                    found.append(
-                        Finding(
-                            ("type",),
-                            f"a ratio metric needs '{side}'",
-                            f"add {side}: {{event: order, value: value}}",
-                        )
-                    )
-            if self.event is not None:
-                found.append(
-                    Finding(
-                        ("event",),
-                        "a ratio metric takes 'numerator'/'denominator', not 'event'",
-                        "move the event into numerator and denominator",
-                    )
-                )
-        else:
-            if self.event is None:
-                found.append(
-                    Finding(
-                        ("type",),
-                        f"a {kind} metric needs 'event'",
-                        "add event: <event type>, e.g. event: order",
-                    )
-                )
-            for side in ("numerator", "denominator"):
-                if getattr(self, side) is not None:
-                    found.append(
-                        Finding(
-                            (side,),
-                            f"'{side}' is for ratio metrics only",
-                            "remove it or set type: ratio",
-                        )
-                    )
-        if self.type is MetricType.profit and self.margin is None:
-            found.append(
-                Finding(
-                    ("type",),
-                    "a profit metric needs 'margin'",
-                    "add margin: 0.3 (gross margin on revenue, 0..1)",
-                )
-            )
-        if self.type is not MetricType.profit and self.margin is not None:
-            found.append(
-                Finding(
-                    ("margin",),
-                    "'margin' is for profit metrics only",
-                    "remove it or set type: profit",
-                )
-            )
-        if self.type is MetricType.retention and self.window.start <= timedelta(0):
-            found.append(
-                Finding(
-                    ("window",),
-                    "a retention metric needs window.start > 0",
-                    "e.g. window: {start: 1d, end: 30d}",
-                )
-            )
-        if self.capping is not None and self.type in (MetricType.proportion, MetricType.retention):
-            found.append(
-                Finding(
-                    ("capping",),
-                    "capping applies to value metrics, not 0/1 metrics",
-                    "remove 'capping'",
-                )
-            )
-        check(found)
-        return self
-
-
-class Catalogue(Model):
-    """``experiments/metrics.yaml``: metric name -> definition."""
-
-    metrics: dict[Identifier, MetricDefinition]

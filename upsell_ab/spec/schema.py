@@ -15,8 +15,11 @@ import inspect
 import json
 from typing import Any, Literal
 
-from upsell_ab.spec import models
+from upsell_ab.spec import analysis_models, base, catalogue_models, data_models, models
 from upsell_ab.spec.models import Catalogue, Experiment
+
+MODEL_MODULES = (base, models, analysis_models, data_models, catalogue_models)
+"""Modules whose attribute docstrings become field descriptions."""
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SchemaName = Literal["experiment", "metrics"]
@@ -33,9 +36,11 @@ def attribute_docstrings() -> dict[str, dict[str, str]]:
     ``inspect.getsource`` for every class at import time, a fifth of ``validate``'s
     start-up; we only need them when generating the schema.
     """
-    source = inspect.getsource(models)
     docs: dict[str, dict[str, str]] = {}
-    for node in ast.walk(ast.parse(source)):
+    nodes = [
+        node for module in MODEL_MODULES for node in ast.walk(ast.parse(inspect.getsource(module)))
+    ]
+    for node in nodes:
         if not isinstance(node, ast.ClassDef):
             continue
         fields: dict[str, str] = {}

@@ -1,0 +1,187 @@
+"""The metric catalogue (``experiments/metrics.yaml``): metric name -> definition."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from upsell_ab.spec.base import Direction, Duration, Identifier, Model
+from upsell_ab.spec.findings import Finding, check
+
+
+class MetricType(StrEnum):
+    proportion = "proportion"
+    """Unit had >= 1 event of ``event`` in the window (take rate)."""
+    mean = "mean"
+    """Sum of ``value`` per exposed unit, zero-filled (revenue per customer)."""
+    count_ = "count"
+    """Number of events per exposed unit."""
+    ratio = "ratio"
+    """sum(numerator) / sum(denominator) over units (revenue per order)."""
+    retention = "retention"
+    """Any event in [window.start, window.end] after exposure (repeat purchase)."""
+    profit = "profit"
+    """value x margin minus the discount given, per exposed unit."""
+
+
+class Window(Model):
+    """Events count when ``start <= t - first_exposure < end``."""
+
+    start: Duration = timedelta(0)
+    end: Duration = timedelta(days=7)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end <= self.start:
+            check(
+                [
+                    Finding(
+                        ("end",),
+                        "window end must be after its start",
+                        "e.g. window: {start: 1d, end: 30d}",
+                    )
+                ]
+            )
+        return self
+
+
+class Capping(Model):
+    """Winsorise per-unit values: at a fixed ``value`` or at a ``percentile``
+    (0 < q < 1) of the pooled per-unit distribution."""
+
+    kind: Literal["fixed", "percentile"]
+    value: Annotated[float, Field(gt=0.0)]
+
+    @model_validator(mode="after")
+    def _percentile(self) -> Capping:
+        if self.kind == "percentile" and not 0.0 < self.value < 1.0:
+            check(
+                [
+                    Finding(
+                        ("value",),
+                        "a percentile cap needs 0 < value < 1",
+                        "0.99 caps at the 99th percentile",
+                    )
+                ]
+            )
+        return self
+
+
+class Cuped(Model):
+    """Covariate = the same metric over ``lookback`` before first exposure."""
+
+    lookback: Duration = timedelta(days=28)
+
+
+ValueSource = Literal["value", "quantity", "discount", "count"]
+"""What is summed per event: a column of the event table, or 1 per event."""
+
+
+class Aggregate(Model):
+    """One side of a ratio: events of ``event`` type, summing ``value``."""
+
+    event: Annotated[str, Field(min_length=1)]
+    value: ValueSource = "value"
+
+
+class MetricDefinition(Model):
+    """A metric of the catalogue (``experiments/metrics.yaml``)."""
+
+    type: MetricType
+    description: str | None = None
+    event: Annotated[str, Field(min_length=1)] | None = None
+    value: ValueSource = "value"
+    numerator: Aggregate | None = None
+    denominator: Aggregate | None = None
+    window: Window = Window()
+    margin: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    """Profit metrics: gross margin on revenue."""
+    capping: Capping | None = None
+    cuped: Cuped | None = None
+    direction: Direction = Direction.higher_is_better
+    unit: str | None = None
+    """Display unit ("JPY", "%") for reports."""
+
+    @model_validator(mode="after")
+    def _shape(self) -> MetricDefinition:
+        kind = self.type.value
+        found: list[Finding] = []
+        if self.type is MetricType.ratio:
+            for side in ("numerator", "denominator"):
+                if getattr(self, side) is None:
+                    found.append(
+                        Finding(
+                            ("type",),
+                            f"a ratio metric needs '{side}'",
+                            f"add {side}: {{event: order, value: value}}",
+                        )
+                    )
+            if self.event is not None:
+                found.append(
+                    Finding(
+                        ("event",),
+                        "a ratio metric takes 'numerator'/'denominator', not 'event'",
+                        "move the event into numerator and denominator",
+                    )
+                )
+        else:
+            if self.event is None:
+                found.append(
+                    Finding(
+                        ("type",),
+                        f"a {kind} metric needs 'event'",
+                        "add event: <event type>, e.g. event: order",
+                    )
+                )
+            for side in ("numerator", "denominator"):
+                if getattr(self, side) is not None:
+                    found.append(
+                        Finding(
+                            (side,),
+                            f"'{side}' is for ratio metrics only",
+                            "remove it or set type: ratio",
+                        )
+                    )
+        if self.type is MetricType.profit and self.margin is None:
+            found.append(
+                Finding(
+                    ("type",),
+                    "a profit metric needs 'margin'",
+                    "add margin: 0.3 (gross margin on revenue, 0..1)",
+                )
+            )
+        if self.type is not MetricType.profit and self.margin is not None:
+            found.append(
+                Finding(
+                    ("margin",),
+                    "'margin' is for profit metrics only",
+                    "remove it or set type: profit",
+                )
+            )
+        if self.type is MetricType.retention and self.window.start <= timedelta(0):
+            found.append(
+                Finding(
+                    ("window",),
+                    "a retention metric needs window.start > 0",
+                    "e.g. window: {start: 1d, end: 30d}",
+                )
+            )
+        if self.capping is not None and self.type in (MetricType.proportion, MetricType.retention):
+            found.append(
+                Finding(
+                    ("capping",),
+                    "capping applies to value metrics, not 0/1 metrics",
+                    "remove 'capping'",
+                )
+            )
+        check(found)
+        return self
+
+
+class Catalogue(Model):
+    """``experiments/metrics.yaml``: metric name -> definition."""
+
+    metrics: dict[Identifier, MetricDefinition]

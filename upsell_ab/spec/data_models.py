@@ -1,0 +1,103 @@
+"""Where a spec's exposures and events live and how their columns map."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from upsell_ab.spec.base import Model
+from upsell_ab.spec.findings import Finding, check
+
+
+class SourceKind(StrEnum):
+    embedded = "embedded"
+    files = "files"
+    postgres = "postgres"
+    spark = "spark"
+
+
+class ExposureColumns(Model):
+    """Column names of the exposure table (identifiers, quoted in SQL)."""
+
+    experiment: str = "experiment"
+    variant: str = "variant"
+    unit_id: str = "unit_id"
+    timestamp: str = "timestamp"
+    event_id: str | None = None
+    attributes: list[str] = Field(default_factory=list)
+
+
+class EventColumns(Model):
+    """Column names of the event (conversion) table."""
+
+    unit_id: str = "unit_id"
+    timestamp: str = "timestamp"
+    type: str = "event_type"
+    value: str = "value"
+    discount: str = "discount"
+    quantity: str = "quantity"
+    order_id: str | None = "order_id"
+    event_id: str | None = "event_id"
+
+
+class Table(Model):
+    """A table (``table``, optional ``schema``) or files read in place (``path``:
+    a file or glob, ``format`` csv or parquet)."""
+
+    table: str | None = None
+    schema_name: str | None = Field(default=None, alias="schema")
+    path: str | None = None
+    format: Literal["csv", "parquet"] | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Table:
+        if (self.table is None) == (self.path is None):
+            check(
+                [
+                    Finding(
+                        (),
+                        "give exactly one of 'table' or 'path'",
+                        "a database table (table: exposures) or files (path: data/*.parquet)",
+                    )
+                ]
+            )
+        return self
+
+
+class DataSource(Model):
+    kind: SourceKind = SourceKind.embedded
+    store: str | None = None
+    """Embedded kind: the DuckDB file (default ``upsell_ab.duckdb``)."""
+    dsn_env: str | None = None
+    """PostgreSQL kind: the environment variable holding the connection string
+    (never the password in the spec)."""
+    exposures: Table = Table(table="exposures")
+    events: Table = Table(table="events")
+    exposure_columns: ExposureColumns = ExposureColumns()
+    event_columns: EventColumns = EventColumns()
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> DataSource:
+        found: list[Finding] = []
+        if self.kind is SourceKind.postgres and not self.dsn_env:
+            found.append(
+                Finding(
+                    ("dsn_env",),
+                    "a postgres source needs 'dsn_env'",
+                    "name the environment variable holding the DSN (never the password)",
+                )
+            )
+        if self.kind is SourceKind.files:
+            for side in ("exposures", "events"):
+                if getattr(self, side).path is None:
+                    found.append(
+                        Finding(
+                            (side,),
+                            f"a files source needs '{side}.path'",
+                            f"give a file or glob, e.g. path: data/{side}.parquet",
+                        )
+                    )
+        check(found)
+        return self
