@@ -329,7 +329,9 @@ def _significantly_worse(comparison: Comparison | None, direction: Direction, al
     freq = comparison.frequentist if comparison is not None else None
     if freq is None or freq.p_value is None:
         return False
-    p = comparison.p_value_adjusted if comparison and comparison.p_value_adjusted else freq.p_value
+    assert comparison is not None
+    adjusted = comparison.p_value_adjusted
+    p = adjusted if adjusted is not None else freq.p_value
     _, worse = _better(direction, freq.absolute_ci.low, freq.absolute_ci.high)
     return worse and p < alpha
 
