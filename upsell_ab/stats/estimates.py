@@ -31,6 +31,7 @@ leaves it out, so no engine ever sees a made-up mean.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -174,8 +175,16 @@ def arm_estimate(
     For CUPED kinds pass ``theta`` and ``pooled_covariate_mean`` computed over
     all arms (as :func:`arm_estimates` does); without them the arm's own sums
     are used, which is right only for a single arm. Raises :class:`StatsError`
-    when :func:`arm_status` is ``no_data``.
+    when :func:`arm_status` is ``no_data``. Results are memoised (the inputs are
+    frozen): both engines and the guardrail test ask for the same arms.
     """
+    return _arm_estimate(stats, theta, pooled_covariate_mean)
+
+
+@functools.lru_cache(maxsize=4096)
+def _arm_estimate(
+    stats: MetricStats, theta: float | None, pooled_covariate_mean: float | None
+) -> ArmEstimate:
     if arm_status(stats) is Status.no_data:
         raise StatsError(
             f"no estimate for an arm with n = {stats.n} (or a zero denominator); "
