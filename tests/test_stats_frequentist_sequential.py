@@ -182,3 +182,20 @@ def test_analyze_reports_when_monitoring_may_stop() -> None:
             ):
                 excludes = f.absolute_ci.low > 0 or f.absolute_ci.high < 0
                 assert excludes is (f.p_value < 0.05)
+
+
+def test_group_sequential_methods_keep_fixed_horizon_with_a_note() -> None:
+    from test_stats_analysis import data, resolved
+
+    from upsell_ab.spec.models import Sequential
+    from upsell_ab.stats.analysis import analyze
+
+    spec = resolved(sequential=Sequential(enabled=True, method="obrien_fleming", looks=5))
+    analysis = analyze(spec, data())
+    assert analysis.sequential is None
+    assert any("group-sequential" in note and "5 looks" in note for note in analysis.notes)
+    assert all(
+        c.frequentist is not None and not c.frequentist.sequential
+        for m in analysis.metrics
+        for c in m.comparisons
+    )

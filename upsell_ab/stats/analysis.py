@@ -272,7 +272,8 @@ def analyze_metric(
         )
         for t in treatments
     }
-    if settings.sequential.enabled and metric_data is not None:
+    sequences = settings.sequential.enabled and settings.sequential.method == "confidence_sequence"
+    if sequences and metric_data is not None:
         arms = (
             {
                 v: proportion_estimate(s)
@@ -377,7 +378,13 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
             "assignment or logging is broken; no variant may be declared a winner",
         )
     sequential_status = None
-    if settings.sequential.enabled:
+    if settings.sequential.enabled and settings.sequential.method != "confidence_sequence":
+        notes.append(
+            f"group-sequential monitoring ({settings.sequential.method}, "
+            f"{settings.sequential.looks} looks): results are fixed-horizon; compare each z "
+            "statistic with the boundary of the current look (stats.group_sequential)"
+        )
+    elif settings.sequential.enabled:
         deciding = next((r for r in results if r.metric == resolved.decision_metric), None)
         if deciding is not None:
             planned = planned_units(resolved, deciding, data)
