@@ -85,6 +85,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="write the data here instead of a temp dir")
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="rows per chunk")
     args = parser.parse_args()
 
     import duckdb
@@ -108,7 +109,8 @@ def main() -> int:
         n = args.rows
         store_path = directory / "bench.duckdb"
         store_path.unlink(missing_ok=True)
-        with EventStore(store_path) as store:
+        print(f"chunk_rows = {args.chunk_rows:,}")
+        with EventStore(store_path, chunk_rows=args.chunk_rows) as store:
 
             def ingest(kind: str, path: Path) -> str:
                 method = store.ingest_exposures if kind == "exposures" else store.ingest_events

@@ -120,6 +120,7 @@ _STRUCTURAL = frozenset({"missing_column", "bad_attribute", "bad_timezone", "bad
 def to_canonical(
     table: SourceTable, mapping: ColumnMapping, *, timezone: str | None = None
 ) -> CanonicalBatch:
+    """Map, parse and check one table; every problem of the table in one InputError."""
     import numpy as np
     import pandas as pd
 
