@@ -1,4 +1,4 @@
-"""Seeded simulations: A/A false-positive rate, interval coverage and power.
+"""Seeded simulations: A/A false-positive rates, interval coverage and power.
 
 Per-unit data are drawn with numpy and reduced to sufficient statistics, as
 the data layer would. Rates must be within 3 Monte-Carlo standard errors,
@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from upsell_ab.metrics.sufficient import CupedStats, RatioStats, SampleStats
+from upsell_ab.metrics.sufficient import CupedRatioStats, CupedStats, RatioStats, SampleStats
 from upsell_ab.stats.cuped import cuped_test
 from upsell_ab.stats.frequentist import mean_test, proportion_test, ratio_test
 from upsell_ab.stats.power import power_proportion, sample_size_proportion
@@ -100,11 +100,33 @@ def aa_cuped(rng: np.random.Generator, replicates: int) -> list[FrequentistCompa
     return [cuped_test(a, b) for a, b in zip(control, treatment, strict=True)]
 
 
+def _cuped_ratio_arm(rng: np.random.Generator, replicates: int, n: int) -> list[CupedRatioStats]:
+    w = rng.poisson(1.5, (replicates, n)) + 1.0
+    x = w * rng.gamma(2.0, 10.0, (replicates, n))
+    d = np.maximum(w + rng.integers(-1, 2, (replicates, n)), 1.0)
+    y = d * (0.4 * x / w + rng.gamma(2.0, 6.0, (replicates, n)))
+    columns = (
+        y.sum(1), (y**2).sum(1), d.sum(1), (d**2).sum(1), x.sum(1), (x**2).sum(1),
+        w.sum(1), (w**2).sum(1), (y * d).sum(1), (y * x).sum(1), (y * w).sum(1),
+        (d * x).sum(1), (d * w).sum(1), (x * w).sum(1),
+    )  # fmt: skip
+    return [CupedRatioStats(n, *map(float, row)) for row in zip(*columns, strict=True)]
+
+
+def aa_cuped_ratio(rng: np.random.Generator, replicates: int) -> list[FrequentistComparison]:
+    control, treatment = (
+        _cuped_ratio_arm(rng, replicates, 300),
+        _cuped_ratio_arm(rng, replicates, 300),
+    )
+    return [cuped_test(a, b) for a, b in zip(control, treatment, strict=True)]
+
+
 SIMULATORS: dict[str, Simulator] = {
     "z-test": aa_proportions,
     "welch": aa_welch,
     "ratio": aa_ratio,
     "cuped": aa_cuped,
+    "cuped ratio": aa_cuped_ratio,
 }
 
 
