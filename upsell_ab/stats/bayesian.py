@@ -55,6 +55,7 @@ from upsell_ab.stats.bayesian_gaussian import (
     extreme_value_quadrature,
     gaussian,
     prob_best_gaussian,
+    thin_breaks,
 )
 from upsell_ab.stats.results import BayesianComparison, Interval, Status
 
@@ -70,9 +71,13 @@ __all__ = [
     "prob_beta_greater",
 ]
 
-MAX_EXACT_TERMS = 400
+MAX_EXACT_TERMS = 250
 """Longest Miller sum used; above it quadrature is cheaper and as accurate."""
 
+_NEAR_NORMAL = 30.0
+"""With a, b >= 30 a Beta density is smooth and near-normal: panels of other
+arms closer than 0.75 sd may be merged (:func:`thin_breaks`)."""
+_THIN_GAP = 0.75
 _INTEGER_TOLERANCE = 1e-9
 _COUNT_TOLERANCE = 1e-6
 
@@ -394,6 +399,8 @@ def _beta_extremes(
         probabilities, expected = _adaptive_extremes(posts, higher)
         return names, probabilities, expected, posts
     breaks = np.concatenate([_quantile_breaks(p) for p in posts])
+    if all(min(p.a, p.b) >= _NEAR_NORMAL for p in posts):
+        breaks = thin_breaks(breaks, _THIN_GAP * math.sqrt(min(p.variance for p in posts)))
     nodes, weights = composite_gauss_legendre(breaks)
     a = np.array([p.a for p in posts])[:, None]
     b = np.array([p.b for p in posts])[:, None]
