@@ -212,7 +212,7 @@ def test_scalar_c_equals_scalar_python() -> None:
     fast, slow = Assigner(experiment), Assigner(experiment, accelerated=False)
     ns = make(namespace={"name": "checkout", "range": [0.3, 0.6]})
     fast_ns, slow_ns = Assigner(ns), Assigner(ns, accelerated=False)
-    for unit in mixed_ids(100_000, 5):
+    for unit in mixed_ids(50_000, 5):
         assert fast.assign(unit) == slow.assign(unit)
         assert fast_ns.assign(unit) == slow_ns.assign(unit)
 
