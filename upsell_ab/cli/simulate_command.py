@@ -106,5 +106,11 @@ def run(args: argparse.Namespace) -> int:
             f"{summary.experiment_id}: {summary.units_exposed:,} of {summary.units_arrived:,} "
             f"units exposed ({takes})"
         )
+        if summary.units_exposed == 0:
+            print(
+                f"  note: no simulated customer matched {summary.experiment_id}'s targeting; "
+                "the simulated world has segments new/returning/vip and channels "
+                "web/app/email/in_store (docs/workflow.md)"
+            )
     print(f"store: {args.store}")
     return int(ExitCode.OK)

@@ -30,7 +30,7 @@ from upsell_ab.simulate.journey import EventBuilder, Units
 from upsell_ab.simulate.traffic import DEFAULT_START, TrafficPlan, arrival_times
 from upsell_ab.simulate.truth import Truth, VariantTruth
 from upsell_ab.simulate.world import CHANNELS, SEGMENTS, World
-from upsell_ab.spec.models import Experiment
+from upsell_ab.spec.models import Experiment, Status
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,7 +161,9 @@ def simulate_one(
             "past_orders": past_orders,
         }
     )
-    assigned = np.asarray(Assigner(experiment).assign_many(unit_ids, attributes), dtype=object)
+    # a draft is simulated as if it were running (the assigner refuses non-running specs)
+    live = experiment.model_copy(update={"status": Status.running})
+    assigned = np.asarray(Assigner(live).assign_many(unit_ids, attributes), dtype=object)
     in_experiment = np.array([v is not None for v in assigned], dtype=bool)
     truths = truth.resolve(experiment)
     keep = np.ones(units, dtype=bool)
