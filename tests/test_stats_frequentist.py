@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from upsell_ab.metrics.sufficient import RatioStats, SampleStats
+from upsell_ab.metrics.sufficient import CupedStats, MetricStats, RatioStats, SampleStats
+from upsell_ab.stats.cuped import cuped_test
 from upsell_ab.stats.estimates import arm_estimate
 from upsell_ab.stats.frequentist import (
     mean_test,
@@ -367,3 +370,56 @@ def test_rare_guardrail_events_use_agresti_caffo() -> None:
         SampleStats.from_proportion(5000, 400), SampleStats.from_proportion(5000, 420)
     )
     assert plain[0].mean == 0.08
+
+
+# ------------------------------------------------------------- property: no NaN, no crash
+def _unit_values(draw: st.DrawFn, n: int, integer: bool) -> np.ndarray:
+    element = st.integers(0, 3) if integer else st.floats(0, 1e4, allow_nan=False)
+    return np.array(draw(st.lists(element, min_size=n, max_size=n)), dtype=float)
+
+
+@st.composite
+def arm_pairs(draw: st.DrawFn) -> tuple[str, object, object]:
+    kind = draw(st.sampled_from(["proportion", "mean", "ratio", "cuped"]))
+    arms: list[MetricStats] = []
+    for _ in range(2):
+        n = draw(st.integers(0, 6))
+        if kind == "proportion":
+            arms.append(SampleStats.from_proportion(n, draw(st.integers(0, n))))
+            continue
+        y = _unit_values(draw, n, integer=draw(st.booleans()))
+        if kind == "mean":
+            arms.append(sums(y))
+        elif kind == "ratio":
+            d = _unit_values(draw, n, integer=True)
+            arms.append(RatioStats(n, y.sum(), (y**2).sum(), d.sum(), (d**2).sum(), (y * d).sum()))
+        else:
+            x = _unit_values(draw, n, integer=False)
+            arms.append(CupedStats(n, y.sum(), (y**2).sum(), x.sum(), (x**2).sum(), (x * y).sum()))
+    return kind, arms[0], arms[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(arm_pairs(), st.sampled_from(["two_sided", "greater", "less"]))
+def test_degenerate_inputs_never_give_nan_or_crash(
+    case: tuple[str, object, object], alternative: str
+) -> None:
+    kind, control, treatment = case
+    if kind == "proportion":
+        result = proportion_test(control, treatment, alternative=alternative)  # type: ignore[arg-type]
+    elif kind == "mean":
+        result = mean_test(control, treatment, alternative=alternative)  # type: ignore[arg-type]
+    elif kind == "ratio":
+        result = ratio_test(control, treatment, alternative=alternative)  # type: ignore[arg-type]
+    else:
+        result = cuped_test(control, treatment, alternative=alternative)  # type: ignore[arg-type]
+    numbers = [
+        result.p_value, result.statistic, result.absolute_lift, result.relative_lift,
+        result.absolute_ci.low, result.absolute_ci.high, result.relative_ci.low,
+        result.relative_ci.high, result.variance_reduction,
+    ]  # fmt: skip
+    assert all(v is None or math.isfinite(v) for v in numbers)
+    if result.p_value is not None:
+        assert 0.0 <= result.p_value <= 1.0
+    if result.status in (Status.no_data, Status.too_few_units, Status.zero_variance):
+        assert result.p_value is None
