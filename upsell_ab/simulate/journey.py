@@ -7,7 +7,7 @@ every draw comes from the experiment's own Generator (see ``generate.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from upsell_ab.simulate.truth import VariantTruth
 from upsell_ab.simulate.world import (
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Units:
+    """The exposed customers of one experiment, one array element per unit
+    (segment and channel as indexes into ``world.SEGMENTS`` / ``CHANNELS``;
+    ``logged`` False for units whose exposures a simulated bug lost)."""
+
     ids: np.ndarray
     variant: np.ndarray
     exposed_at: np.ndarray
@@ -94,7 +98,6 @@ class EventBuilder:
         self.spend = np.exp(rng.normal(0.0, world.spend_sigma, self.n)) * np.where(
             units.segment == 2, world.vip_spend, 1.0
         )
-        self.rows: list[dict[str, Any]] = []
         self.frames: list[pd.DataFrame] = []
 
     # ---------------------------------------------------------------- helpers
