@@ -359,3 +359,18 @@ def test_planned_sample_reached_without_a_winner_keeps_control() -> None:
     outcome = decide(resolved(), analysis(flat, guard(True)), _proportion_data(100000, 20))
     assert outcome.action is Action.keep_control
     assert outcome.additional_units_needed is None
+
+
+def test_sequential_stopping_advice_is_passed_on() -> None:
+    from dataclasses import replace
+
+    from upsell_ab.stats.results import SequentialStatus
+
+    status = SequentialStatus(
+        "confidence_sequence", may_stop=True, reason="the sequence excludes 0"
+    )
+    outcome = decide(resolved(), replace(analysis(winner(), guard(True)), sequential=status))
+    assert outcome.action is Action.ship
+    assert outcome.reasons[-1] == (
+        "Sequential monitoring (confidence_sequence): may stop; the sequence excludes 0"
+    )

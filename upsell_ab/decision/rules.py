@@ -90,6 +90,13 @@ def decide(
             unproven.setdefault(check.variant, []).append(check.metric)
     breached_names = sorted({c.metric for c in checks if c.breached})
     guard_reasons = [c.sentence for c in checks]
+    if analysis.sequential is not None:
+        # stopping advice from sequential monitoring travels with the guardrail notes
+        state = "may stop" if analysis.sequential.may_stop else "should continue"
+        guard_reasons.append(
+            f"Sequential monitoring ({analysis.sequential.method}): {state}; "
+            f"{analysis.sequential.reason}"
+        )
     reasons = [r for v in verdicts for r in v.reasons]
     winners = sorted((v for v in verdicts if v.wins), key=lambda v: -v.score)
     safe = [v for v in winners if not breached.get(v.variant) and not unproven.get(v.variant)]
