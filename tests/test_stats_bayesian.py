@@ -17,6 +17,7 @@ from upsell_ab.stats.bayesian import (
     beta_binomial,
     beta_credible_interval,
     expected_loss_beta,
+    log_beta_function,
     prob_best_beta,
     prob_beta_greater,
 )
@@ -69,6 +70,7 @@ CASES = [
     (1.5, 3.5, 400.5, 600.5),  # non-integer prior, very different widths
     (0.5, 100.5, 2.5, 98.5),  # Jeffreys prior, zero conversions: singular density
     (3.0, 5000.0, 2.0, 6000.0),  # rare events
+    (33.5, 1e6, 30.5, 1e6),  # huge n, rare events: needs an accurate ln B(a, b)
 ]
 
 
@@ -228,3 +230,14 @@ def test_non_binary_data_is_refused_with_a_hint() -> None:
         beta_binomial(SampleStats(10, 5.0, 9.0), _p(10, 3), FLAT)
     with pytest.raises(StatsError, match="level"):
         beta_binomial(_p(10, 5), _p(10, 3), FLAT, level=1.5)
+
+
+@pytest.mark.parametrize("b", [7.0, 123.25, 3e4, 1e6, 1e9])
+def test_log_beta_function_by_recurrence(b: float) -> None:
+    """Exact oracle: B(1, b) = 1 / b and B(a + 1, b) = B(a, b) a / (a + b), so
+    ln B(1 + k, b) = -ln b + sum_{i<k} ln((1 + i) / (1 + b + i)). (scipy's betaln
+    is off by ~1e-9 at b = 1e6, which is why the engine has its own.)"""
+    for k in (0, 1, 12, 40, 200):
+        expected = -math.log(b) + math.fsum(math.log((1 + i) / (1 + b + i)) for i in range(k))
+        assert log_beta_function(1.0 + k, b) == pytest.approx(expected, rel=1e-14, abs=1e-13)
+        assert log_beta_function(b, 1.0 + k) == pytest.approx(expected, rel=1e-14, abs=1e-13)
