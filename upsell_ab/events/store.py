@@ -304,6 +304,13 @@ class EventStore:
             "SELECT count(*), count(DISTINCT event_id) FROM _upsell_staged"
         ).fetchall()[0]
         total, distinct = int(row[0]), int(row[1])
+        # stored rows sharing an id with the chunk; rowid < start = stored before this source
+        connection.execute(
+            "CREATE TEMP TABLE _upsell_matched AS SELECT event_id, rowid < ? AS before "
+            f"FROM {kind} WHERE event_id IN (SELECT event_id FROM _upsell_staged)",
+            [start],
+        )
+        matched = int(connection.execute("SELECT count(*) FROM _upsell_matched").fetchall()[0][0])
         target = [*quoted, "event_id"]
         # first row wins among repeats inside the chunk; skip the window when there are none
         staged = (
@@ -312,24 +319,23 @@ class EventStore:
             else "(SELECT * FROM _upsell_staged "
             "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) = 1)"
         )
+        new_only = (
+            " WHERE s.event_id NOT IN (SELECT event_id FROM _upsell_matched)" if matched else ""
+        )
         inserted = connection.execute(
             f"INSERT INTO {kind} ({', '.join(target)}) "
-            f"SELECT {', '.join(target)} FROM {staged} AS s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {kind} AS t WHERE t.event_id = s.event_id) "
-            "ORDER BY _row"
+            f"SELECT {', '.join(target)} FROM {staged} AS s{new_only} ORDER BY _row"
         ).fetchall()
         added = int(inserted[0][0]) if inserted else 0
-        matched = distinct - added
         already = 0
         if matched:
             # ids stored before this source and not already met in an earlier chunk of it
             inserted_seen = connection.execute(
-                "INSERT INTO _upsell_seen SELECT DISTINCT s.event_id FROM _upsell_staged AS s "
-                f"JOIN {kind} AS t ON t.event_id = s.event_id WHERE t.rowid < ? "
-                "AND s.event_id NOT IN (SELECT event_id FROM _upsell_seen)",
-                [start],
+                "INSERT INTO _upsell_seen SELECT event_id FROM _upsell_matched WHERE before "
+                "AND event_id NOT IN (SELECT event_id FROM _upsell_seen)"
             ).fetchall()
             already = int(inserted_seen[0][0]) if inserted_seen else 0
+        connection.execute("DROP TABLE temp._upsell_matched")
         return added, total - added - already, already
 
     def _add_attribute_columns(self, attributes: tuple[str, ...]) -> None:
