@@ -187,3 +187,19 @@ def test_progress_spinner_reports_steps_without_failing(capsys: pytest.CaptureFi
     with progress(enabled=False) as quiet:
         quiet("nothing shown")
     assert "nothing shown" not in capsys.readouterr().err
+
+
+def test_output_file_is_written_atomically_and_readable(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from upsell_ab.cli.run_output import write_text
+
+    target = tmp_path / "out" / "report.md"
+    write_text("# report\n", str(target))
+    assert target.read_text(encoding="utf-8") == "# report\n"
+    mode = stat.S_IMODE(target.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+    assert [p.name for p in target.parent.iterdir()] == ["report.md"]  # no temp file left
