@@ -15,6 +15,7 @@ from upsell_ab.stats.group_sequential import (
     classical_boundaries,
     crossing_probabilities,
     design,
+    monitor,
     obrien_fleming_spending,
     pocock_spending,
     spending_boundaries,
@@ -153,3 +154,18 @@ def test_check_look() -> None:
     assert final.may_stop and "no significant" in final.reason
     assert not check_look(None, 3, plan).may_stop
     assert plan.nominal_p_values[0] == pytest.approx(2 * stats.norm.sf(plan.bounds[0]))
+
+
+def test_monitor_uses_spending_at_the_looks_actually_taken() -> None:
+    # one look at 20 % of the plan: OBF-type spending bound 4.877 (as in the table)
+    early = monitor(2.5, [0.2])
+    assert not early.may_stop and "4.877" in early.reason
+    assert monitor(5.0, [0.2]).may_stop
+    # unplanned look times: the bound equals the spending design at those fractions
+    plan = spending_boundaries(3, 0.05, information_fractions=[0.3, 0.55, 1.0])
+    verdict = monitor(plan.bounds[-1] + 1e-6, [0.3, 0.55, 1.0])
+    assert verdict.may_stop and "may stop" in verdict.reason
+    final = monitor(0.5, [0.3, 0.55, 1.0], method="pocock")
+    assert final.may_stop and "no significant" in final.reason
+    with pytest.raises(StatsError, match="no looks"):
+        monitor(1.0, [])

@@ -286,19 +286,26 @@ def _check_alpha(alpha: float) -> None:
         raise StatsError(f"alpha must be in (0, 1), got {alpha}")
 
 
-def check_look(z: float | None, look: int, plan: GroupSequentialDesign) -> SequentialStatus:
-    """Whether the experiment may stop at ``look`` (1-based) given the observed z."""
+def check_look(
+    z: float | None, look: int, plan: GroupSequentialDesign, final: bool | None = None
+) -> SequentialStatus:
+    """Whether the experiment may stop at ``look`` (1-based) given the observed z;
+    ``final`` defaults to ``look == plan.looks``."""
     method = "pocock" if "pocock" in plan.kind.value else "obrien_fleming"
     if not 1 <= look <= plan.looks:
         raise StatsError(f"look must be in 1..{plan.looks}, got {look}")
     bound = plan.bounds[look - 1]
+    share = plan.information_fractions[look - 1]
+    label = (
+        f"look {look} of {plan.looks}" if final is None else f"look {look} ({share:.0%} of plan)"
+    )
     if z is None or not math.isfinite(z):
-        return SequentialStatus(method, False, f"look {look}: no test statistic yet")
+        return SequentialStatus(method, False, f"{label}: no test statistic yet")
     if abs(z) >= bound:
         return SequentialStatus(
-            method, True, f"look {look} of {plan.looks}: |z| = {abs(z):.3f} >= bound {bound:.3f}"
+            method, True, f"{label}: |z| = {abs(z):.3f} >= bound {bound:.3f}, may stop"
         )
-    if look == plan.looks:
+    if final if final is not None else look == plan.looks:
         return SequentialStatus(
             method,
             True,
@@ -307,5 +314,24 @@ def check_look(z: float | None, look: int, plan: GroupSequentialDesign) -> Seque
     return SequentialStatus(
         method,
         False,
-        f"look {look} of {plan.looks}: |z| = {abs(z):.3f} < bound {bound:.3f}, continue",
+        f"{label}: |z| = {abs(z):.3f} < bound {bound:.3f}, continue",
     )
+
+
+def monitor(
+    z: float | None,
+    information_fractions: Sequence[float],
+    method: str = "obrien_fleming",
+    alpha: float = 0.05,
+) -> SequentialStatus:
+    """Stopping verdict at the latest of the looks taken so far.
+
+    ``information_fractions`` are the shares of the planned sample at every look
+    up to now (e.g. ``[0.21, 0.38, 0.6]``); the Lan-DeMets spending function
+    gives a valid bound even when looks are not where they were planned. A
+    fraction >= 1 is the final look."""
+    fractions = [min(float(x), 1.0) for x in information_fractions]
+    if not fractions:
+        raise StatsError("no looks given (hint: information fractions so far, e.g. [0.2, 0.4])")
+    plan = design(method, len(fractions), alpha, fractions)
+    return check_look(z, len(fractions), plan, final=fractions[-1] >= 1.0)
