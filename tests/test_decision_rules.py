@@ -374,3 +374,13 @@ def test_sequential_stopping_advice_is_passed_on() -> None:
     assert outcome.reasons[-1] == (
         "Sequential monitoring (confidence_sequence): may stop; the sequence excludes 0"
     )
+
+
+def test_wording_never_rounds_to_a_certainty_or_to_zero() -> None:
+    from upsell_ab.decision.reasons import amount, chance
+
+    rate, yen = CATALOGUE["take_rate"], CATALOGUE["profit_per_customer"]
+    assert chance(0.99995) == "> 99.9 %" and chance(0.00001) == "< 0.1 %"
+    assert chance(0.5) == "50.0 %"
+    assert amount(0.00001, rate) == "< 0.1 pp" and amount(0.041, rate) == "4.1 pp"
+    assert amount(0.2, yen) == "< 1 JPY" and amount(1234.4, yen) == "1,234 JPY"

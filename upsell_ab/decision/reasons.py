@@ -22,13 +22,16 @@ def metric_label(name: str, definition: MetricDefinition | None) -> str:
 
 
 def amount(value: float, definition: MetricDefinition | None) -> str:
-    """A difference in the metric's natural unit: pp for rates, else value + unit."""
-    if definition is not None and definition.type in _RATE_TYPES:
-        return f"{value * 100:.1f} pp"
+    """A difference in the metric's natural unit: pp for rates, else value + unit.
+    A non-zero value too small for the shown digits reads "< 0.1 pp", never "0.0 pp"."""
     unit = definition.unit if definition is not None and definition.unit else ""
-    if unit == "%":
+    if (definition is not None and definition.type in _RATE_TYPES) or unit == "%":
+        if value != 0 and abs(value) < 0.0005:
+            return "< 0.1 pp"
         return f"{value * 100:.1f} pp"
     digits = 0 if abs(value) >= 100 or unit in ("JPY", "yen", "円") else 2
+    if value != 0 and abs(value) < 0.5 * 10**-digits:
+        return f"< {10**-digits:g} {unit}".strip()
     text = f"{value:,.{digits}f}"
     return f"{text} {unit}".strip()
 
