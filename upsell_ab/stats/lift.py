@@ -17,6 +17,7 @@ lift: callers get None and say so with a status.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from upsell_ab.stats.results import ArmEstimate
@@ -35,11 +36,19 @@ class RelativeLift:
 
 
 def relative_lift(control: ArmEstimate, treatment: ArmEstimate) -> RelativeLift | None:
-    """Delta-method relative lift of ``treatment`` over ``control``; None if mu_C == 0."""
-    mu_c = control.mean
+    """Delta-method relative lift of ``treatment`` over ``control``; None if mu_C == 0
+    (or the numbers are too extreme for floating point). The variance is formed from
+    standard-error ratios, sqrt(v) / |mu_C|, so tiny or huge means neither underflow
+    to a division by zero nor overflow."""
+    mu_c = float(control.mean)
     if mu_c == 0:
         return None
-    mu_t = treatment.mean
-    lift = (mu_t - mu_c) / abs(mu_c)
-    variance = treatment.variance / mu_c**2 + mu_t**2 * control.variance / mu_c**4
-    return RelativeLift(lift=lift, variance=max(variance, 0.0))
+    mu_t = float(treatment.mean)
+    scale = abs(mu_c)
+    lift = (mu_t - mu_c) / scale
+    se_treatment = math.sqrt(max(float(treatment.variance), 0.0)) / scale
+    se_control = abs(mu_t / mu_c) * math.sqrt(max(float(control.variance), 0.0)) / scale
+    variance = se_treatment**2 + se_control**2
+    if not (math.isfinite(lift) and math.isfinite(variance)):
+        return None
+    return RelativeLift(lift=lift, variance=variance)
