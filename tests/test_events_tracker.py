@@ -242,3 +242,24 @@ def test_bad_record_in_a_spool_file_is_located_by_file_and_line(tmp_path: Path) 
         (p.location.file, p.location.row, p.location.field) for p in excinfo.value.problems
     ]
     assert locations == [(str(bad), 2, "timestamp")]
+
+
+def test_failed_automatic_flush_keeps_records_and_does_not_raise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = tmp_path / "spool"
+    tracker = Tracker(spool, flush_every=2, flush_interval_s=None)
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device (injected)")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    tracker.exposure("exp", "control", "u1")
+    tracker.exposure("exp", "control", "u2")  # triggers a flush that fails
+    assert tracker.flush_errors == 1 and tracker.pending() == 2
+    assert [p.name for p in spool.iterdir()] == []  # the temporary file was removed
+    monkeypatch.undo()
+    assert tracker.flush() is not None and tracker.pending() == 0
+    tracker.close()
+    with EventStore(tmp_path / "s.duckdb") as store:
+        assert ingest_spool(spool, store).rows_added == 2

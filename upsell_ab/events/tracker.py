@@ -72,6 +72,8 @@ class Tracker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.flush_errors = 0
+        """Automatic flushes that failed (the records were kept for the next one)."""
         self._reset_for_process()
         atexit.register(self._at_exit)
 
@@ -138,7 +140,12 @@ class Tracker:
             self._buffer.append(line)
             full = len(self._buffer) >= self.flush_every
         if full:
-            self.flush()
+            try:
+                self.flush()
+            except OSError:
+                # spool disk full or gone: never fail the app's request; the records stay
+                # buffered and the next flush retries
+                self.flush_errors += 1
         return str(record["event_id"])
 
     # --------------------------------------------------------------- flushing
