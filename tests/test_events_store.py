@@ -318,8 +318,13 @@ def test_cli_bad_file_exit_1_nothing_written(
         (str(bad), 3, 2, "quantity")
     ]
     assert "nothing written" in captured.err
+    assert not db.exists()  # a refused first run leaves no store file behind
     with EventStore(db) as s:
-        assert (s.counts().exposures, s.counts().events) == (0, 0)
+        s.ingest_exposures(exposures_frame(1))
+        before = checksums(s)
+    assert main(["ingest", "--store", str(db), "--exposures", str(good), "--events", str(bad)]) == 1
+    with EventStore(db) as s:
+        assert checksums(s) == before
 
 
 def test_cli_uses_spec_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
