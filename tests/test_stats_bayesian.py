@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from upsell_ab.errors import StatsError
@@ -14,6 +16,7 @@ from upsell_ab.metrics.sufficient import SampleStats
 from upsell_ab.spec.models import BetaPrior, Direction
 from upsell_ab.stats.bayesian import (
     BetaPosterior,
+    _quadrature_pair,
     beta_binomial,
     beta_credible_interval,
     expected_loss_beta,
@@ -241,3 +244,23 @@ def test_log_beta_function_by_recurrence(b: float) -> None:
         expected = -math.log(b) + math.fsum(math.log((1 + i) / (1 + b + i)) for i in range(k))
         assert log_beta_function(1.0 + k, b) == pytest.approx(expected, rel=1e-14, abs=1e-13)
         assert log_beta_function(b, 1.0 + k) == pytest.approx(expected, rel=1e-14, abs=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a1=st.integers(1, 700),
+    b1=st.integers(1, 700),
+    a2=st.integers(1, 700),
+    b2=st.integers(1, 700),
+    shift=st.sampled_from([0.0, 0.5, 1.25]),
+)
+def test_exact_routes_agree_with_quadrature(
+    a1: int, b1: int, a2: int, b2: int, shift: float
+) -> None:
+    """Every Miller route (and the quadrature fallback for non-integer parameters)
+    gives the same P(X1 > X2) as the quadrature, and P(X1 > X2) + P(X2 > X1) = 1."""
+    x1 = BetaPosterior(a1 + shift, b1 + 1.0)
+    x2 = BetaPosterior(a2 + 1.0, b2 + shift)
+    p = prob_beta_greater(x1, x2)
+    assert p == pytest.approx(_quadrature_pair(x1, x2)[0], abs=1e-9)
+    assert p + prob_beta_greater(x2, x1) == pytest.approx(1.0, abs=1e-9)

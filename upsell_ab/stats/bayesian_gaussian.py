@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from upsell_ab.errors import StatsError
 from upsell_ab.spec.models import Direction, LiftPrior
 from upsell_ab.stats.results import ArmEstimate, BayesianComparison, Interval, Status
 
@@ -182,8 +183,6 @@ def gaussian(
     results under a flat prior are still given, the lift prior cannot apply).
     """
     if not 0.0 < level < 1.0:
-        from upsell_ab.errors import StatsError
-
         raise StatsError(f"level must be in (0, 1), got {level}")
     method = "gaussian relative lift" + (" (normal prior)" if prior.proper else "")
     if control.n == 0 or treatment.n == 0:

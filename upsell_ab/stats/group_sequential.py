@@ -42,6 +42,8 @@ from upsell_ab.stats.results import SequentialStatus
 FloatArray = npt.NDArray[np.float64]
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(12)
+_GL_NODES.setflags(write=False)
+_GL_WEIGHTS.setflags(write=False)
 _PANELS = 24
 _SPAN = 10.0
 """Continuation intervals are cut to |z - E[z]| <= 10 sd: mass beyond is < 1e-22."""
