@@ -182,8 +182,9 @@ def test_ci_workflow_validates_and_publishes_the_report() -> None:
 def test_progress_spinner_reports_steps_without_failing(capsys: pytest.CaptureFixture[str]) -> None:
     from upsell_ab.cli.run_output import progress
 
-    with progress(enabled=True) as step:
+    with progress(enabled=True, total=2) as step:
         step("computing metrics in the store")
+        step.advance()
     with progress(enabled=False) as quiet:
         quiet("nothing shown")
     assert "nothing shown" not in capsys.readouterr().err

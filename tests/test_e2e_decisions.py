@@ -95,3 +95,16 @@ def test_a_guardrail_breach_blocks_shipping(tmp_path: Path) -> None:
     assert run.outcome.action is Action.keep_control
     assert run.outcome.guardrails_breached == ["refund_rate"]
     assert run.guardrail_breached
+
+
+def test_run_folder_runs_every_running_experiment_only(tmp_path: Path) -> None:
+    from upsell_ab.workflow import run_folder
+
+    folder = tmp_path / "specs"
+    running = load(write_spec(folder, spec("running_one")))
+    write_spec(folder, {**spec("draft_one"), "status": "draft"})
+    store = tmp_path / "store.duckdb"
+    simulate_into(store, [running], units=4000)
+    runs = run_folder([folder], store, daily=False)
+    assert [r.resolved.experiment.id for r in runs] == ["running_one"]
+    assert runs[0].data.quality.total_units > 0

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     store = Path(args.store) if args.store else output_dir / "demo.duckdb"
-    with progress() as step:
+    with progress(total=None) as step:
         step(f"loading specs from {specs}")
         resolved = [
             r for r in running_specs([specs]) if r.experiment.data.kind is SourceKind.embedded
@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
             )
         step(f"simulating {len(resolved)} experiments into {store}")
         ingest(resolved, store, units=args.units, days=DEMO_DAYS, seed=DEMO_SEED)
-        runs = [run_experiment(r, store=store, step=step) for r in resolved]
+        runs = []
+        for item in resolved:
+            runs.append(run_experiment(item, store=store, step=step))
+            step.advance()
         step("rendering")
         text = render_runs(runs, "text", to_terminal=True)
         write_text(render_runs(runs, "html", to_terminal=False), str(output_dir / "report.html"))

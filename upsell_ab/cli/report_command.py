@@ -33,10 +33,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from upsell_ab.workflow import run_folder
+    from upsell_ab.workflow import run_experiment, running_specs
 
-    with progress() as step:
-        runs = run_folder(args.paths, args.store, daily=not args.no_daily, step=step)
+    specs = running_specs(args.paths)
+    runs = []
+    with progress(total=len(specs)) as step:
+        for resolved in specs:
+            runs.append(
+                run_experiment(resolved, store=args.store, daily=not args.no_daily, step=step)
+            )
+            step.advance()
         step("rendering the report")
         text = render_runs(runs, args.format, to_terminal=args.output is None)
     if not runs:

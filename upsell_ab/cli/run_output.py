@@ -13,12 +13,12 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
-    from upsell_ab.workflow import ExperimentRun, Step
+    from upsell_ab.workflow import ExperimentRun
 
 FAIL_ON_CHOICES: tuple[str, ...] = ("quality", "guardrail")
 
@@ -93,27 +93,44 @@ def failure_notes(runs: Sequence[ExperimentRun], code: ExitCode) -> list[str]:
     return []
 
 
+class Steps:
+    """What :func:`progress` yields: call it with the current step's text (a
+    :data:`upsell_ab.workflow.Step`), ``advance()`` after each finished item."""
+
+    def __init__(self, bar: Any = None, task: Any = None) -> None:
+        self._bar = bar
+        self._task = task
+
+    def __call__(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=text)
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+
 @contextmanager
-def progress(enabled: bool | None = None) -> Iterator[Step]:
-    """A rich spinner with the current step on stderr when it is a terminal;
-    a no-op otherwise (CI logs stay clean)."""
+def progress(enabled: bool | None = None, total: int | None = None) -> Iterator[Steps]:
+    """A rich progress bar (``total`` items) or spinner with the current step on
+    stderr when it is a terminal; silent otherwise (CI logs stay clean)."""
     show = sys.stderr.isatty() if enabled is None else enabled
     if not show:
-        yield lambda _text: None
+        yield Steps()
         return
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def step(text: str) -> None:
-            bar.update(task, description=text)
-
-        yield step
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total:
+        columns += [BarColumn(), MofNCompleteColumn()]
+    columns.append(TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        yield Steps(bar, bar.add_task("starting", total=total))
