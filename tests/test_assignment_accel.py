@@ -341,3 +341,30 @@ def test_reference_counts_unchanged() -> None:
     after = sys.getrefcount(unit), sys.getrefcount(None)
     assert after[0] == before[0]
     assert abs(after[1] - before[1]) < 5  # None is shared by the whole process
+
+
+@needs_ext
+@pytest.mark.parametrize("container", [list, lambda ids: np.asarray(ids, dtype=object)])
+def test_bulk_buckets_exact_for_every_pairing_of_kinds(container: Any) -> None:
+    # The C bulk loop hashes two one-byte ids at a time; odd counts, empty ids and
+    # wide strings between them take the single path. Two tables (bucket % 250 and
+    # bucket // 250) recover the full v2 bucket of every id from its outcome codes.
+    assert EXT is not None
+    rng = random.Random(21)
+    pool = ["", "a", "é", "ケ", "😀"] + [
+        "".join(rng.choice("abcXYZ0189-_") for _ in range(rng.randint(1, 25))) for _ in range(50)
+    ]
+    ids = [rng.choice(pool) if rng.random() < 0.3 else pool[5 + i % 50] for i in range(20_001)]
+    state = fnv1a32("pair-seed")
+    low, high = np.empty(len(ids), np.uint8), np.empty(len(ids), np.uint8)
+    EXT.assign_codes(
+        container(ids), state, bytes(k % 250 for k in range(10000)), None, None, None, low
+    )
+    EXT.assign_codes(
+        container(ids), state, bytes(k // 250 for k in range(10000)), None, None, None, high
+    )
+    for unit, lo, hi in zip(ids, low.tolist(), high.tolist(), strict=True):
+        if unit:
+            assert hi * 250 + lo == hash_v2_bucket("pair-seed", unit), unit
+        else:
+            assert lo == hi == EXT.CODE_MISSING

@@ -123,6 +123,63 @@ fnv_decimal(uint32_t v)
 }
 #undef DIGIT
 
+/* Two ids at once: FNV is one long chain of dependent multiplications per id, so
+ * running two independent chains in one loop lets the CPU overlap them (about
+ * twice the throughput of one chain at a time; results are the same bits). */
+static inline void
+fnv_pair_ucs1(const Py_UCS1 *p, Py_ssize_t n, const Py_UCS1 *q, Py_ssize_t m, uint32_t *a,
+              uint32_t *b)
+{
+    uint32_t x = *a, y = *b;
+    Py_ssize_t k = n < m ? n : m, i;
+    for (i = 0; i < k; i++) {
+        FNV_STEP(x, p[i]);
+        FNV_STEP(y, q[i]);
+    }
+    for (i = k; i < n; i++) FNV_STEP(x, p[i]);
+    for (i = k; i < m; i++) FNV_STEP(y, q[i]);
+    *a = x;
+    *b = y;
+}
+
+/* All ten decimal digits of v (leading zeros included); returns the count without them. */
+static inline int
+decimal_digits(uint32_t v, unsigned char *d)
+{
+    d[0] = (unsigned char)(v / 1000000000u);
+    d[1] = (unsigned char)(v / 100000000u % 10u);
+    d[2] = (unsigned char)(v / 10000000u % 10u);
+    d[3] = (unsigned char)(v / 1000000u % 10u);
+    d[4] = (unsigned char)(v / 100000u % 10u);
+    d[5] = (unsigned char)(v / 10000u % 10u);
+    d[6] = (unsigned char)(v / 1000u % 10u);
+    d[7] = (unsigned char)(v / 100u % 10u);
+    d[8] = (unsigned char)(v / 10u % 10u);
+    d[9] = (unsigned char)(v % 10u);
+    return v >= 100000u ? (v >= 10000000u ? (v >= 1000000000u ? 10 : v >= 100000000u ? 9 : 8)
+                                          : (v >= 1000000u ? 7 : 6))
+                        : (v >= 1000u ? (v >= 10000u ? 5 : 4) : (v >= 100u ? 3 : v >= 10u ? 2 : 1));
+}
+
+/* fnv_decimal of two values, interleaved. */
+static inline void
+fnv_decimal_pair(uint32_t u, uint32_t v, uint32_t *hu, uint32_t *hv)
+{
+    unsigned char du[10], dv[10];
+    int nu = decimal_digits(u, du), nv = decimal_digits(v, dv);
+    const unsigned char *pu = du + 10 - nu, *pv = dv + 10 - nv;
+    int k = nu < nv ? nu : nv, i;
+    uint32_t x = FNV_OFFSET, y = FNV_OFFSET;
+    for (i = 0; i < k; i++) {
+        FNV_STEP(x, '0' + pu[i]);
+        FNV_STEP(y, '0' + pv[i]);
+    }
+    for (i = k; i < nu; i++) FNV_STEP(x, '0' + pu[i]);
+    for (i = k; i < nv; i++) FNV_STEP(y, '0' + pv[i]);
+    *hu = x;
+    *hv = y;
+}
+
 /* Decimal text of an integer into buf (>= 21 chars); returns the start. */
 static char *
 format_int(char *end, uint64_t magnitude, int negative)
@@ -412,6 +469,34 @@ one_other_held(Ctx *c, PyObject *o, Py_ssize_t row, uint8_t *out)
     return -1;
 }
 
+#if PY_VERSION_HEX < 0x030C0000
+#define IS_READY(o) PyUnicode_IS_READY(o)
+#else
+#define IS_READY(o) 1
+#endif
+/* An exact, non-empty str of one byte per character: eligible for the pair path. */
+#define PAIRABLE(o)                                                                  \
+    (PyUnicode_CheckExact(o) && IS_READY(o) && PyUnicode_KIND(o) == PyUnicode_1BYTE_KIND && \
+     PyUnicode_GET_LENGTH(o) > 0)
+
+/* Outcome of ids a (and b, when not NULL) at rows row, row + 1; returns how many
+ * ids it consumed (1 or 2), or -1 on error. */
+static int
+step(Ctx *c, PyObject *a, PyObject *b, Py_ssize_t row, uint8_t *out)
+{
+    uint32_t x = c->state, y = c->state;
+    if (b == NULL || c->ns_table != NULL || !PAIRABLE(a) || !PAIRABLE(b))
+        return one_object(c, a, row, out) < 0 ? -1 : 1;
+    fnv_pair_ucs1(PyUnicode_1BYTE_DATA(a), PyUnicode_GET_LENGTH(a), PyUnicode_1BYTE_DATA(b),
+                  PyUnicode_GET_LENGTH(b), &x, &y);
+    fnv_decimal_pair(x, y, &x, &y);
+    out[0] = c->table[x % V2_BUCKETS];
+    out[1] = c->table[y % V2_BUCKETS];
+    if (c->overrides && (record_override(c, a, row) < 0 || record_override(c, b, row + 1) < 0))
+        return -1;
+    return 2;
+}
+
 static char
 buffer_kind(const Py_buffer *view)
 {
@@ -477,10 +562,15 @@ assign_codes(PyObject *module, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "out must hold one byte per id");
             goto done;
         }
-        for (i = 0; i < n && i < PySequence_Fast_GET_SIZE(ids); i++) {
-            if (i + AHEAD < PySequence_Fast_GET_SIZE(ids))
-                PREFETCH(PySequence_Fast_GET_ITEM(ids, i + AHEAD));
-            if (one_object(&c, PySequence_Fast_GET_ITEM(ids, i), i, codes + i) < 0) goto done;
+        for (i = 0; i < n && i < PySequence_Fast_GET_SIZE(ids);) {
+            Py_ssize_t size = PySequence_Fast_GET_SIZE(ids);
+            PyObject *b = i + 1 < n && i + 1 < size ? PySequence_Fast_GET_ITEM(ids, i + 1) : NULL;
+            int used;
+            if (i + AHEAD < size) PREFETCH(PySequence_Fast_GET_ITEM(ids, i + AHEAD));
+            if (i + AHEAD + 1 < size) PREFETCH(PySequence_Fast_GET_ITEM(ids, i + AHEAD + 1));
+            used = step(&c, PySequence_Fast_GET_ITEM(ids, i), b, i, codes + i);
+            if (used < 0) goto done;
+            i += used;
         }
         if (i != n) {
             PyErr_SetString(PyExc_RuntimeError, "ids changed size during assignment");
@@ -502,9 +592,13 @@ assign_codes(PyObject *module, PyObject *args)
         }
         if (kind == 'O') {
             PyObject **items = (PyObject **)view.buf;
-            for (i = 0; i < n; i++) {
+            for (i = 0; i < n;) {
+                int used;
                 if (i + AHEAD < n) PREFETCH(items[i + AHEAD]);
-                if (one_object(&c, items[i], i, codes + i) < 0) goto done;
+                if (i + AHEAD + 1 < n) PREFETCH(items[i + AHEAD + 1]);
+                used = step(&c, items[i], i + 1 < n ? items[i + 1] : NULL, i, codes + i);
+                if (used < 0) goto done;
+                i += used;
             }
         } else if (kind == 'i') {
             const int64_t *items = (const int64_t *)view.buf;
