@@ -10,6 +10,7 @@ setup(
         Extension(
             "upsell_ab.assignment._fnv",
             sources=["upsell_ab/assignment/_fnv.c"],
+            depends=["upsell_ab/assignment/_fnv_hash.h"],
             optional=True,
         )
     ]
