@@ -137,7 +137,7 @@ def postgres_dsn() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
-    """A PySpark session in local mode (2 threads, UTC, 4 shuffle partitions, no UI)."""
+    """A PySpark session in local mode (2 threads, UTC, 1 shuffle partition, no UI)."""
     pyspark_sql = pytest.importorskip("pyspark.sql")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("PySpark needs Java (set JAVA_HOME or put java on PATH)")
@@ -145,10 +145,11 @@ def spark_session() -> Iterator[Any]:
         pyspark_sql.SparkSession.builder.master("local[2]")
         .appName("upsell_ab-tests")
         .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.shuffle.partitions", "1")
         .config("spark.default.parallelism", "2")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", "1g")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

@@ -65,7 +65,7 @@ def exposures_frame(rows: list[tuple[Any, ...]], attributes: tuple[str, ...] = (
     """(experiment, variant, unit, 'YYYY-mm-dd HH:MM[:SS]', [attributes...]) rows."""
     columns = ["experiment", "variant", "unit_id", "timestamp", *attributes]
     frame = pd.DataFrame(rows, columns=columns)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[us]")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601").astype("datetime64[us]")
     frame.insert(4, "event_id", [f"x{i}" for i in range(len(frame))])
     for name in attributes:
         frame[name] = frame[name].astype(object)
@@ -78,7 +78,7 @@ def events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         rows,
         columns=["unit_id", "timestamp", "event_type", "value", "discount", "quantity", "event_id"],
     )
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[us]")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601").astype("datetime64[us]")
     for name in ("value", "discount", "quantity"):
         frame[name] = frame[name].astype("float64")
     frame.insert(6, "order_id", None)
