@@ -171,11 +171,11 @@ def test_picker_and_argument_errors() -> None:
     picker = EXT.Picker(fnv1a32("s"), items)
     assert picker("😀") == hash_v2_bucket("s", "😀")
     with pytest.raises(TypeError):
-        picker(42)  # type: ignore[arg-type]
+        picker(42)
     with pytest.raises(ValueError):
         EXT.Picker(1, items[:-1])
     with pytest.raises(TypeError):
-        EXT.bucket_v2(1, b"bytes")  # type: ignore[arg-type]
+        EXT.bucket_v2(1, b"bytes")
     out = np.empty(2, dtype=np.uint8)
     with pytest.raises(ValueError):
         EXT.assign_codes(["a"], 1, bytes(10000), None, None, None, out)
@@ -229,9 +229,10 @@ def test_both_paths_with_targeting_missing_and_not_running() -> None:
             "past_orders": rng.integers(0, 3, size),
         }
     )
-    ids = pd.Series(mixed_ids(size, 6), dtype=object)
-    ids[::53] = None
-    ids[1::59] = float("nan")
+    values: list[str | float | None] = list(mixed_ids(size, 6))
+    values[::53] = [None] * len(values[::53])
+    values[1::59] = [float("nan")] * len(values[1::59])
+    ids = pd.Series(values, dtype=object)
     targeting = [
         {"attribute": "segment", "op": "eq", "value": "new"},
         {"attribute": "past_orders", "op": "gte", "value": 1},

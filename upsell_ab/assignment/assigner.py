@@ -13,7 +13,7 @@ targeting and overrides to those bytes with numpy: no Python code per id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property, partial
@@ -42,6 +42,8 @@ from upsell_ab.spec.models import Experiment, Status
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+
+    from upsell_ab.assignment.outcomes import UnitIds
 
 
 class Reason(StrEnum):
@@ -167,7 +169,7 @@ class Assigner:
 
     def assign_many(
         self,
-        unit_ids: Sequence[str] | np.ndarray | pd.Series,
+        unit_ids: UnitIds,
         attributes: pd.DataFrame | None = None,
     ) -> np.ndarray:
         """Variant id (object array, None where not in the experiment) per unit;
@@ -176,7 +178,7 @@ class Assigner:
 
     def assign_many_with_reasons(
         self,
-        unit_ids: Sequence[str] | np.ndarray | pd.Series,
+        unit_ids: UnitIds,
         attributes: pd.DataFrame | None = None,
     ) -> BulkAssignment:
         """Like :meth:`assign_many`, plus why, as :class:`BulkAssignment`.

@@ -23,8 +23,13 @@ from typing import TYPE_CHECKING, Any
 from upsell_ab.assignment.hashing import fnv1a32
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import numpy as np
     import pandas as pd
+
+    UnitIds: TypeAlias = Sequence[str | int | float | None] | np.ndarray | pd.Series
+    """What bulk assignment accepts (floats only as NaN = missing; see the module doc)."""
 
 CODE_COVERAGE = 255
 CODE_NAMESPACE = 254
@@ -56,7 +61,7 @@ class Outcomes:
 
 
 def outcome_codes(
-    unit_ids: Sequence[Any] | np.ndarray | pd.Series,
+    unit_ids: UnitIds,
     plan: BulkPlan,
     extension: ModuleType | None,
 ) -> Outcomes:
@@ -79,7 +84,7 @@ def outcome_codes(
     return Outcomes(codes, np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.int64))
 
 
-def _normalise(unit_ids: Sequence[Any] | np.ndarray | pd.Series) -> list[Any] | np.ndarray:
+def _normalise(unit_ids: UnitIds) -> list[Any] | np.ndarray:
     """A list, a 1-d contiguous object array, or an int64 / uint64 array.
 
     Non-list input goes through ``np.asarray`` first (so a tuple of ints and
