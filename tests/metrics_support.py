@@ -65,7 +65,9 @@ def exposures_frame(rows: list[tuple[Any, ...]], attributes: tuple[str, ...] = (
     """(experiment, variant, unit, 'YYYY-mm-dd HH:MM[:SS]', [attributes...]) rows."""
     columns = ["experiment", "variant", "unit_id", "timestamp", *attributes]
     frame = pd.DataFrame(rows, columns=columns)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601").astype("datetime64[us]")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601").astype(
+        "datetime64[us]"
+    )
     frame.insert(4, "event_id", [f"x{i}" for i in range(len(frame))])
     for name in attributes:
         frame[name] = frame[name].astype(object)
@@ -78,7 +80,9 @@ def events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         rows,
         columns=["unit_id", "timestamp", "event_type", "value", "discount", "quantity", "event_id"],
     )
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601").astype("datetime64[us]")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], format="ISO8601").astype(
+        "datetime64[us]"
+    )
     for name in ("value", "discount", "quantity"):
         frame[name] = frame[name].astype("float64")
     frame.insert(6, "order_id", None)
@@ -89,7 +93,10 @@ def events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
 # --------------------------------------------------------------------- engines
 def load_duckdb(con: Any, exposures: pd.DataFrame, events: pd.DataFrame, **names: str) -> None:
     """Create the two tables (names overridable: ``exposures_table``, ``events_table``)."""
-    for frame, key, default in ((exposures, "exposures_table", "exposures"), (events, "events_table", "events")):
+    for frame, key, default in (
+        (exposures, "exposures_table", "exposures"),
+        (events, "events_table", "events"),
+    ):
         name = names.get(key, default)
         quoted = '"' + name.replace('"', '""') + '"'
         con.register("frame_view", frame)
@@ -105,7 +112,10 @@ def load_postgres(dsn: str, exposures: pd.DataFrame, events: pd.DataFrame, **nam
     from psycopg import sql
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for frame, key, default in ((exposures, "exposures_table", "exposures"), (events, "events_table", "events")):
+        for frame, key, default in (
+            (exposures, "exposures_table", "exposures"),
+            (events, "events_table", "events"),
+        ):
             name = names.get(key, default)
             columns = [
                 sql.SQL("{} {}").format(
@@ -115,7 +125,9 @@ def load_postgres(dsn: str, exposures: pd.DataFrame, events: pd.DataFrame, **nam
             ]
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
             conn.execute(
-                sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(name), sql.SQL(", ").join(columns))
+                sql.SQL("CREATE TABLE {} ({})").format(
+                    sql.Identifier(name), sql.SQL(", ").join(columns)
+                )
             )
             copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, frame.columns))
@@ -135,15 +147,23 @@ def _plain(value: Any) -> Any:
 
 def load_spark(spark: Any, exposures: pd.DataFrame, events: pd.DataFrame, **names: str) -> None:
     """Temp views from pandas (no Hive metastore needed); names quoted with backticks."""
-    for frame, key, default in ((exposures, "exposures_table", "exposures"), (events, "events_table", "events")):
+    for frame, key, default in (
+        (exposures, "exposures_table", "exposures"),
+        (events, "events_table", "events"),
+    ):
         name = names.get(key, default)
         records = [tuple(_plain(v) for v in r) for r in frame.itertuples(index=False)]
         schema = ", ".join(
             f"`{c.replace('`', '``')}` "
-            + {"float64": "DOUBLE", "datetime64[us]": "TIMESTAMP"}.get(str(frame[c].dtype), "STRING")
+            + {"float64": "DOUBLE", "datetime64[us]": "TIMESTAMP"}.get(
+                str(frame[c].dtype), "STRING"
+            )
             for c in frame.columns
         )
-        spark.createDataFrame(records, schema=schema).createOrReplaceTempView(name)
+        staging = f"upsell_ab_loading_{abs(hash(name))}"
+        spark.createDataFrame(records, schema=schema).createOrReplaceTempView(staging)
+        quoted = "`" + name.replace("`", "``") + "`"
+        spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW {quoted} AS SELECT * FROM {staging}")
 
 
 # ---------------------------------------------------------------------- oracle
@@ -173,7 +193,12 @@ class Ev:
 
 
 def _unit_sum(
-    events: list[Ev], first: datetime, event: str, summand: Any, lo: timedelta, hi: timedelta,
+    events: list[Ev],
+    first: datetime,
+    event: str,
+    summand: Any,
+    lo: timedelta,
+    hi: timedelta,
     lookback: timedelta | None,
 ) -> tuple[float, int]:
     total, count = 0.0, 0
@@ -189,7 +214,10 @@ def _unit_sum(
 
 
 def _summand(metric: MetricDefinition, value: str) -> Any:
-    if metric.type in (MetricType.proportion, MetricType.retention, MetricType.count_) or value == "count":
+    if (
+        metric.type in (MetricType.proportion, MetricType.retention, MetricType.count_)
+        or value == "count"
+    ):
         return lambda ev: 1.0
     if metric.type is MetricType.profit:
         assert metric.margin is not None
@@ -208,8 +236,10 @@ def unit_values(
     out: dict[str, float] = {}
     if metric.type is MetricType.ratio:
         assert metric.numerator and metric.denominator
-        sides = [("y", "x", metric.numerator.event, metric.numerator.value),
-                 ("d", "w", metric.denominator.event, metric.denominator.value)]
+        sides = [
+            ("y", "x", metric.numerator.event, metric.numerator.value),
+            ("d", "w", metric.denominator.event, metric.denominator.value),
+        ]
     else:
         assert metric.event
         sides = [("y", "x", metric.event, metric.value)]
@@ -226,24 +256,43 @@ def unit_values(
 
 FIELDS = {
     "sample": {"sum": ("y",), "sum_squares": ("y", "y")},
-    "cuped": {"sum": ("y",), "sum_squares": ("y", "y"), "covariate_sum": ("x",),
-              "covariate_sum_squares": ("x", "x"), "cross_sum": ("y", "x")},
-    "ratio": {"numerator_sum": ("y",), "numerator_sum_squares": ("y", "y"), "denominator_sum": ("d",),
-              "denominator_sum_squares": ("d", "d"), "cross_sum": ("y", "d")},
+    "cuped": {
+        "sum": ("y",),
+        "sum_squares": ("y", "y"),
+        "covariate_sum": ("x",),
+        "covariate_sum_squares": ("x", "x"),
+        "cross_sum": ("y", "x"),
+    },
+    "ratio": {
+        "numerator_sum": ("y",),
+        "numerator_sum_squares": ("y", "y"),
+        "denominator_sum": ("d",),
+        "denominator_sum_squares": ("d", "d"),
+        "cross_sum": ("y", "d"),
+    },
     "cuped_ratio": {
-        "numerator_sum": ("y",), "numerator_sum_squares": ("y", "y"), "denominator_sum": ("d",),
-        "denominator_sum_squares": ("d", "d"), "covariate_numerator_sum": ("x",),
-        "covariate_numerator_sum_squares": ("x", "x"), "covariate_denominator_sum": ("w",),
-        "covariate_denominator_sum_squares": ("w", "w"), "numerator_denominator_cross": ("y", "d"),
-        "numerator_covariate_numerator_cross": ("y", "x"), "numerator_covariate_denominator_cross": ("y", "w"),
-        "denominator_covariate_numerator_cross": ("d", "x"), "denominator_covariate_denominator_cross": ("d", "w"),
+        "numerator_sum": ("y",),
+        "numerator_sum_squares": ("y", "y"),
+        "denominator_sum": ("d",),
+        "denominator_sum_squares": ("d", "d"),
+        "covariate_numerator_sum": ("x",),
+        "covariate_numerator_sum_squares": ("x", "x"),
+        "covariate_denominator_sum": ("w",),
+        "covariate_denominator_sum_squares": ("w", "w"),
+        "numerator_denominator_cross": ("y", "d"),
+        "numerator_covariate_numerator_cross": ("y", "x"),
+        "numerator_covariate_denominator_cross": ("y", "w"),
+        "denominator_covariate_numerator_cross": ("d", "x"),
+        "denominator_covariate_denominator_cross": ("d", "w"),
         "covariate_numerator_denominator_cross": ("x", "w"),
     },
 }
 
 
 def fields_of(metric: MetricDefinition) -> dict[str, tuple[str, ...]]:
-    kind = ("cuped_" if metric.cuped else "") + ("ratio" if metric.type is MetricType.ratio else "sample")
+    kind = ("cuped_" if metric.cuped else "") + (
+        "ratio" if metric.type is MetricType.ratio else "sample"
+    )
     return FIELDS["cuped" if kind == "cuped_sample" else kind]
 
 
@@ -257,7 +306,7 @@ def oracle(
     segment: tuple[str, str] | None = None,
     day: date | None = None,
 ) -> OracleResult:
-    """Statistics recomputed in plain Python (optionally one segment, or as of the end of ``day``)."""
+    """Statistics recomputed in plain Python (one segment, or as of the end of ``day``)."""
     xp = exposures[exposures["experiment"] == experiment_id]
     known = xp[xp["variant"].isin(variants)]
     unknown = xp[~xp["variant"].isin(variants)]
@@ -280,18 +329,27 @@ def oracle(
     duplicates = len(relevant) - len(kept)
     grouped: dict[str, list[Ev]] = {}
     for r in kept.itertuples(index=False):
-        ev = Ev(r.unit_id, r.timestamp.to_pydatetime(), r.event_type, r.value, r.discount, r.quantity)
+        ev = Ev(
+            r.unit_id, r.timestamp.to_pydatetime(), r.event_type, r.value, r.discount, r.quantity
+        )
         grouped.setdefault(r.unit_id, []).append(ev)
     empty: list[Ev] = []
     firsts = {u: t.to_pydatetime() for u, t in units["timestamp"].items()}
     eligible_all = first_rows[~first_rows["unit_id"].isin(multi_units)]
-    all_firsts = {u: t.to_pydatetime() for u, t in zip(eligible_all["unit_id"], eligible_all["timestamp"], strict=True)}
+    all_firsts = {
+        u: t.to_pydatetime()
+        for u, t in zip(eligible_all["unit_id"], eligible_all["timestamp"], strict=True)
+    }
     per_metric: dict[str, dict[str, dict[str, float]]] = {}
     for name, metric in metrics.items():
-        values = {u: unit_values(metric, grouped.get(u, empty), t, cutoff) for u, t in firsts.items()}
+        values = {
+            u: unit_values(metric, grouped.get(u, empty), t, cutoff) for u, t in firsts.items()
+        }
         frame = pd.DataFrame.from_dict(values, orient="index").reindex(units.index)
         if metric.capping is not None:
-            all_values = {u: unit_values(metric, grouped.get(u, empty), t) for u, t in all_firsts.items()}
+            all_values = {
+                u: unit_values(metric, grouped.get(u, empty), t) for u, t in all_firsts.items()
+            }
             pooled = pd.DataFrame.from_dict(all_values, orient="index")
             for var in [c for c in ("y", "x") if c in frame.columns]:
                 if metric.capping.kind == "fixed":
@@ -317,7 +375,7 @@ def oracle(
     exposed_any = set(xp["unit_id"])
     windows = []
     for m in metrics.values():
-        for event in ([m.event] if m.event else [m.numerator.event, m.denominator.event]):  # type: ignore[union-attr]
+        for event in [m.event] if m.event else [m.numerator.event, m.denominator.event]:  # type: ignore[union-attr]
             windows.append((event, m.window.start, m.window.end))
     if eligible is not None:
         for ev in kept.itertuples(index=False):
@@ -370,15 +428,21 @@ def synthetic(n_units: int = 2000, seed: int = 7) -> tuple[pd.DataFrame, pd.Data
     rows: list[tuple[Any, ...]] = []
     for u, t, a in zip(unit_ids, first, arm, strict=True):
         channel = str(rng.choice(["web", "app", "store"])) if rng.random() > 0.05 else None
-        rows.append(("exp1", str(variants[a]), u, t, channel, str(rng.choice(["new", "returning"]))))
+        rows.append(
+            ("exp1", str(variants[a]), u, t, channel, str(rng.choice(["new", "returning"])))
+        )
         if rng.random() < 0.2:  # re-exposure, same variant, later
             rows.append(("exp1", str(variants[a]), u, t + timedelta(hours=5), channel, "new"))
         if rng.random() < 0.01:  # a second variant: excluded
-            rows.append(("exp1", str(variants[(a + 1) % 3]), u, t + timedelta(hours=1), channel, "new"))
+            rows.append(
+                ("exp1", str(variants[(a + 1) % 3]), u, t + timedelta(hours=1), channel, "new")
+            )
         if rng.random() < 0.005:
             rows.append(("exp1", "ghost", u, t + timedelta(hours=2), channel, "new"))
     rows.append(("other_exp", "control", "u00001", start, "web", "new"))
-    exposures = pd.DataFrame(rows, columns=["experiment", "variant", "unit_id", "timestamp", "channel", "tier"])
+    exposures = pd.DataFrame(
+        rows, columns=["experiment", "variant", "unit_id", "timestamp", "channel", "tier"]
+    )
     exposures["timestamp"] = pd.to_datetime(exposures["timestamp"]).astype("datetime64[us]")
     exposures.insert(4, "event_id", [f"x{i}" for i in range(len(exposures))])
     ev_rows: list[tuple[Any, ...]] = []
@@ -390,10 +454,14 @@ def synthetic(n_units: int = 2000, seed: int = 7) -> tuple[pd.DataFrame, pd.Data
             value = float(np.round(rng.lognormal(7.5, 0.8), 2))
             discount = float(np.round(value * rng.choice([0.0, 0.1, 0.2]), 2))
             counter += 1
-            ev_rows.append((u, t + offset, kind, value, discount, float(rng.integers(1, 4)), f"e{counter}"))
+            ev_rows.append(
+                (u, t + offset, kind, value, discount, float(rng.integers(1, 4)), f"e{counter}")
+            )
             if rng.random() < 0.03:  # duplicate delivery of the same event
                 ev_rows.append(ev_rows[-1])
     for i in range(40):  # orphans
         counter += 1
-        ev_rows.append((f"stranger{i}", start + timedelta(days=2), "order", 100.0, 0.0, 1.0, f"e{counter}"))
+        ev_rows.append(
+            (f"stranger{i}", start + timedelta(days=2), "order", 100.0, 0.0, 1.0, f"e{counter}")
+        )
     return exposures, events_frame(ev_rows)

@@ -65,7 +65,10 @@ METRICS: dict[str, MetricDefinition] = {
         window=Window(start=timedelta(days=1), end=timedelta(days=30)),
     ),
     "profit": MetricDefinition(
-        type=MetricType.profit, event="order", margin=0.3, capping=Capping(kind="fixed", value=900.0)
+        type=MetricType.profit,
+        event="order",
+        margin=0.3,
+        capping=Capping(kind="fixed", value=900.0),
     ),
     "refund": MetricDefinition(type=MetricType.proportion, event="refund", cuped=Cuped()),
     "discount": MetricDefinition(type=MetricType.mean, event="order", value="discount"),
@@ -81,15 +84,21 @@ def _compare(a: ExperimentData, b: ExperimentData, rel: float = 1e-9) -> None:
     for name in METRICS:
         left, right = a.metrics[name], b.metrics[name]
         for variant in VARIANTS:
-            assert_close(stats_dict(left.by_variant[variant]), stats_dict(right.by_variant[variant]), rel)
+            assert_close(
+                stats_dict(left.by_variant[variant]), stats_dict(right.by_variant[variant]), rel
+            )
         assert left.by_segment.keys() == right.by_segment.keys()
         for key, cell in left.by_segment.items():
             for variant in VARIANTS:
-                assert_close(stats_dict(cell[variant]), stats_dict(right.by_segment[key][variant]), rel)
+                assert_close(
+                    stats_dict(cell[variant]), stats_dict(right.by_segment[key][variant]), rel
+                )
         assert [d.day for d in left.daily] == [d.day for d in right.daily]
         for x, y in zip(left.daily, right.daily, strict=True):
             for variant in VARIANTS:
-                assert_close(stats_dict(x.by_variant[variant]), stats_dict(y.by_variant[variant]), rel)
+                assert_close(
+                    stats_dict(x.by_variant[variant]), stats_dict(y.by_variant[variant]), rel
+                )
 
 
 @pytest.fixture(scope="module")

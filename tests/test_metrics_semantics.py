@@ -254,10 +254,16 @@ def test_files_read_in_place_with_column_mapping(tmp_path: object) -> None:
     from pathlib import Path
 
     folder = Path(str(tmp_path))
-    xp = exposures_frame([("exp1", "control", "u1", "2024-01-01"), ("exp1", "treatment", "u2", "2024-01-01")])
+    xp = exposures_frame(
+        [("exp1", "control", "u1", "2024-01-01"), ("exp1", "treatment", "u2", "2024-01-01")]
+    )
     ev = events_frame([("u1", "2024-01-01 01:00", "upsell_purchase", 9.0, 0.0, 1.0, "e1")])
-    xp.rename(columns={"unit_id": "customer", "timestamp": "seen_at"}).to_parquet(folder / "x.parquet")
-    ev.rename(columns={"event_type": "kind", "unit_id": "customer"}).to_csv(folder / "e.csv", index=False)
+    xp.rename(columns={"unit_id": "customer", "timestamp": "seen_at"}).to_parquet(
+        folder / "x.parquet"
+    )
+    ev.rename(columns={"event_type": "kind", "unit_id": "customer"}).to_csv(
+        folder / "e.csv", index=False
+    )
     source = DataSource(
         kind=SourceKind.files,
         exposures=Table(path=str(folder / "x.parquet")),
