@@ -264,3 +264,26 @@ def test_exact_routes_agree_with_quadrature(
     p = prob_beta_greater(x1, x2)
     assert p == pytest.approx(_quadrature_pair(x1, x2)[0], abs=1e-9)
     assert p + prob_beta_greater(x2, x1) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(("n", "m"), [(3.0, 7.0), (2e4, 3e4), (1e8, 1.2e8)])
+def test_huge_parameters_against_closed_form(n: float, m: float) -> None:
+    """X ~ Beta(n, 1), Y ~ Beta(m, 1) (X^n, Y^m uniform): P(X > Y) = n / (n + m);
+    mirrored, Beta(1, n) vs Beta(1, m): m / (n + m). Exercises the exact route
+    (small n) and the quadrature (n ~ 1e8, where the Miller sum would lose 1e-8)."""
+    assert prob_beta_greater(BetaPosterior(n, 1.0), BetaPosterior(m, 1.0)) == pytest.approx(
+        n / (n + m), abs=1e-9
+    )
+    assert prob_beta_greater(BetaPosterior(1.0, n), BetaPosterior(1.0, m)) == pytest.approx(
+        m / (n + m), abs=1e-9
+    )
+
+
+def test_prob_best_with_rates_within_1e_8_of_one() -> None:
+    """All converted, 1e8 and 1.2e8 units: Beta(n, 1) posteriors, P(best) = n / (n + m)."""
+    arms = {"a": _p(99_999_999, 99_999_999), "b": _p(119_999_999, 119_999_999)}
+    best = prob_best_beta(arms, FLAT)
+    assert best is not None
+    assert best["a"] == pytest.approx(1e8 / 2.2e8, abs=1e-9)
+    result = beta_binomial(arms["a"], arms["b"], FLAT)
+    assert result.prob_beat_baseline == pytest.approx(1.2e8 / 2.2e8, abs=1e-9)

@@ -75,12 +75,19 @@ __all__ = [
 
 MAX_EXACT_TERMS = 250
 """Longest Miller sum used; above it quadrature is cheaper and as accurate."""
+MAX_EXACT_PARAMETER = 1e4
+"""The Miller sum adds log-gamma ratios of size ~ a + b: beyond ~1e4 its rounding
+(1e-10 at 1e5, 1e-8 at 1e8, checked against 60-digit mpmath sums) exceeds the
+quadrature's (5e-13 at 1e5, 7e-10 at 1e8), so large posteriors use quadrature."""
 
 _NEAR_NORMAL = 30.0
 """With a, b >= 30 a Beta density is smooth and near-normal: panels of other
 arms closer than 0.75 sd may be merged (:func:`thin_breaks`)."""
 _THIN_GAP = 0.75
 _INTEGER_TOLERANCE = 1e-9
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+_STIRLING_MIN = 10.0
+"""Stirling's series is used for log-gammas of arguments >= 10."""
 _COUNT_TOLERANCE = 1e-6
 
 
@@ -138,29 +145,65 @@ def _as_integer(value: float) -> int | None:
     return int(nearest) if abs(value - nearest) < _INTEGER_TOLERANCE and nearest >= 1 else None
 
 
+def _log_gamma_ratio(x: FloatArray, y: FloatArray) -> FloatArray:
+    """lgamma(x) - lgamma(y), accurate also for huge x and y (a plain difference of
+    log-gammas near 1e8 loses ~1e-7): for x, y >= 10 by Stirling's formula,
+    (x - 1/2) log1p((x - y) / y) + (x - y)(ln y - 1) + d(x) - d(y)."""
+    from scipy.special import gammaln
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    out = np.empty(np.broadcast(x, y).shape)
+    x, y = np.broadcast_arrays(x, y)
+    large = (x >= _STIRLING_MIN) & (y >= _STIRLING_MIN)
+    xs, ys = x[large], y[large]
+    if xs.size:
+        d = xs - ys
+        out[large] = (
+            (xs - 0.5) * np.log1p(d / ys)
+            + d * (np.log(ys) - 1.0)
+            + _stirling_series(xs)
+            - _stirling_series(ys)
+        )
+    small = ~large
+    if small.any():
+        out[small] = gammaln(x[small]) - gammaln(y[small])
+    return out
+
+
+def _stirling_series(x: FloatArray) -> FloatArray:
+    inv = 1.0 / x
+    inv2 = inv * inv
+    out: FloatArray = inv * (
+        1.0 / 12.0
+        - inv2 * (1.0 / 360.0 - inv2 * (1.0 / 1260.0 - inv2 * (1.0 / 1680.0 - inv2 / 1188.0)))
+    )
+    return out
+
+
 def _miller_sum(a_a: float, b_a: float, a_b: int, b_b: float) -> float:
     """Evan Miller's closed form of P(B > A), B ~ Beta(a_b, b_b) with integer a_b.
 
     Term i is B(a_A + i, b_A + b_B) / ((b_B + i) B(1 + i, b_B) B(a_A, b_A))
-    = exp(lgamma(a_A + i) - lgamma(a_A + b_A + b_B + i) + lgamma(b_B + i)
-    - lgamma(1 + i)) * Gamma(a_A + b_A) Gamma(b_A + b_B) / (Gamma(a_A) Gamma(b_A) Gamma(b_B)).
+    = exp([lgamma(a_A + i) - lgamma(a_A + b_A + b_B + i)] + [lgamma(b_B + i) - lgamma(1 + i)]
+    - ln B(a_A, b_A) + [lgamma(b_A + b_B) - lgamma(b_B)]), each bracket an accurate
+    log-gamma ratio.
     """
-    from scipy.special import gammaln
-
     i = np.arange(a_b, dtype=float)
-    args = np.concatenate(
-        [a_a + i, a_a + b_a + b_b + i, b_b + i, 1.0 + i, [a_a + b_a, b_a + b_b, a_a, b_a, b_b]]
+    log_terms = (
+        _log_gamma_ratio(a_a + i, a_a + b_a + b_b + i)
+        + _log_gamma_ratio(b_b + i, 1.0 + i)
+        - log_beta_function(a_a, b_a)
+        + float(_log_gamma_ratio(np.array(b_a + b_b), np.array(b_b)))
     )
-    logs = gammaln(args)
-    n = a_b
-    constant = logs[4 * n] + logs[4 * n + 1] - logs[4 * n + 2] - logs[4 * n + 3] - logs[4 * n + 4]
-    log_terms = logs[:n] - logs[n : 2 * n] + logs[2 * n : 3 * n] - logs[3 * n : 4 * n] + constant
     top = float(log_terms.max())
     return float(math.exp(top) * np.exp(log_terms - top).sum())
 
 
 def _exact_route(x1: BetaPosterior, x2: BetaPosterior) -> tuple[int, str] | None:
     """The shortest Miller loop for P(X1 > X2), if one has <= MAX_EXACT_TERMS terms."""
+    if max(x1.a, x1.b, x2.a, x2.b) > MAX_EXACT_PARAMETER:
+        return None
     candidates: list[tuple[int, str]] = []
     for value, route in ((x1.a, "a1"), (x2.a, "a2"), (x2.b, "b2"), (x1.b, "b1")):
         count = _as_integer(value)
@@ -208,27 +251,15 @@ def _cdf(post: BetaPosterior, x: FloatArray) -> FloatArray:
 
 
 def _sf(post: BetaPosterior, x: FloatArray) -> FloatArray:
-    """P(p > x) as I_{1-x}(b, a): accurate in the upper tail and, with scipy 1.17,
-    several times faster than ``betaincc`` for large parameters."""
-    from scipy.special import betainc
-
-    out: FloatArray = betainc(post.b, post.a, 1.0 - x)
-    return out
-
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-_STIRLING_MIN = 10.0
+    """P(p > x) = 1 - I_x(a, b): exact to ~1e-16 absolute, cheaper than scipy's
+    ``betaincc`` (several times slower for large parameters in scipy 1.17)."""
+    return 1.0 - _cdf(post, x)
 
 
 def _stirling_correction(x: float) -> float:
     """lgamma(x) - [(x - 1/2) ln x - x + ln(2 pi)/2] for x >= 10 by its asymptotic
     series (DLMF 5.11.1); truncation error < 3e-14 at x = 10."""
-    inv = 1.0 / x
-    inv2 = inv * inv
-    return inv * (
-        1.0 / 12.0
-        - inv2 * (1.0 / 360.0 - inv2 * (1.0 / 1260.0 - inv2 * (1.0 / 1680.0 - inv2 / 1188.0)))
-    )
+    return float(_stirling_series(np.asarray(x, dtype=float)))
 
 
 def log_beta_function(a: float, b: float) -> float:
@@ -318,8 +349,18 @@ def _quadrature_pair(chosen: BetaPosterior, other: BetaPosterior) -> tuple[float
         over f_O:  P = int f_O S_C,  loss = int f_O [(x - m_C) F_C + m_C x (1 - x) f_C / a_C]
 
     One incomplete-beta evaluation per node serves both integrals (S = 1 - F,
-    exact to ~1e-16 absolute).
+    exact to ~1e-16 absolute). When the integrated density sits above 1/2 the
+    pair is mirrored (p -> 1 - p swaps the roles, both answers are unchanged) so
+    the nodes lie near 0, where doubles are dense: a posterior within 1e-8 of 1
+    would otherwise be resolved to only ~1e-8.
     """
+    narrow = chosen if chosen.variance <= other.variance else other
+    if narrow.mean > 0.5:
+        return _oriented_pair(other.mirrored(), chosen.mirrored())
+    return _oriented_pair(chosen, other)
+
+
+def _oriented_pair(chosen: BetaPosterior, other: BetaPosterior) -> tuple[float, float]:
     if chosen.variance <= other.variance:
         o = other
 
@@ -453,16 +494,26 @@ def beta_binomial(
 def _beta_extremes(
     stats_by_variant: Mapping[str, SampleStats], prior: BetaPrior, direction: Direction
 ) -> tuple[list[str], FloatArray, float, list[BetaPosterior]] | None:
-    from scipy.special import betainc
-
     names = list(stats_by_variant)
     if len(names) < 2 or any(stats_by_variant[name].n == 0 for name in names):
         return None
     posts = [BetaPosterior.from_stats(stats_by_variant[n], prior, n) for n in names]
     higher = direction is Direction.higher_is_better
+    if sum(p.mean for p in posts) > 0.5 * len(posts):
+        # mirror (p -> 1 - p, max <-> min) so the nodes lie near 0 (see _quadrature_pair)
+        mirrored = [p.mirrored() for p in posts]
+        probabilities, expected = _extremes(mirrored, not higher)
+        return names, probabilities, 1.0 - expected, posts
+    probabilities, expected = _extremes(posts, higher)
+    return names, probabilities, expected, posts
+
+
+def _extremes(posts: list[BetaPosterior], higher: bool) -> tuple[FloatArray, float]:
+    """P(arm extreme) and E[extreme] for Beta posteriors (max if ``higher``)."""
+    from scipy.special import betainc
+
     if any(_is_rough(p) for p in posts):
-        probabilities, expected = _adaptive_extremes(posts, higher)
-        return names, probabilities, expected, posts
+        return _adaptive_extremes(posts, higher)
     breaks = np.concatenate([_quantile_breaks(p) for p in posts])
     if all(min(p.a, p.b) >= _NEAR_NORMAL for p in posts):
         breaks = thin_breaks(breaks, _THIN_GAP * math.sqrt(min(p.variance for p in posts)))
@@ -470,9 +521,10 @@ def _beta_extremes(
     a = np.array([p.a for p in posts])[:, None]
     b = np.array([p.b for p in posts])[:, None]
     density = np.nan_to_num(np.exp(np.vstack([_log_density(p, nodes) for p in posts])))
-    below = betainc(a, b, nodes[None, :]) if higher else betainc(b, a, 1.0 - nodes[None, :])
-    probabilities, expected = extreme_value_quadrature(density, below, nodes, weights)
-    return names, probabilities, expected, posts
+    below = betainc(a, b, nodes[None, :])
+    if not higher:  # 1 - F: exact to 1e-16 absolute, and x stays unrounded near 0
+        below = 1.0 - below
+    return extreme_value_quadrature(density, below, nodes, weights)
 
 
 def _adaptive_extremes(posts: list[BetaPosterior], higher: bool) -> tuple[FloatArray, float]:
