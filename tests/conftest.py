@@ -54,9 +54,17 @@ def _as_postgres_user(command: list[str]) -> list[str]:
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
     """DSN of a throwaway PostgreSQL server (database ``upsell_ab``, user ``postgres``)."""
+    if _postgres_bin_dir() is None:
+        pytest.skip("no PostgreSQL binaries (install the Debian package 'postgresql')")
+    yield from start_postgres()
+
+
+def start_postgres() -> Iterator[str]:
+    """Start a server in a temporary directory, yield its DSN, stop it when resumed/closed
+    (a plain generator, so benchmarks can use it outside pytest)."""
     bin_dir = _postgres_bin_dir()
     if bin_dir is None:
-        pytest.skip("no PostgreSQL binaries (install the Debian package 'postgresql')")
+        raise RuntimeError("no PostgreSQL binaries (install the Debian package 'postgresql')")
     root = Path(tempfile.mkdtemp(prefix="upsell_ab_pg_"))
     data_dir = root / "data"
     socket_dir = root / "socket"
