@@ -372,7 +372,7 @@ def oracle(
 
     eligible = set(units.index) if segment is None and day is None else None
     before = outside = orphans = 0
-    exposed_any = set(xp["unit_id"])
+    exposed_any = set(known["unit_id"])
     windows = []
     for m in metrics.values():
         for event in [m.event] if m.event else [m.numerator.event, m.denominator.event]:  # type: ignore[union-attr]

@@ -10,9 +10,10 @@ user text.
 
 Pipeline (CTEs):
 
-1. ``xp``: exposure rows of the experiment; ``units``: per unit, first known
-   exposure time, min/max known variant (min != max = exposed to several
-   variants: excluded and counted), min/max unknown variant name.
+1. ``xp``: exposure rows of the experiment naming a configured variant;
+   ``units``: per unit, first exposure time and min/max variant (min != max:
+   exposed to several variants, excluded and counted). Rows naming other
+   variants are counted per variant (distinct units) in their own branch.
 2. ``ev``: events of the metrics' types; ``ranked`` numbers rows per
    ``event_id`` (rows after the first are duplicates: counted and dropped).
 3. ``ev_unit``: events LEFT JOIN units, grouped by unit: every metric channel
@@ -117,75 +118,100 @@ class QueryBuilder:
         return f"a{index}"
 
     # ------------------------------------------------------------------- stages
-    def _exposure_ctes(self) -> None:
+    def _raw_exposures(self, known: bool) -> exp.Select:
+        """Exposure rows of the experiment naming a configured (or, ``known=False``, any
+        other) variant, with canonical aliases u, v, ts, a0.."""
         source = self.plan.source.exposures
-        known = exp.In(this=qcol("v"), expressions=[string(v) for v in self.plan.variants])
         columns: list[exp.Expr] = [
-            _source_col(source, "unit_id").as_(id_("u")),
-            _source_col(source, "variant").as_(id_("v")),
-            _source_col(source, "timestamp").as_(id_("ts")),
+            _source_col(source, "unit_id").as_(id_("u"), copy=False),
+            _source_col(source, "variant").as_(id_("v"), copy=False),
+            _source_col(source, "timestamp").as_(id_("ts"), copy=False),
         ]
-        for index, name in enumerate(self.plan.segments):
-            attribute = exp.cast(_source_col(source, f"attribute:{name}"), "VARCHAR")
-            columns.append(attribute.as_(id_(self._segment_alias(index))))
+        if known:
+            for index, name in enumerate(self.plan.segments):
+                attribute = exp.cast(
+                    _source_col(source, f"attribute:{name}"), "VARCHAR", copy=False
+                )
+                columns.append(attribute.as_(id_(self._segment_alias(index)), copy=False))
+        variants: exp.Expr = exp.In(
+            this=_source_col(source, "variant"),
+            expressions=[string(v) for v in self.plan.variants],
+        )
+        if not known:
+            variants = exp.Not(this=variants)
         experiment = exp.EQ(
             this=_source_col(source, "experiment"), expression=string(self.plan.experiment_id)
         )
-        xp = exp.select(*columns).from_(_relation(source, self.dialect)).where(experiment)
+        return (
+            exp.select(*columns, copy=False)
+            .from_(_relation(source, self.dialect), copy=False)
+            .where(exp.and_(experiment, variants, copy=False), copy=False)
+        )
+
+    def _exposure_ctes(self) -> None:
+        xp = self._raw_exposures(known=True)
         if self.plan.segments:
-            # attributes are those of the first known exposure (ties broken by variant id)
-            known_first = exp.Case(
-                ifs=[exp.If(this=known.copy(), true=exp.Literal.number(0))],
-                default=exp.Literal.number(1),
-            )
+            # attributes are those of the first exposure (ties broken by variant id)
             order = exp.Order(
-                expressions=[
-                    exp.Ordered(this=known_first),
-                    exp.Ordered(this=qcol("ts")),
-                    exp.Ordered(this=qcol("v")),
-                ]
+                expressions=[exp.Ordered(this=qcol("ts")), exp.Ordered(this=qcol("v"))]
             )
             rank = exp.Window(this=exp.RowNumber(), partition_by=[qcol("u")], order=order)
-            xp = exp.select(exp.Star(), rank.as_(id_("rn"))).from_(xp.subquery(id_("raw")))
+            xp = exp.select(exp.Star(), rank.as_(id_("rn"), copy=False), copy=False).from_(
+                xp.subquery(id_("raw"), copy=False), copy=False
+            )
         self._cte("xp", xp)
-
-        def when(condition: exp.Expr, value: exp.Expr) -> exp.Expr:
-            return exp.Case(ifs=[exp.If(this=condition, true=value)])
-
-        unknown = exp.Not(this=known.copy())
+        # plain MIN/MAX on columns (no CASE): the grouping of every exposure row by unit is
+        # the most expensive step of the whole query at 10M exposures
         unit_columns: list[exp.Expr] = [
             qcol("u"),
-            exp.Min(this=when(known.copy(), qcol("ts"))).as_(id_("first_ts")),
-            exp.Min(this=when(known.copy(), qcol("v"))).as_(id_("v")),
-            exp.Max(this=when(known.copy(), qcol("v"))).as_(id_("v_max")),
-            exp.Min(this=when(unknown.copy(), qcol("v"))).as_(id_("unk_min")),
-            exp.Max(this=when(unknown.copy(), qcol("v"))).as_(id_("unk_max")),
+            exp.Min(this=qcol("ts")).as_(id_("first_ts"), copy=False),
+            exp.Min(this=qcol("v")).as_(id_("v"), copy=False),
+            exp.Max(this=qcol("v")).as_(id_("v_max"), copy=False),
         ]
         for index in range(len(self.plan.segments)):
             alias = self._segment_alias(index)
             first = exp.EQ(this=qcol("rn"), expression=exp.Literal.number(1))
-            unit_columns.append(exp.Max(this=when(first, qcol(alias))).as_(id_(alias)))
-        units = exp.select(*unit_columns).from_(id_("xp")).group_by(qcol("u"))
+            value = exp.Case(ifs=[exp.If(this=first, true=qcol(alias))])
+            unit_columns.append(exp.Max(this=value).as_(id_(alias), copy=False))
+        units = (
+            exp.select(*unit_columns, copy=False)
+            .from_(id_("xp"), copy=False)
+            .group_by(qcol("u"), copy=False)
+        )
         self._cte("units", units, reused=True)
 
     def _event_ctes(self) -> None:
         source = self.plan.source.events
         types = sorted({ch.event for _, ch in self.channels})
         columns = [
-            _source_col(source, "unit_id").as_(id_("u")),
-            _source_col(source, "timestamp").as_(id_("ts")),
-            _source_col(source, "event_type").as_(id_("etype")),
-            exp.cast(_source_col(source, "value"), "DOUBLE").as_(id_("val")),
-            exp.cast(_source_col(source, "discount"), "DOUBLE").as_(id_("disc")),
-            exp.cast(_source_col(source, "quantity"), "DOUBLE").as_(id_("qty")),
+            _source_col(source, "unit_id").as_(id_("u"), copy=False),
+            _source_col(source, "timestamp").as_(id_("ts"), copy=False),
+            _source_col(source, "event_type").as_(id_("etype"), copy=False),
+            exp.cast(_source_col(source, "value"), "DOUBLE", copy=False).as_(
+                id_("val"), copy=False
+            ),
+            exp.cast(_source_col(source, "discount"), "DOUBLE", copy=False).as_(
+                id_("disc"), copy=False
+            ),
+            exp.cast(_source_col(source, "quantity"), "DOUBLE", copy=False).as_(
+                id_("qty"), copy=False
+            ),
         ]
         has_ids = source.column("event_id") is not None
         if has_ids:
-            columns.append(exp.cast(_source_col(source, "event_id"), "VARCHAR").as_(id_("eid")))
+            columns.append(
+                exp.cast(_source_col(source, "event_id"), "VARCHAR", copy=False).as_(
+                    id_("eid"), copy=False
+                )
+            )
         relevant = exp.In(
             this=_source_col(source, "event_type"), expressions=[string(t) for t in types]
         )
-        ev = exp.select(*columns).from_(_relation(source, self.dialect)).where(relevant)
+        ev = (
+            exp.select(*columns, copy=False)
+            .from_(_relation(source, self.dialect), copy=False)
+            .where(relevant, copy=False)
+        )
         if not has_ids:
             self._cte("kept", ev)
             return
@@ -193,42 +219,55 @@ class QueryBuilder:
             expressions=[exp.Ordered(this=qcol(c)) for c in ("ts", "u", "etype", "val", "disc")]
         )
         rank = exp.Window(this=exp.RowNumber(), partition_by=[qcol("eid")], order=order)
-        ranked = exp.select(exp.Star(), rank.as_(id_("rn"))).from_(ev.subquery(id_("ev")))
+        ranked = exp.select(exp.Star(), rank.as_(id_("rn"), copy=False), copy=False).from_(
+            ev.subquery(id_("ev"), copy=False), copy=False
+        )
         self._cte("ranked", ranked, reused=True)
         keep = exp.or_(
             exp.Is(this=qcol("eid"), expression=exp.Null()),
             exp.EQ(this=qcol("rn"), expression=exp.Literal.number(1)),
+            copy=False,
         )
-        self._cte("kept", exp.select(exp.Star()).from_(id_("ranked")).where(keep))
+        self._cte(
+            "kept",
+            exp.select(exp.Star(), copy=False)
+            .from_(id_("ranked"), copy=False)
+            .where(keep, copy=False),
+        )
 
     def _any_window(self) -> exp.Expr:
         windows = [in_window(ch) for _, ch in self.channels if ch.lookback is None]
-        return exp.or_(*windows)
+        return exp.or_(*windows, copy=False)
 
     def _unit_event_cte(self) -> None:
         ok = eligible()
         ts, first = qcol("ts", "e"), qcol("first_ts")
         columns: list[exp.Expr] = [
             qcol("u", "e"),
-            count_if(exp.Is(this=qcol("u", "units"), expression=exp.Null())).as_(id_("orphans")),
-            count_if(exp.and_(ok.copy(), exp.LT(this=ts, expression=first))).as_(id_("before")),
+            count_if(exp.Is(this=qcol("u", "units"), expression=exp.Null())).as_(
+                id_("orphans"), copy=False
+            ),
+            count_if(exp.and_(ok.copy(), exp.LT(this=ts, expression=first), copy=False)).as_(
+                id_("before"), copy=False
+            ),
             count_if(
                 exp.and_(
                     ok.copy(),
                     exp.GTE(this=ts.copy(), expression=first.copy()),
                     exp.Not(this=exp.Paren(this=self._any_window())),
+                    copy=False,
                 )
-            ).as_(id_("outside")),
+            ).as_(id_("outside"), copy=False),
         ]
         for slot, ch in self.channels:
-            condition = exp.and_(ok.copy(), in_window(ch))
-            columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var))))
+            condition = exp.and_(ok.copy(), in_window(ch), copy=False)
+            columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False))
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
         query = (
-            exp.select(*columns)
-            .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))))
-            .join(exp.Table(this=id_("units")), on=join, join_type="LEFT")
-            .group_by(qcol("u", "e"))
+            exp.select(*columns, copy=False)
+            .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
+            .join(exp.Table(this=id_("units")), on=join, join_type="LEFT", copy=False)
+            .group_by(qcol("u", "e"), copy=False)
         )
         self._cte("ev_unit", query, reused=True)
 
@@ -243,13 +282,13 @@ class QueryBuilder:
                     ifs=[exp.If(this=exp.GT(this=value, expression=num(0.0)), true=num(1.0))],
                     default=num(0.0),
                 )
-            columns.append(value.as_(id_(name)))
+            columns.append(value.as_(id_(name), copy=False))
         join = exp.EQ(this=qcol("u", "ev_unit"), expression=qcol("u", "units"))
         per_unit = (
-            exp.select(*columns)
-            .from_(exp.Table(this=id_("units")))
-            .join(exp.Table(this=id_("ev_unit")), on=join, join_type="LEFT")
-            .where(eligible())
+            exp.select(*columns, copy=False)
+            .from_(exp.Table(this=id_("units")), copy=False)
+            .join(exp.Table(this=id_("ev_unit")), on=join, join_type="LEFT", copy=False)
+            .where(eligible(), copy=False)
         )
         self._cte("per_unit", per_unit, reused=True)
         percentile = [(s, ch) for s, ch in self.channels if ch.cap and ch.cap.kind == "percentile"]
@@ -257,22 +296,23 @@ class QueryBuilder:
             caps = exp.select(
                 *(
                     quantile(qcol(s.column(ch.var)), ch.cap.value, self.dialect).as_(
-                        id_(s.cap_column(ch.var))
+                        id_(s.cap_column(ch.var)), copy=False
                     )
                     for s, ch in percentile
                     if ch.cap is not None
-                )
-            ).from_(id_("per_unit"))
+                ),
+                copy=False,
+            ).from_(id_("per_unit"), copy=False)
             self._cte("caps", caps, reused=True)
         capped_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("first_ts")]
         capped_columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
         for slot, ch in self.channels:
             name = slot.column(ch.var)
             cap = cap_value(ch, qcol(slot.cap_column(ch.var), "caps"))
-            capped_columns.append(apply_cap(qcol(name, "per_unit"), cap).as_(id_(name)))
-        capped = exp.select(*capped_columns).from_(id_("per_unit"))
+            capped_columns.append(apply_cap(qcol(name, "per_unit"), cap).as_(id_(name), copy=False))
+        capped = exp.select(*capped_columns, copy=False).from_(id_("per_unit"), copy=False)
         if percentile:
-            capped = capped.join(exp.Table(this=id_("caps")), join_type="CROSS")
+            capped = capped.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
         self._cte("capped", capped, reused=True)
 
     # ------------------------------------------------------------------ outputs
@@ -288,15 +328,15 @@ class QueryBuilder:
 
     def _branches(self) -> list[exp.Select]:
         count = exp.Count(this=exp.Star())
-        first_day = exp.cast(exp.Min(this=qcol("first_ts")), "DATE")
-        last_day = exp.cast(exp.Max(this=qcol("first_ts")), "DATE")
+        first_day = exp.cast(exp.Min(this=qcol("first_ts")), "DATE", copy=False)
+        last_day = exp.cast(exp.Max(this=qcol("first_ts")), "DATE", copy=False)
         stats = self._stat_columns()
         branches = [
             self.row(
                 "metric", variant=qcol("v"), day=first_day, last_day=last_day, n=count, **stats
             )
-            .from_(id_("capped"))
-            .group_by(qcol("v"))
+            .from_(id_("capped"), copy=False)
+            .group_by(qcol("v"), copy=False)
         ]
         for index in range(len(self.plan.segments)):
             alias = self._segment_alias(index)
@@ -309,8 +349,8 @@ class QueryBuilder:
                     n=count.copy(),
                     **self._stat_columns(),
                 )
-                .from_(id_("capped"))
-                .group_by(qcol("v"), qcol(alias))
+                .from_(id_("capped"), copy=False)
+                .group_by(qcol("v"), qcol(alias), copy=False)
             )
         branches.append(
             self.row(
@@ -318,32 +358,36 @@ class QueryBuilder:
                 orphans=exp.Sum(this=qcol("orphans")),
                 before=exp.Sum(this=qcol("before")),
                 outside=exp.Sum(this=qcol("outside")),
-            ).from_(id_("ev_unit"))
+            ).from_(id_("ev_unit"), copy=False)
         )
         if self.plan.source.events.column("event_id") is not None:
             duplicate = exp.and_(
                 exp.Not(this=exp.Is(this=qcol("eid"), expression=exp.Null())),
                 exp.GT(this=qcol("rn"), expression=exp.Literal.number(1)),
+                copy=False,
             )
-            branches.append(self.row("dups", n=count.copy()).from_(id_("ranked")).where(duplicate))
+            branches.append(
+                self.row("dups", n=count.copy())
+                .from_(id_("ranked"), copy=False)
+                .where(duplicate, copy=False)
+            )
         multi = exp.and_(
             exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
             exp.NEQ(this=qcol("v"), expression=qcol("v_max")),
-        )
-        branches.append(self.row("multi", n=count.copy()).from_(id_("units")).where(multi))
-        names = exp.union(
-            exp.select(qcol("unk_min").as_(id_("unk")))
-            .from_(id_("units"))
-            .where(exp.Not(this=exp.Is(this=qcol("unk_min"), expression=exp.Null()))),
-            exp.select(qcol("unk_max").as_(id_("unk")))
-            .from_(id_("units"))
-            .where(exp.NEQ(this=qcol("unk_max"), expression=qcol("unk_min"))),
-            distinct=False,
+            copy=False,
         )
         branches.append(
-            self.row("unknown", variant=qcol("unk"), n=count.copy())
-            .from_(names.subquery(id_("names")))
-            .group_by(qcol("unk"))
+            self.row("multi", n=count.copy())
+            .from_(id_("units"), copy=False)
+            .where(multi, copy=False)
+        )
+        unknown = exp.Count(this=exp.Distinct(expressions=[qcol("u")]))
+        branches.append(
+            self.row("unknown", variant=qcol("v"), n=unknown)
+            .from_(
+                self._raw_exposures(known=False).subquery(id_("unknown"), copy=False), copy=False
+            )
+            .group_by(qcol("v"), copy=False)
         )
         if self.plan.daily:
             branches.append(self._daily_branch())
@@ -362,8 +406,8 @@ class QueryBuilder:
             self.row(
                 "daily", variant=qcol("v"), day=qcol("day"), n=exp.Sum(this=qcol("dn")), **values
             )
-            .from_(id_("deltas"))
-            .group_by(qcol("v"), qcol("day"))
+            .from_(id_("deltas"), copy=False)
+            .group_by(qcol("v"), qcol("day"), copy=False)
         )
 
     def build(self) -> exp.Expr:
@@ -375,12 +419,19 @@ class QueryBuilder:
         branches = self._branches()
         query: exp.Expr = branches[0]
         for branch in branches[1:]:
-            query = exp.union(query, branch, distinct=False)
-        result = exp.select(*(qcol(c) for c in self.output_columns)).from_(
-            exp.Subquery(this=query, alias=exp.TableAlias(this=id_("result")))
+            query = exp.union(query, branch, distinct=False, copy=False)
+        result = exp.select(*(qcol(c) for c in self.output_columns), copy=False).from_(
+            exp.Subquery(this=query, alias=exp.TableAlias(this=id_("result"))), copy=False
         )
-        for name, cte, materialized in self.ctes:
-            result = result.with_(id_(name), as_=cte, materialized=materialized or None)
+        references: dict[str, int] = {}
+        for tree in (result, *(cte for _, cte, _ in self.ctes)):
+            for table in tree.find_all(exp.Table):
+                if isinstance(table.this, exp.Identifier) and not table.args.get("db"):
+                    references[table.name] = references.get(table.name, 0) + 1
+        for name, cte, reusable in self.ctes:
+            # materialise only what is read more than once (else DuckDB buffers it for nothing)
+            materialized = reusable and references.get(name, 0) > 1
+            result = result.with_(id_(name), as_=cte, materialized=materialized or None, copy=False)
         return result
 
     @property
