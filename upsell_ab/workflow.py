@@ -115,15 +115,19 @@ def run_experiment(
 def daily_lifts(resolved: ResolvedExperiment, data: ExperimentData) -> dict[str, list[DailyLift]]:
     """Cumulative relative lift per day for every metric with daily statistics.
 
-    Calls the same per-metric analysis as the final result (frequentist engine
-    only; with sequential monitoring on, the intervals are confidence
-    sequences, valid at every look)."""
+    Calls the same per-metric analysis as the final result (frequentist engine,
+    or the Bayesian one when the spec runs only that; with confidence sequences
+    on, the frequentist intervals are valid at every look)."""
     from upsell_ab.metrics.aggregates import MetricData
     from upsell_ab.report.model import DailyLift
     from upsell_ab.stats.analysis import analyze_metric
 
     experiment = resolved.experiment
-    settings = experiment.analysis.model_copy(update={"engine": Engine.frequentist})
+    # One engine per day is enough for the chart: the frequentist one, unless the spec
+    # asked for the Bayesian engine only (then its posterior mean and credible interval).
+    bayesian_only = experiment.analysis.engine is Engine.bayesian
+    engine = Engine.bayesian if bayesian_only else Engine.frequentist
+    settings = experiment.analysis.model_copy(update={"engine": engine})
     variants = [v.id for v in experiment.variants]
     result: dict[str, list[DailyLift]] = {}
     for name, metric_data in data.metrics.items():
@@ -142,16 +146,16 @@ def daily_lifts(resolved: ResolvedExperiment, data: ExperimentData) -> dict[str,
                 settings=settings,
             )
             for comparison in day_result.comparisons:
-                freq = comparison.frequentist
-                if freq is None:
+                estimate = comparison.bayesian if bayesian_only else comparison.frequentist
+                if estimate is None:
                     continue
                 series.append(
                     DailyLift(
                         day=day.day,
                         variant=comparison.variant,
-                        lift=freq.relative_lift,
-                        ci_low=freq.relative_ci.low,
-                        ci_high=freq.relative_ci.high,
+                        lift=estimate.relative_lift,
+                        ci_low=estimate.relative_ci.low,
+                        ci_high=estimate.relative_ci.high,
                     )
                 )
         result[name] = series

@@ -278,7 +278,7 @@ def judge(
         if f_win != b_win:
             reasons.append(f"The engines disagree on {variant}; the 'both' rule needs agreement.")
     minimum = settings.decision.min_profit_margin
-    lift = freq.absolute_lift if freq is not None else None
+    lift = freq.absolute_lift if freq is not None else observed_difference(result, comparison)
     if wins and minimum > 0 and (lift is None or sign * lift < minimum):
         shown = amount(sign * lift, definition) if lift is not None else "unknown"
         reasons.append(
@@ -287,6 +287,17 @@ def judge(
         )
         wins = False
     return Verdict(variant=variant, wins=wins, loses=loses, score=score, reasons=reasons)
+
+
+def observed_difference(result: MetricResult, comparison: Comparison) -> float | None:
+    """Treatment mean - baseline mean from the per-variant summaries: the lift the
+    profit margin is checked against when no frequentist estimate was asked for
+    (engine 'bayesian'). Raw means: CUPED would only narrow its uncertainty."""
+    means = {v.variant: v.mean for v in result.variants}
+    treatment, baseline = means.get(comparison.variant), means.get(comparison.baseline)
+    if treatment is None or baseline is None:
+        return None
+    return treatment - baseline
 
 
 def _guardrail_need(
@@ -332,9 +343,18 @@ class GuardrailCheck:
     sentence: str
 
 
-def _significantly_worse(comparison: Comparison | None, direction: Direction, alpha: float) -> bool:
+def _significantly_worse(
+    comparison: Comparison | None, direction: Direction, alpha: float, threshold: float
+) -> bool:
+    """Frequentist: significant and the interval wholly on the worse side. Without a
+    frequentist result (engine 'bayesian'): P(beat control) <= 1 - threshold, the
+    same bar :func:`judge` uses for a Bayesian loss."""
     freq = comparison.frequentist if comparison is not None else None
-    if freq is None or freq.p_value is None:
+    if freq is None:
+        bayes = comparison.bayesian if comparison is not None else None
+        chance = bayes.prob_beat_baseline if bayes is not None else None
+        return chance is not None and chance <= 1.0 - threshold
+    if freq.p_value is None:
         return False
     assert comparison is not None
     adjusted = comparison.p_value_adjusted
@@ -380,7 +400,9 @@ def guardrail_checks(
                     f"than {margin} (non-inferiority p = {p_text(ni.p_value or 0.0)})."
                 )
                 checks.append(GuardrailCheck(name, variant, True, False, sentence))
-            elif _significantly_worse(test, direction, settings.alpha):
+            elif _significantly_worse(
+                test, direction, settings.alpha, settings.decision.prob_best_threshold
+            ):
                 sentence = (
                     f"Guardrail breached: {variant} made {label} significantly worse than "
                     f"control, and non-inferiority within {margin} is not shown."

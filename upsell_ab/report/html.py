@@ -90,11 +90,11 @@ def _variant_card(variant: VariantReport, color: str) -> str:
 def _metric_table(report: ExperimentReport, metric: MetricReport) -> str:
     unit = fmt.MetricFormat(metric.is_rate, metric.unit)
     comparisons = {c.variant: c for c in metric.comparisons}
-    head = (
-        "<tr><th>Variant</th><th>Units</th><th>Mean</th><th>Abs. lift</th><th>Rel. lift</th>"
-        "<th>Interval (rel.)</th><th>p</th><th>p adj.</th><th>Chance to beat control</th>"
-        "<th>Expected loss</th><th>Guardrail</th></tr>"
-    )
+    freq, bayes = report.has_frequentist, report.has_bayesian
+    headers = ["Variant", "Units", "Mean", "Abs. lift", "Rel. lift", "Interval (rel.)"]
+    headers += ["p", "p adj."] if freq else []
+    headers += ["Chance to beat control", "Expected loss"] if bayes else []
+    head = "<tr>" + "".join(f"<th>{h}</th>" for h in [*headers, "Guardrail"]) + "</tr>"
     rows = []
     for stat in metric.variants:
         v = report.variant(stat.variant)
@@ -106,18 +106,19 @@ def _metric_table(report: ExperimentReport, metric: MetricReport) -> str:
             f'<td class="num">{escape(unit.value(stat.mean))}</td>',
         ]
         if c is None:
-            cells.append('<td colspan="8">baseline</td>')
+            cells.append(f'<td colspan="{len(headers) - 2}">baseline</td>')
         else:
+            lift, low, high = c.shown_relative
             values = [
                 unit.change(c.absolute_lift),
-                fmt.percent(c.relative_lift, sign=True),
-                fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
-                + (f" {interval_name(c)}" if c.ci_level is not None else ""),
-                fmt.p_value(c.p_value),
-                fmt.p_value(c.p_value_adjusted),
-                fmt.probability(c.prob_beat_baseline),
-                unit.loss(c.expected_loss),
+                fmt.percent(lift, sign=True),
+                fmt.relative_interval(low, high)
+                + (f" {interval_name(c)}" if c.shown_level is not None else ""),
             ]
+            if freq:
+                values += [fmt.p_value(c.p_value), fmt.p_value(c.p_value_adjusted)]
+            if bayes:
+                values += [fmt.probability(c.prob_beat_baseline), unit.loss(c.expected_loss)]
             cells += [f'<td class="num">{escape(value)}</td>' for value in values]
             cells.append(f"<td>{escape(ni_text(c))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -128,7 +129,7 @@ def _relative_or_absolute(
     metric: MetricReport,
 ) -> tuple[bool, Callable[[float], str]]:
     """Charts use relative lifts; only when none exists, absolute ones in metric units."""
-    relative = any(c.relative_lift is not None for c in metric.comparisons) or not any(
+    relative = any(c.shown_relative[0] is not None for c in metric.comparisons) or not any(
         c.absolute_lift is not None for c in metric.comparisons
     )
     if relative:
@@ -147,9 +148,9 @@ def _metric_charts(report: ExperimentReport, metric: MetricReport) -> str:
     rows = [
         charts.ForestRow(
             labels.get(c.variant, c.variant),
-            c.relative_lift if relative else c.absolute_lift,
-            c.relative_ci_low if relative else c.ci_low,
-            c.relative_ci_high if relative else c.ci_high,
+            c.shown_relative[0] if relative else c.absolute_lift,
+            c.shown_relative[1] if relative else c.ci_low,
+            c.shown_relative[2] if relative else c.ci_high,
             colors.get(c.variant, charts.PALETTE[1]),
         )
         for c in metric.comparisons
@@ -253,8 +254,10 @@ def _experiment(report: ExperimentReport) -> str:
     )
     facts = "".join(
         f"<li><b>{escape(h.variant)}</b> on <code>{escape(report.primary_metric)}</code>: lift "
-        f"<b>{escape(h.lift)}</b> ({escape(h.interval_name)} {escape(h.interval)}), chance to "
-        f"beat control <b>{escape(h.chance)}</b>, {h.p_label} {escape(h.p_value)}</li>"
+        f"<b>{escape(h.lift)}</b> ({escape(h.interval_name)} {escape(h.interval)})"
+        + (f", chance to beat control <b>{escape(h.chance)}</b>" if h.has_chance else "")
+        + (f", {h.p_label} {escape(h.p_value)}" if h.has_p else "")
+        + "</li>"
         for h in headlines(report)
     )
     colors = _variant_colors(report)

@@ -82,6 +82,8 @@ def srm_text(report: ExperimentReport) -> str:
 
 
 def interval_name(comparison: ComparisonReport) -> str:
+    if comparison.method is None and comparison.bayesian is not None:
+        return f"{fmt.level(comparison.bayesian.ci_level)} credible interval".strip()
     kind = "confidence sequence" if comparison.sequential else "CI"
     level = fmt.level(comparison.ci_level)
     return f"{level} {kind}".strip()
@@ -99,6 +101,10 @@ class Headline:
     p_value: str
     p_label: str
     """'p adj.' when a multiplicity-adjusted p-value exists, else 'p'."""
+    has_chance: bool = True
+    """False when the Bayesian engine did not run: the chance is left out, not 'n/a'."""
+    has_p: bool = True
+    """False when the frequentist engine did not run: the p-value is left out."""
 
 
 def headlines(report: ExperimentReport) -> list[Headline]:
@@ -112,12 +118,14 @@ def headline(report: ExperimentReport, metric: MetricReport, c: ComparisonReport
     variant = report.variant(c.variant)
     return Headline(
         variant=variant.label if variant else c.variant,
-        lift=fmt.percent(c.relative_lift, sign=True),
-        interval=fmt.relative_interval(c.relative_ci_low, c.relative_ci_high),
+        lift=fmt.percent(c.shown_relative[0], sign=True),
+        interval=fmt.relative_interval(c.shown_relative[1], c.shown_relative[2]),
         interval_name=interval_name(c),
         chance=fmt.probability(c.prob_beat_baseline),
         p_value=fmt.p_value(c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value),
         p_label="p adj." if c.p_value_adjusted is not None else "p",
+        has_chance=report.has_bayesian,
+        has_p=report.has_frequentist,
     )
 
 

@@ -58,8 +58,9 @@ def _headline(report: ExperimentReport) -> list[str]:
     for h in headlines(report):
         facts.append(
             f"- **{escape(h.variant)}** on `{report.primary_metric}`: "
-            f"lift **{h.lift}** ({h.interval_name} {h.interval}), "
-            f"chance to beat control **{h.chance}**, {h.p_label} {h.p_value}"
+            f"lift **{h.lift}** ({h.interval_name} {h.interval})"
+            + (f", chance to beat control **{h.chance}**" if h.has_chance else "")
+            + (f", {h.p_label} {h.p_value}" if h.has_p else "")
         )
     if not facts:
         facts.append(f"- primary metric `{report.primary_metric}`: no result")
@@ -87,22 +88,23 @@ def _metric_section(report: ExperimentReport, metric: MetricReport) -> list[str]
             rows.append([label, fmt.count(stat.n), mean, "control", "", "", "", "", "", ""])
             continue
         unit = fmt.MetricFormat(metric.is_rate, metric.unit)
+        lift, low, high = c.shown_relative
         rows.append(
             [
                 label,
                 fmt.count(stat.n),
                 mean,
                 unit.change(c.absolute_lift),
-                fmt.percent(c.relative_lift, sign=True),
-                fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
-                + (f" ({interval_name(c)})" if c.ci_level is not None else ""),
+                fmt.percent(lift, sign=True),
+                fmt.relative_interval(low, high)
+                + (f" ({interval_name(c)})" if c.shown_level is not None else ""),
                 f"{fmt.p_value(c.p_value)} / {fmt.p_value(c.p_value_adjusted)}",
                 fmt.probability(c.prob_beat_baseline),
                 unit.loss(c.expected_loss),
                 escape(ni_text(c)) or "",
             ]
         )
-    headers = (
+    headers: tuple[str, ...] = (
         "Variant",
         "Units",
         "Mean",
@@ -114,6 +116,14 @@ def _metric_section(report: ExperimentReport, metric: MetricReport) -> list[str]
         "Expected loss",
         "Guardrail",
     )
+    keep = [
+        i
+        for i, h in enumerate(headers)
+        if (report.has_frequentist or h != "p / p adj.")
+        and (report.has_bayesian or h not in ("Chance to beat control", "Expected loss"))
+    ]
+    headers = tuple(headers[i] for i in keep)
+    rows = [[row[i] for i in keep] for row in rows]
     lines = [title, "", *_table(headers, rows), ""]
     if metric.prob_best:
         best = ", ".join(f"{escape(k)} {fmt.probability(v)}" for k, v in metric.prob_best.items())

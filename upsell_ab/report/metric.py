@@ -150,6 +150,21 @@ class ComparisonReport:
     bayesian: BayesianReport | None
     non_inferiority: NonInferiorityReport | None
 
+    @property
+    def shown_relative(self) -> tuple[float | None, float | None, float | None]:
+        """(lift, low, high) to display: the frequentist estimate and interval, else
+        (engine 'bayesian') the posterior mean and credible interval of the relative lift."""
+        if self.method is None and self.bayesian is not None:
+            b = self.bayesian
+            return b.relative_lift, b.relative_ci_low, b.relative_ci_high
+        return self.relative_lift, self.relative_ci_low, self.relative_ci_high
+
+    @property
+    def shown_level(self) -> float | None:
+        if self.method is None and self.bayesian is not None:
+            return self.bayesian.ci_level
+        return self.ci_level
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,

@@ -203,6 +203,16 @@ class ExperimentReport:
         return next((m for m in self.metrics if m.name == name), None)
 
     @property
+    def has_frequentist(self) -> bool:
+        """The spec's engine setting runs the frequentist engine: p-value columns shown."""
+        return self.settings.engine in ("frequentist", "both")
+
+    @property
+    def has_bayesian(self) -> bool:
+        """The spec's engine setting runs the Bayesian engine: chance/loss columns shown."""
+        return self.settings.engine in ("bayesian", "both")
+
+    @property
     def primary(self) -> MetricReport | None:
         return self.metric(self.primary_metric)
 

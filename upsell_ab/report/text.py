@@ -28,7 +28,7 @@ _ACTION_STYLES = {
 }
 
 
-def _metric_table(metric: MetricReport) -> Table:
+def _metric_table(report: ExperimentReport, metric: MetricReport) -> Table:
     """One table per metric: the variants as rows, the comparison in columns."""
     from rich import box
     from rich.table import Table
@@ -40,31 +40,31 @@ def _metric_table(metric: MetricReport) -> Table:
     table.add_column("Units", justify="right", no_wrap=True)
     table.add_column("Mean", justify="right", no_wrap=True)
     table.add_column("Lift [interval]", no_wrap=True)
-    table.add_column("p / adj.", justify="right", no_wrap=True)
-    table.add_column("Beat ctrl", justify="right", no_wrap=True)
-    table.add_column("Exp. loss", justify="right")
+    freq, bayes = report.has_frequentist, report.has_bayesian
+    if freq:
+        table.add_column("p / adj.", justify="right", no_wrap=True)
+    if bayes:
+        table.add_column("Beat ctrl", justify="right", no_wrap=True)
+        table.add_column("Exp. loss", justify="right")
+    blank = [""] * (1 + int(freq) + 2 * int(bayes))
     comparisons = {c.variant: c for c in metric.comparisons}
     for stat in metric.variants:
         c = comparisons.get(stat.variant)
         mean = fmt.metric_value(stat.mean, is_rate=metric.is_rate, unit=metric.unit)
         if c is None:
-            table.add_row(stat.variant, fmt.count(stat.n), mean, "", "", "", "")
+            table.add_row(stat.variant, fmt.count(stat.n), mean, *blank)
             continue
-        lift = fmt.percent(c.relative_lift, sign=True)
-        span = fmt.relative_interval(c.relative_ci_low, c.relative_ci_high)
+        shown, low, high = c.shown_relative
+        lift = fmt.percent(shown, sign=True)
+        span = fmt.relative_interval(low, high)
         p = fmt.p_value(c.p_value)
         if c.p_value_adjusted is not None:
             p += f" / {fmt.p_value(c.p_value_adjusted)}"
         loss = fmt.absolute_change(c.expected_loss, is_rate=metric.is_rate, unit=metric.unit)
-        table.add_row(
-            stat.variant,
-            fmt.count(stat.n),
-            mean,
-            lift if span == fmt.MISSING else f"{lift} {span}",
-            p,
-            fmt.probability(c.prob_beat_baseline),
-            loss.lstrip("+"),
-        )
+        cells = [lift if span == fmt.MISSING else f"{lift} {span}"]
+        cells += [p] if freq else []
+        cells += [fmt.probability(c.prob_beat_baseline), loss.lstrip("+")] if bayes else []
+        table.add_row(stat.variant, fmt.count(stat.n), mean, *cells)
     return table
 
 
@@ -99,7 +99,7 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
     console.print(variants)
 
     for metric in report.metrics:
-        console.print(_metric_table(metric))
+        console.print(_metric_table(report, metric))
         verdicts = [c for c in metric.comparisons if c.non_inferiority is not None]
         for c in verdicts:
             console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))

@@ -455,6 +455,15 @@ class Experiment(Model):
             "start": self.start,
             "end": self.end,
             "overrides": dict(self.overrides),
+            "analysis": {
+                "engine": self.analysis.engine.value,
+                # only a rule written in the file, so both passes locate the same key
+                "decision": (
+                    {"rule": self.analysis.decision.rule.value}
+                    if "rule" in self.analysis.decision.model_fields_set
+                    else {}
+                ),
+            },
         }
         check(experiment_findings(plain))
         return self

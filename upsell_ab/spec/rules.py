@@ -120,6 +120,43 @@ def override_findings(overrides: Any, variants: Any) -> list[Finding]:
     return findings
 
 
+ENGINES_FOR_RULE: dict[str, tuple[str, ...]] = {
+    "frequentist": ("frequentist", "both"),
+    "bayesian": ("bayesian", "both"),
+    "both": ("both",),
+}
+"""Decision rule -> the ``analysis.engine`` settings that produce what the rule reads."""
+
+
+def engine_findings(analysis: Any) -> list[Finding]:
+    """The decision rule must read an engine the analysis runs (defaults: engine
+    ``both``, rule ``frequentist``): a Bayesian rule on a frequentist-only
+    analysis would never find a number to decide on."""
+    if not isinstance(analysis, Mapping):
+        return []
+    engine = analysis.get("engine", "both")
+    decision = analysis.get("decision", {})
+    rule = decision.get("rule", "frequentist") if isinstance(decision, Mapping) else None
+    if not isinstance(engine, str) or not isinstance(rule, str):
+        return []
+    allowed = ENGINES_FOR_RULE.get(rule)
+    known = {e for engines in ENGINES_FOR_RULE.values() for e in engines}
+    if allowed is None or engine not in known or engine in allowed:
+        return []
+    path = ("analysis", "decision", "rule") if "rule" in decision else ("analysis", "engine")
+    needs = {"frequentist": "the frequentist engine", "bayesian": "the Bayesian engine"}
+    alternatives = " or ".join(f"'{e}'" for e in allowed)
+    return [
+        Finding(
+            path,
+            f"decision rule '{rule}' needs {needs.get(rule, 'both engines')}, "
+            f"but analysis.engine is '{engine}'",
+            f"set analysis.engine to {alternatives}, or pick a decision rule "
+            f"that reads the '{engine}' engine",
+        )
+    ]
+
+
 def experiment_findings(data: Mapping[str, Any]) -> list[Finding]:
     """Every whole-experiment rule, on raw or typed data."""
     findings: list[Finding] = []
@@ -128,4 +165,5 @@ def experiment_findings(data: Mapping[str, Any]) -> list[Finding]:
         findings += variant_findings(variants)
     findings += date_findings(data.get("start"), data.get("end"))
     findings += override_findings(data.get("overrides"), variants)
+    findings += engine_findings(data.get("analysis"))
     return findings

@@ -5,7 +5,9 @@ an :class:`ExperimentAnalysis`:
 
 - per metric and variant a :class:`VariantSummary` (raw mean per unit, or the
   ratio for ratio metrics; CUPED adjusts only the comparisons);
-- per treatment a :class:`Comparison` from the frequentist engine
+- per treatment a :class:`Comparison` from the frequentist engine when
+  ``analysis.engine`` is ``frequentist`` or ``both`` (else ``frequentist`` is
+  None: an engine the spec did not ask for is not run, so its fields are null)
   (proportion/retention: pooled z or Fisher; mean/count/profit: Welch; ratio:
   delta method; CUPED statistics: CUPED with theta pooled over *all* arms) and,
   when ``analysis.engine`` is ``bayesian`` or ``both``, the Bayesian engine
@@ -16,7 +18,8 @@ an :class:`ExperimentAnalysis`:
   treatments; secondary metrics form a second family of their own. Guardrail
   non-inferiority tests are not adjusted: a correction would make a harm
   *harder* to see, the wrong side to err on for a guardrail;
-- one-sided non-inferiority tests for guardrails at ``analysis.alpha`` with the
+- one-sided non-inferiority tests for guardrails (with every engine setting:
+  the guardrail's margin is a spec requirement, not an engine choice) at ``analysis.alpha`` with the
   spec's margin, margin kind and direction (default: the catalogue's);
 - SRM (chi-square against the configured weights, flagged at ``srm_alpha``).
 
@@ -260,20 +263,27 @@ def analyze_metric(
     # Arm estimates (with CUPED theta pooled over all arms) once per metric, shared below.
     estimates = {} if binary else arm_estimates(stats)
     cuped = _cuped_parameters(stats) if not binary else None
-    frequentist = {
-        t: frequentist_comparison(
-            definition,
-            stats,
-            control,
-            t,
-            alpha=settings.alpha,
-            alternative=alternative,
-            cuped=cuped,
-        )
-        for t in treatments
-    }
+    # Only the engines the spec asked for run: with engine 'bayesian' the frequentist
+    # fields stay None (null in JSON), never computed-but-unrequested numbers.
+    run_frequentist = engine in ("frequentist", "both")
+    frequentist: dict[str, FrequentistComparison | None] = (
+        {
+            t: frequentist_comparison(
+                definition,
+                stats,
+                control,
+                t,
+                alpha=settings.alpha,
+                alternative=alternative,
+                cuped=cuped,
+            )
+            for t in treatments
+        }
+        if run_frequentist
+        else {t: None for t in treatments}
+    )
     sequences = settings.sequential.enabled and settings.sequential.method == "confidence_sequence"
-    if sequences and metric_data is not None:
+    if sequences and metric_data is not None and run_frequentist:
         arms = (
             {
                 v: proportion_estimate(s)
@@ -283,13 +293,15 @@ def analyze_metric(
             if binary
             else estimates
         )
-        frequentist = sequential_comparisons(
-            frequentist,
-            arms,
-            control,
-            alpha=settings.alpha,
-            tuning_n=settings.sequential.tuning_n,
-            notes=notes,
+        frequentist = dict(
+            sequential_comparisons(
+                {t: f for t, f in frequentist.items() if f is not None},
+                arms,
+                control,
+                alpha=settings.alpha,
+                tuning_n=settings.sequential.tuning_n,
+                notes=notes,
+            )
         )
     bayes: dict[str, BayesianComparison | None] = {t: None for t in treatments}
     prob_best: dict[str, float] | None = None
