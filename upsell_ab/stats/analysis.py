@@ -70,6 +70,7 @@ from upsell_ab.stats.frequentist_sequential import (
     planned_units,
     sequential_comparisons,
 )
+from upsell_ab.stats.group_monitoring import GROUP_METHODS, apply_group_sequential
 from upsell_ab.stats.multiplicity import adjust_p_values
 from upsell_ab.stats.results import (
     ArmEstimate,
@@ -373,6 +374,10 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
                 guardrail=guardrails.get(name),
             )
         )
+    sequential = settings.sequential
+    group_status = None
+    if sequential.enabled and sequential.method in GROUP_METHODS:
+        results, group_status = apply_group_sequential(resolved, data, results)
     correction = settings.correction.value
     primary = [r for r in results if r.metric in confirmatory]
     secondary = [r for r in results if r.metric not in confirmatory and r.metric not in guardrails]
@@ -389,14 +394,14 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
             f"sample-ratio mismatch (p = {srm.p_value:.3g} < {settings.srm_alpha}): "
             "assignment or logging is broken; no variant may be declared a winner",
         )
-    sequential_status = None
-    if settings.sequential.enabled and settings.sequential.method != "confidence_sequence":
+    sequential_status = group_status
+    if sequential.enabled and sequential.method in GROUP_METHODS and group_status is None:
         notes.append(
-            f"group-sequential monitoring ({settings.sequential.method}, "
-            f"{settings.sequential.looks} looks): results are fixed-horizon; compare each z "
-            "statistic with the boundary of the current look (stats.group_sequential)"
+            f"group-sequential monitoring ({sequential.method}, {sequential.looks} looks): "
+            "no planned sample or test statistic for the decision metric yet, "
+            "so its results are fixed-horizon"
         )
-    elif settings.sequential.enabled:
+    elif sequential.enabled and sequential.method == "confidence_sequence":
         deciding = next((r for r in results if r.metric == resolved.decision_metric), None)
         if deciding is not None:
             planned = planned_units(resolved, deciding, data)
