@@ -5,11 +5,12 @@ for the engine holding the data, runs it, and turns the few aggregate rows
 it returns into :class:`ExperimentData`. Raw rows never leave the database.
 
 Semantics (documented in docs/metrics.md, each tested on hand-made tables):
-first known exposure defines a unit's variant and clock; units exposed to
-several variants are excluded and counted; exposure rows of unknown variants
-are excluded and reported; an event counts when
+the first exposure to a configured variant defines a unit's variant and
+clock; units exposed to several variants are excluded and counted; exposure
+rows of unknown variants are excluded and reported; an event counts when
 ``start <= event_ts - first_exposure_ts < end``; duplicates (same event_id)
-are counted and dropped; events of never-exposed units are orphans.
+are counted and dropped; events of units with no exposure to a configured
+variant are orphans.
 """
 
 from __future__ import annotations
