@@ -24,6 +24,7 @@ from upsell_ab.report.labels import (
     srm_text,
 )
 from upsell_ab.report.model import ExperimentReport, MetricReport, VariantReport
+from upsell_ab.report.segment import SEGMENT_NOTE
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -244,6 +245,42 @@ def _quality(report: ExperimentReport) -> str:
     )
 
 
+def _segments(report: ExperimentReport) -> str:
+    """The exploratory per-segment table (empty when segments were not computed)."""
+    if not report.segments:
+        return ""
+    headers = ["Metric", "Segment", "Variant", "Units (variant / control)", "Rel. lift"]
+    headers += ["Interval (rel.)"]
+    headers += ["p", "p adj. (within breakdown)"] if report.has_frequentist else []
+    headers += ["Chance to beat control"] if report.has_bayesian else []
+    rows = []
+    for segment in report.segments:
+        units = {v.variant: v.n for v in segment.variants}
+        for c in segment.comparisons:
+            lift, low, high = c.shown_relative
+            values = [
+                f"{fmt.count(units.get(c.variant))} / {fmt.count(units.get(c.baseline))}",
+                fmt.percent(lift, sign=True),
+                fmt.relative_interval(low, high),
+            ]
+            if report.has_frequentist:
+                values += [fmt.p_value(c.p_value), fmt.p_value(c.p_value_adjusted)]
+            if report.has_bayesian:
+                values.append(fmt.probability(c.prob_beat_baseline))
+            cells = [
+                f"<td><code>{escape(segment.metric)}</code></td>",
+                f"<td>{escape(segment.attribute)} = {escape(segment.value)}</td>",
+                f"<td>{escape(c.variant)}</td>",
+                *(f'<td class="num">{escape(v)}</td>' for v in values),
+            ]
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr>"
+    return (
+        f"<h3>Segments (exploratory)</h3><p><i>{escape(SEGMENT_NOTE)}</i></p>"
+        f"<table>{head}{''.join(rows)}</table>"
+    )
+
+
 def _experiment(report: ExperimentReport) -> str:
     d = report.decision
     reasons = "".join(f"<li>{escape(r)}</li>" for r in d.reasons)
@@ -289,7 +326,8 @@ def _experiment(report: ExperimentReport) -> str:
         f"{escape(decision_text(report))}</div><ul>{reasons}</ul>{breached}</div>"
         f"<ul>{facts}<li>{escape(srm_text(report))}</li></ul>"
         f'<h3>Variants and offers</h3><div class="variants">{cards}</div>'
-        f"<h3>Metrics</h3>{metrics}<h3>Data quality</h3>{_quality(report)}{sequential}{notes}"
+        f"<h3>Metrics</h3>{metrics}{_segments(report)}"
+        f"<h3>Data quality</h3>{_quality(report)}{sequential}{notes}"
         "</section>"
     )
 

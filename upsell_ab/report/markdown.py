@@ -24,6 +24,7 @@ from upsell_ab.report.labels import (
     srm_text,
 )
 from upsell_ab.report.model import ExperimentReport, MetricReport
+from upsell_ab.report.segment import SEGMENT_NOTE
 
 MAX_BYTES = 1_000_000
 """Default budget: under GitHub's 1 MiB (1,048,576 bytes) summary limit, with room to spare."""
@@ -134,6 +135,42 @@ def _metric_section(report: ExperimentReport, metric: MetricReport) -> list[str]
     return lines
 
 
+def _segments(report: ExperimentReport) -> list[str]:
+    """The exploratory per-segment breakdown, folded in its own ``<details>``."""
+    if not report.segments:
+        return []
+    headers = ["Metric", "Segment", "Variant", "Units (variant / control)", "Rel. lift [interval]"]
+    headers += ["p / p adj. (within breakdown)"] if report.has_frequentist else []
+    headers += ["Chance to beat control"] if report.has_bayesian else []
+    rows = []
+    for segment in report.segments:
+        units = {v.variant: v.n for v in segment.variants}
+        for c in segment.comparisons:
+            lift, low, high = c.shown_relative
+            row = [
+                f"`{segment.metric}`",
+                f"{escape(segment.attribute)} = {escape(segment.value)}",
+                escape(c.variant),
+                f"{fmt.count(units.get(c.variant))} / {fmt.count(units.get(c.baseline))}",
+                f"{fmt.percent(lift, sign=True)} {fmt.relative_interval(low, high)}",
+            ]
+            if report.has_frequentist:
+                row.append(f"{fmt.p_value(c.p_value)} / {fmt.p_value(c.p_value_adjusted)}")
+            if report.has_bayesian:
+                row.append(fmt.probability(c.prob_beat_baseline))
+            rows.append(row)
+    return [
+        "<details><summary>Segments (exploratory)</summary>",
+        "",
+        f"> {escape(SEGMENT_NOTE)}",
+        "",
+        *_table(headers, rows),
+        "",
+        "</details>",
+        "",
+    ]
+
+
 def _offers(report: ExperimentReport) -> list[str]:
     rows = []
     for v in report.variants:
@@ -196,6 +233,7 @@ def _details(report: ExperimentReport) -> list[str]:
         lines += [f"**Hypothesis:** {escape(report.hypothesis)}", ""]
     for metric in report.metrics:
         lines += _metric_section(report, metric)
+    lines += _segments(report)
     lines += _offers(report)
     lines += _quality(report)
     if report.sequential is not None:

@@ -28,6 +28,7 @@ from upsell_ab.report.metric import (
     metric_report,
 )
 from upsell_ab.report.offer import ItemReport, OfferReport, VariantReport, offer_report
+from upsell_ab.report.segment import SegmentReport, segment_report
 
 if TYPE_CHECKING:
     from upsell_ab.decision.model import Outcome
@@ -49,6 +50,7 @@ __all__ = [
     "OfferReport",
     "QualityReport",
     "ResolvedLike",
+    "SegmentReport",
     "SequentialReport",
     "VariantReport",
     "VariantStat",
@@ -56,8 +58,9 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.0"
-"""Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed."""
+SCHEMA_VERSION = "1.1"
+"""Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
+1.1 added ``segments``."""
 
 
 class ResolvedLike(Protocol):
@@ -191,6 +194,8 @@ class ExperimentReport:
     metrics: list[MetricReport]
     sequential: SequentialReport | None = None
     notes: list[str] = field(default_factory=list)
+    segments: list[SegmentReport] | None = None
+    """Exploratory per-segment breakdown; None when segments were not computed."""
 
     @property
     def control(self) -> VariantReport:
@@ -236,6 +241,7 @@ class ExperimentReport:
             "sequential": self.sequential.to_dict() if self.sequential else None,
             "metrics": [m.to_dict() for m in self.metrics],
             "notes": list(self.notes),
+            "segments": (None if self.segments is None else [s.to_dict() for s in self.segments]),
         }
 
 
@@ -341,6 +347,7 @@ def build_report(
             else None
         ),
         notes=list(analysis.notes),
+        segments=[segment_report(s) for s in analysis.segments] if analysis.segments else None,
     )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from upsell_ab.report import format as fmt
 from upsell_ab.report.labels import decision_text, ni_text, srm_text
 from upsell_ab.report.model import ExperimentReport, MetricReport
+from upsell_ab.report.segment import SEGMENT_NOTE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,6 +69,41 @@ def _metric_table(report: ExperimentReport, metric: MetricReport) -> Table:
     return table
 
 
+def _segment_table(report: ExperimentReport) -> Table:
+    """The exploratory per-segment breakdown: one row per segment and treatment."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="Segments (exploratory)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for header in ("Metric", "Segment", "Variant"):
+        table.add_column(header, overflow="fold")
+    table.add_column("Units", justify="right", no_wrap=True)
+    table.add_column("Lift [interval]", no_wrap=True)
+    if report.has_frequentist:
+        table.add_column("p / adj.", justify="right", no_wrap=True)
+    if report.has_bayesian:
+        table.add_column("Beat ctrl", justify="right", no_wrap=True)
+    for segment in report.segments or []:
+        units = {v.variant: v.n for v in segment.variants}
+        for c in segment.comparisons:
+            lift, low, high = c.shown_relative
+            cells = [
+                segment.metric,
+                f"{segment.attribute} = {segment.value}",
+                c.variant,
+                f"{fmt.count(units.get(c.variant))} / {fmt.count(units.get(c.baseline))}",
+                f"{fmt.percent(lift, sign=True)} {fmt.relative_interval(low, high)}",
+            ]
+            if report.has_frequentist:
+                cells.append(f"{fmt.p_value(c.p_value)} / {fmt.p_value(c.p_value_adjusted)}")
+            if report.has_bayesian:
+                cells.append(fmt.probability(c.prob_beat_baseline))
+            table.add_row(*cells)
+    return table
+
+
 def _print_experiment(console: Console, report: ExperimentReport) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -105,6 +141,10 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
             console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))
         if verdicts:
             console.print()
+    if report.segments:
+        console.print(_segment_table(report))
+        console.print(Text(f"  {SEGMENT_NOTE}"))
+        console.print()
     for note in report.notes:
         console.print(Text(f"note: {note}"))
     console.print()

@@ -83,6 +83,7 @@ from upsell_ab.stats.results import (
     Status,
     VariantSummary,
 )
+from upsell_ab.stats.segments import segment_results
 from upsell_ab.stats.srm import srm_test
 
 if TYPE_CHECKING:
@@ -412,6 +413,7 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         srm=srm,
         sequential=sequential_status,
         notes=notes,
+        segments=segment_results(resolved, data, analyze_metric),
     )
 
 

@@ -142,6 +142,22 @@ class SequentialStatus:
 
 
 @dataclass(frozen=True)
+class SegmentResult:
+    """One metric inside one segment (exposure attribute = value): exploratory.
+
+    Comparisons hold whichever engines the spec runs; ``p_value_adjusted`` is
+    adjusted within the segment family (every value of this attribute x
+    treatments, for this metric) with the spec's correction."""
+
+    metric: str
+    attribute: str
+    value: str
+    variants: list[VariantSummary]
+    comparisons: list[Comparison]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class ExperimentAnalysis:
     """Everything the statistics layer says about one experiment."""
 
@@ -150,6 +166,9 @@ class ExperimentAnalysis:
     srm: SrmResult
     sequential: SequentialStatus | None = None
     notes: list[str] = field(default_factory=list)
+    segments: list[SegmentResult] = field(default_factory=list)
+    """Per-segment breakdown of the primary (and decision) metric; empty unless
+    segments were computed (``analyze --segments``)."""
 
     def metric(self, name: str) -> MetricResult:
         for result in self.metrics:
