@@ -75,19 +75,22 @@ def repeated_p_value(z: float, method: str, fractions: tuple[float, ...]) -> flo
     repeated confidence interval excludes 0, so p and interval never disagree.
     Valid but conservative (it ignores that earlier looks did not stop)."""
     from scipy import optimize
+    from scipy.special import log_ndtr
 
     target = abs(z)
-    high = 0.999
+    high = math.log(0.999)
 
     def gap(log_alpha: float) -> float:
         return current_bound(method, fractions, math.exp(log_alpha)) - target
 
-    if gap(math.log(high)) >= 0.0:
+    if gap(high) >= 0.0:
         return 1.0
-    low = math.log(_P_FLOOR)
+    # c_k(alpha) >= z_{1 - alpha/2} (look k spends at most alpha), so the repeated
+    # p-value is at least the nominal two-sided one: a tight lower end for the bracket
+    low = max(math.log(_P_FLOOR), math.log(2.0) + float(log_ndtr(-target)) - 1e-9)
     if gap(low) <= 0.0:
-        return _P_FLOOR
-    root = optimize.brentq(gap, low, math.log(high), xtol=1e-9)
+        return math.exp(low)
+    root = optimize.brentq(gap, low, high, xtol=1e-7, rtol=1e-10)
     return math.exp(float(root))
 
 
