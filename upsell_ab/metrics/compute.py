@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import StoreError
 from upsell_ab.events.engines import (
+    Dialect,
     DuckDBEngine,
     PostgresEngine,
     QueryEngine,
@@ -32,7 +33,6 @@ from upsell_ab.events.engines import (
 )
 from upsell_ab.events.sources import SourceTables, source_from_spec
 from upsell_ab.metrics.aggregates import DailyStats, ExperimentData, MetricData, QualitySummary
-from upsell_ab.metrics.capping import Dialect
 from upsell_ab.metrics.sufficient import MetricStats
 from upsell_ab.spec.models import SourceKind
 
