@@ -117,7 +117,7 @@ def cap_value(channel: Channel, cap_column: exp.Expr | None) -> exp.Expr | None:
     if channel.cap is None:
         return None
     if channel.cap.kind == "fixed":
-        return exp.cast(exp.Literal.number(repr(float(channel.cap.value))), "DOUBLE")
+        return exp.cast(exp.Literal.number(repr(float(channel.cap.value))), "DOUBLE", copy=False)
     return cap_column
 
 
@@ -164,6 +164,7 @@ def in_window(channel: Channel) -> exp.Expr:
         exp.EQ(this=qcol("etype", "e"), expression=string(channel.event)),
         exp.GTE(this=ts, expression=lower),
         exp.LT(this=ts.copy(), expression=upper),
+        copy=False,
     )
 
 
@@ -195,4 +196,5 @@ def eligible() -> exp.Expr:
     return exp.and_(
         exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
         exp.EQ(this=qcol("v"), expression=qcol("v_max")),
+        copy=False,
     )

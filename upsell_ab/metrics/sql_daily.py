@@ -32,7 +32,7 @@ from upsell_ab.metrics.sql_layout import MetricSlot, id_, num, qcol
 
 
 def _day(ts: exp.Expr) -> exp.Expr:
-    return exp.cast(ts, "DATE")
+    return exp.cast(ts, "DATE", copy=False)
 
 
 def _by_unit_day() -> exp.Order:
@@ -51,36 +51,48 @@ def daily_ctes(
     names = [s.column(ch.var) for s, ch in window_channels]
 
     # 1. in-window sums per (unit, event day)
-    any_window = exp.or_(*(in_window(ch) for _, ch in window_channels))
+    any_window = exp.or_(*(in_window(ch) for _, ch in window_channels), copy=False)
     join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
     event_day = _day(qcol("ts", "e"))
     ev_day = (
         exp.select(
             qcol("u", "e"),
-            event_day.as_(id_("day")),
+            event_day.as_(id_("day"), copy=False),
             *(
-                sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)))
+                sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
                 for s, ch in window_channels
             ),
+            copy=False,
         )
-        .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))))
-        .join(exp.Table(this=id_("units")), on=join)
-        .where(exp.and_(eligible(), exp.Paren(this=any_window)))
-        .group_by(qcol("u", "e"), event_day.copy())
+        .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
+        .join(exp.Table(this=id_("units")), on=join, copy=False)
+        .where(exp.and_(eligible(), exp.Paren(this=any_window), copy=False), copy=False)
+        .group_by(qcol("u", "e"), event_day.copy(), copy=False)
     )
     # 2. plus the first-exposure day of every unit (zero increments), merged per (unit, day)
     entry = exp.select(
-        qcol("u"), _day(qcol("first_ts")).as_(id_("day")), *(num(0.0).as_(id_(n)) for n in names)
-    ).from_(id_("per_unit"))
+        qcol("u"),
+        _day(qcol("first_ts")).as_(id_("day"), copy=False),
+        *(num(0.0).as_(id_(n), copy=False) for n in names),
+        copy=False,
+    ).from_(id_("per_unit"), copy=False)
     rows = exp.union(
         entry,
-        exp.select(qcol("u"), qcol("day"), *map(qcol, names)).from_(id_("ev_day")),
+        exp.select(qcol("u"), qcol("day"), *map(qcol, names), copy=False).from_(
+            id_("ev_day"), copy=False
+        ),
         distinct=False,
+        copy=False,
     )
     unit_day = (
-        exp.select(qcol("u"), qcol("day"), *(exp.Sum(this=qcol(n)).as_(id_(n)) for n in names))
-        .from_(rows.subquery(id_("rows")))
-        .group_by(qcol("u"), qcol("day"))
+        exp.select(
+            qcol("u"),
+            qcol("day"),
+            *(exp.Sum(this=qcol(n)).as_(id_(n), copy=False) for n in names),
+            copy=False,
+        )
+        .from_(rows.subquery(id_("rows"), copy=False), copy=False)
+        .group_by(qcol("u"), qcol("day"), copy=False)
     )
     running = exp.WindowSpec(
         kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
@@ -94,16 +106,17 @@ def daily_ctes(
                 partition_by=[qcol("u")],
                 order=_by_unit_day(),
                 spec=running.copy(),
-            ).as_(id_(n))
+            ).as_(id_(n), copy=False)
             for n in names
         ),
-    ).from_(id_("unit_day"))
+        copy=False,
+    ).from_(id_("unit_day"), copy=False)
     # 3. state as of the day: indicator and cap on y/d, covariates from ``capped``
     state_columns: list[exp.Expr] = [qcol("u", "cum"), qcol("v", "capped"), qcol("day")]
     for slot, ch in channels:
         name = slot.column(ch.var)
         if ch.lookback is not None:
-            state_columns.append(qcol(name, "capped").as_(id_(name)))
+            state_columns.append(qcol(name, "capped").as_(id_(name), copy=False))
             continue
         value: exp.Expr = qcol(name, "cum")
         if ch.indicator:
@@ -112,17 +125,18 @@ def daily_ctes(
                 default=num(0.0),
             )
         cap = cap_value(ch, qcol(slot.cap_column(ch.var), "caps"))
-        state_columns.append(apply_cap(value, cap).as_(id_(name)))
+        state_columns.append(apply_cap(value, cap).as_(id_(name), copy=False))
     state = (
-        exp.select(*state_columns)
-        .from_(exp.Table(this=id_("cum")))
+        exp.select(*state_columns, copy=False)
+        .from_(exp.Table(this=id_("cum")), copy=False)
         .join(
             exp.Table(this=id_("capped")),
             on=exp.EQ(this=qcol("u", "capped"), expression=qcol("u", "cum")),
+            copy=False,
         )
     )
     if has_caps:
-        state = state.join(exp.Table(this=id_("caps")), join_type="CROSS")
+        state = state.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
     # 4. per-unit terms, then their increments against the unit's previous row
     term_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("day")]
     stat_names: list[str] = []
@@ -131,9 +145,9 @@ def daily_ctes(
             term: exp.Expr = qcol(slot.column(a))
             if b is not None:
                 term = exp.Mul(this=term, expression=qcol(slot.column(b)))
-            term_columns.append(term.as_(id_(slot.stat_column(field))))
+            term_columns.append(term.as_(id_(slot.stat_column(field)), copy=False))
             stat_names.append(slot.stat_column(field))
-    terms = exp.select(*term_columns).from_(id_("state"))
+    terms = exp.select(*term_columns, copy=False).from_(id_("state"), copy=False)
 
     def previous(name: str) -> exp.Expr:
         return exp.Window(
@@ -152,14 +166,15 @@ def daily_ctes(
     deltas = exp.select(
         qcol("v"),
         qcol("day"),
-        first_row.as_(id_("dn")),
+        first_row.as_(id_("dn"), copy=False),
         *(
             exp.Sub(
                 this=qcol(n), expression=exp.Coalesce(this=previous(n), expressions=[num(0.0)])
-            ).as_(id_(n))
+            ).as_(id_(n), copy=False)
             for n in stat_names
         ),
-    ).from_(id_("terms"))
+        copy=False,
+    ).from_(id_("terms"), copy=False)
     return [
         ("ev_day", ev_day),
         ("unit_day", unit_day),

@@ -68,7 +68,7 @@ def string(value: str) -> exp.Literal:
 
 def num(value: float) -> exp.Expr:
     """A DOUBLE literal (cast, so integer-looking values do not become integers/decimals)."""
-    return exp.cast(exp.Literal.number(repr(float(value))), "DOUBLE")
+    return exp.cast(exp.Literal.number(repr(float(value))), "DOUBLE", copy=False)
 
 
 def _terms(stats: StatsClass) -> tuple[Term, ...]:
@@ -145,12 +145,12 @@ class RowFactory:
         unknown = set(values) - set(self.columns)
         if unknown:
             raise KeyError(f"not output columns: {sorted(unknown)}")
-        select: list[exp.Expr] = [string(kind).as_(id_("kind"))]
+        select: list[exp.Expr] = [string(kind).as_(id_("kind"), copy=False)]
         for column in self.columns[1:]:
             type_ = COLUMN_TYPES.get(column, "DOUBLE")
             value = values.get(column, exp.Null())
-            select.append(exp.cast(value, type_).as_(id_(column)))
-        return exp.select(*select)
+            select.append(exp.cast(value, type_, copy=False).as_(id_(column), copy=False))
+        return exp.select(*select, copy=False)
 
 
 __all__ = [
