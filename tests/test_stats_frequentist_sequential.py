@@ -184,7 +184,11 @@ def test_analyze_reports_when_monitoring_may_stop() -> None:
                 assert excludes is (f.p_value < 0.05)
 
 
-def test_group_sequential_methods_keep_fixed_horizon_with_a_note() -> None:
+def test_group_sequential_methods_monitor_the_primary_and_keep_the_rest_fixed_horizon() -> None:
+    """obrien_fleming/pocock: the primary metric gets repeated intervals at the current
+    look and a stopping status (details in test_stats_analysis_group_sequential.py);
+    secondary metrics and guardrails stay fixed-horizon, and nothing is a confidence
+    sequence."""
     from test_stats_analysis import data, resolved
 
     from upsell_ab.spec.models import Sequential
@@ -192,10 +196,11 @@ def test_group_sequential_methods_keep_fixed_horizon_with_a_note() -> None:
 
     spec = resolved(sequential=Sequential(enabled=True, method="obrien_fleming", looks=5))
     analysis = analyze(spec, data())
-    assert analysis.sequential is None
-    assert any("group-sequential" in note and "5 looks" in note for note in analysis.notes)
-    assert all(
-        c.frequentist is not None and not c.frequentist.sequential
-        for m in analysis.metrics
-        for c in m.comparisons
-    )
+    assert analysis.sequential is not None and analysis.sequential.method == "obrien_fleming"
+    assert "of 5" in analysis.sequential.reason
+    assert not any("group-sequential" in note for note in analysis.notes)
+    for m in analysis.metrics:
+        for c in m.comparisons:
+            assert c.frequentist is not None and not c.frequentist.sequential
+            repeated = "repeated CI" in c.frequentist.method
+            assert repeated is (m.metric == "take_rate"), (m.metric, c.frequentist.method)

@@ -21,7 +21,12 @@ an :class:`ExperimentAnalysis`:
 - one-sided non-inferiority tests for guardrails (with every engine setting:
   the guardrail's margin is a spec requirement, not an engine choice) at ``analysis.alpha`` with the
   spec's margin, margin kind and direction (default: the catalogue's);
-- SRM (chi-square against the configured weights, flagged at ``srm_alpha``).
+- SRM (chi-square against the configured weights, flagged at ``srm_alpha``);
+- sequential monitoring: confidence sequences (:mod:`.frequentist_sequential`)
+  or, for ``obrien_fleming``/``pocock``, the Lan-DeMets bound of the current
+  look with repeated confidence intervals (:mod:`.group_monitoring`);
+- with segment statistics, the exploratory per-segment breakdown of the
+  primary/decision metric (:mod:`.segments`).
 
 ``analysis.alternative`` applies to the primary and decision metrics; it is
 literal (``greater``: the treatment's value is higher), so for a lower-is-better
