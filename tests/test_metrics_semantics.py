@@ -80,6 +80,7 @@ def test_multiple_variant_units_excluded_unknown_variants_reported() -> None:
             ("exp1", "ghost", "u3", "2024-01-01 10:00"),  # only unknown -> not a unit
             ("exp1", "phantom", "u3", "2024-01-01 10:00"),
             ("other", "control", "u4", "2024-01-01 10:00"),  # another experiment
+            ("exp1", "treatment", None, "2024-01-01 10:00"),  # no unit id: ignored
         ],
         [
             ("u1", "2024-01-01 12:00", "upsell_purchase", 5.0, 0.0, 1.0, "e1"),

@@ -142,10 +142,11 @@ class QueryBuilder:
         experiment = exp.EQ(
             this=_source_col(source, "experiment"), expression=string(self.plan.experiment_id)
         )
+        has_unit = exp.Not(this=exp.Is(this=_source_col(source, "unit_id"), expression=exp.Null()))
         return (
             exp.select(*columns, copy=False)
             .from_(_relation(source, self.dialect), copy=False)
-            .where(exp.and_(experiment, variants, copy=False), copy=False)
+            .where(exp.and_(experiment, variants, has_unit, copy=False), copy=False)
         )
 
     def _exposure_ctes(self) -> None:
