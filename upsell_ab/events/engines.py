@@ -64,6 +64,8 @@ class DuckDBEngine:
             self.connection = duckdb.connect()
         if self._owned and memory_limit:
             self.connection.execute("SET memory_limit = ?", [memory_limit])
+            # Aggregates only: row order is irrelevant, and keeping it costs memory.
+            self.connection.execute("SET preserve_insertion_order = false")
 
     def execute(self, sql: str) -> list[Row]:
         import duckdb
