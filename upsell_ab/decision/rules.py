@@ -408,6 +408,12 @@ def guardrail_checks(
                     f"control, and non-inferiority within {margin} is not shown."
                 )
                 checks.append(GuardrailCheck(name, variant, False, True, sentence))
+            elif ni is None or ni.p_value is None:
+                sentence = (
+                    f"Guardrail {label} for {variant}: no data to test it (the guardrail "
+                    "cannot pass without its events; add them to the store or the summary)."
+                )
+                checks.append(GuardrailCheck(name, variant, False, False, sentence))
             else:
                 sentence = (
                     f"Guardrail {label} for {variant}: not yet shown to be within {margin} of "
