@@ -25,6 +25,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also compile each valid spec's metric SQL (all dialects) and EXPLAIN it on an "
+        "empty in-memory DuckDB store with the canonical tables (imports DuckDB: slower)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -46,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from upsell_ab.spec.validate import validate_report
 
     report = validate_report(args.paths)
+    if getattr(args, "explain", False) and report.valid:
+        from upsell_ab.cli.explain import explain_problems
+
+        report.problems.extend(explain_problems(report.specs))
     bad_specs = report.files_with_problems(report.specs)
     bad_catalogues = report.files_with_problems(report.catalogues)
     line = summary(len(report.problems), bad_specs, len(report.specs), bad_catalogues)
