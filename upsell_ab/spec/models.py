@@ -7,18 +7,19 @@ validators here; rules that need the catalogue live in ``spec.resolve``.
 Field names are the YAML keys. Durations are written ``"7d"``, ``"48h"``,
 ``"30m"`` and become :class:`datetime.timedelta`.
 
-The spec's parts live in sibling modules (``base``, ``analysis_models``,
-``data_models``, ``catalogue_models``) and are re-exported here, so
-``from upsell_ab.spec.models import X`` works for every model.
+The spec's parts live in sibling modules (``base``, ``population_models``,
+``offer_models``, ``analysis_models``, ``data_models``, ``catalogue_models``)
+and are re-exported here, so ``from upsell_ab.spec.models import X`` works
+for every model.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from upsell_ab.spec.analysis_models import (
     Alternative,
@@ -62,6 +63,22 @@ from upsell_ab.spec.data_models import (
     Table,
 )
 from upsell_ab.spec.findings import Finding, check
+from upsell_ab.spec.offer_models import (
+    Discount,
+    Item,
+    Moment,
+    Offer,
+    Tactic,
+    Timing,
+    Variant,
+)
+from upsell_ab.spec.population_models import (
+    Condition,
+    Namespace,
+    Operator,
+    Population,
+    Scalar,
+)
 from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings
 
 __all__ = [
@@ -124,269 +141,6 @@ class Status(StrEnum):
     running = "running"
     stopped = "stopped"
     concluded = "concluded"
-
-
-# ------------------------------------------------------------------- population
-class Operator(StrEnum):
-    """Targeting operators on one customer attribute."""
-
-    eq = "eq"
-    ne = "ne"
-    in_ = "in"
-    not_in = "not_in"
-    gt = "gt"
-    gte = "gte"
-    lt = "lt"
-    lte = "lte"
-    exists = "exists"
-
-
-Scalar = str | int | float | bool
-
-
-class Condition(Model):
-    """``segment in [new, returning]``, ``past_orders gte 1``, ``channel eq web``.
-
-    ``in``/``not_in`` take ``values``; ``exists`` takes neither; the others take
-    ``value``. Comparisons ``gt``..``lte`` need a number.
-    """
-
-    attribute: Annotated[str, Field(min_length=1)]
-    op: Operator
-    value: Scalar | None = None
-    values: list[Scalar] | None = None
-
-    @model_validator(mode="after")
-    def _operands(self) -> Condition:
-        op = self.op.value
-        found: list[Finding] = []
-        if self.op in (Operator.in_, Operator.not_in):
-            if not self.values:
-                found.append(
-                    Finding(
-                        ("values",),
-                        f"operator '{op}' needs a non-empty list",
-                        "write values: [a, b]",
-                    )
-                )
-            if self.value is not None:
-                found.append(
-                    Finding(
-                        ("value",),
-                        f"operator '{op}' takes 'values', not 'value'",
-                        "write values: [a, b]",
-                    )
-                )
-        elif self.op is Operator.exists:
-            if self.value is not None or self.values is not None:
-                found.append(
-                    Finding(("op",), "operator 'exists' takes no value", "remove 'value'/'values'")
-                )
-        else:
-            if self.values is not None:
-                found.append(
-                    Finding(
-                        ("values",),
-                        f"operator '{op}' takes 'value', not 'values'",
-                        "use op: in for a list",
-                    )
-                )
-            elif self.value is None:
-                found.append(Finding(("op",), f"operator '{op}' needs a 'value'", "add value: ..."))
-            if self.op in (Operator.gt, Operator.gte, Operator.lt, Operator.lte) and (
-                self.value is not None
-                and (isinstance(self.value, bool) or not isinstance(self.value, int | float))
-            ):
-                found.append(
-                    Finding(
-                        ("value",),
-                        f"operator '{op}' compares numbers; got {self.value!r}",
-                        "write a number without quotes",
-                    )
-                )
-        check(found)
-        return self
-
-
-class Namespace(Model):
-    """Experiments sharing a namespace ``name`` with disjoint ``range`` s never
-    see the same unit (GrowthBook namespaces: hash of unit with the namespace
-    name as seed, version 1, must fall in [start, end))."""
-
-    name: Identifier
-    range: tuple[Share, Share]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Namespace:
-        if not self.range[0] < self.range[1]:
-            check(
-                [
-                    Finding(
-                        ("range",),
-                        f"namespace range must have start < end, got {list(self.range)}",
-                        "write range: [start, end] inside [0, 1], e.g. [0, 0.5]",
-                    )
-                ]
-            )
-        return self
-
-
-class Population(Model):
-    unit: Annotated[str, Field(min_length=1)] = "customer_id"
-    """Which customer attribute is hashed (the unit of randomisation)."""
-    seed: str | None = None
-    """Hash seed; defaults to the experiment id."""
-    coverage: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    """Share of eligible traffic in the experiment, in (0, 1]."""
-    targeting: list[Condition] = Field(default_factory=list)
-    """All conditions must hold (AND)."""
-    namespace: Namespace | None = None
-
-
-# --------------------------------------------------------------------- variants
-class Tactic(StrEnum):
-    upsell = "upsell"
-    cross_sell = "cross_sell"
-    subscription_upgrade = "subscription_upgrade"
-    bundle = "bundle"
-
-
-class Moment(StrEnum):
-    """When the offer is shown."""
-
-    product_page = "product_page"
-    cart = "cart"
-    at_checkout = "at_checkout"
-    post_purchase = "post_purchase"
-    follow_up_email = "follow_up_email"
-    follow_up_call = "follow_up_call"
-    renewal = "renewal"
-    usage_threshold = "usage_threshold"
-    none = "none"
-    """The control of a 'no offer' test."""
-
-
-class Timing(Model):
-    moment: Moment
-    delay: Duration | None = None
-    """For follow-ups: how long after the purchase (``3d``)."""
-
-    @model_validator(mode="after")
-    def _delay(self) -> Timing:
-        delayed = (Moment.follow_up_email, Moment.follow_up_call)
-        if self.delay is not None and self.moment not in delayed:
-            check(
-                [
-                    Finding(
-                        ("delay",),
-                        f"'delay' applies to follow-ups, not '{self.moment.value}'",
-                        "remove 'delay' or use moment follow_up_email / follow_up_call",
-                    )
-                ]
-            )
-        return self
-
-
-def _timing_shorthand(value: Any) -> Any:
-    return {"moment": value} if isinstance(value, str) else value
-
-
-class Discount(Model):
-    """``none``, ``{percent: 10}``, ``{amount: 200}``, ``{percent: 20, free_shipping: true}``."""
-
-    percent: Annotated[float, Field(gt=0.0, lt=100.0)] | None = None
-    amount: Annotated[float, Field(gt=0.0)] | None = None
-    free_shipping: Switch = False
-    limited_time: Duration | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> Discount:
-        if self.percent is not None and self.amount is not None:
-            check(
-                [
-                    Finding(
-                        ("amount",),
-                        "give either 'percent' or 'amount', not both",
-                        "remove one of them",
-                    )
-                ]
-            )
-        return self
-
-    @property
-    def is_none(self) -> bool:
-        return self.percent is None and self.amount is None and not self.free_shipping
-
-
-def _discount_shorthand(value: Any) -> Any:
-    return {} if value == "none" else value
-
-
-class Item(Model):
-    """A product offered (one for upsell/cross-sell, several for a bundle)."""
-
-    sku: Annotated[str, Field(min_length=1)]
-    name: str | None = None
-    price: Annotated[float, Field(ge=0.0)] | None = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
-
-
-class Offer(Model):
-    """What a variant shows: tactic, timing, wording, discount and the items offered."""
-
-    tactic: Tactic
-    timing: Annotated[
-        Timing, BeforeValidator(_timing_shorthand, json_schema_input_type=Moment | Timing)
-    ]
-    """A moment (``at_checkout``) or ``{moment: follow_up_email, delay: 3d}``."""
-    wording: str | None = None
-    """What the customer reads, any UTF-8 text."""
-    discount: Annotated[
-        Discount,
-        BeforeValidator(_discount_shorthand, json_schema_input_type=Literal["none"] | Discount),
-    ] = Discount()
-    """``none`` or ``{percent: 10}`` / ``{amount: 200}`` / ``{free_shipping: true}``."""
-    items: list[Item] = Field(default_factory=list)
-    """Products offered (several for a bundle)."""
-    cadence: Duration | None = None
-    """Subscription upgrades: the delivery interval offered (``2w``)."""
-
-    @model_validator(mode="after")
-    def _discount_in_range(self) -> Offer:
-        amount = self.discount.amount
-        prices = [i.price for i in self.items]
-        if amount is not None and prices and all(p is not None for p in prices):
-            total = sum(p for p in prices if p is not None)
-            if amount >= total:
-                check(
-                    [
-                        Finding(
-                            ("discount", "amount"),
-                            f"discount {amount:g} is not below the items' total price {total:g}",
-                            "a discount must leave a positive price; lower the amount",
-                        )
-                    ]
-                )
-        if self.cadence is not None and self.tactic is not Tactic.subscription_upgrade:
-            check(
-                [
-                    Finding(
-                        ("cadence",),
-                        "'cadence' is for subscription_upgrade offers",
-                        "remove 'cadence' or set tactic: subscription_upgrade",
-                    )
-                ]
-            )
-        return self
-
-
-class Variant(Model):
-    id: Identifier
-    weight: Annotated[float, Field(gt=0.0, le=1.0)]
-    control: Switch = False
-    name: str | None = None
-    offer: Offer | None = None
-    """None for a 'no offer' control."""
 
 
 # ---------------------------------------------------------------------- metrics

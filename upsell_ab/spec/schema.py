@@ -15,10 +15,26 @@ import inspect
 import json
 from typing import Any, Literal
 
-from upsell_ab.spec import analysis_models, base, catalogue_models, data_models, models
+from upsell_ab.spec import (
+    analysis_models,
+    base,
+    catalogue_models,
+    data_models,
+    models,
+    offer_models,
+    population_models,
+)
 from upsell_ab.spec.models import Catalogue, Experiment
 
-MODEL_MODULES = (base, models, analysis_models, data_models, catalogue_models)
+MODEL_MODULES = (
+    base,
+    models,
+    population_models,
+    offer_models,
+    analysis_models,
+    data_models,
+    catalogue_models,
+)
 """Modules whose attribute docstrings become field descriptions."""
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
