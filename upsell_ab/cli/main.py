@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "assign",
     "ingest",
+    "export",
     "simulate",
     "plan",
     "analyze",
