@@ -126,5 +126,5 @@ def test_current_weights_replace_the_spec_weights_and_bad_ones_are_refused() -> 
     assert payload["features"]["offer_timing"]["rules"][-1]["weights"] == [0.6, 0.3, 0.1]
     assert [r.message for r in refusals(spec, [0.5, 0.5])] == ["2 current weights for 3 variants"]
     assert "equal weights" in refusals(spec, [0.5, 0.3, 0.1])[0].message
-    with pytest.raises(ValueError, match="sum to 0.9"):
+    with pytest.raises(ValueError, match=r"sum to 0\.9"):
         features_payload([spec], {"offer_timing": [0.5, 0.3, 0.1]})
