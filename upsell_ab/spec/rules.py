@@ -196,7 +196,8 @@ def scale_findings(data: Mapping[str, Any]) -> list[Finding]:
             findings.append(
                 Finding(
                     ("metrics", "guardrails", index, "margin"),
-                    f"a relative margin of {margin:g} lets the metric get {margin * 100:,.0f} % worse",
+                    f"a relative margin of {margin:g} lets the metric get "
+                    f"{margin * 100:,.0f} % worse",
                     percent_scale_hint(margin) + ", or set margin_kind: absolute",
                     "scale",
                 )
