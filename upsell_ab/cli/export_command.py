@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    targets = parser.add_subparsers(dest="target", metavar="TARGET")
+    targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     growthbook = targets.add_parser(
         "growthbook",
         help="the GrowthBook SDK payload ({'features': ...}) for every running experiment",
