@@ -410,9 +410,18 @@ def oracle(
 
 
 def stats_dict(stats: Any) -> dict[str, float]:
+    """Raw sums (of y, not of the centred and scaled z the query returns) by field."""
     from dataclasses import fields
 
-    return {f.name: float(getattr(stats, f.name)) for f in fields(stats)}
+    from upsell_ab.metrics.sufficient import SampleStats
+
+    if isinstance(stats, SampleStats):
+        stats = stats.in_frame(0.0, 1.0)
+    return {
+        f.name: float(getattr(stats, f.name))
+        for f in fields(stats)
+        if f.name not in ("shift", "scale")
+    }
 
 
 def assert_close(actual: dict[str, float], expected: dict[str, float], rel: float = 1e-9) -> None:

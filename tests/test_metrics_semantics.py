@@ -156,7 +156,7 @@ def test_value_sources_zero_fill_profit_and_retention() -> None:
     assert stats["disc"] == SampleStats(3, 16.0, 100.0 + 36.0)
     assert stats["n_orders"] == SampleStats(3, 3.0, 4.0 + 1.0)
     p1, p3 = 140 * 0.25 - 10.0, 60 * 0.25 - 6.0
-    profit = stats["profit"]
+    profit = stats["profit"].in_frame(0.0, 1.0)  # raw sums of y (the query centres them)
     assert (profit.n, profit.sum) == (3, pytest.approx(p1 + p3))
     assert profit.sum_squares == pytest.approx(p1**2 + p3**2)
     assert stats["repeat"] == SampleStats(3, 1.0, 1.0)  # only u1 ordered again after day 1
@@ -224,7 +224,7 @@ def test_capping_fixed_and_percentile_match_numpy() -> None:
     cap = np.quantile([v for v in values if v > 0], 0.9)
     p90 = np.minimum(values, cap)
     for name, capped in (("fixed", fixed), ("p90", p90)):
-        stats = data.metrics[name].by_variant["control"]
+        stats = data.metrics[name].by_variant["control"].in_frame(0.0, 1.0)  # raw sums of y
         assert stats.n == 7
         assert (stats.sum, stats.sum_squares) == (
             pytest.approx(capped.sum(), rel=1e-12),

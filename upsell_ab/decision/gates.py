@@ -104,6 +104,15 @@ def blocking_problems(
             "(e.g. --map events.value=revenue); re-ingest with the mapping."
         )
     result = _result(analysis, name)
+    if result is not None and any(
+        c.frequentist is not None and c.frequentist.status.value == "out_of_range"
+        for c in result.comparisons
+    ):
+        problems.append(
+            f"The decision metric {metric_label(name, None)} has values beyond double "
+            "precision (too large to square, or so small their squares vanish), so no test "
+            "could be run. Express it in another unit or remove the absurd values."
+        )
     binary = _is_binary(resolved, name)
     if result is not None and not binary and not empty and constant_in_every_arm(result, data):
         value = _constant_value(result)

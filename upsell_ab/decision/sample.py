@@ -74,8 +74,8 @@ def required_per_variant(
         return power.sample_size_mean(
             std, delta, alpha=alpha, power=settings.power, alternative=alternative
         )
-    except StatsError:
-        return None
+    except (StatsError, OverflowError, ValueError):
+        return None  # no finite answer (e.g. variances beyond double precision)
 
 
 def daily_units(resolved: ResolvedExperiment, data: ExperimentData | None) -> float | None:

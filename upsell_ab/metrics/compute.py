@@ -147,18 +147,38 @@ class _Row:
         return float(value)  # Decimal from PostgreSQL NUMERIC, float elsewhere
 
 
-def _stats(slot: MetricSlot, row: _Row) -> MetricStats:
+Frames = dict[int, dict[str, float]]
+"""Metric index -> ``{"shift": .., "scale": ..}`` of its centred, scaled sums."""
+
+
+def _make(slot: MetricSlot, n: int, sums: dict[str, float], frames: Frames) -> MetricStats:
+    return slot.stats_class(n=n, **sums, **frames.get(slot.index, {}))
+
+
+def _stats(slot: MetricSlot, row: _Row, frames: Frames) -> MetricStats:
     n = row.count("n")
     sums = {field: row.number(slot.stat_column(field)) for field, _ in slot.terms}
-    return slot.stats_class(n=n, **sums)
+    return _make(slot, n, sums, frames)
 
 
-def _empty(slot: MetricSlot) -> MetricStats:
-    return slot.stats_class(n=0, **{field: 0.0 for field, _ in slot.terms})
+def _empty(slot: MetricSlot, frames: Frames) -> MetricStats:
+    return _make(slot, 0, {field: 0.0 for field, _ in slot.terms}, frames)
+
+
+def _frames(rows: list[_Row]) -> Frames:
+    """The frame rows of the query (``y = shift + scale z``); none for 0/1, ratio, CUPED."""
+    frames: Frames = {}
+    for r in rows:
+        shift, scale = r.values["value"], r.values["scale"]
+        frames[r.count("seg_index")] = {
+            "shift": 0.0 if shift is None else float(shift),
+            "scale": 1.0 if scale is None or not float(scale) > 0 else float(scale),
+        }
+    return frames
 
 
 def _cumulate(
-    plan: QueryPlan, slots: tuple[MetricSlot, ...], rows: list[_Row]
+    plan: QueryPlan, slots: tuple[MetricSlot, ...], rows: list[_Row], frames: Frames
 ) -> dict[str, list[DailyStats]]:
     """Running sums of the per-day increments, for every calendar day in range; when the
     days span ``MAX_DENSE_DAYS`` or more (stray clocks in a spec without start/end),
@@ -192,12 +212,14 @@ def _cumulate(
             for variant in plan.variants:
                 sums = totals.get((slot.name, variant))
                 by_variant[variant] = (
-                    slot.stats_class(
-                        n=counts[variant],
-                        **{f: v for (f, _), v in zip(slot.terms, sums, strict=True)},
+                    _make(
+                        slot,
+                        counts[variant],
+                        {f: v for (f, _), v in zip(slot.terms, sums, strict=True)},
+                        frames,
                     )
                     if sums is not None
-                    else _empty(slot)
+                    else _empty(slot, frames)
                 )
             out[slot.name].append(DailyStats(day=day, by_variant=by_variant))
     return out
@@ -218,6 +240,7 @@ def assemble(
     for r in rows:
         by_kind[str(r.values["kind"])].append(r)
 
+    frames = _frames(by_kind["frame"])
     by_variant: dict[str, dict[str, MetricStats]] = {s.name: {} for s in slots}
     exposures = dict.fromkeys(plan.variants, 0)
     first_days: list[date] = []
@@ -230,10 +253,10 @@ def assemble(
         last_days.append(r.values["last_day"])
         periods[variant] = (_as_date(r.values["day"]), _as_date(r.values["last_day"]))
         for slot in slots:
-            by_variant[slot.name][variant] = _stats(slot, r)
+            by_variant[slot.name][variant] = _stats(slot, r, frames)
     for slot in slots:
         for variant in plan.variants:
-            by_variant[slot.name].setdefault(variant, _empty(slot))
+            by_variant[slot.name].setdefault(variant, _empty(slot, frames))
         by_variant[slot.name] = {v: by_variant[slot.name][v] for v in plan.variants}
 
     by_segment: dict[str, dict[tuple[str, str], dict[str, MetricStats]]] = {
@@ -243,14 +266,14 @@ def assemble(
         key = (plan.segments[r.count("seg_index")], r.text("seg_value") or MISSING_SEGMENT)
         for slot in slots:
             cell = by_segment[slot.name].setdefault(key, {})
-            cell[str(r.values["variant"])] = _stats(slot, r)
+            cell[str(r.values["variant"])] = _stats(slot, r, frames)
     for slot in slots:
         for cell in by_segment[slot.name].values():
             for variant in plan.variants:
-                cell.setdefault(variant, _empty(slot))
+                cell.setdefault(variant, _empty(slot, frames))
         by_segment[slot.name] = dict(sorted(by_segment[slot.name].items()))
 
-    daily = _cumulate(plan, slots, by_kind["daily"]) if plan.daily else {}
+    daily = _cumulate(plan, slots, by_kind["daily"], frames) if plan.daily else {}
     quality_row = by_kind["quality"][0] if by_kind["quality"] else None
     quality = QualitySummary(
         exposures_by_variant=exposures,

@@ -51,6 +51,7 @@ from upsell_ab.metrics.capping import (
     summand,
 )
 from upsell_ab.metrics.sql_daily import daily_ctes
+from upsell_ab.metrics.sql_frames import frame_ctes, framed, scale, shift, to_frame
 from upsell_ab.metrics.sql_layout import (
     OUTPUT_COLUMNS,
     MetricSlot,
@@ -116,6 +117,9 @@ class QueryBuilder:
         )
         self.ctes: list[tuple[str, exp.Expr, bool]] = []
         self.row = RowFactory(self.output_columns)
+        self.framed = framed(self.channels)
+        self.stats_source = "scaled" if self.framed else "capped"
+        """The per-unit table the statistics are summed over."""
         self.measured: tuple[tuple[str, str], ...] = tuple(
             sorted(
                 {
@@ -371,6 +375,26 @@ class QueryBuilder:
         if percentile:
             capped = capped.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
         self._cte("capped", capped, reused=True)
+        if not self.framed:
+            return
+        # centred and scaled values of the plain value metrics (see sql_frames)
+        for name, query in frame_ctes(self.framed, "capped"):
+            self._cte(name, query, reused=name == "frames")
+        framed = {(s.index, ch.var) for s, ch in self.framed}
+        scaled_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("first_ts")]
+        scaled_columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
+        for slot, ch in self.channels:
+            name = slot.column(ch.var)
+            column: exp.Expr = qcol(name, "capped")
+            if (slot.index, ch.var) in framed:
+                column = to_frame(column, slot)
+            scaled_columns.append(column.as_(id_(name), copy=False))
+        scaled = (
+            exp.select(*scaled_columns, copy=False)
+            .from_(id_("capped"), copy=False)
+            .join(exp.Table(this=id_("frames")), join_type="CROSS", copy=False)
+        )
+        self._cte("scaled", scaled, reused=True)
 
     # ------------------------------------------------------------------ outputs
     def _stat_columns(self, table: str | None = None) -> dict[str, exp.Expr]:
@@ -392,7 +416,7 @@ class QueryBuilder:
             self.row(
                 "metric", variant=qcol("v"), day=first_day, last_day=last_day, n=count, **stats
             )
-            .from_(id_("capped"), copy=False)
+            .from_(id_(self.stats_source), copy=False)
             .group_by(qcol("v"), copy=False)
         ]
         for index in range(len(self.plan.segments)):
@@ -406,7 +430,7 @@ class QueryBuilder:
                     n=count.copy(),
                     **self._stat_columns(),
                 )
-                .from_(id_("capped"), copy=False)
+                .from_(id_(self.stats_source), copy=False)
                 .group_by(qcol("v"), qcol(alias), copy=False)
             )
         branches.append(
@@ -468,6 +492,15 @@ class QueryBuilder:
                         value=qcol(slot.cap_column(ch.var)),
                     ).from_(id_("caps"), copy=False)
                 )
+        for slot, _ in self.framed:
+            branches.append(
+                self.row(
+                    "frame",
+                    seg_index=exp.Literal.number(slot.index),
+                    value=shift(slot),
+                    scale=scale(slot),
+                ).from_(id_("frames"), copy=False)
+            )
         if self.plan.start is not None or self.plan.end is not None:
             outside = self._raw_exposures(known=True, dated=False)
             branches.append(
@@ -481,7 +514,9 @@ class QueryBuilder:
 
     def _daily_branch(self) -> exp.Select:
         percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
-        for name, query in daily_ctes(self.slots, self.channels, has_caps=percentile):
+        for name, query in daily_ctes(
+            self.slots, self.channels, has_caps=percentile, framed=self.framed
+        ):
             self._cte(name, query)
         values = {
             slot.stat_column(field): exp.Sum(this=qcol(slot.stat_column(field)))

@@ -28,6 +28,7 @@ from upsell_ab.metrics.capping import (
     sum_if,
     summand,
 )
+from upsell_ab.metrics.sql_frames import to_frame
 from upsell_ab.metrics.sql_layout import MetricSlot, id_, num, qcol
 
 
@@ -44,6 +45,7 @@ def daily_ctes(
     channels: tuple[tuple[MetricSlot, Channel], ...],
     *,
     has_caps: bool,
+    framed: tuple[tuple[MetricSlot, Channel], ...] = (),
 ) -> list[tuple[str, exp.Expr]]:
     """CTEs ending in ``deltas(v, day, dn, <stat columns>)``; needs ``kept``, ``units``,
     ``per_unit``, ``capped`` (and ``caps`` when ``has_caps``)."""
@@ -112,6 +114,7 @@ def daily_ctes(
         copy=False,
     ).from_(id_("unit_day"), copy=False)
     # 3. state as of the day: indicator and cap on y/d, covariates from ``capped``
+    framed_keys = {(s.index, ch.var) for s, ch in framed}
     state_columns: list[exp.Expr] = [qcol("u", "cum"), qcol("v", "capped"), qcol("day")]
     for slot, ch in channels:
         name = slot.column(ch.var)
@@ -125,7 +128,10 @@ def daily_ctes(
                 default=num(0.0),
             )
         cap = cap_value(ch, qcol(slot.cap_column(ch.var), "caps"))
-        state_columns.append(apply_cap(value, cap).as_(id_(name), copy=False))
+        value = apply_cap(value, cap)
+        if (slot.index, ch.var) in framed_keys:
+            value = to_frame(value, slot)  # the same frame as the overall statistics
+        state_columns.append(value.as_(id_(name), copy=False))
     state = (
         exp.select(*state_columns, copy=False)
         .from_(exp.Table(this=id_("cum")), copy=False)
@@ -137,6 +143,8 @@ def daily_ctes(
     )
     if has_caps:
         state = state.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
+    if framed:
+        state = state.join(exp.Table(this=id_("frames")), join_type="CROSS", copy=False)
     # 4. per-unit terms, then their increments against the unit's previous row
     term_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("day")]
     stat_names: list[str] = []

@@ -31,6 +31,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "before",
     "outside",
     "value",
+    "scale",
 )
 COLUMN_TYPES: dict[str, str] = {
     "kind": "VARCHAR",
@@ -44,6 +45,7 @@ COLUMN_TYPES: dict[str, str] = {
     "before": "BIGINT",
     "outside": "BIGINT",
     "value": "DOUBLE",
+    "scale": "DOUBLE",
 }
 Var = Literal["y", "d", "x", "w"]
 """Per-unit channels: value/numerator, denominator, and their CUPED covariates."""
@@ -96,7 +98,9 @@ def _terms(stats: StatsClass) -> tuple[Term, ...]:
         "denominator_covariate_denominator_cross": ("d", "w"),
         "covariate_numerator_denominator_cross": ("x", "w"),
     }
-    return tuple((f.name, sample[f.name]) for f in fields(stats) if f.name != "n")
+    return tuple(
+        (f.name, sample[f.name]) for f in fields(stats) if f.name not in ("n", "shift", "scale")
+    )
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ Kind = Literal[
     "cap",
     "undated",
     "measured",
+    "frame",
 ]
 
 

@@ -35,30 +35,80 @@ def _sample_covariance(n: int, sum_a: float, sum_b: float, cross: float) -> floa
 
 @dataclass(frozen=True)
 class SampleStats:
-    """n units with per-unit values y: sum(y) and sum(y^2). Proportions and means."""
+    """n units with per-unit values y: sum(z) and sum(z^2) of z = (y - shift) / scale.
+    Proportions and means.
+
+    ``shift`` 0 and ``scale`` 1 (the defaults, and always for 0/1 metrics and
+    summary CSVs) make z = y. The metric query centres and scales value metrics
+    (:mod:`upsell_ab.metrics.sql_frames`: shift = overall mean, scale = half the
+    range), so the sums neither overflow nor cancel; then
+
+        mean = shift + scale * S / n,   var = scale^2 (Q - S^2/n) / (n - 1).
+
+    ``variance`` may overflow (values beyond ~1e154) or underflow; the statistics
+    engines therefore work on :meth:`in_units` of a common scale (see
+    :func:`upsell_ab.stats.scaling.working_units`)."""
 
     n: int
     sum: float
     sum_squares: float
+    shift: float = 0.0
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.n < 0:
             raise StatsError(f"n must be >= 0, got {self.n}")
         if self.sum_squares < 0:
             raise StatsError(f"sum_squares must be >= 0, got {self.sum_squares}")
+        if not self.scale > 0:
+            raise StatsError(f"scale must be > 0, got {self.scale}")
 
     @property
     def mean(self) -> float:
-        """Sample mean; 0.0 when n == 0 (callers check ``n`` before trusting it)."""
-        return self.sum / self.n if self.n else 0.0
+        """Sample mean; ``shift`` (0.0 by default) when n == 0 (callers check ``n``)."""
+        return self.shift + self.scale * (self.sum / self.n) if self.n else self.shift
 
     @property
     def variance(self) -> float:
-        return _sample_variance(self.n, self.sum, self.sum_squares)
+        spread = _sample_variance(self.n, self.sum, self.sum_squares)
+        return spread if self.scale == 1.0 else self.scale * self.scale * spread
+
+    def __eq__(self, other: object) -> bool:
+        """The same units' statistics: equal n and, in this object's frame, sums equal to
+        1e-12 relative (summing in another order, or changing the frame, rounds)."""
+        if not isinstance(other, SampleStats):
+            return NotImplemented
+        if self.n != other.n:
+            return False
+        b = other.in_frame(self.shift, self.scale)
+        return all(
+            x == y or abs(x - y) <= 1e-12 * max(abs(x), abs(y), 1.0)
+            for x, y in ((self.sum, b.sum), (self.sum_squares, b.sum_squares))
+        )
+
+    def __hash__(self) -> int:
+        return hash(("SampleStats", self.n))
+
+    def in_frame(self, shift: float, scale: float) -> SampleStats:
+        """The same units with sums of (y - shift) / scale (exact up to rounding):
+        with y = a + s w and c = (a - shift) / scale, r = s / scale,
+        sum z = n c + r sum w,  sum z^2 = n c^2 + 2 c r sum w + r^2 sum w^2."""
+        if (shift, scale) == (self.shift, self.scale):
+            return self
+        c = (self.shift - shift) / scale
+        r = self.scale / scale
+        total = self.n * c + r * self.sum
+        squares = self.n * c * c + 2 * c * r * self.sum + r * r * self.sum_squares
+        return SampleStats(self.n, total, max(squares, 0.0), shift, scale)
 
     def __add__(self, other: SampleStats) -> SampleStats:
+        other = other.in_frame(self.shift, self.scale)
         return SampleStats(
-            self.n + other.n, self.sum + other.sum, self.sum_squares + other.sum_squares
+            self.n + other.n,
+            self.sum + other.sum,
+            self.sum_squares + other.sum_squares,
+            self.shift,
+            self.scale,
         )
 
     @classmethod

@@ -87,9 +87,14 @@ class _Row:
 
 
 def _check_squares(row: _Row, n: int, total: float, squares: float, column: str) -> bool:
-    """Cauchy-Schwarz: sum of squares >= sum^2 / n, else the sums cannot come from data."""
-    floor = total * total / n if n else 0.0
-    if squares < 0 or squares < floor - _RELATIVE_SLACK * max(abs(floor), 1.0):
+    """Cauchy-Schwarz: sum of squares >= sum^2 / n, else the sums cannot come from data.
+
+    Checked scale-free as sqrt(Q / n) >= |S| / n (root mean square >= |mean|), so
+    sums like 1e200 whose square overflows are judged, not waved through."""
+    rms = math.sqrt(squares / n) if n and squares >= 0 else 0.0
+    mean = abs(total) / n if n else 0.0
+    if squares < 0 or rms < mean * (1 - _RELATIVE_SLACK) - 1e-300:
+        floor = mean * mean * n
         row.problem(
             column,
             f"{squares:g} is impossible: with n = {n} and sum = {total:g} it must be "

@@ -111,6 +111,8 @@ def variant_summary(variant: str, stats: MetricStats | None) -> VariantSummary:
         return VariantSummary(variant=variant, n=0 if stats is None else stats.n, mean=None)
     if isinstance(stats, RatioStats | CupedRatioStats):
         mean = stats.numerator_sum / stats.denominator_sum
+    elif isinstance(stats, SampleStats):
+        mean = stats.mean
     else:
         mean = stats.sum / stats.n
     return VariantSummary(variant=variant, n=stats.n, mean=float(mean))
@@ -243,7 +245,51 @@ def analyze_metric(
     guardrail: Guardrail | None = None,
 ) -> MetricResult:
     """One metric: summaries, frequentist (and Bayesian) comparisons, guardrail test.
-    Adjusted p-values are filled in by :func:`analyze` (they need the whole family)."""
+    Adjusted p-values are filled in by :func:`analyze` (they need the whole family).
+
+    The engines run in the metric's own units (:mod:`.scaling`: values divided by a
+    power of two near their scale, absolute results multiplied back), so any finite
+    input gives finite numbers; statistics beyond double precision give the status
+    ``out_of_range`` with a note, never an exception or a false ``zero_variance``."""
+    from upsell_ab.stats.scaling import out_of_range, out_of_range_result, rescale, working_units
+
+    if metric_data is None:
+        return _analyze_metric(
+            name, definition, role, None, variants=variants, control=control,
+            settings=settings, alternative=alternative, guardrail=guardrail,
+        )  # fmt: skip
+    original = metric_data.by_variant
+    broken = sorted(v for v, s in original.items() if out_of_range(s))
+    if broken:
+        return out_of_range_result(name, role, variants, control, original, broken, settings.alpha)
+    working, c = working_units(original)
+    if c != 1.0:
+        metric_data = replace(metric_data, by_variant=working)
+        if guardrail is not None and guardrail.margin_kind.value != "relative":
+            guardrail = guardrail.model_copy(update={"margin": guardrail.margin / c})
+    try:
+        result = _analyze_metric(
+            name, definition, role, metric_data, variants=variants, control=control,
+            settings=settings, alternative=alternative, guardrail=guardrail,
+        )  # fmt: skip
+    except (OverflowError, ZeroDivisionError):
+        return out_of_range_result(name, role, variants, control, original, [], settings.alpha)
+    summaries = [variant_summary(v, original.get(v)) for v in variants]
+    return replace(rescale(result, c), variants=summaries)
+
+
+def _analyze_metric(
+    name: str,
+    definition: MetricDefinition,
+    role: str,
+    metric_data: MetricData | None,
+    *,
+    variants: list[str],
+    control: str,
+    settings: Analysis,
+    alternative: str = "two_sided",
+    guardrail: Guardrail | None = None,
+) -> MetricResult:
     notes: list[str] = []
     stats: dict[str, MetricStats] = {}
     if metric_data is None:

@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from upsell_ab.errors import StatsError
 from upsell_ab.spec.models import Direction, LiftPrior
-from upsell_ab.stats.results import ArmEstimate, BayesianComparison, Interval, Status
+from upsell_ab.stats.results import ArmEstimate, BayesianComparison, Interval, Status, difference
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -193,7 +193,7 @@ def gaussian(
     if not abs_var > 0.0 or not math.isfinite(abs_var):
         return _none_result(Status.zero_variance, level, method)
     higher = direction is Direction.higher_is_better
-    diff = treatment.mean - control.mean
+    diff = difference(control, treatment)
     base = abs(control.mean)
 
     if base == 0.0:

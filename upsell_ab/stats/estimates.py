@@ -194,7 +194,12 @@ def _arm_estimate(
     if isinstance(stats, SampleStats):
         unit_variance = stats.variance
         return ArmEstimate(
-            n=n, mean=stats.mean, variance=unit_variance / n, unit_variance=unit_variance
+            n=n,
+            mean=stats.mean,
+            variance=unit_variance / n,
+            unit_variance=unit_variance,
+            shift=stats.shift,
+            offset=stats.scale * (stats.sum / n),
         )
     if isinstance(stats, RatioStats):
         d_mean = stats.denominator_sum / n

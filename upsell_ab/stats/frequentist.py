@@ -28,7 +28,7 @@ Conventions (``shared/design.md``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from upsell_ab.metrics.sufficient import RatioStats, SampleStats
@@ -40,6 +40,7 @@ from upsell_ab.stats.results import (
     Interval,
     NonInferiority,
     Status,
+    difference,
 )
 
 AlternativeName = Literal["two_sided", "greater", "less"]
@@ -117,13 +118,19 @@ def empty_comparison(
 
 
 def welch_df(control: ArmEstimate, treatment: ArmEstimate) -> float | None:
-    """Welch-Satterthwaite degrees of freedom from variances of the means."""
+    """Welch-Satterthwaite degrees of freedom from variances of the means,
+    ``(v_T + v_C)^2 / (v_T^2/(n_T-1) + v_C^2/(n_C-1))``, computed on variances divided
+    by their sum (the ratio is scale-free), so huge or tiny variances neither overflow
+    nor underflow; None when it is undefined."""
     total = control.variance + treatment.variance
+    if not (total > 0 and math.isfinite(total)):
+        return None
     denominator = 0.0
     for arm in (control, treatment):
         if arm.n > 1:
-            denominator += arm.variance**2 / (arm.n - 1)
-    return total**2 / denominator if denominator > 0 else None
+            share = arm.variance / total
+            denominator += share * share / (arm.n - 1)
+    return 1.0 / denominator if denominator > 0 else None
 
 
 def compare_estimates(
@@ -145,7 +152,9 @@ def compare_estimates(
     if control.n < 2 or treatment.n < 2:
         return empty_comparison(method, Status.too_few_units, alt, alpha)
     variance = control.variance + treatment.variance
-    diff = treatment.mean - control.mean
+    diff = difference(control, treatment)
+    if not (math.isfinite(variance) and math.isfinite(diff)):
+        return empty_comparison(method, Status.out_of_range, alt, alpha)
     if not variance > 0:
         none = Interval(None, None, 1.0 - alpha)
         return FrequentistComparison(
@@ -327,8 +336,8 @@ def mean_test(
         return compare_estimates(c_est, t_est, method=method, alpha=alpha, alternative=alt)
     df = control.n + treatment.n - 2
     pooled_var = ((control.n - 1) * control.variance + (treatment.n - 1) * treatment.variance) / df
-    pooled = ArmEstimate(n=control.n, mean=c_est.mean, variance=pooled_var / control.n)
-    pooled_t = ArmEstimate(n=treatment.n, mean=t_est.mean, variance=pooled_var / treatment.n)
+    pooled = replace(c_est, variance=pooled_var / control.n, unit_variance=None)
+    pooled_t = replace(t_est, variance=pooled_var / treatment.n, unit_variance=None)
     result = compare_estimates(pooled, pooled_t, method=method, alpha=alpha, alternative=alt, df=df)
     if result.relative_lift is None or result.status is not Status.ok:
         return result
@@ -345,7 +354,12 @@ def _mean_estimate(stats: SampleStats) -> ArmEstimate:
     if n == 0:
         return ArmEstimate(n=0, mean=0.0, variance=0.0)
     return ArmEstimate(
-        n=n, mean=stats.mean, variance=stats.variance / n, unit_variance=stats.variance
+        n=n,
+        mean=stats.mean,
+        variance=stats.variance / n,
+        unit_variance=stats.variance,
+        shift=stats.shift,
+        offset=stats.scale * (stats.sum / n),
     )
 
 
@@ -386,7 +400,7 @@ def non_inferiority(
             return NonInferiority(margin=margin, margin_kind=kind, p_value=None, passed=None)
         delta, se = lift.lift, lift.standard_error
     else:
-        delta = treatment.mean - control.mean
+        delta = difference(control, treatment)
         se = math.sqrt(control.variance + treatment.variance)
     if not se > 0:
         return NonInferiority(margin=margin, margin_kind=kind, p_value=None, passed=None)

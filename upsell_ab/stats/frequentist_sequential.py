@@ -43,6 +43,7 @@ from upsell_ab.stats.results import (
     MetricResult,
     SequentialStatus,
     Status,
+    difference,
 )
 
 _LOG_ALPHA_FLOOR = -700.0
@@ -131,7 +132,7 @@ def sequential_comparisons(
             continue
         n_total = float(c_est.n + t_est.n)
         variance = c_est.variance + t_est.variance
-        diff = t_est.mean - c_est.mean
+        diff = difference(c_est, t_est)
         absolute = function(diff, variance, n_total, alpha, tuning_n)
         lift = relative_lift(c_est, t_est)
         relative = (

@@ -33,7 +33,13 @@ from upsell_ab.stats.estimates import arm_estimates
 from upsell_ab.stats.frequentist import proportion_estimate
 from upsell_ab.stats.frequentist_sequential import planned_units
 from upsell_ab.stats.lift import relative_lift
-from upsell_ab.stats.results import ArmEstimate, Interval, MetricResult, SequentialStatus
+from upsell_ab.stats.results import (
+    ArmEstimate,
+    Interval,
+    MetricResult,
+    SequentialStatus,
+    difference,
+)
 
 if TYPE_CHECKING:
     from upsell_ab.metrics.aggregates import ExperimentData
@@ -167,7 +173,7 @@ def group_sequential_comparisons(
             )
         )
         se = math.sqrt(c_est.variance + t_est.variance)
-        diff = t_est.mean - c_est.mean
+        diff = difference(c_est, t_est)
         level = 1.0 - alpha
         lift = relative_lift(c_est, t_est)
         relative = (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from upsell_ab.stats.results import ArmEstimate
+from upsell_ab.stats.results import ArmEstimate, difference
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ def relative_lift(control: ArmEstimate, treatment: ArmEstimate) -> RelativeLift 
         return None
     mu_t = float(treatment.mean)
     scale = abs(mu_c)
-    lift = (mu_t - mu_c) / scale
+    lift = difference(control, treatment) / scale
     se_treatment = math.sqrt(max(float(treatment.variance), 0.0)) / scale
     se_control = abs(mu_t / mu_c) * math.sqrt(max(float(control.variance), 0.0)) / scale
-    variance = se_treatment**2 + se_control**2
+    variance = se_treatment * se_treatment + se_control * se_control  # inf, never OverflowError
     if not (math.isfinite(lift) and math.isfinite(variance)):
         return None
     return RelativeLift(lift=lift, variance=variance)

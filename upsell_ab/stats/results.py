@@ -20,6 +20,8 @@ class Status(StrEnum):
     """Both arms constant (e.g. nobody converted): no test statistic."""
     zero_baseline = "zero_baseline"
     """Control mean is 0: relative lift undefined (absolute results still given)."""
+    out_of_range = "out_of_range"
+    """Sums beyond double precision (overflowed, or squares underflowed to 0): no test."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,22 @@ class ArmEstimate:
     """Var(mean estimate), e.g. s^2 / n for a plain mean."""
     unit_variance: float | None = None
     """Per-unit variance s^2 (for power and sample-size statements)."""
+    shift: float = 0.0
+    offset: float | None = None
+    """``mean = shift + offset`` when the arm's sums were centred on ``shift`` (the
+    metric's overall mean, shared by every arm): differences between arms are then
+    taken on the offsets, exactly, not on two means of 1e9 that agree in 9 digits."""
+
+
+def difference(control: ArmEstimate, treatment: ArmEstimate) -> float:
+    """``mu_T - mu_C``, from the offsets when both arms share a centring shift."""
+    if (
+        control.offset is not None
+        and treatment.offset is not None
+        and control.shift == treatment.shift
+    ):
+        return treatment.offset - control.offset
+    return treatment.mean - control.mean
 
 
 @dataclass(frozen=True)
