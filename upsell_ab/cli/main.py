@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "assign",
     "ingest",
     "export",
+    "serve",
     "simulate",
     "init",
     "plan",
