@@ -32,6 +32,7 @@ import platform
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,7 @@ def main() -> None:
         clean = clean_run(args, work)
         killed = kill_run(args, work)
     results = {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
         "load_average": os.getloadavg()[0],

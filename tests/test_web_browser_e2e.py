@@ -17,11 +17,13 @@ import contextlib
 import functools
 import io
 import json
+import re
 import shutil
 import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,20 @@ def static_site(folder: Path) -> Iterator[str]:
         server.server_close()
 
 
+def running_today(folder: Path) -> Path:
+    """The cake spec with its dates moved around today (analysis keeps only exposures
+    inside the spec's dates, and the browser's exposures happen now)."""
+    folder.mkdir()
+    shutil.copy(SPEC.parent / "metrics.yaml", folder / "metrics.yaml")
+    today = datetime.now(UTC).date()
+    text = SPEC.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^start: .*$", f"start: {today - timedelta(days=1)}", text)
+    text = re.sub(r"(?m)^end: .*$", f"end: {today + timedelta(days=14)}", text)
+    path = folder / SPEC.name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ensure_js_packages()
@@ -82,8 +98,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     site = work / "site"
     shutil.copytree(SHOP, site)
     shutil.copy(SDK_DIR / "dist" / "bundles" / "index.min.js", site / "growthbook.min.js")
+    spec = running_today(work / "specs")
     payload = work / "features.json"
-    assert main(["export", "growthbook", str(SPEC.parent), "-o", str(payload)]) == 0
+    assert main(["export", "growthbook", str(spec.parent), "-o", str(payload)]) == 0
     with (
         static_site(site) as shop,
         running_collector(work, "--features", str(payload), "--allow-origin", shop) as collector,
@@ -114,7 +131,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert main(["ingest", "--spool", str(collector.spool), "--store", str(store)]) == 0
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["analyze", str(SPEC), "--store", str(store), "--format", "json"])
+        code = main(["analyze", str(spec), "--store", str(store), "--format", "json"])
     assert code == 0
     return {
         "visits": visits,
