@@ -92,7 +92,7 @@ class Analysis(Model):
     decision: Decision = Decision()
     srm_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001
     max_multiple_exposure_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
-    daily_units: Annotated[int, Field(gt=0)] | None = None
+    daily_units: Annotated[int, Field(gt=0, le=10**9)] | None = None
     """Expected eligible units a day, for ``plan`` durations."""
     segments: list[str] = Field(default_factory=list)
     """Exposure attributes to break results down by."""
