@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from upsell_ab import __version__
 from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.cli.failures import run_guarded
+from upsell_ab.cli.usage import UsageParser
 
 COMMANDS: tuple[str, ...] = (
     "demo",
@@ -24,7 +25,9 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "assign",
     "ingest",
+    "export",
     "simulate",
+    "init",
     "plan",
     "analyze",
     "report",
@@ -40,7 +43,7 @@ EPILOG = """exit codes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="upsell-ab",
         description="Experiments for upsell, cross-sell and subscription-upgrade offers.",
         epilog=EPILOG,
