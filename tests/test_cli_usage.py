@@ -18,6 +18,7 @@ BAD_CHOICE: dict[str, list[str]] = {
     "report": ["report", "x", "--fail-on", "everything"],
     "demo": ["demo", "extra-argument"],
     "init": ["init", "--lever", "price"],
+    "export": ["export", "yaml", "experiments/"],
 }
 
 

@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "assign",
     "ingest",
+    "export",
     "simulate",
     "init",
     "plan",

@@ -55,7 +55,7 @@ def _headline(report: ExperimentReport) -> list[str]:
         f"**Decision: {escape(decision_text(report))}**",
         "",
     ]
-    facts = []
+    facts = [f"- ⚠️ **warning:** {escape(w)}" for w in report.decision.warnings]
     for h in headlines(report):
         facts.append(
             f"- **{escape(h.variant)}** on `{report.primary_metric}`: "
