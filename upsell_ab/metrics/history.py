@@ -99,7 +99,10 @@ def _one_arm(resolved: Any, definitions: dict[str, Any]) -> Any:
         exposure_columns=data.exposure_columns,
         event_columns=data.event_columns,
     )
-    copy = experiment.model_copy(update={"variants": [one], "data": history_data})
+    # no dates: the pre-period lies before the spec's start by construction
+    copy = experiment.model_copy(
+        update={"variants": [one], "data": history_data, "start": None, "end": None}
+    )
     return ResolvedExperiment(experiment=copy, metrics=definitions, roles=dict(resolved.roles))
 
 
