@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import upsell_ab
+from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 
 DEMO_UNITS = 20000
 DEMO_DAYS = 14
@@ -43,10 +44,12 @@ def register(subparsers: Any) -> None:
         "--store", metavar="PATH", help="DuckDB file (default OUTPUT_DIR/demo.duckdb)"
     )
     parser.add_argument("--units", type=int, default=DEMO_UNITS, help=argparse.SUPPRESS)
+    add_memory_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_memory_argument(args)
     from upsell_ab.cli.exit_codes import ExitCode
     from upsell_ab.cli.run_output import progress, render_runs, write_text
     from upsell_ab.cli.simulate_command import ingest
@@ -61,6 +64,17 @@ def run(args: argparse.Namespace) -> int:
             [Problem(Location(file=str(specs)), "spec folder not found", hint="pass --specs DIR")]
         )
     output_dir = Path(args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(
+            [
+                Problem(
+                    Location(file=str(output_dir)),
+                    "the demo's output folder is an existing file",
+                    hint="move the file away or pass --output-dir DIR",
+                    code="output_unwritable",
+                )
+            ]
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     store = Path(args.store) if args.store else output_dir / "demo.duckdb"
     with progress(total=None) as step:

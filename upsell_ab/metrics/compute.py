@@ -55,9 +55,14 @@ MISSING_SEGMENT = "(missing)"
 
 
 def build_plan(
-    resolved: ResolvedExperiment, *, segments: bool = False, daily: bool = False
+    resolved: ResolvedExperiment,
+    *,
+    segments: bool = False,
+    daily: bool = False,
+    unique_event_ids: bool = False,
 ) -> QueryPlan:
-    """The query plan of an experiment (pure: no connection)."""
+    """The query plan of an experiment (pure: no connection). ``unique_event_ids``: the
+    source holds one row per event id (our embedded store), so nothing is de-duplicated."""
     from upsell_ab.metrics.sql import QueryPlan
 
     experiment = resolved.experiment
@@ -72,6 +77,7 @@ def build_plan(
         source=source_from_spec(experiment.data, segment_names),
         segments=segment_names,
         daily=daily,
+        unique_event_ids=unique_event_ids,
         start=experiment.start if dated else None,
         end=experiment.end if dated else None,
     )
@@ -116,7 +122,10 @@ def compute_experiment_data(
     the data-quality summary, from one query run where the data lives."""
     from upsell_ab.metrics.sql import QueryBuilder
 
-    plan = build_plan(resolved, segments=segments, daily=daily)
+    # the embedded store keeps one row per event id (ingest is idempotent by id), so a
+    # store we open ourselves needs no de-duplication; a caller's connection may hold anything
+    store_file = connection is None and resolved.experiment.data.kind is SourceKind.embedded
+    plan = build_plan(resolved, segments=segments, daily=daily, unique_event_ids=store_file)
     engine = open_engine(plan.source, store=store, connection=connection)
     try:
         builder = QueryBuilder(plan, engine.dialect)
@@ -152,6 +161,10 @@ Frames = dict[int, dict[str, float]]
 
 
 def _make(slot: MetricSlot, n: int, sums: dict[str, float], frames: Frames) -> MetricStats:
+    if slot.index in frames:
+        # running sums of increments round (a unit's empty state can sit far from the
+        # frame's centre): a sum of squares is never below 0
+        sums = {k: max(v, 0.0) if k == "sum_squares" else v for k, v in sums.items()}
     return slot.stats_class(n=n, **sums, **frames.get(slot.index, {}))
 
 
@@ -274,6 +287,13 @@ def assemble(
         by_segment[slot.name] = dict(sorted(by_segment[slot.name].items()))
 
     daily = _cumulate(plan, slots, by_kind["daily"], frames) if plan.daily else {}
+    for slot in slots:
+        series = daily.get(slot.name)
+        if series and all(
+            series[-1].by_variant[v].n == by_variant[slot.name][v].n for v in plan.variants
+        ):
+            # the last day IS the whole period: its exact totals, not rounded running sums
+            series[-1] = DailyStats(day=series[-1].day, by_variant=dict(by_variant[slot.name]))
     quality_row = by_kind["quality"][0] if by_kind["quality"] else None
     quality = QualitySummary(
         exposures_by_variant=exposures,

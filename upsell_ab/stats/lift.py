@@ -45,10 +45,11 @@ def relative_lift(control: ArmEstimate, treatment: ArmEstimate) -> RelativeLift 
         return None
     mu_t = float(treatment.mean)
     scale = abs(mu_c)
-    lift = difference(control, treatment) / scale
+    lift = difference(control, treatment) / scale  # centred offsets: no cancellation
     se_treatment = math.sqrt(max(float(treatment.variance), 0.0)) / scale
     se_control = abs(mu_t / mu_c) * math.sqrt(max(float(control.variance), 0.0)) / scale
-    variance = se_treatment * se_treatment + se_control * se_control  # inf, never OverflowError
+    # products, not **2: float ** raises OverflowError where * gives inf (checked below)
+    variance = se_treatment * se_treatment + se_control * se_control
     if not (math.isfinite(lift) and math.isfinite(variance)):
         return None
     return RelativeLift(lift=lift, variance=variance)
