@@ -286,8 +286,8 @@ def define(
         >>> try:
         ...     upsell_ab.define(exp.to_dict(), status="paused", catalogue=exp.metrics)
         ... except upsell_ab.SpecError as error:
-        ...     print(error)
-        status: 'paused' is not one of: draft, running, stopped, concluded (use one of the listed values)
+        ...     print(error)  # doctest: +ELLIPSIS
+        status: 'paused' is not one of: draft, running, stopped, concluded (...)
     """
     from upsell_ab.spec.load import Parsed, check_document, check_references
     from upsell_ab.spec.models import Experiment as Spec
