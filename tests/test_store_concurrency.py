@@ -140,3 +140,40 @@ def test_ingest_and_report_loops_share_one_store(tmp_path: Path) -> None:
     assert seen and all(pair in committed for pair in seen), (seen, batches)
     assert len({pair for pair in seen}) >= 2 or batches <= 3  # readers saw progress
     assert elapsed < SECONDS + 240
+
+
+def test_two_ingests_at_once_queue_and_both_land(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.duckdb")
+    files = []
+    for w in range(3):
+        path = tmp_path / f"w{w}.csv"
+        rows = ["experiment,variant,unit_id,timestamp"]
+        rows += [f"e,a,w{w}-{i},2026-03-05 10:00:00" for i in range(20_000)]
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        files.append(path)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "upsell_ab.cli.main",
+                "ingest",
+                "--store",
+                store,
+                "--exposures",
+                str(path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in files
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    for proc, (_out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "Conflicting lock" not in err
+    import duckdb
+
+    with duckdb.connect(store, read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM exposures").fetchone() == (60_000,)

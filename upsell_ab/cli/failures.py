@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 
 from upsell_ab.cli.exit_codes import ExitCode
-from upsell_ab.errors import UpsellAbError
+from upsell_ab.errors import InputError, SpecError, UpsellAbError
 from upsell_ab.redact import redact
 from upsell_ab.safe_text import escape_control
 
@@ -116,8 +116,11 @@ def run_guarded(command: str, run: Callable[[], int], print_error: Callable[[str
     """``run()``, with every exception turned into stderr text and an exit code."""
     try:
         return run()
-    except UpsellAbError as error:
+    except (SpecError, InputError) as error:  # one located problem per line, by design
         print_error(f"upsell-ab {command}: {safe_line(str(error))}")
+        return int(ExitCode.INVALID_INPUT)
+    except UpsellAbError as error:  # store/engine/stats: drivers may add pages of detail
+        print_error(f"upsell-ab {command}: {one_line(str(error))}")
         return int(ExitCode.INVALID_INPUT)
     except KeyboardInterrupt:
         print_error(f"upsell-ab {command}: interrupted")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
+from upsell_ab.safe_text import escape_control
 
 if TYPE_CHECKING:
     from upsell_ab.errors import InputError
@@ -150,8 +151,8 @@ def _refuse(error: InputError, output: str, written: bool = False) -> int:
         print(json.dumps({"ok": False, "written": written, "problems": problems}, indent=2))
     what = "files were written; the spool was refused" if written else "nothing written"
     print(f"upsell-ab ingest: refused, {what}:", file=sys.stderr)
-    for problem in error.problems:
-        print(f"  {problem}", file=sys.stderr)
+    for problem in error.problems:  # file names and values are untrusted text
+        print(f"  {escape_control(str(problem), keep_newlines=False)}", file=sys.stderr)
     return int(ExitCode.INVALID_INPUT)
 
 
@@ -174,14 +175,17 @@ def _print_reports(
         }
         print(json.dumps(payload, indent=2))
         for item in quarantined:
-            print(f"upsell-ab ingest: quarantined {item.file}", file=sys.stderr)
+            print(
+                escape_control(f"upsell-ab ingest: quarantined {item.file}", keep_newlines=False),
+                file=sys.stderr,
+            )
         return
     for item in quarantined:
-        print(
+        text = (
             f"upsell-ab ingest: quarantined {item.file} -> {item.moved_to} "
-            f"(reasons in {item.moved_to}.reason.txt): {item.reasons[0] if item.reasons else ''}",
-            file=sys.stderr,
+            f"(reasons in {item.moved_to}.reason.txt): {item.reasons[0] if item.reasons else ''}"
         )
+        print(escape_control(text, keep_newlines=False), file=sys.stderr)
     if spooled and spooled.stale_removed:
         print(f"  removed {len(spooled.stale_removed)} stale temporary spool files")
     for r in reports:
@@ -191,7 +195,7 @@ def _print_reports(
         )
         if r.duplicates_in_source:
             line += f" ({r.duplicates_in_source:,} repeated inside the source)"
-        print(line)
+        print(escape_control(line, keep_newlines=False))
         if r.defaulted_columns:
             print(
                 f"  note: no column for {', '.join(r.defaulted_columns)}; "
