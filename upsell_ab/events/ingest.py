@@ -114,6 +114,11 @@ def validated_chunks(
                 return
 
 
+MAX_ATTRIBUTE_COLUMNS = 64
+"""Attribute columns one source may bring into the store when they are not listed
+(``--attribute`` / ``exposure_columns.attributes``): every attribute becomes a
+permanent column, so a file with 1,500 stray columns must not add 1,500."""
+
 _STRUCTURAL = frozenset({"missing_column", "bad_attribute", "bad_timezone", "bad_header"})
 
 
@@ -138,6 +143,9 @@ def to_canonical(
     defaulted: list[str] = []
     required = mapping.required
     for canonical, source_col in mapping.columns.items():
+        if canonical in mapping.constants:
+            out[canonical] = _constant(mapping.constants[canonical], n)
+            continue
         if source_col not in present:
             defaulted.append(canonical)
             continue
@@ -189,6 +197,16 @@ def to_canonical(
     )
 
 
+def _constant(value: str | float, n: int) -> Any:
+    """A spec's constant mapping as a whole column (text, or a float)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, str):
+        return pd.Series([value] * n, dtype=pd.ArrowDtype(_pa_string()))
+    return np.full(n, float(value))
+
+
 def _pa_string() -> Any:
     import pyarrow as pa
 
@@ -201,7 +219,7 @@ def _missing_columns(
     problems: list[Problem] = []
     for canonical, source_col in mapping.columns.items():
         needed = canonical in mapping.required or canonical in mapping.explicit
-        if source_col in present:
+        if source_col in present or canonical in mapping.constants:
             continue
         close = _did_you_mean(source_col, present)
         if needed or close:
@@ -252,6 +270,18 @@ def _attributes(
                         "missing_column",
                     )
                 )
+    if len(chosen) > MAX_ATTRIBUTE_COLUMNS:
+        problems.append(
+            Problem(
+                Location(file=table.name, line=line),
+                f"{len(chosen):,} attribute columns; at most {MAX_ATTRIBUTE_COLUMNS} are kept "
+                "(each becomes a permanent store column)",
+                "list the attributes to keep with --attribute NAME (repeat) or the spec's "
+                "exposure_columns.attributes; the other columns are then ignored",
+                "bad_attribute",
+            )
+        )
+        return ()
     for name in chosen:
         problem = attribute_problem(name, Location(file=table.name, line=line, field=name))
         if problem is not None:

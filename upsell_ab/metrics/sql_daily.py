@@ -90,7 +90,7 @@ def daily_increments(
     frame = _framing(framed)
 
     def empty(slot: MetricSlot, ch: Channel) -> exp.Expr:
-        if ch.lookback is not None:
+        if ch.fixed:
             return qcol(slot.column(ch.var), "capped")
         return frame(slot, ch, unit_state(num(0.0), ch, caps, slot))
 
@@ -175,7 +175,7 @@ def _multi_day(
     columns: list[exp.Expr] = [qcol("v", "c"), qcol("day", "e")]
     for slot, ch in channels:
         name = slot.column(ch.var)
-        if ch.lookback is not None:
+        if ch.fixed:
             columns.append(qcol(name, "c").as_(id_(name), copy=False))
             continue
         columns.append(running(name, "CURRENT ROW", None).as_(id_(f"{name}_after"), copy=False))
@@ -202,7 +202,7 @@ def _multi_day(
     def at(suffix: str) -> State:
         def state(slot: MetricSlot, ch: Channel) -> exp.Expr:
             name = slot.column(ch.var)
-            if ch.lookback is not None:
+            if ch.fixed:
                 return qcol(name, "s")
             raw = exp.Coalesce(this=qcol(f"{name}_{suffix}", "s"), expressions=[num(0.0)])
             return frame(slot, ch, unit_state(raw, ch, caps, slot))
