@@ -471,7 +471,7 @@ class QueryBuilder:
             return
         # centred and scaled values of the plain value metrics (see sql_frames)
         for name, query in frame_ctes(self.framed, "capped"):
-            self._cte(name, query, reused=name == "frames")
+            self._cte(name, query, reused=True)
         framed = {(s.index, ch.var) for s, ch in self.framed}
         scaled_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("first_ts")]
         scaled_columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]

@@ -40,13 +40,13 @@ class SampleStats:
 
     ``shift`` 0 and ``scale`` 1 (the defaults, and always for 0/1 metrics and
     summary CSVs) make z = y. The metric query centres and scales value metrics
-    (:mod:`upsell_ab.metrics.sql_frames`: shift = overall mean, scale = half the
+    (:mod:`upsell_ab.metrics.sql_frames`: shift = midrange, scale = a power of two near half the
     range), so the sums neither overflow nor cancel; then
 
         mean = shift + scale * S / n,   var = scale^2 (Q - S^2/n) / (n - 1).
 
     ``variance`` may overflow (values beyond ~1e154) or underflow; the statistics
-    engines therefore work on :meth:`in_units` of a common scale (see
+    engines therefore work in units of a common scale (see
     :func:`upsell_ab.stats.scaling.working_units`)."""
 
     n: int
