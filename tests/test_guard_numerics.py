@@ -65,7 +65,9 @@ def _welch(values: np.ndarray) -> tuple[float, float]:
     return float(result.pvalue), float(values[1::2].mean() - values[0::2].mean())
 
 
-def _analyse(engine: str, handle: Any, values: np.ndarray) -> tuple[float, float, float]:
+def _analyse(
+    engine: str, handle: Any, values: np.ndarray, allowed: tuple[Status, ...] = (Status.ok,)
+) -> tuple[float, float, float]:
     frames = _tables(values)
     spec = resolved({"revenue": REVENUE})
     if engine == "duckdb":
@@ -82,7 +84,7 @@ def _analyse(engine: str, handle: Any, values: np.ndarray) -> tuple[float, float
         data = compute_experiment_data(spec, connection=handle, daily=True)
     (comparison,) = analyze(spec, data).metric("revenue").comparisons
     freq = comparison.frequentist
-    assert freq is not None and freq.status is Status.ok, freq
+    assert freq is not None and freq.status in allowed, freq
     assert freq.p_value is not None and freq.absolute_lift is not None
     final = data.metrics["revenue"].daily[-1].by_variant["treatment"]
     return freq.p_value, freq.absolute_lift, final.mean
@@ -130,7 +132,9 @@ def test_one_huge_order_does_not_crash_and_is_not_zero_variance() -> None:
         values = np.abs(_values(seed=4)) * 1000
         values[7] = huge
         con = duckdb.connect()
-        p, _, _ = _analyse("duckdb", con, values)
+        # a relative lift of ~1e197 % is not representable: "no relative lift" is said
+        # (status zero_baseline), the test itself runs
+        p, _, _ = _analyse("duckdb", con, values, (Status.ok, Status.zero_baseline))
         expected, _ = _welch(values / huge)  # t is scale-free; scipy overflows on raw
         assert p == pytest.approx(expected, rel=1e-9)
 

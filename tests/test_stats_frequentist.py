@@ -283,7 +283,7 @@ def test_mean_edge_cases_return_status(
         ((100, 0), (100, 0), Status.zero_variance),
         ((100, 100), (100, 100), Status.zero_variance),
         ((100, 0), (100, 4), Status.zero_baseline),
-        ((1, 1), (1, 0), Status.ok),
+        ((1, 1), (1, 0), Status.too_few_units),  # one unit: the rule of every metric type
         ((50, 50), (50, 45), Status.ok),
     ],
 )

@@ -7,23 +7,24 @@ digits), and ``y^2`` overflows a DOUBLE above ~1.3e154 (PostgreSQL raises,
 DuckDB returns inf) or underflows to 0 below ~1e-162 (a false zero variance).
 Chan, Golub & LeVeque (1983, "Algorithms for computing the sample variance:
 analysis and recommendations", Am. Stat. 37:242) recommend shifting the data
-by a value near the data before summing; we shift by the midrange and also
-scale, so every summed value lies in [-2, 2]:
+by a value near the data before summing; we shift to the point of the data's
+range nearest 0 and scale by a power of two, so every summed value is small:
 
-    mid  = min/2 + max/2                       over the capped y (never overflows)
+    mid  = 0 if min <= 0 <= max, else min (all positive) or max (all negative)
     half = 2^floor(log2(max/2 - min/2))        a power of two (1 when max = min)
-    z_i  = (y_i - mid) / half                  in [-2, 2]
+    z_i  = (y_i - mid) / half                  in [-4, 4]
 
-The power of two and the midrange keep z exact for values on a coarse grid
-(prices, counts): the sums then do not depend on the order in which the
-engine adds them, and every engine returns the same bits. The query returns
-``sum z`` and ``sum z^2`` per variant with the frame ``shift = mid`` and
-``scale = half``, so that ``y = shift + scale * z``:
+Data far from 0 relative to their spread (revenue of 1e9 + noise) are then
+summed as offsets from their minimum, with no cancellation; data whose range
+holds 0 (sparse revenue: most customers 0) keep their raw sums, only scaled.
+The power of two and an exact shift keep z exact for values on a coarse grid
+(prices, counts), so the sums do not depend on the order in which an engine
+adds them. The query returns ``sum z`` and ``sum z^2`` per variant with the
+frame ``shift = mid`` and ``scale = half``, so that ``y = shift + scale * z``:
 :class:`~upsell_ab.metrics.sufficient.SampleStats` keeps them, its mean is
 ``shift + scale * sum(z)/n`` and its variance ``scale^2 var(z)`` is formed from
-centred sums (the centre is within the data's range, so cancellation is bounded
-by the range, not by the distance from 0). Every variant shares one frame, so
-the sums still add across days and segments.
+the offsets' sums. Every variant shares one frame, so the sums still add
+across days and segments.
 
 Only plain value metrics (``SampleStats``: mean, count, profit) are framed;
 0/1 metrics need no frame, and ratio / CUPED statistics keep raw sums.
@@ -68,11 +69,22 @@ def frame_ctes(
             this=exp.Div(this=exp.Ln(this=spread.copy()), expression=exp.Ln(this=num(2.0)))
         )
         power = exp.Pow(this=num(2.0), expression=exponent)
-        columns.append(
-            exp.Coalesce(
-                this=exp.Add(this=low.copy(), expression=high.copy()), expressions=[num(0.0)]
-            ).as_(id_(_name("mid", slot)), copy=False)
+        # the point of [min, max] nearest 0: 0 when the range holds it (sparse revenue
+        # keeps its exact raw sums), else the end nearest 0 (1e9 + noise -> the minimum)
+        nearest = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.GT(this=exp.Min(this=value.copy()), expression=num(0.0)),
+                    true=exp.Min(this=value.copy()),
+                ),
+                exp.If(
+                    this=exp.LT(this=exp.Max(this=value.copy()), expression=num(0.0)),
+                    true=exp.Max(this=value.copy()),
+                ),
+            ],
+            default=num(0.0),
         )
+        columns.append(nearest.as_(id_(_name("mid", slot)), copy=False))
         columns.append(
             exp.Case(ifs=[exp.If(this=positive, true=power)], default=num(1.0)).as_(
                 id_(_name("half", slot)), copy=False
@@ -90,7 +102,7 @@ def to_frame(value: exp.Expr, slot: MetricSlot) -> exp.Expr:
 
 
 def shift(slot: MetricSlot) -> exp.Expr:
-    """``mid``: the centre of the channel's range (``y = shift + scale z``)."""
+    """``mid``: the shift of the channel's values (``y = shift + scale z``)."""
     return qcol(_name("mid", slot))
 
 

@@ -40,8 +40,8 @@ class SampleStats:
 
     ``shift`` 0 and ``scale`` 1 (the defaults, and always for 0/1 metrics and
     summary CSVs) make z = y. The metric query centres and scales value metrics
-    (:mod:`upsell_ab.metrics.sql_frames`: shift = midrange, scale = a power of two near half the
-    range), so the sums neither overflow nor cancel; then
+    (:mod:`upsell_ab.metrics.sql_frames`: shift = the range's point nearest 0,
+    scale = a power of two near half the range), so the sums neither overflow nor cancel; then
 
         mean = shift + scale * S / n,   var = scale^2 (Q - S^2/n) / (n - 1).
 

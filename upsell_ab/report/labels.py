@@ -100,6 +100,20 @@ def contenders(report: ExperimentReport) -> list[str]:
     return out
 
 
+TEST_NAMES = {
+    "fisher exact": "Fisher's exact test",
+    "pooled z-test": "pooled two-proportion z-test",
+    "welch t-test": "Welch's t-test",
+    "student t-test": "Student's t-test",
+    "delta method ratio": "delta-method t-test (ratio)",
+}
+
+
+def test_name(method: str) -> str:
+    """The engine's method id in words ('fisher exact' -> "Fisher's exact test")."""
+    return TEST_NAMES.get(method, method)
+
+
 def srm_text(report: ExperimentReport) -> str:
     quality = report.quality
     state = "SRM FLAGGED" if quality.srm_flagged else "SRM ok"

@@ -149,6 +149,8 @@ class ComparisonReport:
     expected_loss: float | None
     bayesian: BayesianReport | None
     non_inferiority: NonInferiorityReport | None
+    interval_method: str | None = None
+    relative_interval_method: str | None = None
 
     @property
     def shown_relative(self) -> tuple[float | None, float | None, float | None]:
@@ -187,6 +189,8 @@ class ComparisonReport:
             "expected_loss": finite(self.expected_loss),
             "bayesian": self.bayesian.to_dict() if self.bayesian else None,
             "non_inferiority": self.non_inferiority.to_dict() if self.non_inferiority else None,
+            "interval_method": self.interval_method,
+            "relative_interval_method": self.relative_interval_method,
         }
 
 
@@ -243,6 +247,8 @@ def comparison_report(comparison: Comparison) -> ComparisonReport:
         variant=comparison.variant,
         baseline=comparison.baseline,
         method=freq.method if freq else None,
+        interval_method=freq.interval_method if freq else None,
+        relative_interval_method=freq.relative_interval_method if freq else None,
         status=freq.status.value if freq else None,
         absolute_lift=freq.absolute_lift if freq else None,
         relative_lift=freq.relative_lift if freq else None,

@@ -58,10 +58,11 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
-``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``."""
+``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3 added
+the comparisons' ``interval_method`` and ``relative_interval_method``."""
 
 
 class ResolvedLike(Protocol):

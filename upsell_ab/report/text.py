@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from upsell_ab.report import format as fmt
-from upsell_ab.report.labels import decision_text, ni_text, srm_text
+from upsell_ab.report.labels import decision_text, ni_text, srm_text, test_name
 from upsell_ab.report.metric import CUPED_NOTE
 from upsell_ab.report.model import ExperimentReport, MetricReport
 from upsell_ab.report.segment import SEGMENT_NOTE
@@ -143,6 +143,15 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
 
     for metric in report.metrics:
         console.print(_metric_table(report, metric))
+        for c in metric.comparisons:
+            if c.method is None:
+                continue
+            tests = f"  test {c.variant}: {test_name(c.method)}"
+            if c.interval_method:
+                tests += f"; interval: {c.interval_method}"
+            if c.relative_interval_method:
+                tests += f"; relative interval: {c.relative_interval_method}"
+            console.print(Text(tests))
         verdicts = [c for c in metric.comparisons if c.non_inferiority is not None]
         for c in verdicts:
             console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))

@@ -39,6 +39,7 @@ import numpy.typing as npt
 
 from upsell_ab.errors import StatsError
 from upsell_ab.spec.models import Direction, LiftPrior
+from upsell_ab.stats.lift import relative_lift
 from upsell_ab.stats.results import ArmEstimate, BayesianComparison, Interval, Status, difference
 
 FloatArray = npt.NDArray[np.float64]
@@ -190,13 +191,17 @@ def gaussian(
     if control.n < 2 or treatment.n < 2:
         return _none_result(Status.too_few_units, level, method)
     abs_var = control.variance + treatment.variance
-    if not abs_var > 0.0 or not math.isfinite(abs_var):
+    if not math.isfinite(abs_var):
+        return _none_result(Status.out_of_range, level, method)
+    if not abs_var > 0.0:
         return _none_result(Status.zero_variance, level, method)
     higher = direction is Direction.higher_is_better
     diff = difference(control, treatment)
     base = abs(control.mean)
 
-    if base == 0.0:
+    if base == 0.0 or relative_lift(control, treatment) is None:
+        # no baseline, or one so small against the spread that the relative lift is
+        # not representable: the absolute difference only
         sd = math.sqrt(abs_var)
         win = _Phi(diff / sd) if higher else _Phi(-diff / sd)
         loss = normal_negative_part_mean(diff if higher else -diff, sd)

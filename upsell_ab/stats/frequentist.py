@@ -12,15 +12,21 @@ Conventions (``shared/design.md``):
   (as statsmodels ``proportions_ztest``), unpooled Wald interval
   ``(p_T - p_C) +- z_{1-a/2} sqrt(p_T q_T / n_T + p_C q_C / n_C)``. When any
   expected cell of the 2x2 table is under 10 the p-value is Fisher's exact test
-  (``scipy.stats.fisher_exact``) and the interval Agresti-Caffo's (add one
-  success and one failure per arm; Agresti & Caffo 2000, Am. Stat. 54:280),
-  which keeps its coverage where Wald's collapses.
+  (``scipy.stats.fisher_exact``) and the interval Newcombe's hybrid score
+  interval (Newcombe 1998), which keeps its coverage where Wald's collapses,
+  stays within [-1, 1] and contains the difference the report shows (the
+  Agresti-Caffo interval used before was centred on (x+1)/(n+2) differences,
+  not on the lift shown beside it). One unit in an arm: ``too_few_units``, as
+  for every metric type.
 - Means: Welch's t, ``t = (m_T - m_C) / sqrt(s_T^2/n_T + s_C^2/n_C)`` with the
   Welch-Satterthwaite ``df = (v_T + v_C)^2 / (v_T^2/(n_T-1) + v_C^2/(n_C-1))``
   (Welch 1947); Student's pooled-variance t on request (``equal_var=True``).
 - Ratios and CUPED: the same t on the arms' delta-method / adjusted estimates
   (as gbstats does), see :func:`compare_estimates`.
-- Relative lift: delta method (:mod:`upsell_ab.stats.lift`), same critical value.
+- Relative lift: delta method (:mod:`upsell_ab.stats.lift`), same critical value;
+  where it would reach below -100 % (small samples), the log-ratio interval
+  (Katz for proportions, always with few events), named in
+  ``relative_interval_method``.
 - One-sided alternatives give one-sided intervals (the open end is ``None``).
 - p-values use survival functions (``2 * sf(|t|)``), never ``1 - cdf``.
 """
@@ -197,16 +203,38 @@ def _finish(
     p_value: float | None,
     control: ArmEstimate,
     treatment: ArmEstimate,
-    ci_centre: float | None = None,
+    absolute_ci: Interval | None = None,
+    interval_method: str = "Wald",
+    log_ratio: tuple[float, float] | None = None,
 ) -> FrequentistComparison:
-    absolute_ci = reference.interval(diff if ci_centre is None else ci_centre, se, alpha, alt)
+    """Assemble a comparison. The relative interval is the delta method's unless it
+    would reach below -100 % with both means positive (or ``log_ratio`` = (log ratio,
+    its SE) is given): then the log-ratio interval ``exp(log r +- c SE) - 1``, which
+    never does (Katz et al. 1978 for proportions; the delta method on log means,
+    Kohavi, Tang & Xu 2020 ch. 18, otherwise)."""
+    if absolute_ci is None:
+        absolute_ci = reference.interval(diff, se, alpha, alt)
     lift = relative_lift(control, treatment)
+    relative_method: str | None = None
     if lift is None:
         status = Status.zero_baseline
         relative_ci = Interval(None, None, 1.0 - alpha)
     else:
         status = Status.ok
         relative_ci = reference.interval(lift.lift, lift.standard_error, alpha, alt)
+        relative_method = "delta method"
+        broken = relative_ci.low is not None and relative_ci.low < -1.0
+        if log_ratio is None and broken and control.mean > 0 and treatment.mean > 0:
+            log_ratio = (
+                math.log(treatment.mean / control.mean),
+                math.sqrt(
+                    treatment.variance / (treatment.mean * treatment.mean)
+                    + control.variance / (control.mean * control.mean)
+                ),
+            )
+        if log_ratio is not None:
+            relative_ci = _exp_interval(reference.interval(*log_ratio, alpha, alt))
+            relative_method = "log ratio"
     return FrequentistComparison(
         method=method,
         status=status,
@@ -217,7 +245,64 @@ def _finish(
         relative_ci=relative_ci,
         statistic=None if statistic is None else float(statistic),
         p_value=None if p_value is None else float(p_value),
+        interval_method=interval_method,
+        relative_interval_method=relative_method,
     )
+
+
+def _exp_interval(interval: Interval) -> Interval:
+    """A log-ratio interval as a relative change: exp(bound) - 1 (always > -1)."""
+
+    def back(x: float | None) -> float | None:
+        return None if x is None else math.expm1(x)
+
+    return Interval(back(interval.low), back(interval.high), interval.level)
+
+
+def newcombe_interval(
+    control: SampleStats, treatment: SampleStats, alpha: float, alt: AlternativeName
+) -> Interval:
+    """Newcombe's hybrid score interval for p_T - p_C (Newcombe 1998, Stat. Med.
+    17:873, method 10): with Wilson score bounds (l, u) of each arm at level 1 - alpha
+    (two-sided) or 1 - 2 alpha (one-sided bound),
+
+        low  = d - sqrt((p_T - l_T)^2 + (u_C - p_C)^2)
+        high = d + sqrt((u_T - p_T)^2 + (p_C - l_C)^2),   d = p_T - p_C.
+
+    It always contains the observed difference, stays within [-1, 1] and keeps its
+    coverage with few events (statsmodels ``confint_proportions_2indep(method=
+    'newcomb')``)."""
+    z = Reference(None).ppf_upper(alpha / 2.0 if alt == "two_sided" else alpha)
+
+    def wilson(stats: SampleStats) -> tuple[float, float, float]:
+        n, p = stats.n, stats.sum / stats.n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return p, max(centre - half, 0.0), min(centre + half, 1.0)
+
+    p_t, l_t, u_t = wilson(treatment)
+    p_c, l_c, u_c = wilson(control)
+    d = p_t - p_c
+    low = max(d - math.sqrt((p_t - l_t) ** 2 + (u_c - p_c) ** 2), -1.0)
+    high = min(d + math.sqrt((u_t - p_t) ** 2 + (p_c - l_c) ** 2), 1.0)
+    level = 1.0 - alpha
+    if alt == "greater":
+        return Interval(low, None, level)
+    if alt == "less":
+        return Interval(None, high, level)
+    return Interval(low, high, level)
+
+
+def katz_log_ratio(control: SampleStats, treatment: SampleStats) -> tuple[float, float]:
+    """log(p_T / p_C) and its SE, sqrt(1/x_T - 1/n_T + 1/x_C - 1/n_C) (Katz, Baptista,
+    Azen & Pike 1978, Biometrics 34:469); with a zero count 0.5 is added to every
+    cell (x + 0.5 of n + 1), so the interval exists and stays above -100 %."""
+    x_t, n_t = float(treatment.sum), float(treatment.n)
+    x_c, n_c = float(control.sum), float(control.n)
+    if x_t == 0 or x_c == 0:
+        x_t, n_t, x_c, n_c = x_t + 0.5, n_t + 1.0, x_c + 0.5, n_c + 1.0
+    estimate = math.log((x_t / n_t) / (x_c / n_c))
+    return estimate, math.sqrt(1 / x_t - 1 / n_t + 1 / x_c - 1 / n_c)
 
 
 # ------------------------------------------------------------------ proportions
@@ -259,6 +344,9 @@ def proportion_test(
     if control.n == 0 or treatment.n == 0:
         return empty_comparison("pooled z-test", Status.no_data, alt, alpha)
     use_exact = needs_exact(control, treatment) if exact is None else exact
+    if control.n < 2 or treatment.n < 2:  # the same rule as for every other metric type
+        method = "fisher exact" if use_exact else "pooled z-test"
+        return empty_comparison(method, Status.too_few_units, alt, alpha)
     c_est, t_est = proportion_estimate(control), proportion_estimate(treatment)
     diff = t_est.mean - c_est.mean
     pooled = (control.sum + treatment.sum) / (control.n + treatment.n)
@@ -277,32 +365,44 @@ def proportion_test(
     reference = Reference(None)
     pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / control.n + 1 / treatment.n))
     statistic = diff / pooled_se
+    se = math.sqrt(c_est.variance + t_est.variance)
     if use_exact:
-        p_value = fisher_p_value(control, treatment, alt)
-        # Agresti-Caffo interval: Wald on counts with one success and one failure added.
-        pa_t = (treatment.sum + 1) / (treatment.n + 2)
-        pa_c = (control.sum + 1) / (control.n + 2)
-        se = math.sqrt(pa_t * (1 - pa_t) / (treatment.n + 2) + pa_c * (1 - pa_c) / (control.n + 2))
-        centre: float | None = pa_t - pa_c
-        method = "fisher exact"
-    else:
-        p_value = reference.p_value(statistic, alt)
-        se = math.sqrt(c_est.variance + t_est.variance)
-        centre = None
-        method = "pooled z-test"
+        # few events: Fisher's p, Newcombe's score interval (within [-1, 1], contains the
+        # shown difference) and the log-ratio relative interval (never below -100 %)
+        return _finish(
+            method="fisher exact",
+            alt=alt,
+            alpha=alpha,
+            reference=reference,
+            diff=diff,
+            se=se,
+            statistic=statistic,
+            p_value=fisher_p_value(control, treatment, alt),
+            control=c_est,
+            treatment=t_est,
+            absolute_ci=newcombe_interval(control, treatment, alpha, alt),
+            interval_method="Newcombe hybrid score",
+            log_ratio=katz_log_ratio(control, treatment) if control.sum > 0 else None,
+        )
     return _finish(
-        method=method,
+        method="pooled z-test",
         alt=alt,
         alpha=alpha,
         reference=reference,
         diff=diff,
         se=se,
         statistic=statistic,
-        p_value=p_value,
+        p_value=reference.p_value(statistic, alt),
         control=c_est,
         treatment=t_est,
-        ci_centre=centre,
+        log_ratio=katz_log_ratio(control, treatment) if _delta_breaks(c_est, t_est) else None,
     )
+
+
+def _delta_breaks(control: ArmEstimate, treatment: ArmEstimate) -> bool:
+    """The delta-method relative interval at 95 % would reach below -100 %."""
+    lift = relative_lift(control, treatment)
+    return lift is not None and lift.lift - 1.96 * lift.standard_error < -1.0
 
 
 def fisher_p_value(control: SampleStats, treatment: SampleStats, alternative: object) -> float:

@@ -50,6 +50,10 @@ class FrequentistComparison:
     """True when the intervals are anytime-valid confidence sequences."""
     variance_reduction: float | None = None
     """CUPED: 1 - Var(adjusted) / Var(unadjusted) of the lift estimate."""
+    interval_method: str | None = None
+    """How ``absolute_ci`` was formed, e.g. 'Wald', 'Newcombe hybrid score'."""
+    relative_interval_method: str | None = None
+    """How ``relative_ci`` was formed: 'delta method' or 'log ratio' (Katz)."""
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,10 @@ def out_of_range(stats: MetricStats) -> bool:
         return True
     pairs: list[tuple[str, str]] = []
     if isinstance(stats, SampleStats):
+        if stats.scale != 1.0 or stats.shift != 0.0:
+            # framed by the query: the frame spans every arm, so an arm whose squares
+            # vanish is only negligible next to another arm's spread, not out of range
+            return False
         pairs = [("sum", "sum_squares")]
     elif isinstance(stats, RatioStats):
         pairs = [
