@@ -92,10 +92,18 @@ def _decide(
         return Outcome(Action.invalid, None, [reason], metric=name)
     empty = [v.variant for v in result.variants if v.n == 0]
     if empty or not result.variants:
-        reason = (
-            f"No data for the decision metric {name} in variant(s) {', '.join(empty) or 'all'}: "
-            "check the exposures and the metric's event type."
-        )
+        where = ", ".join(empty) or "all"
+        if data is not None and data.origin:
+            reason = (
+                f"No data for the decision metric {name} in variant(s) {where}: the "
+                f"{data.origin} has no rows for it; add one per variant (variant,metric,n,sum"
+                ",sum_squares) or one per customer (variant,metric,value)."
+            )
+        else:
+            reason = (
+                f"No data for the decision metric {name} in variant(s) {where}: "
+                "check the exposures and the metric's event type."
+            )
         return Outcome(Action.invalid, None, [reason], metric=name)
     definition = resolved.metrics.get(name)
     verdicts = [judge(resolved, result, c, definition) for c in result.comparisons]

@@ -91,6 +91,9 @@ class ExperimentData:
     quality: QualitySummary
     first_exposure: date | None = None
     last_exposure: date | None = None
+    origin: str | None = None
+    """Where the statistics came from when not the event store (``summary CSV <file>``),
+    so messages can speak of it."""
     caps: tuple[PercentileCap, ...] = ()
     """Percentile caps of the metrics that have one (for the quality notes)."""
     measured: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)

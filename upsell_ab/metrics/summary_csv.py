@@ -15,11 +15,17 @@ takes one row per (variant, metric):
   outcome x covariate cross-product. (CUPED on ratio metrics needs fifteen sums
   and is not offered here; use the event store.)
 
+Several rows for one (variant, metric), e.g. daily tallies, are added (counts,
+sums and sums of squares are additive over disjoint days). When the sums of
+squares are unknown, give one row per customer instead: ``variant,metric,value``
+(optionally ``unit_id``), the customer's value (0/1 for proportions); the sums
+are then computed here, centred on the metric's mean.
+
 Any number of variants. Every problem found is reported at once as an
 :class:`InputError` naming the file, the line (``row``, 1 = header) and the
 column; unknown variants, metrics and columns get a "did you mean".
-A metric of the spec with no rows is left out (the analysis says so); a metric
-with rows must have one for every variant.
+A metric of the spec with no rows is left out (the decision names the CSV); a
+metric with rows must have them for every variant.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ if TYPE_CHECKING:
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 REQUIRED = ("variant", "metric", "n", "sum")
+PER_UNIT = ("variant", "metric", "value")
+"""The per-customer layout: one row per unit and metric with the unit's value."""
 RATIO_COLUMNS = ("denominator_sum", "denominator_sum_squares", "cross_sum")
 CUPED_COLUMNS = ("covariate_sum", "covariate_sum_squares", "covariate_cross_sum")
-COLUMNS = (*REQUIRED, "sum_squares", *RATIO_COLUMNS, *CUPED_COLUMNS)
+COLUMNS = (*REQUIRED, "sum_squares", *RATIO_COLUMNS, *CUPED_COLUMNS, "value", "unit_id")
 BINARY = (MetricType.proportion, MetricType.retention)
 _RELATIVE_SLACK = 1e-9
 """Rounding allowed when checking sum_squares >= sum^2 / n."""
@@ -154,17 +162,45 @@ def _header_problems(file: str, header: list[str]) -> list[Problem]:
         for column in header
         if column not in COLUMNS
     ]
+    needed = PER_UNIT if "value" in header else REQUIRED
     problems += [
         Problem(
             Location(file, row=1, field=column),
             f"missing column '{column}'",
-            f"the header needs {', '.join(REQUIRED)}",
+            f"the header needs {', '.join(REQUIRED)} (sums per variant), or "
+            f"{', '.join(PER_UNIT)} (one row per customer)",
             code="summary_invalid",
         )
-        for column in REQUIRED
+        for column in needed
         if column not in header
     ]
     return problems
+
+
+def _per_unit_stats(
+    values: dict[str, dict[str, list[float]]], resolved: ResolvedExperiment
+) -> dict[str, dict[str, MetricStats]]:
+    """Per-customer values -> sums centred on the metric's pooled mean (so no
+    cancellation: ``SampleStats(n, sum(y - m), sum((y - m)^2), shift=m)``)."""
+    out: dict[str, dict[str, MetricStats]] = {}
+    for metric, by_variant in values.items():
+        pooled = [y for ys in by_variant.values() for y in ys]
+        centre = math.fsum(pooled) / len(pooled) if pooled else 0.0
+        binary = resolved.metrics[metric].type in BINARY
+        for variant, ys in by_variant.items():
+            if binary:
+                out.setdefault(metric, {})[variant] = SampleStats.from_proportion(
+                    len(ys), round(sum(ys))
+                )
+                continue
+            offsets = [y - centre for y in ys]
+            out.setdefault(metric, {})[variant] = SampleStats(
+                len(ys),
+                math.fsum(offsets),
+                math.fsum(d * d for d in offsets),
+                shift=centre,
+            )
+    return out
 
 
 def _read_rows(
@@ -180,6 +216,8 @@ def _read_rows(
     problems += _header_problems(file, header)
     stats: dict[str, dict[str, MetricStats]] = {}
     seen: dict[tuple[str, str], int] = {}
+    per_unit = "value" in header and "n" not in header
+    values: dict[str, dict[str, list[float]]] = {}
     if problems:
         return stats, seen
     for cells in reader:
@@ -201,16 +239,29 @@ def _read_rows(
             known = False
         if not known:
             continue
-        if (variant, metric) in seen:
-            first = seen[(variant, metric)]
-            row.problem(
-                "variant", f"a second row for '{variant}', '{metric}' (first: line {first})"
-            )
+        seen.setdefault((variant, metric), reader.line_num)
+        metric_type = resolved.metrics[metric].type
+        if per_unit:
+            y = row.number("value")
+            if y is None:
+                continue
+            if metric_type is MetricType.ratio:
+                row.problem("value", "a ratio metric needs its sums, not one value per customer")
+                continue
+            if metric_type in BINARY and y not in (0.0, 1.0):
+                row.problem("value", f"'{y:g}' must be 0 or 1 for a {metric_type.value} metric")
+                continue
+            values.setdefault(metric, {}).setdefault(variant, []).append(y)
             continue
-        seen[(variant, metric)] = reader.line_num
-        value = _stats(row, resolved.metrics[metric].type)
-        if value is not None:
-            stats.setdefault(metric, {})[variant] = value
+        value = _stats(row, metric_type)
+        if value is None:
+            continue
+        # several rows for one variant and metric (daily tallies) add up: the sums are
+        # additive over disjoint sets of units
+        current = stats.setdefault(metric, {}).get(variant)
+        stats[metric][variant] = value if current is None else current + value  # type: ignore[operator]
+    if per_unit:
+        stats = _per_unit_stats(values, resolved)
     for metric in sorted({m for _, m in seen}):
         missing = [v for v in variants if (v, metric) not in seen]
         if missing:
@@ -249,6 +300,7 @@ def parse_summary(text: str, resolved: ResolvedExperiment, file: str) -> Experim
     variants = [v.id for v in experiment.variants]
     return ExperimentData(
         experiment_id=experiment.id,
+        origin=f"summary CSV {file}",
         metrics={
             m: MetricData(metric=m, by_variant=stats[m]) for m in resolved.metrics if m in stats
         },
