@@ -56,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
         text = render_runs([result], args.format, to_terminal=args.output is None)
     write_text(text, args.output)
     code = exit_code([result], args.fail_on)
-    for note in failure_notes([result], code):
+    for note in failure_notes([result], args.fail_on):
         print(f"upsell-ab analyze: {note}", file=sys.stderr)
     return int(code)

@@ -58,9 +58,10 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
-1.1 added ``segments``."""
+1.1 added ``segments``; 1.2 added the top-level ``errors`` list and the decision
+action ``waiting_for_data``."""
 
 
 class ResolvedLike(Protocol):
