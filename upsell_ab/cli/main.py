@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from upsell_ab import __version__
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.cli.usage import UsageParser
 from upsell_ab.errors import UpsellAbError
 
 COMMANDS: tuple[str, ...] = (
@@ -23,7 +24,9 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "assign",
     "ingest",
+    "export",
     "simulate",
+    "init",
     "plan",
     "analyze",
     "report",
@@ -38,7 +41,7 @@ EPILOG = """exit codes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="upsell-ab",
         description="Experiments for upsell, cross-sell and subscription-upgrade offers.",
         epilog=EPILOG,

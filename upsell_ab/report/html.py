@@ -69,9 +69,13 @@ def _variant_card(variant: VariantReport, color: str) -> str:
     if offer is None:
         rows.append("<div>No offer shown.</div>")
     else:
-        timing = offer.moment.replace("_", " ") + (f", after {offer.delay}" if offer.delay else "")
-        rows.append(f"<div><b>Tactic</b> {escape(offer.tactic.replace('_', ' '))}</div>")
-        rows.append(f"<div><b>Timing</b> {escape(timing)}</div>")
+        timing = (offer.moment or "").replace("_", " ") + (
+            f", after {offer.delay}" if offer.delay else ""
+        )
+        if offer.tactic:
+            rows.append(f"<div><b>Tactic</b> {escape(offer.tactic.replace('_', ' '))}</div>")
+        if timing:
+            rows.append(f"<div><b>Timing</b> {escape(timing)}</div>")
         if offer.wording:
             rows.append(
                 f"<div><b>Wording</b><blockquote>{escape(offer.wording)}</blockquote></div>"

@@ -232,13 +232,13 @@ def _offers(report: ExperimentReport) -> list[str]:
         if offer is None:
             rows.append([label, fmt.percent(v.weight, decimals=0), "no offer", "", "", "", ""])
             continue
-        timing = offer.moment + (f" +{offer.delay}" if offer.delay else "")
+        timing = (offer.moment or "") + (f" +{offer.delay}" if offer.delay else "")
         items = ", ".join(escape(i.name or i.sku) for i in offer.items)
         rows.append(
             [
                 label,
                 fmt.percent(v.weight, decimals=0),
-                escape(offer.tactic),
+                escape(offer.tactic or ""),
                 escape(timing),
                 escape(offer.wording or ""),
                 escape(offer.discount),

@@ -129,7 +129,11 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
         variants.add_row(
             v.label + (" (control)" if v.control else ""),
             fmt.percent(v.weight, decimals=0),
-            (offer.moment + (f" +{offer.delay}" if offer.delay else "")) if offer else "no offer",
+            (
+                ((offer.moment or "") + (f" +{offer.delay}" if offer.delay else ""))
+                if offer
+                else "no offer"
+            ),
             (offer.wording or "") if offer else "",
             offer.discount if offer else "",
         )
