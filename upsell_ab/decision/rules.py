@@ -63,10 +63,28 @@ def decide(
     analysis: ExperimentAnalysis,
     data: ExperimentData | None = None,
 ) -> Outcome:
-    """The experiment's outcome with plain-word reasons (see module docstring)."""
+    """The experiment's outcome with plain-word reasons (see module docstring), and the
+    data-quality warnings of :mod:`upsell_ab.decision.gates` for the headline."""
+    from dataclasses import replace
+
+    from upsell_ab.decision import gates
+
+    outcome = _decide(resolved, analysis, data)
+    outcome = gates.small_sample(resolved, analysis, outcome)
+    return replace(outcome, warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)])
+
+
+def _decide(
+    resolved: ResolvedExperiment,
+    analysis: ExperimentAnalysis,
+    data: ExperimentData | None = None,
+) -> Outcome:
+    from upsell_ab.decision.gates import blocking_problems
+
     experiment = resolved.experiment
     name = resolved.decision_metric
-    if not any(analysis.srm.observed.values()):
+    ignored = data.quality.units_exposed_outside_dates if data is not None else 0
+    if not any(analysis.srm.observed.values()) and not ignored:
         reason = (
             f"Waiting for data: no unit of {experiment.id} has been exposed yet "
             "(a new experiment, or the store holds no exposures for it)."
@@ -76,7 +94,9 @@ def decide(
     # measured on broken assignment is still harm, and CI must be able to fail on it.
     checks = guardrail_checks(resolved, analysis)
     breached_names = sorted({c.metric for c in checks if c.breached})
-    problems = quality_problems(resolved, analysis, data)
+    problems = quality_problems(resolved, analysis, data) + blocking_problems(
+        resolved, analysis, data
+    )
     try:
         result = analysis.metric(name)
     except KeyError:
@@ -184,8 +204,7 @@ def decide(
     else:
         label = metric_label(name, definition)
         reasons.insert(0, f"Keep running: no variant has beaten control on {label} yet.")
-    if need is not None:
-        reasons.append(need.reason)
+    reasons.append(need.reason if need is not None else _no_need_reason(resolved, result))
     return Outcome(
         Action.keep_running,
         None,
@@ -194,6 +213,23 @@ def decide(
         additional_days_needed=need.days if need is not None else None,
         guardrails_breached=breached_names,
         metric=name,
+    )
+
+
+def _no_need_reason(resolved: ResolvedExperiment, result: MetricResult) -> str:
+    """Why no extra sample can be named (the keep-running verdict still needs a reason)."""
+    settings = resolved.experiment.analysis
+    control = resolved.experiment.control.id
+    baseline = next((v.mean for v in result.variants if v.variant == control), None)
+    if baseline == 0 and settings.mde_kind is MarginKind.relative:
+        return (
+            f"The control's {metric_label(result.metric, None)} is 0 so far, so the spec's "
+            f"relative MDE ({settings.mde * 100:g} %) names no effect size and the extra sample "
+            "cannot be estimated; keep collecting data, or set analysis.mde_kind: absolute."
+        )
+    return (
+        f"The extra sample for {metric_label(result.metric, None)} cannot be estimated yet "
+        "(no variance known for the control); keep collecting data."
     )
 
 

@@ -289,6 +289,7 @@ def _segments(report: ExperimentReport) -> str:
 def _experiment(report: ExperimentReport) -> str:
     d = report.decision
     reasons = "".join(f"<li>{escape(r)}</li>" for r in d.reasons)
+    warned = "".join(f'<p class="flag">Warning: {escape(w)}</p>' for w in d.warnings)
     breached = (
         f'<p class="flag">Guardrails breached: {escape(", ".join(d.guardrails_breached))}</p>'
         if d.guardrails_breached
@@ -328,7 +329,7 @@ def _experiment(report: ExperimentReport) -> str:
         f'<section class="experiment" id="exp-{escape(report.experiment)}">'
         f"<h2>{escape(report.name)} <code>{escape(report.experiment)}</code></h2>{hypothesis}"
         f'<div class="decision {escape(d.action)}"><div class="action">'
-        f"{escape(decision_text(report))}</div><ul>{reasons}</ul>{breached}</div>"
+        f"{escape(decision_text(report))}</div>{warned}<ul>{reasons}</ul>{breached}</div>"
         f"<ul>{facts}<li>{escape(srm_text(report))}</li></ul>"
         f'<h3>Variants and offers</h3><div class="variants">{cards}</div>'
         f"<h3>Metrics</h3>{metrics}{_segments(report)}"

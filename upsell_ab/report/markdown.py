@@ -71,7 +71,8 @@ def _headline(report: ExperimentReport) -> list[str]:
         f"**Decision: {escape(head.decision)}**" + (f": {escape(head.why)}" if head.why else ""),
         "",
     ]
-    facts = []
+    # data-quality warnings first (decision.gates): the verdict stands, but read it with care
+    facts = [f"- ⚠️ **warning:** {escape(w)}" for w in report.decision.warnings]
     if head.withheld is not None:
         facts.append(f"- `{head.metric}`: {escape(head.withheld)}")
     else:

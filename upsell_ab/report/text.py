@@ -112,6 +112,8 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
     style = _ACTION_STYLES.get(report.decision.action, "bold")
     console.print(Text(f"{report.name} [{report.experiment}]", style="bold underline"))
     console.print(Text.assemble(("Decision: ", "bold"), (decision_text(report), style)))
+    for warning in report.decision.warnings:
+        console.print(Text(f"  WARNING: {warning}", style="yellow"))
     for reason in report.decision.reasons:
         console.print(Text(f"  - {reason}"))
     if report.decision.guardrails_breached:
