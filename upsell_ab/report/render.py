@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from upsell_ab.errors import InputError, Location, Problem
 from upsell_ab.report.failures import SpecFailure
 from upsell_ab.report.model import ExperimentReport
+from upsell_ab.safe_text import escape_json_text, escape_strings
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json", "html")
 
@@ -21,7 +22,19 @@ def render(
 ) -> str:
     """Render ``reports`` as ``fmt`` (one of FORMATS). ``color`` only affects
     ``text`` (pass ``sys.stdout.isatty()``); ``max_bytes`` only ``markdown``.
-    ``failures`` (specs that could not be reported) get their own error block."""
+    ``failures`` (specs that could not be reported) get their own error block.
+
+    Text from specs and data is untrusted: the human formats get a copy of the
+    model with control characters and bidi overrides written as visible escapes
+    (:func:`upsell_ab.safe_text.escape_strings`), JSON keeps the real values with
+    every such character ``\\u``-escaped. No renderer has to remember it.
+    """
+    if fmt == "json":
+        from upsell_ab.report.json_format import render_json
+
+        return escape_json_text(render_json(reports, failures=failures))
+    reports = [escape_strings(report) for report in reports]
+    failures = [escape_strings(failure) for failure in failures]
     if fmt == "text":
         from upsell_ab.report.text import render_text
 
@@ -30,10 +43,6 @@ def render(
         from upsell_ab.report.markdown import MAX_BYTES, render_markdown
 
         return render_markdown(reports, failures=failures, max_bytes=max_bytes or MAX_BYTES)
-    if fmt == "json":
-        from upsell_ab.report.json_format import render_json
-
-        return render_json(reports, failures=failures)
     if fmt == "html":
         from upsell_ab.report.html import render_html
 
