@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 
 if TYPE_CHECKING:
     from upsell_ab.errors import InputError
@@ -55,10 +56,12 @@ def register(subparsers: Any) -> None:
         help="zone of naive timestamps (default UTC); values with an offset are converted",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_memory_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_memory_argument(args)
     from upsell_ab.errors import InputError
     from upsell_ab.events.ingest import validated_chunks
     from upsell_ab.events.schema import event_mapping, exposure_mapping, split_map_flags

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "assign",
     "ingest",
     "export",
+    "serve",
     "simulate",
     "init",
     "plan",

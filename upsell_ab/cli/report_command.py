@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 from upsell_ab.cli.run_output import (
     add_output_arguments,
     exit_code,
@@ -55,10 +56,12 @@ def register(subparsers: Any) -> None:
         help="Markdown size budget in UTF-8 bytes (default 1,000,000: GitHub refuses job "
         "summaries over 1 MiB); details, then whole experiments are left out to fit",
     )
+    add_memory_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_memory_argument(args)
     from upsell_ab.report.failures import SpecFailure
     from upsell_ab.workflow import collect_running, try_run_experiment
 

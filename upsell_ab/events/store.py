@@ -115,6 +115,7 @@ class EventStore:
         self.read_only = read_only
         self.chunk_rows = chunk_rows
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self._spill: str | None = None
 
     # ------------------------------------------------------------- lifecycle
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -125,6 +126,13 @@ class EventStore:
 
         # waits (bounded, UPSELL_AB_STORE_WAIT) while another process holds the file
         connection = open_store(self.path, read_only=self.read_only)
+        from upsell_ab.events.engines import configure_duckdb
+
+        try:
+            self._spill = configure_duckdb(connection)
+        except BaseException:
+            connection.close()
+            raise
         if not self.read_only:
             create_schema(connection)
         self._connection = connection
@@ -132,8 +140,12 @@ class EventStore:
 
     def close(self) -> None:
         if self._connection is not None:
+            from upsell_ab.events.engines import remove_spill
+
             self._connection.close()
             self._connection = None
+            remove_spill(self._spill)
+            self._spill = None
 
     def __enter__(self) -> EventStore:
         self.connect()
