@@ -74,6 +74,7 @@ def test_a_running_spec_without_data_is_waiting_not_invalid(
     assert code == 2
     assert "Decision: Waiting for data" in text
     assert "Invalid" not in text
+    assert "warning" not in text.split("<details>")[0]  # no data gates on no data
     assert "p = n/a" not in text
     code, document = _report(failing, tmp_path, "json", specs=spec)
     (report,) = json.loads(document)["experiments"]

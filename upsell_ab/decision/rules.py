@@ -70,6 +70,8 @@ def decide(
     from upsell_ab.decision import gates
 
     outcome = _decide(resolved, analysis, data)
+    if outcome.action is Action.waiting_for_data:
+        return outcome  # nobody exposed yet: the data gates have nothing to judge
     outcome = gates.small_sample(resolved, analysis, outcome)
     return replace(outcome, warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)])
 
