@@ -257,4 +257,13 @@ def test_bad_fail_on_input_is_a_clear_error(demo: Workspace, tmp_path: Path) -> 
     result = run_action(tmp_path, {"specs": str(demo.specs), "fail-on": "guardrails"})
     assert result["code"] == 1
     assert "fail-on: unknown value 'guardrails'" in result["stdout"]
+    assert result["outputs"]["exit-code"] == "1"
+    assert "Traceback" not in result["stderr"]
+
+
+def test_missing_spec_folder_fails_the_gate_with_one_annotation(tmp_path: Path) -> None:
+    result = run_action(tmp_path, {"specs": str(tmp_path / "nope"), "explain": "false"})
+    assert result["code"] == 1 and result["outputs"]["exit-code"] == "1"
+    assert "::error title=upsell-ab action::" in result["stdout"]
+    assert "no such file or folder" in result["stdout"]
     assert "Traceback" not in result["stderr"]

@@ -29,7 +29,7 @@ def test_headline_states_decision_reason_lift_interval_chance_and_srm() -> None:
     head = text.split("<details>")[0]
     assert "Decision: Keep running (about 3,200 more units per variant, 5 days)" in head
     # the reason comes right after the decision (the sample's first decision reason)
-    assert "5 days)**: B beats A on take\\_rate" in head
+    assert "Specific benefit (B)**: B beats A on take\\_rate" in head
     # sample input: relative lift 0.1676 in [0.0598, 0.2754], P(beat) 0.99991, SRM p 0.8103
     assert "**+16.8%** (95% confidence sequence [+6.0%, +27.5%])" in head
     assert "chance to beat control > 99.9%" in head

@@ -85,9 +85,6 @@ def run_experiment(
 ) -> ExperimentRun:
     """Load (if given a path), aggregate in the store (or read a summary CSV),
     analyse, decide. ``daily`` also computes the per-day cumulative lifts."""
-    from upsell_ab.decision.rules import decide
-    from upsell_ab.stats.analysis import analyze
-
     if isinstance(path_or_resolved, str | Path):
         from upsell_ab.spec.load import load_experiment
 
@@ -111,10 +108,25 @@ def run_experiment(
             segments=segments,
             daily=daily,
         )
-    step(f"{experiment_id}: analysing")
+    return run_on_data(resolved, data, daily=daily and summary is None, step=step)
+
+
+def run_on_data(
+    resolved: ResolvedExperiment,
+    data: ExperimentData,
+    *,
+    daily: bool = True,
+    step: Step = _noop,
+) -> ExperimentRun:
+    """Analyse and decide on statistics already computed (from any source); ``daily``
+    adds the per-day cumulative lifts when ``data`` has daily statistics."""
+    from upsell_ab.decision.rules import decide
+    from upsell_ab.stats.analysis import analyze
+
+    step(f"{resolved.experiment.id}: analysing")
     analysis = analyze(resolved, data)
     outcome = decide(resolved, analysis, data)
-    lifts = daily_lifts(resolved, data) if daily and summary is None else {}
+    lifts = daily_lifts(resolved, data) if daily else {}
     return ExperimentRun(resolved, data, analysis, outcome, lifts)
 
 
@@ -223,21 +235,11 @@ def collect_running(paths: Sequence[str | Path]) -> FolderSpecs:
     return FolderSpecs(running, failures, len(files))
 
 
-def try_run_experiment(
-    resolved: ResolvedExperiment,
-    *,
-    store: str | Path | None = None,
-    daily: bool = True,
-    step: Step = _noop,
-) -> ExperimentRun | SpecFailure:
-    """:func:`run_experiment`, with a data-layer error (store missing, query failed,
-    bad summary) returned as a :class:`SpecFailure` naming the spec."""
-    from upsell_ab.errors import UpsellAbError
+def data_failure(resolved: ResolvedExperiment, error: Exception) -> SpecFailure:
+    """The :class:`SpecFailure` for a spec whose data could not be read (store missing,
+    query failed, bad summary): its own error block in the report, the rest still report."""
     from upsell_ab.report.failures import SpecFailure
 
-    try:
-        return run_experiment(resolved, store=store, daily=daily, step=step)
-    except UpsellAbError as error:
-        lines = [line for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
-        file = str(resolved.source_file) if resolved.source_file else resolved.experiment.id
-        return SpecFailure(file, "data", lines, experiment=resolved.experiment.id)
+    lines = [line for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    file = str(resolved.source_file) if resolved.source_file else resolved.experiment.id
+    return SpecFailure(file, "data", lines, experiment=resolved.experiment.id)

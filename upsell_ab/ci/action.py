@@ -41,6 +41,7 @@ from pathlib import Path
 
 from upsell_ab.cli.annotations import command
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.errors import UpsellAbError
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -137,10 +138,11 @@ class Outcome:
 
 def _report(options: Settings) -> Outcome:
     """Step 2: compute once, render Markdown/JSON/HTML, decide the exit code."""
+    from upsell_ab.api import Experiment
     from upsell_ab.cli.run_output import exit_code, failure_notes, write_text
     from upsell_ab.report.failures import SpecFailure
     from upsell_ab.report.render import render
-    from upsell_ab.workflow import ExperimentRun, collect_running, try_run_experiment
+    from upsell_ab.workflow import ExperimentRun, collect_running, data_failure
 
     found = collect_running(options.specs)
     if found.files == 0:
@@ -148,11 +150,12 @@ def _report(options: Settings) -> Outcome:
     runs: list[ExperimentRun] = []
     failures: list[SpecFailure] = list(found.failures)
     for resolved in found.running:
-        result = try_run_experiment(resolved, store=options.store, daily=True)
-        if isinstance(result, SpecFailure):
-            failures.append(result)
+        try:
+            result = Experiment(resolved).analyze(options.store, daily=True)
+        except UpsellAbError as error:
+            failures.append(data_failure(resolved, error))
         else:
-            runs.append(result)
+            runs.append(result.run)
     reports = [run.report() for run in runs]
     out = options.output_dir
     markdown = render(reports, "markdown", failures=failures, max_bytes=options.max_bytes)
@@ -252,6 +255,7 @@ def run(env: Mapping[str, str]) -> int:
         options = settings(env)
     except ActionInputError as error:
         print(command("error", str(error), title="upsell-ab action"))
+        _outputs(env, {"exit-code": str(int(ExitCode.INVALID_INPUT)), "comment-url": ""})
         return int(ExitCode.INVALID_INPUT)
     if options.dsn:
         print(f"::add-mask::{options.dsn}")
@@ -260,8 +264,10 @@ def run(env: Mapping[str, str]) -> int:
     validate_code = _validate(options)
     try:
         outcome = _report(options)
-    except ActionInputError as error:
+    except (ActionInputError, UpsellAbError) as error:
+        # e.g. a spec folder that does not exist: one annotation, exit 1, outputs still set
         print(command("error", str(error), title="upsell-ab action"))
+        _outputs(env, {"exit-code": str(int(ExitCode.INVALID_INPUT)), "comment-url": ""})
         return int(ExitCode.INVALID_INPUT)
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary:

@@ -62,8 +62,9 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_memory_argument(args)
-    from upsell_ab.report.failures import SpecFailure
-    from upsell_ab.workflow import collect_running, try_run_experiment
+    from upsell_ab.api import Experiment
+    from upsell_ab.errors import UpsellAbError
+    from upsell_ab.workflow import collect_running, data_failure
 
     found = collect_running(args.paths)
     if found.files == 0:
@@ -77,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
     failures = list(found.failures)
     with progress(total=len(found.running)) as step:
         for resolved in found.running:
-            result = try_run_experiment(
-                resolved, store=args.store, daily=not args.no_daily, step=step
-            )
-            if isinstance(result, SpecFailure):
-                failures.append(result)
+            try:
+                result = Experiment(resolved).analyze(
+                    args.store, daily=not args.no_daily, step=step
+                )
+            except UpsellAbError as error:
+                # the store or query failed for this spec: its own error block, the rest report
+                failures.append(data_failure(resolved, error))
             else:
-                runs.append(result)
+                runs.append(result.run)
             step.advance()
         step("rendering the report")
         text = render_runs(

@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.safe_text import escape_control, escape_json_text
 
 if TYPE_CHECKING:
     from upsell_ab.errors import Problem
@@ -67,9 +68,10 @@ def github_annotation(problem: Problem) -> str:
     where = ", ".join(
         part for part in (f"row {loc.row}" if loc.row is not None else "", loc.field or "") if part
     )
+    text = escape_control(f"{where}: {message}" if where else message)  # untrusted spec text
     return command(
         "error",
-        f"{where}: {message}" if where else message,
+        text,
         file=loc.file,
         line=loc.line,
         col=loc.column,
@@ -107,12 +109,12 @@ def run(args: argparse.Namespace) -> int:
                 for p in report.problems
             ],
         }
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        print(escape_json_text(json.dumps(payload, indent=2, ensure_ascii=False)))
     elif args.format == "github":
         for problem in report.problems:
             print(github_annotation(problem))
     else:
         for problem in report.problems:
-            print(problem)
+            print(escape_control(str(problem), keep_newlines=False))  # spec text is untrusted
     print(line, file=sys.stderr)
     return int(ExitCode.OK if report.valid else ExitCode.INVALID_INPUT)

@@ -167,10 +167,8 @@ def lift_cell(report: ExperimentReport, withheld: str | None) -> str:
         return "no result"
     cells = []
     for c in metric.comparisons:
-        lift, low, high = c.shown_relative
-        cells.append(
-            f"{c.variant} {fmt.percent(lift, sign=True)} {fmt.relative_interval(low, high)}"
-        )
+        h = headline(report, metric, c)  # absolute lift when control is 0 (labels.headline)
+        cells.append(f"{c.variant} {h.lift} {h.interval}")
     return "; ".join(cells)
 
 
