@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "assign",
     "ingest",
+    "store",
     "simulate",
     "plan",
     "analyze",

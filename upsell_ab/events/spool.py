@@ -48,7 +48,11 @@ def finished_files(spool_dir: str | Path) -> list[Path]:
 
 
 def ingest_spool(
-    spool_dir: str | Path, store: EventStore, *, timezone: str | None = None
+    spool_dir: str | Path,
+    store: EventStore,
+    *,
+    timezone: str | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     """Validate every finished spool file, write them in one transaction, move to ``done/``.
 
@@ -75,7 +79,7 @@ def ingest_spool(
         batches = _split(_to_pandas(combined), label, None, timezone)
     except InputError as error:
         raise InputError(_locate(files, tables, timezone) or error.problems) from None
-    exposure_report, event_report = store.write_batches(list(batches))
+    exposure_report, event_report = store.write_batches(list(batches), replace=replace)
     report = exposure_report + event_report
     done = Path(spool_dir) / DONE_DIR
     done.mkdir(exist_ok=True)
