@@ -355,7 +355,14 @@ def oracle(
                 if metric.capping.kind == "fixed":
                     cap = metric.capping.value
                 else:
-                    cap = float(np.quantile(pooled[var].to_numpy(), metric.capping.value))
+                    # the quantile of the positive values (docs/metrics.md); none: no cap
+                    values = pooled[var].to_numpy()
+                    values = values[values > 0]
+                    cap = (
+                        float(np.quantile(values, metric.capping.value))
+                        if len(values)
+                        else float("inf")
+                    )
                 frame[var] = np.minimum(frame[var], cap)
         frame["variant"] = units["variant"]
         per_variant: dict[str, dict[str, float]] = {}

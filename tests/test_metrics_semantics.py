@@ -220,7 +220,8 @@ def test_capping_fixed_and_percentile_match_numpy() -> None:
     }
     data = run(metrics, exposures, events)
     fixed = np.minimum(values, 50.0)
-    cap = np.quantile(values, 0.9)  # linear interpolation, as quantile_cont
+    # linear interpolation (as quantile_cont) over the POSITIVE values only
+    cap = np.quantile([v for v in values if v > 0], 0.9)
     p90 = np.minimum(values, cap)
     for name, capped in (("fixed", fixed), ("p90", p90)):
         stats = data.metrics[name].by_variant["control"]

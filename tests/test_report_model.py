@@ -164,6 +164,7 @@ def test_decision_roles_direction_and_offers() -> None:
         "additional_units_needed": None,
         "additional_days_needed": None,
         "guardrails_breached": ["refund_rate"],
+        "warnings": [],
     }
     assert [m["role"] for m in document["metrics"]] == ["primary", "secondary", "guardrail"]
     assert document["metrics"][2]["direction"] == "lower_is_better"

@@ -29,6 +29,8 @@ variants:
     weight: 0.4
 overrides:
   qa-1: b
+analysis:
+  mde: 15
 """
 
 SPEC = """id: {id}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from upsell_ab.errors import Problem, SpecError
-from upsell_ab.spec.load import load_catalogue, load_experiment, load_spec
+from upsell_ab.spec.load import DEFAULT_CATALOGUE, load_catalogue, load_experiment, load_spec
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "experiments" / "metrics.yaml"
 
@@ -403,9 +403,13 @@ def test_catalogue_rules(
     assert caught.value.problems[0].hint == hint
 
 
-def test_missing_catalogue_is_reported_with_the_spec_problems(tmp_path: Path) -> None:
+def test_without_a_catalogue_the_shipped_one_is_used(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + VARIANTS + METRICS, encoding="utf-8")
+    resolved = load_experiment(path)
+    assert resolved.catalogue_file == DEFAULT_CATALOGUE
+    assert resolved.metrics[resolved.primary_metric].type.value == "proportion"
     path.write_text(HEAD + "status: runing\n" + VARIANTS + METRICS, encoding="utf-8")
     with pytest.raises(SpecError) as caught:
         load_experiment(path)
-    assert [p.code for p in caught.value.problems] == ["no_catalogue", "invalid_choice"]
+    assert [p.code for p in caught.value.problems] == ["invalid_choice"]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from upsell_ab import __version__
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.cli.usage import UsageParser
 from upsell_ab.errors import UpsellAbError
 
 COMMANDS: tuple[str, ...] = (
@@ -24,7 +25,9 @@ COMMANDS: tuple[str, ...] = (
     "assign",
     "ingest",
     "store",
+    "export",
     "simulate",
+    "init",
     "plan",
     "analyze",
     "report",
@@ -39,7 +42,7 @@ EPILOG = """exit codes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="upsell-ab",
         description="Experiments for upsell, cross-sell and subscription-upgrade offers.",
         epilog=EPILOG,

@@ -15,10 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from contextlib import redirect_stdout
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.errors import UpsellAbError
 
 BINARY = ("proportion", "retention")
 
@@ -128,3 +131,23 @@ def _text(exp_id: str, name: str, metric: str, kind: str, plan: Any, coverage: f
     else:
         lines.append("  duration: unknown (give --daily-units or analysis.daily_units)")
     return "\n".join(lines)
+
+
+def plan_for_init(spec: Path, *, baseline: str | None, std: str | None, out: TextIO) -> None:
+    """The plan ``init`` prints after writing ``spec`` (or how to get one)."""
+    args = argparse.Namespace(
+        spec=str(spec),
+        baseline=None if baseline is None else float(baseline),
+        std=None if std is None else float(std),
+        daily_units=None,
+        mde=None,
+        mde_kind=None,
+        units=None,
+        format="text",
+    )
+    try:
+        with redirect_stdout(out):
+            run(args)
+    except UpsellAbError as error:
+        print(f"plan: {error}", file=out)
+        print(f"then run: upsell-ab plan {spec} --baseline ...", file=out)

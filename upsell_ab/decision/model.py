@@ -27,3 +27,6 @@ class Outcome:
     """Guardrail metrics that failed non-inferiority for some treatment."""
     metric: str | None = None
     """The decision metric the rule was applied to (the primary unless the spec says so)."""
+    warnings: list[str] = field(default_factory=list)
+    """Data-quality warnings shown in the headline of every report (the verdict stands);
+    see :mod:`upsell_ab.decision.gates`."""

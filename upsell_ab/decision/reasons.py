@@ -67,7 +67,7 @@ def effect_sentence(
     ci = frequentist.absolute_ci
     if lift is None:
         return None
-    verb = "raised" if lift >= 0 else "lowered"
+    verb = "raised" if lift > 0 else "lowered"
     parts: list[str] = []
     if ci.low is not None and ci.high is not None:
         kind = "confidence sequence" if frequentist.sequential else "CI"
@@ -83,6 +83,11 @@ def effect_sentence(
     relative = ""
     if frequentist.relative_lift is not None:
         relative = f", {frequentist.relative_lift * 100:+.1f} % relative"
+    if lift == 0:
+        return (
+            f"Variant {variant} and control have the same {metric_label(name, definition)} "
+            f"(no difference){detail}."
+        )
     return (
         f"Variant {variant} {verb} the {metric_label(name, definition)} by "
         f"{amount(abs(lift), definition)}{relative}{detail}."

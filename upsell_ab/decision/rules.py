@@ -60,10 +60,29 @@ def decide(
     analysis: ExperimentAnalysis,
     data: ExperimentData | None = None,
 ) -> Outcome:
-    """The experiment's outcome with plain-word reasons (see module docstring)."""
+    """The experiment's outcome with plain-word reasons (see module docstring), and the
+    data-quality warnings of :mod:`upsell_ab.decision.gates` for the headline."""
+    from dataclasses import replace
+
+    from upsell_ab.decision import gates
+
+    outcome = _decide(resolved, analysis, data)
+    outcome = gates.small_sample(resolved, analysis, outcome)
+    return replace(outcome, warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)])
+
+
+def _decide(
+    resolved: ResolvedExperiment,
+    analysis: ExperimentAnalysis,
+    data: ExperimentData | None = None,
+) -> Outcome:
+    from upsell_ab.decision.gates import blocking_problems
+
     experiment = resolved.experiment
     name = resolved.decision_metric
-    problems = quality_problems(resolved, analysis, data)
+    problems = quality_problems(resolved, analysis, data) + blocking_problems(
+        resolved, analysis, data
+    )
     if problems:
         return Outcome(Action.invalid, None, problems, metric=name)
     try:
@@ -166,8 +185,7 @@ def decide(
         )
     else:
         reasons.insert(0, "Keep running: no variant has beaten control yet.")
-    if need is not None:
-        reasons.append(need.reason)
+    reasons.append(need.reason if need is not None else _no_need_reason(resolved, result))
     return Outcome(
         Action.keep_running,
         None,
@@ -176,6 +194,23 @@ def decide(
         additional_days_needed=need.days if need is not None else None,
         guardrails_breached=breached_names,
         metric=name,
+    )
+
+
+def _no_need_reason(resolved: ResolvedExperiment, result: MetricResult) -> str:
+    """Why no extra sample can be named (the keep-running verdict still needs a reason)."""
+    settings = resolved.experiment.analysis
+    control = resolved.experiment.control.id
+    baseline = next((v.mean for v in result.variants if v.variant == control), None)
+    if baseline == 0 and settings.mde_kind is MarginKind.relative:
+        return (
+            f"The control's {metric_label(result.metric, None)} is 0 so far, so the spec's "
+            f"relative MDE ({settings.mde * 100:g} %) names no effect size and the extra sample "
+            "cannot be estimated; keep collecting data, or set analysis.mde_kind: absolute."
+        )
+    return (
+        f"The extra sample for {metric_label(result.metric, None)} cannot be estimated yet "
+        "(no variance known for the control); keep collecting data."
     )
 
 

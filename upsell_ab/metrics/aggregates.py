@@ -52,6 +52,14 @@ class QualitySummary:
     duplicates_dropped: int = 0
     unknown_variants: dict[str, int] = field(default_factory=dict)
     """Exposure rows naming a variant the spec does not have: variant -> units."""
+    units_exposed_outside_dates: int = 0
+    """Units with exposure rows outside the spec's [start, end] (those rows are ignored;
+    a unit with no exposure inside the dates is not in the experiment)."""
+    exposure_periods: dict[str, tuple[date, date]] = field(default_factory=dict)
+    """Variant -> (first, last) day on which its units were first exposed."""
+    metric_events: int = 0
+    """Events of the metrics' types after de-duplication (orphans and excluded units
+    included): the denominator of the before-exposure and orphan shares."""
 
     @property
     def total_units(self) -> int:
@@ -64,9 +72,27 @@ class QualitySummary:
 
 
 @dataclass(frozen=True)
+class PercentileCap:
+    """A percentile cap as computed: the ``level`` quantile of the units' POSITIVE
+    values of one channel (``y``: the value or ratio numerator, ``x``: its CUPED
+    covariate); ``value`` None when no unit had a positive value (nothing capped)."""
+
+    metric: str
+    channel: str
+    level: float
+    value: float | None
+    positive_units: int
+
+
+@dataclass(frozen=True)
 class ExperimentData:
     experiment_id: str
     metrics: dict[str, MetricData]
     quality: QualitySummary
     first_exposure: date | None = None
     last_exposure: date | None = None
+    caps: tuple[PercentileCap, ...] = ()
+    """Percentile caps of the metrics that have one (for the quality notes)."""
+    measured: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """(event type, column ``val``/``disc``/``qty``) -> (events, events with a non-zero
+    value) for every measured column a metric sums: all zero = column never filled."""

@@ -32,7 +32,13 @@ from upsell_ab.events.engines import (
     wrap_connection,
 )
 from upsell_ab.events.sources import SourceTables, source_from_spec
-from upsell_ab.metrics.aggregates import DailyStats, ExperimentData, MetricData, QualitySummary
+from upsell_ab.metrics.aggregates import (
+    DailyStats,
+    ExperimentData,
+    MetricData,
+    PercentileCap,
+    QualitySummary,
+)
 from upsell_ab.metrics.sufficient import MetricStats
 from upsell_ab.spec.models import SourceKind
 
@@ -42,6 +48,8 @@ if TYPE_CHECKING:
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 DEFAULT_STORE = "upsell_ab.duckdb"
+MAX_DENSE_DAYS = 731
+"""A daily series spanning this many days or more lists only days with changes."""
 MISSING_SEGMENT = "(missing)"
 """Segment value reported for units whose attribute is NULL."""
 
@@ -56,6 +64,7 @@ def build_plan(
     if not resolved.metrics:
         raise StoreError(f"experiment {experiment.id} has no metrics to compute")
     segment_names = tuple(experiment.analysis.segments) if segments else ()
+    dated = experiment.analysis.outside_dates == "exclude"
     return QueryPlan(
         experiment_id=experiment.id,
         variants=tuple(v.id for v in experiment.variants),
@@ -63,6 +72,8 @@ def build_plan(
         source=source_from_spec(experiment.data, segment_names),
         segments=segment_names,
         daily=daily,
+        start=experiment.start if dated else None,
+        end=experiment.end if dated else None,
     )
 
 
@@ -149,20 +160,24 @@ def _empty(slot: MetricSlot) -> MetricStats:
 def _cumulate(
     plan: QueryPlan, slots: tuple[MetricSlot, ...], rows: list[_Row]
 ) -> dict[str, list[DailyStats]]:
-    """Running sums of the per-day increments, for every calendar day in range."""
+    """Running sums of the per-day increments, for every calendar day in range; when the
+    days span ``MAX_DENSE_DAYS`` or more (stray clocks in a spec without start/end),
+    only for the days on which something changed, so two bad timestamps cannot make
+    a series of 100,000 days."""
     if not rows:
         return {slot.name: [] for slot in slots}
     increments: dict[tuple[date, str], _Row] = {}
     for r in rows:
         day = r.values["day"]
         increments[(day, str(r.values["variant"]))] = r
-    days = [d for d, _ in increments]
-    first, last = min(days), max(days)
+    days = sorted({d for d, _ in increments})
+    first, last = days[0], days[-1]
+    if (last - first).days < MAX_DENSE_DAYS:
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     totals: dict[tuple[str, str], list[float]] = {}
     counts: dict[str, int] = defaultdict(int)
     out: dict[str, list[DailyStats]] = {slot.name: [] for slot in slots}
-    day = first
-    while day <= last:
+    for day in days:
         for variant in plan.variants:
             increment = increments.get((day, variant))
             if increment is None:
@@ -185,7 +200,6 @@ def _cumulate(
                     else _empty(slot)
                 )
             out[slot.name].append(DailyStats(day=day, by_variant=by_variant))
-        day += timedelta(days=1)
     return out
 
 
@@ -208,11 +222,13 @@ def assemble(
     exposures = dict.fromkeys(plan.variants, 0)
     first_days: list[date] = []
     last_days: list[date] = []
+    periods: dict[str, tuple[date, date]] = {}
     for r in by_kind["metric"]:
         variant = str(r.values["variant"])
         exposures[variant] = r.count("n")
         first_days.append(r.values["day"])
         last_days.append(r.values["last_day"])
+        periods[variant] = (_as_date(r.values["day"]), _as_date(r.values["last_day"]))
         for slot in slots:
             by_variant[slot.name][variant] = _stats(slot, r)
     for slot in slots:
@@ -247,6 +263,19 @@ def assemble(
         unknown_variants=dict(
             sorted((str(r.values["variant"]), r.count("n")) for r in by_kind["unknown"])
         ),
+        units_exposed_outside_dates=sum(r.count("n") for r in by_kind["undated"]),
+        metric_events=quality_row.count("n") if quality_row else 0,
+        exposure_periods={v: periods[v] for v in plan.variants if v in periods},
+    )
+    caps = tuple(
+        PercentileCap(
+            metric=slots[r.count("seg_index")].name,
+            channel=str(r.values["variant"]),
+            level=_percentile_level(slots[r.count("seg_index")].definition),
+            value=None if r.values["value"] is None else float(r.values["value"]),
+            positive_units=r.count("n"),
+        )
+        for r in by_kind["cap"]
     )
     metrics = {
         slot.name: MetricData(
@@ -263,4 +292,21 @@ def assemble(
         quality=quality,
         first_exposure=min(first_days) if first_days else None,
         last_exposure=max(last_days) if last_days else None,
+        caps=tuple(sorted(caps, key=lambda c: (c.metric, c.channel))),
+        measured={
+            (str(r.values["variant"]), str(r.values["seg_value"])): (r.count("n"), r.count("value"))
+            for r in by_kind["measured"]
+        },
     )
+
+
+def _as_date(value: Any) -> date:
+    """A DATE cell (``datetime.date`` from every engine; a datetime is cut to its day)."""
+    from datetime import datetime
+
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _percentile_level(definition: Any) -> float:
+    capping = definition.capping
+    return float(capping.value) if capping is not None else 0.0

@@ -32,6 +32,7 @@ renders for each engine; it was checked on real DuckDB, PostgreSQL and Spark.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlglot import exp
 
@@ -62,6 +63,8 @@ from upsell_ab.metrics.sql_layout import (
 )
 from upsell_ab.spec.models import MetricDefinition
 
+MEASURED = {"value": "val", "profit": "val", "discount": "disc", "quantity": "qty"}
+"""Summand -> the event column it measures (profit's revenue part is the value)."""
 MATERIALIZING = frozenset({"duckdb", "postgres"})
 """Dialects that accept ``WITH x AS MATERIALIZED`` (computed once, reused)."""
 
@@ -76,6 +79,10 @@ class QueryPlan:
     source: SourceTables
     segments: tuple[str, ...] = ()
     daily: bool = False
+    start: date | None = None
+    """Exposures before this day (UTC) are excluded and counted (``undated`` rows)."""
+    end: date | None = None
+    """Exposures after this day (inclusive end) are excluded and counted."""
 
 
 def _relation(relation: Relation, dialect: Dialect) -> exp.Expr:
@@ -109,6 +116,17 @@ class QueryBuilder:
         )
         self.ctes: list[tuple[str, exp.Expr, bool]] = []
         self.row = RowFactory(self.output_columns)
+        self.measured: tuple[tuple[str, str], ...] = tuple(
+            sorted(
+                {
+                    (ch.event, MEASURED[ch.summand])
+                    for _, ch in self.channels
+                    if ch.summand in MEASURED
+                }
+            )
+        )
+        """(event type, column) pairs whose measured values feed a metric: the query
+        counts their events and those with a non-zero value (an unmapped column is all 0)."""
 
     # ------------------------------------------------------------------ helpers
     def _cte(self, name: str, query: exp.Expr, reused: bool = False) -> None:
@@ -118,9 +136,23 @@ class QueryBuilder:
         return f"a{index}"
 
     # ------------------------------------------------------------------- stages
-    def _raw_exposures(self, known: bool) -> exp.Select:
+    def _dated(self, source: Relation) -> exp.Expr | None:
+        """``start <= ts < end + 1 day`` on the exposure timestamp (None without dates)."""
+        ts = _source_col(source, "timestamp")
+        bounds: list[exp.Expr] = []
+        if self.plan.start is not None:
+            low = exp.cast(string(f"{self.plan.start.isoformat()} 00:00:00"), "TIMESTAMP")
+            bounds.append(exp.GTE(this=ts, expression=low))
+        if self.plan.end is not None:
+            after = self.plan.end + timedelta(days=1)
+            high = exp.cast(string(f"{after.isoformat()} 00:00:00"), "TIMESTAMP")
+            bounds.append(exp.LT(this=ts.copy(), expression=high))
+        return exp.and_(*bounds, copy=False) if bounds else None
+
+    def _raw_exposures(self, known: bool, dated: bool | None = True) -> exp.Select:
         """Exposure rows of the experiment naming a configured (or, ``known=False``, any
-        other) variant, with canonical aliases u, v, ts, a0.."""
+        other) variant, with canonical aliases u, v, ts, a0.. ``dated`` True keeps the rows
+        inside the spec's [start, end], False only those outside, None all of them."""
         source = self.plan.source.exposures
         columns: list[exp.Expr] = [
             _source_col(source, "unit_id").as_(id_("u"), copy=False),
@@ -143,10 +175,14 @@ class QueryBuilder:
             this=_source_col(source, "experiment"), expression=string(self.plan.experiment_id)
         )
         has_unit = exp.Not(this=exp.Is(this=_source_col(source, "unit_id"), expression=exp.Null()))
+        conditions = [experiment, variants, has_unit]
+        window = self._dated(source) if known and dated is not None else None
+        if window is not None:
+            conditions.append(window if dated else exp.Not(this=exp.Paren(this=window)))
         return (
             exp.select(*columns, copy=False)
             .from_(_relation(source, self.dialect), copy=False)
-            .where(exp.and_(experiment, variants, has_unit, copy=False), copy=False)
+            .where(exp.and_(*conditions, copy=False), copy=False)
         )
 
     def _exposure_ctes(self) -> None:
@@ -263,6 +299,19 @@ class QueryBuilder:
         for slot, ch in self.channels:
             condition = exp.and_(ok.copy(), in_window(ch), copy=False)
             columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False))
+        columns.append(exp.Count(this=exp.Star()).as_(id_("events"), copy=False))
+        for k, (event, column) in enumerate(self.measured):
+            of_type = exp.EQ(this=qcol("etype", "e"), expression=string(event))
+            nonzero = exp.NEQ(
+                this=exp.Coalesce(this=qcol(column, "e"), expressions=[num(0.0)]),
+                expression=num(0.0),
+            )
+            columns.append(count_if(of_type).as_(id_(f"t{k}"), copy=False))
+            columns.append(
+                count_if(exp.and_(of_type.copy(), nonzero, copy=False)).as_(
+                    id_(f"f{k}"), copy=False
+                )
+            )
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
         query = (
             exp.select(*columns, copy=False)
@@ -294,16 +343,23 @@ class QueryBuilder:
         self._cte("per_unit", per_unit, reused=True)
         percentile = [(s, ch) for s, ch in self.channels if ch.cap and ch.cap.kind == "percentile"]
         if percentile:
-            caps = exp.select(
-                *(
-                    quantile(qcol(s.column(ch.var)), ch.cap.value, self.dialect).as_(
+            cap_columns: list[exp.Expr] = []
+            for s, ch in percentile:
+                assert ch.cap is not None
+                value = qcol(s.column(ch.var))
+                positive = exp.GT(this=value, expression=num(0.0))
+                # the quantile of the POSITIVE values only (NULLs are skipped by every
+                # engine): with 0.6 % buyers the 99th percentile of all units is 0
+                only_positive = exp.Case(ifs=[exp.If(this=positive, true=value.copy())])
+                cap_columns.append(
+                    quantile(only_positive, ch.cap.value, self.dialect).as_(
                         id_(s.cap_column(ch.var)), copy=False
                     )
-                    for s, ch in percentile
-                    if ch.cap is not None
-                ),
-                copy=False,
-            ).from_(id_("per_unit"), copy=False)
+                )
+                cap_columns.append(
+                    count_if(positive.copy()).as_(id_(s.positive_column(ch.var)), copy=False)
+                )
+            caps = exp.select(*cap_columns, copy=False).from_(id_("per_unit"), copy=False)
             self._cte("caps", caps, reused=True)
         capped_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("first_ts")]
         capped_columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
@@ -359,8 +415,19 @@ class QueryBuilder:
                 orphans=exp.Sum(this=qcol("orphans")),
                 before=exp.Sum(this=qcol("before")),
                 outside=exp.Sum(this=qcol("outside")),
+                n=exp.Sum(this=qcol("events")),
             ).from_(id_("ev_unit"), copy=False)
         )
+        for k, (event, column) in enumerate(self.measured):
+            branches.append(
+                self.row(
+                    "measured",
+                    variant=string(event),
+                    seg_value=string(column),
+                    n=exp.Sum(this=qcol(f"t{k}")),
+                    value=exp.Sum(this=qcol(f"f{k}")),
+                ).from_(id_("ev_unit"), copy=False)
+            )
         if self.plan.source.events.column("event_id") is not None:
             duplicate = exp.and_(
                 exp.Not(this=exp.Is(this=qcol("eid"), expression=exp.Null())),
@@ -390,6 +457,24 @@ class QueryBuilder:
             )
             .group_by(qcol("v"), copy=False)
         )
+        for slot, ch in self.channels:
+            if ch.cap is not None and ch.cap.kind == "percentile":
+                branches.append(
+                    self.row(
+                        "cap",
+                        variant=string(ch.var),
+                        seg_index=exp.Literal.number(slot.index),
+                        n=qcol(slot.positive_column(ch.var)),
+                        value=qcol(slot.cap_column(ch.var)),
+                    ).from_(id_("caps"), copy=False)
+                )
+        if self.plan.start is not None or self.plan.end is not None:
+            outside = self._raw_exposures(known=True, dated=False)
+            branches.append(
+                self.row("undated", n=exp.Count(this=exp.Distinct(expressions=[qcol("u")]))).from_(
+                    outside.subquery(id_("undated"), copy=False), copy=False
+                )
+            )
         if self.plan.daily:
             branches.append(self._daily_branch())
         return branches

@@ -30,6 +30,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "orphans",
     "before",
     "outside",
+    "value",
 )
 COLUMN_TYPES: dict[str, str] = {
     "kind": "VARCHAR",
@@ -42,6 +43,7 @@ COLUMN_TYPES: dict[str, str] = {
     "orphans": "BIGINT",
     "before": "BIGINT",
     "outside": "BIGINT",
+    "value": "DOUBLE",
 }
 Var = Literal["y", "d", "x", "w"]
 """Per-unit channels: value/numerator, denominator, and their CUPED covariates."""
@@ -123,6 +125,10 @@ class MetricSlot:
     def cap_column(self, var: str) -> str:
         return f"c{self.index}_{var}"
 
+    def positive_column(self, var: str) -> str:
+        """Caps CTE column counting units with a positive value (``p0_y``)."""
+        return f"p{self.index}_{var}"
+
     def stat_column(self, field: str) -> str:
         """Result column of a statistics field (``m0__sum``)."""
         return f"m{self.index}__{field}"
@@ -132,7 +138,18 @@ def build_slots(metrics: tuple[tuple[str, MetricDefinition], ...]) -> tuple[Metr
     return tuple(MetricSlot(i, name, d) for i, (name, d) in enumerate(metrics))
 
 
-Kind = Literal["metric", "segment", "quality", "dups", "multi", "unknown", "daily"]
+Kind = Literal[
+    "metric",
+    "segment",
+    "quality",
+    "dups",
+    "multi",
+    "unknown",
+    "daily",
+    "cap",
+    "undated",
+    "measured",
+]
 
 
 class RowFactory:

@@ -68,9 +68,13 @@ def _variant_card(variant: VariantReport, color: str) -> str:
     if offer is None:
         rows.append("<div>No offer shown.</div>")
     else:
-        timing = offer.moment.replace("_", " ") + (f", after {offer.delay}" if offer.delay else "")
-        rows.append(f"<div><b>Tactic</b> {escape(offer.tactic.replace('_', ' '))}</div>")
-        rows.append(f"<div><b>Timing</b> {escape(timing)}</div>")
+        timing = (offer.moment or "").replace("_", " ") + (
+            f", after {offer.delay}" if offer.delay else ""
+        )
+        if offer.tactic:
+            rows.append(f"<div><b>Tactic</b> {escape(offer.tactic.replace('_', ' '))}</div>")
+        if timing:
+            rows.append(f"<div><b>Timing</b> {escape(timing)}</div>")
         if offer.wording:
             rows.append(
                 f"<div><b>Wording</b><blockquote>{escape(offer.wording)}</blockquote></div>"
@@ -284,6 +288,7 @@ def _segments(report: ExperimentReport) -> str:
 def _experiment(report: ExperimentReport) -> str:
     d = report.decision
     reasons = "".join(f"<li>{escape(r)}</li>" for r in d.reasons)
+    warned = "".join(f'<p class="flag">Warning: {escape(w)}</p>' for w in d.warnings)
     breached = (
         f'<p class="flag">Guardrails breached: {escape(", ".join(d.guardrails_breached))}</p>'
         if d.guardrails_breached
@@ -323,7 +328,7 @@ def _experiment(report: ExperimentReport) -> str:
         f'<section class="experiment" id="exp-{escape(report.experiment)}">'
         f"<h2>{escape(report.name)} <code>{escape(report.experiment)}</code></h2>{hypothesis}"
         f'<div class="decision {escape(d.action)}"><div class="action">'
-        f"{escape(decision_text(report))}</div><ul>{reasons}</ul>{breached}</div>"
+        f"{escape(decision_text(report))}</div>{warned}<ul>{reasons}</ul>{breached}</div>"
         f"<ul>{facts}<li>{escape(srm_text(report))}</li></ul>"
         f'<h3>Variants and offers</h3><div class="variants">{cards}</div>'
         f"<h3>Metrics</h3>{metrics}{_segments(report)}"

@@ -55,7 +55,7 @@ def _headline(report: ExperimentReport) -> list[str]:
         f"**Decision: {escape(decision_text(report))}**",
         "",
     ]
-    facts = []
+    facts = [f"- ⚠️ **warning:** {escape(w)}" for w in report.decision.warnings]
     for h in headlines(report):
         facts.append(
             f"- **{escape(h.variant)}** on `{report.primary_metric}`: "
@@ -179,13 +179,13 @@ def _offers(report: ExperimentReport) -> list[str]:
         if offer is None:
             rows.append([label, fmt.percent(v.weight, decimals=0), "no offer", "", "", "", ""])
             continue
-        timing = offer.moment + (f" +{offer.delay}" if offer.delay else "")
+        timing = (offer.moment or "") + (f" +{offer.delay}" if offer.delay else "")
         items = ", ".join(escape(i.name or i.sku) for i in offer.items)
         rows.append(
             [
                 label,
                 fmt.percent(v.weight, decimals=0),
-                escape(offer.tactic),
+                escape(offer.tactic or ""),
                 escape(timing),
                 escape(offer.wording or ""),
                 escape(offer.discount),

@@ -58,9 +58,10 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
-1.1 added ``segments``."""
+1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
+``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``."""
 
 
 class ResolvedLike(Protocol):
@@ -85,6 +86,8 @@ class DecisionReport:
     additional_units_needed: int | None
     additional_days_needed: float | None
     guardrails_breached: list[str]
+    warnings: list[str] = field(default_factory=list)
+    """Data-quality warnings (and a fragility note) for the headline; the verdict stands."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +97,7 @@ class DecisionReport:
             "additional_units_needed": self.additional_units_needed,
             "additional_days_needed": finite(self.additional_days_needed),
             "guardrails_breached": list(self.guardrails_breached),
+            "warnings": list(self.warnings),
         }
 
 
@@ -118,8 +122,12 @@ class QualityReport:
     unknown_variants: dict[str, int] | None = None
     first_exposure: date | None = None
     last_exposure: date | None = None
+    units_exposed_outside_dates: int | None = None
+    exposure_periods: dict[str, tuple[date, date]] | None = None
+    metric_events: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        periods = self.exposure_periods
         return {
             "srm_p_value": finite(self.srm_p_value),
             "srm_flagged": self.srm_flagged,
@@ -139,6 +147,13 @@ class QualityReport:
             ),
             "first_exposure": self.first_exposure.isoformat() if self.first_exposure else None,
             "last_exposure": self.last_exposure.isoformat() if self.last_exposure else None,
+            "units_exposed_outside_dates": self.units_exposed_outside_dates,
+            "exposure_periods": (
+                None
+                if periods is None
+                else {v: [a.isoformat(), b.isoformat()] for v, (a, b) in periods.items()}
+            ),
+            "metric_events": self.metric_events,
         }
 
 
@@ -294,6 +309,9 @@ def build_report(
             "unknown_variants": dict(q.unknown_variants),
             "first_exposure": data.first_exposure,
             "last_exposure": data.last_exposure,
+            "units_exposed_outside_dates": q.units_exposed_outside_dates,
+            "exposure_periods": dict(q.exposure_periods),
+            "metric_events": q.metric_events,
         }
     quality = QualityReport(
         srm_p_value=srm.p_value,
@@ -336,6 +354,7 @@ def build_report(
             additional_units_needed=outcome.additional_units_needed,
             additional_days_needed=outcome.additional_days_needed,
             guardrails_breached=list(outcome.guardrails_breached),
+            warnings=list(outcome.warnings),
         ),
         quality=quality,
         metrics=metrics,

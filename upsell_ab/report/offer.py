@@ -27,8 +27,9 @@ class ItemReport:
 class OfferReport:
     """What the customer sees: the levers the experiment varies (domain.md)."""
 
-    tactic: str
-    moment: str
+    tactic: str | None
+    """None when the spec describes the offer in words only."""
+    moment: str | None
     delay: str | None
     wording: str | None
     discount: str
@@ -98,9 +99,13 @@ def offer_report(offer: Offer | None) -> OfferReport | None:
     if offer is None:
         return None
     return OfferReport(
-        tactic=offer.tactic.value,
-        moment=offer.timing.moment.value,
-        delay=format_duration(offer.timing.delay) if offer.timing.delay is not None else None,
+        tactic=offer.tactic.value if offer.tactic is not None else None,
+        moment=offer.timing.moment.value if offer.timing is not None else None,
+        delay=(
+            format_duration(offer.timing.delay)
+            if offer.timing is not None and offer.timing.delay is not None
+            else None
+        ),
         wording=offer.wording,
         discount=discount_text(offer),
         discount_percent=offer.discount.percent,

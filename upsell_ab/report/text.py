@@ -111,6 +111,8 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
     style = _ACTION_STYLES.get(report.decision.action, "bold")
     console.print(Text(f"{report.name} [{report.experiment}]", style="bold underline"))
     console.print(Text.assemble(("Decision: ", "bold"), (decision_text(report), style)))
+    for warning in report.decision.warnings:
+        console.print(Text(f"  WARNING: {warning}", style="yellow"))
     for reason in report.decision.reasons:
         console.print(Text(f"  - {reason}"))
     if report.decision.guardrails_breached:
@@ -128,7 +130,11 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
         variants.add_row(
             v.label + (" (control)" if v.control else ""),
             fmt.percent(v.weight, decimals=0),
-            (offer.moment + (f" +{offer.delay}" if offer.delay else "")) if offer else "no offer",
+            (
+                ((offer.moment or "") + (f" +{offer.delay}" if offer.delay else ""))
+                if offer
+                else "no offer"
+            ),
             (offer.wording or "") if offer else "",
             offer.discount if offer else "",
         )

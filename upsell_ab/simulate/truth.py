@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from upsell_ab.errors import InputError, Location, Problem
+from upsell_ab.simulate.world import offer_moment, tactic_of
 from upsell_ab.spec.models import Experiment, Moment, Offer, Tactic, Variant
 
 EVENT_EFFECTS: tuple[str, ...] = (
@@ -139,7 +140,7 @@ def offer_discount_value(offer: Offer, price: float) -> float:
 
 def offer_price(offer: Offer) -> float:
     priced = [item.price for item in offer.items if item.price is not None]
-    return float(sum(priced)) if priced else TACTIC_ADDON_PRICE[offer.tactic]
+    return float(sum(priced)) if priced else TACTIC_ADDON_PRICE[tactic_of(offer)]
 
 
 def default_variant_truth(variant: Variant) -> VariantTruth:
@@ -153,18 +154,18 @@ def default_variant_truth(variant: Variant) -> VariantTruth:
     (x1 + discount share / 2).
     """
     offer = variant.offer
-    if offer is None or offer.timing.moment is Moment.none:
+    if offer is None or offer_moment(offer) is Moment.none:
         return VariantTruth(take_rate=0.0, addon_price=0.0, discount_value=0.0)
     price = offer_price(offer)
     discount = offer_discount_value(offer, price)
     share = discount / price if price > 0 else 0.0
-    take = TACTIC_TAKE_RATE[offer.tactic] * MOMENT_FACTOR[offer.timing.moment]
+    take = TACTIC_TAKE_RATE[tactic_of(offer)] * MOMENT_FACTOR[offer_moment(offer)]
     if offer.wording and _SPECIFIC.search(offer.wording):
         take *= SPECIFIC_WORDING_FACTOR
     take *= min(1.0 + 2.0 * share, 2.0)
     take = min(max(take, MIN_TAKE_RATE), MAX_TAKE_RATE)
     multipliers: dict[str, float] = {}
-    moment = offer.timing.moment
+    moment = offer_moment(offer)
     if moment is Moment.follow_up_email:
         multipliers["unsubscribe"] = 1.3
     if moment is Moment.follow_up_call:

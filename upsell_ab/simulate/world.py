@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from upsell_ab.spec.models import Experiment, Moment, Tactic
+from upsell_ab.spec.models import Experiment, Moment, Offer, Tactic
 
 SEGMENTS: tuple[str, ...] = ("new", "returning", "vip")
 CHANNELS: tuple[str, ...] = ("web", "app", "email", "in_store")
@@ -74,13 +74,28 @@ DEFAULT_DELAY_S: dict[Moment, float] = {
 """When a later offer reaches the customer, unless the spec's timing gives a delay."""
 
 
+DEFAULT_TACTIC = Tactic.upsell
+DEFAULT_MOMENT = Moment.at_checkout
+"""What the simulator assumes when an offer is described in words only."""
+
+
+def offer_moment(offer: Offer) -> Moment:
+    """The offer's moment, or :data:`DEFAULT_MOMENT` when the spec gives no timing."""
+    return offer.timing.moment if offer.timing is not None else DEFAULT_MOMENT
+
+
+def tactic_of(offer: Offer) -> Tactic:
+    """The offer's tactic, or :data:`DEFAULT_TACTIC` when the spec gives none."""
+    return offer.tactic if offer.tactic is not None else DEFAULT_TACTIC
+
+
 def touchpoint(experiment: Experiment) -> Moment:
     """Where exposure happens: the earliest offer moment of any variant (a timing
     test exposes everyone at the common point, e.g. the checkout)."""
     moments = [
-        v.offer.timing.moment
+        offer_moment(v.offer)
         for v in experiment.variants
-        if v.offer is not None and v.offer.timing.moment is not Moment.none
+        if v.offer is not None and offer_moment(v.offer) is not Moment.none
     ]
     return min(moments, key=MOMENT_ORDER.index) if moments else Moment.at_checkout
 
@@ -90,15 +105,16 @@ def offer_delay_s(experiment: Experiment, variant_id: str) -> float:
     offer = experiment.variant(variant_id).offer
     if offer is None:
         return 0.0
-    if offer.timing.delay is not None:
+    if offer.timing is not None and offer.timing.delay is not None:
         return offer.timing.delay.total_seconds()
-    if offer.timing.moment is Moment.post_purchase:
+    moment = offer_moment(offer)
+    if moment is Moment.post_purchase:
         return 60.0
-    return DEFAULT_DELAY_S.get(offer.timing.moment, 0.0)
+    return DEFAULT_DELAY_S.get(moment, 0.0)
 
 
 def offer_tactic(experiment: Experiment) -> Tactic | None:
     for variant in [*experiment.treatments, experiment.control]:
         if variant.offer is not None:
-            return variant.offer.tactic
+            return tactic_of(variant.offer)
     return None

@@ -92,6 +92,12 @@ class Analysis(Model):
     decision: Decision = Decision()
     srm_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001
     max_multiple_exposure_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+    min_units_per_arm: Annotated[int, Field(ge=2)] = 10
+    """Units the control and the winning variant each need before "ship" (fewer: keep
+    running, with the shortfall)."""
+    outside_dates: Literal["exclude", "keep"] = "exclude"
+    """Exposures outside the experiment's ``start``/``end`` days: ``exclude`` (the
+    default: ignored and counted in the quality summary) or ``keep``."""
     daily_units: Annotated[int, Field(gt=0)] | None = None
     """Expected eligible units a day, for ``plan`` durations."""
     segments: list[str] = Field(default_factory=list)

@@ -33,6 +33,8 @@ from upsell_ab.spec.yaml_marks import MarkedDocument, parse_marked
 CATALOGUE_NAME = "metrics.yaml"
 """The metric catalogue's file name, looked up next to a spec, then in its parents."""
 SPEC_SUFFIXES = (".yaml", ".yml")
+DEFAULT_CATALOGUE = Path(__file__).with_name("default_metrics.yaml")
+"""The standard upsell metrics, used when no ``metrics.yaml`` is found (``init`` copies it)."""
 
 
 @dataclass
@@ -115,29 +117,22 @@ def load_catalogue(path: str | Path) -> Catalogue:
 
 
 def find_catalogue(spec_path: str | Path) -> Path:
-    """``metrics.yaml`` in the spec's folder, else the nearest parent folder that has one."""
+    """``metrics.yaml`` in the spec's folder, else the nearest parent folder that has one,
+    else the standard catalogue shipped with the package (:data:`DEFAULT_CATALOGUE`)."""
     start = Path(spec_path).resolve()
     folder = start if start.is_dir() else start.parent
     for candidate in (folder, *folder.parents):
         catalogue = candidate / CATALOGUE_NAME
         if catalogue.is_file():
             return catalogue
-    raise SpecError(
-        [
-            _file_problem(
-                Path(spec_path),
-                f"no {CATALOGUE_NAME} found next to the spec or in its parent folders",
-                f"create {folder / CATALOGUE_NAME} with the metric definitions",
-                "no_catalogue",
-            )
-        ]
-    )
+    return DEFAULT_CATALOGUE
 
 
-def check_references(parsed: Parsed, catalogue: Catalogue) -> None:
-    """Add unknown-metric problems (on raw values, so they join the other problems)."""
+def check_references(parsed: Parsed, catalogue: Catalogue, *, builtin: bool = False) -> None:
+    """Add unknown-metric problems (on raw values, so they join the other problems);
+    ``builtin``: the catalogue is the shipped one (no metrics.yaml was found)."""
     if isinstance(parsed.document.value, dict):
-        findings = reference_findings(parsed.document.value, catalogue)
+        findings = reference_findings(parsed.document.value, catalogue, builtin=builtin)
         if findings:
             parsed.problems += finding_problems(findings, parsed.document, str(parsed.path))
             parsed.model = None
@@ -149,14 +144,11 @@ def load_experiment(
     """Parse, validate and resolve one spec against its catalogue; one error lists everything."""
     spec_path = Path(path)
     parsed = parse_file(spec_path, Experiment)
-    try:
-        catalogue_file = Path(catalogue_path) if catalogue_path else find_catalogue(spec_path)
-    except SpecError as error:
-        _raise([*parsed.problems, *error.problems])
-        raise
+    catalogue_file = Path(catalogue_path) if catalogue_path else find_catalogue(spec_path)
     catalogue_parsed = parse_file(catalogue_file, Catalogue)
     if catalogue_parsed.model is not None:
-        check_references(parsed, catalogue_parsed.model)
+        builtin = catalogue_file.resolve() == DEFAULT_CATALOGUE.resolve()
+        check_references(parsed, catalogue_parsed.model, builtin=builtin)
     _raise([*parsed.problems, *catalogue_parsed.problems])
     return resolve(
         parsed.model, catalogue_parsed.model, source_file=spec_path, catalogue_file=catalogue_file

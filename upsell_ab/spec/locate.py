@@ -11,7 +11,10 @@ pydantic's own tests, which assert the exact list of error locations.
 
 from __future__ import annotations
 
+import enum
 import re
+import types
+import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -130,6 +133,71 @@ def _choice_hint(given: str, choices: list[str]) -> str:
     return f"did you mean '{guess}'?" if guess else "use one of the listed values"
 
 
+_PERCENT_TEXT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*%\s*$")
+_NUMBER_ERRORS = ("float_parsing", "float_type", "int_parsing", "int_type")
+_MAPPING_ERRORS = ("model_type", "dict_type", "model_attributes_type")
+_MISSING_HINTS: dict[str, str] = {
+    "weight": "give every variant a weight, or leave all of them out for an equal split",
+    "primary": "add 'primary: ...' with a metric of metrics.yaml, e.g. upsell_take_rate",
+    "metrics": "add 'metrics: ...' with at least 'primary: upsell_take_rate' (or another metric)",
+    "variants": "add 'variants: ...' with a control and at least one treatment",
+}
+
+
+def share_text(value: float) -> str:
+    """``0.1`` -> ``"0.10"``, ``0.125`` -> ``"0.125"`` (a share as people write it)."""
+    two = f"{value:.2f}"
+    return two if float(two) == value else f"{value:g}"
+
+
+def percent_hint(text: str) -> str | None:
+    """``"10%"`` -> ``"write 0.10 (a share) or 10 with the field's unit"``; None otherwise."""
+    match = _PERCENT_TEXT.match(text)
+    if match is None:
+        return None
+    number = float(match.group(1))
+    return f"write {share_text(number / 100)} (a share) or {number:g} with the field's unit"
+
+
+def _discount_hint(given: object) -> str:
+    text = str(given).strip()
+    match = _PERCENT_TEXT.match(text)
+    if match is not None:
+        return f"write discount: {{percent: {float(match.group(1)):g}}} for {text} off"
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        return f"write discount: {{percent: {given:g}}} or {{amount: {given:g}}}"
+    return "write discount: none, {percent: 10} or {amount: 200}"
+
+
+def _choices_of(annotation: Any) -> list[str]:
+    """Allowed values of an enum / Literal annotation (through Annotated / Optional)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _choices_of(args[0])
+    if origin is typing.Literal:
+        return [str(a) for a in args]
+    if origin in (typing.Union, types.UnionType):
+        found: list[str] = []
+        for arg in args:
+            found += [c for c in _choices_of(arg) if c not in found]
+        return found
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [str(member.value) for member in annotation]
+    return []
+
+
+def _missing_hint(key: str, path: YamlPath, root: type[BaseModel]) -> str:
+    if key in _MISSING_HINTS:
+        return _MISSING_HINTS[key]
+    model = model_at(root, path[:-1])
+    info = model.model_fields.get(key) if model is not None else None
+    choices = _choices_of(info.annotation) if info is not None else []
+    if choices:
+        return f"add '{key}: {choices[0]}' (one of: {', '.join(choices)})"
+    return f"add '{key}: ...'"
+
+
 def _describe(
     error: Any, path: YamlPath, root: type[BaseModel]
 ) -> tuple[str, str | None, str, bool]:
@@ -147,7 +215,8 @@ def _describe(
             True,
         )
     if kind == "missing":
-        return f"missing required key '{path[-1]}'", f"add '{path[-1]}: ...'", "missing", False
+        key = str(path[-1])
+        return f"missing required key '{key}'", _missing_hint(key, path, root), "missing", False
     if kind in ("enum", "literal_error"):
         choices = _QUOTED.findall(str(error.get("ctx", {}).get("expected", "")))
         return (
@@ -156,6 +225,28 @@ def _describe(
             "invalid_choice",
             False,
         )
+    if path and path[-1] == "discount" and kind in _MAPPING_ERRORS:
+        return (
+            f"a discount needs its kind, got {given!r}",
+            _discount_hint(given),
+            "invalid_value",
+            False,
+        )
+    if kind in _MAPPING_ERRORS:
+        model = model_at(root, path)
+        keys = allowed_keys(model) if model is not None else []
+        shown = f"{given!r}" if not isinstance(given, dict | list) else type(given).__name__
+        hint = (
+            f"write a mapping with the keys {', '.join(keys)}"
+            if keys
+            else "write a mapping: key: value lines"
+        )
+        return f"expected a mapping of keys, got {shown}", hint, "invalid_value", False
+    if kind in _NUMBER_ERRORS and isinstance(given, str):
+        percent = percent_hint(given)
+        if percent is not None:
+            return f"{given!r} is not a number", percent, "invalid_value", False
+        return f"expected a number, got {given!r}", _HINTS.get(kind), "invalid_value", False
     message = str(error["msg"]).removeprefix("Value error, ")
     if given is not None and not isinstance(given, dict | list):
         message += f", got {given!r}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -62,7 +62,7 @@ from upsell_ab.spec.data_models import (
     SourceKind,
     Table,
 )
-from upsell_ab.spec.findings import Finding, check
+from upsell_ab.spec.findings import check
 from upsell_ab.spec.offer_models import (
     Discount,
     Item,
@@ -79,7 +79,7 @@ from upsell_ab.spec.population_models import (
     Population,
     Scalar,
 )
-from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings
+from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings, role_findings
 
 __all__ = [
     "IDENTIFIER_PATTERN",
@@ -161,22 +161,8 @@ class MetricRoles(Model):
 
     @model_validator(mode="after")
     def _distinct(self) -> MetricRoles:
-        places: list[tuple[tuple[str | int, ...], str]] = [(("primary",), self.primary)]
-        places += [(("secondary", i), name) for i, name in enumerate(self.secondary)]
-        places += [(("guardrails", i, "metric"), g.metric) for i, g in enumerate(self.guardrails)]
-        seen: set[str] = set()
-        found: list[Finding] = []
-        for path, name in places:
-            if name in seen:
-                found.append(
-                    Finding(
-                        path,
-                        f"metric '{name}' already has a role here",
-                        "give each metric one role: primary, secondary or guardrail",
-                    )
-                )
-            seen.add(name)
-        check(found)
+        """:func:`upsell_ab.spec.rules.role_findings` (shared with the raw-YAML pass)."""
+        check(role_findings(self.model_dump(mode="python")))
         return self
 
 
@@ -198,6 +184,20 @@ class Experiment(Model):
     data: DataSource = DataSource()
     overrides: dict[str, Identifier] = Field(default_factory=dict)
     """QA: unit id -> forced variant id."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _equal_weights(cls, data: Any) -> Any:
+        """No ``weight`` on any variant: split the traffic equally."""
+        variants = data.get("variants") if isinstance(data, dict) else None
+        if (
+            isinstance(variants, list)
+            and variants
+            and all(isinstance(v, dict) and "weight" not in v for v in variants)
+        ):
+            share = 1.0 / len(variants)
+            return {**data, "variants": [{**v, "weight": share} for v in variants]}
+        return data
 
     @model_validator(mode="after")
     def _cross_field(self) -> Experiment:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from upsell_ab.spec.base import Duration, Identifier, Model, Switch
 from upsell_ab.spec.findings import Finding, check
@@ -106,12 +106,16 @@ class Item(Model):
 
 
 class Offer(Model):
-    """What a variant shows: tactic, timing, wording, discount and the items offered."""
+    """What a variant shows: tactic, timing, wording, discount and the items offered.
 
-    tactic: Tactic
+    Every field is optional: a counts-only test can describe the offer in words
+    (``offer: {wording: ...}``); the simulator then assumes an upsell at checkout."""
+
+    tactic: Tactic | None = None
     timing: Annotated[
-        Timing, BeforeValidator(_timing_shorthand, json_schema_input_type=Moment | Timing)
-    ]
+        Timing | None,
+        BeforeValidator(_timing_shorthand, json_schema_input_type=Moment | Timing | None),
+    ] = None
     """A moment (``at_checkout``) or ``{moment: follow_up_email, delay: 3d}``."""
     wording: str | None = None
     """What the customer reads, any UTF-8 text."""
@@ -154,9 +158,20 @@ class Offer(Model):
         return self
 
 
+def _weight_optional(schema: dict[str, Any]) -> None:
+    """Editors: ``weight`` may be left out on every variant (equal split)."""
+    required = schema.get("required", [])
+    if "weight" in required:
+        required.remove("weight")
+
+
 class Variant(Model):
+    model_config = ConfigDict(json_schema_extra=_weight_optional)
+
     id: Identifier
     weight: Annotated[float, Field(gt=0.0, le=1.0)]
+    """Share of the experiment's traffic; leave it out on every variant for an equal
+    split (filled in by :class:`~upsell_ab.spec.models.Experiment`)."""
     control: Switch = False
     name: str | None = None
     offer: Offer | None = None

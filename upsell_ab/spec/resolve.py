@@ -92,15 +92,24 @@ def metric_references(data: Mapping[str, Any]) -> list[tuple[FindingPath, str, s
     return refs
 
 
-def reference_findings(data: Mapping[str, Any], catalogue: Catalogue) -> list[Finding]:
-    """Every metric name must exist in the catalogue ("did you mean" when close)."""
+def reference_findings(
+    data: Mapping[str, Any], catalogue: Catalogue, *, builtin: bool = False
+) -> list[Finding]:
+    """Every metric name must exist in the catalogue ("did you mean" when close);
+    ``builtin``: the shipped catalogue is in use, so the hint says how to define one."""
     names = sorted(catalogue.metrics)
     findings: list[Finding] = []
     for path, name, role in metric_references(data):
         if name not in catalogue.metrics:
             hint = suggestion(name, names, what="metrics")
             if not hint.startswith("did you mean"):
-                hint = "add it to metrics.yaml or use one of: " + ", ".join(names)
+                where = (
+                    "define it in a metrics.yaml next to the spec (`upsell-ab init` writes "
+                    "the standard one)"
+                    if builtin
+                    else "add it to metrics.yaml"
+                )
+                hint = f"{where} or use one of: " + ", ".join(names)
             findings.append(
                 Finding(
                     path, f"{role} metric '{name}' is not in the catalogue", hint, "unknown_metric"

@@ -82,7 +82,8 @@ def variant_findings(variants: Sequence[Any]) -> list[Finding]:
                 Finding(
                     ("variants",),
                     f"variant weights sum to {total:.6g}, not 1",
-                    "adjust the weights so they add up to 1 (e.g. 0.5/0.5 or 0.34/0.33/0.33)",
+                    "make them add up to 1, e.g. 0.5/0.5, or leave all weights out for an "
+                    "equal split",
                 )
             )
     return findings
@@ -95,7 +96,7 @@ def date_findings(start: Any, end: Any) -> list[Finding]:
         return [
             Finding(
                 ("end",),
-                f"end ({last}) must be after start ({first})",
+                f"{last} is not after start ({first})",
                 "fix the dates, or drop 'end' while the experiment runs open-ended",
             )
         ]
@@ -157,6 +158,89 @@ def engine_findings(analysis: Any) -> list[Finding]:
     ]
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def percent_scale_hint(value: float) -> str:
+    """``5`` -> ``"write 0.05 for 5 %"`` (the value was meant as a percentage)."""
+    share = value / 100.0
+    return f"write {share:.10g} for {value:g} %"
+
+
+def scale_findings(data: Mapping[str, Any]) -> list[Finding]:
+    """A relative MDE or guardrail margin above 1 is almost surely a percentage
+    (``mde: 15`` meant 15 %, read as +1,500 %)."""
+    findings: list[Finding] = []
+    analysis = data.get("analysis")
+    if isinstance(analysis, Mapping):
+        mde = _number(analysis.get("mde"))
+        if mde is not None and mde > 1 and analysis.get("mde_kind", "relative") == "relative":
+            findings.append(
+                Finding(
+                    ("analysis", "mde"),
+                    f"a relative MDE of {mde:g} means a lift of {mde * 100:,.0f} %",
+                    percent_scale_hint(mde) + ", or set mde_kind: absolute",
+                    "scale",
+                )
+            )
+    metrics = data.get("metrics")
+    rails = metrics.get("guardrails") if isinstance(metrics, Mapping) else None
+    for index, rail in enumerate(rails if isinstance(rails, list) else []):
+        if not isinstance(rail, Mapping):
+            continue
+        margin = _number(rail.get("margin"))
+        if margin is not None and margin > 1 and rail.get("margin_kind", "relative") == "relative":
+            findings.append(
+                Finding(
+                    ("metrics", "guardrails", index, "margin"),
+                    f"a relative margin of {margin:g} lets the metric get "
+                    f"{margin * 100:,.0f} % worse",
+                    percent_scale_hint(margin) + ", or set margin_kind: absolute",
+                    "scale",
+                )
+            )
+    return findings
+
+
+def role_findings(metrics: Any) -> list[Finding]:
+    """One role per metric: the primary cannot also be a secondary or a guardrail."""
+    if not isinstance(metrics, Mapping):
+        return []
+    places: list[tuple[tuple[str | int, ...], Any, str]] = [
+        (("primary",), metrics.get("primary"), "primary")
+    ]
+    secondary = metrics.get("secondary")
+    if isinstance(secondary, list):
+        places += [(("secondary", i), name, "secondary") for i, name in enumerate(secondary)]
+    rails = metrics.get("guardrails")
+    if isinstance(rails, list):
+        places += [
+            (("guardrails", i, "metric"), g.get("metric"), "guardrail")
+            for i, g in enumerate(rails)
+            if isinstance(g, Mapping)
+        ]
+    seen: dict[str, str] = {}
+    found: list[Finding] = []
+    for path, name, role in places:
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            found.append(
+                Finding(
+                    path,
+                    f"'{name}' is already the {seen[name]} metric",
+                    f"give each metric one role: primary, secondary or guardrail; drop this {role} "
+                    "entry",
+                )
+            )
+        else:
+            seen[name] = role
+    return found
+
+
 def experiment_findings(data: Mapping[str, Any]) -> list[Finding]:
     """Every whole-experiment rule, on raw or typed data."""
     findings: list[Finding] = []
@@ -166,4 +250,9 @@ def experiment_findings(data: Mapping[str, Any]) -> list[Finding]:
     findings += date_findings(data.get("start"), data.get("end"))
     findings += override_findings(data.get("overrides"), variants)
     findings += engine_findings(data.get("analysis"))
+    findings += scale_findings(data)
+    findings += [
+        Finding(("metrics", *f.path), f.message, f.hint, f.code)
+        for f in role_findings(data.get("metrics"))
+    ]
     return findings

@@ -16,6 +16,7 @@ from typing import Any
 from upsell_ab.errors import Location, Problem, SpecError
 from upsell_ab.spec.load import (
     CATALOGUE_NAME,
+    DEFAULT_CATALOGUE,
     Parsed,
     check_references,
     discover,
@@ -126,17 +127,13 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
     by_folder: dict[Path, list[Parsed]] = {}
     for spec in report.specs:
         parsed = parse_file(spec, Experiment)
-        try:
-            catalogue_path = find_catalogue(spec)
-        except SpecError as error:
-            parsed.problems += error.problems
-        else:
-            key = catalogue_path.resolve()
-            if key not in catalogues:
-                catalogues[key] = parse_file(_relative(catalogue_path), Catalogue)
-            catalogue = catalogues[key].model
-            if catalogue is not None:
-                check_references(parsed, catalogue)
+        catalogue_path = find_catalogue(spec)
+        key = catalogue_path.resolve()
+        if key not in catalogues:
+            catalogues[key] = parse_file(_relative(catalogue_path), Catalogue)
+        catalogue = catalogues[key].model
+        if catalogue is not None:
+            check_references(parsed, catalogue, builtin=key == DEFAULT_CATALOGUE.resolve())
         report.problems += parsed.problems
         by_folder.setdefault(spec.resolve().parent, []).append(parsed)
     for group in by_folder.values():

@@ -1,0 +1,61 @@
+"""Usage errors exit 1 with the usage line, never argparse's 2 (2 means a data-quality
+failure in CI), for the top-level parser and every subcommand."""
+
+from __future__ import annotations
+
+import pytest
+
+from upsell_ab.cli.main import COMMANDS, main
+
+BAD_CHOICE: dict[str, list[str]] = {
+    "validate": ["validate", "x.yaml", "--format", "yaml"],
+    "schema": ["schema", "--nope"],
+    "assign": ["assign", "x.yaml", "--unit", "u", "--format", "xml"],
+    "ingest": ["ingest", "--store", "x.duckdb", "--timezone"],
+    "simulate": ["simulate", "x.yaml", "--store", "s.duckdb", "--units", "many"],
+    "plan": ["plan", "x.yaml", "--mde-kind", "percent"],
+    "analyze": ["analyze", "x.yaml", "--format", "pdf"],
+    "report": ["report", "x", "--fail-on", "everything"],
+    "demo": ["demo", "extra-argument"],
+    "init": ["init", "--lever", "price"],
+    "export": ["export", "yaml", "experiments/"],
+}
+
+
+def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    return int(caught.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_unknown_flag_exits_1_with_usage(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _exit([command, "--no-such-flag"], capsys)
+    assert code == 1
+    assert err.startswith(f"usage: upsell-ab {command}")
+    assert "unrecognized arguments: --no-such-flag" in err or "required" in err
+    assert f"(see 'upsell-ab {command} --help')" in err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_bad_choice_or_value_exits_1(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _exit(BAD_CHOICE[command], capsys)
+    assert code == 1
+    assert "usage: upsell-ab" in err
+    assert "error:" in err
+
+
+def test_every_command_has_a_bad_usage_case() -> None:
+    assert set(BAD_CHOICE) == set(COMMANDS)
+
+
+def test_unknown_command_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _exit(["analyse"], capsys)
+    assert code == 1
+    assert "invalid choice: 'analyse'" in err
+    assert "(see 'upsell-ab --help')" in err
+
+
+def test_help_still_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _exit(["plan", "--help"], capsys)
+    assert code == 0

@@ -1,0 +1,327 @@
+"""Data-quality gates between the data and the verdict.
+
+An A/B tool earns trust by refusing to decide on bad data (Kohavi, Tang & Xu
+2020, "Trustworthy Online Controlled Experiments", ch. 21: guardrail metrics
+for trustworthiness; Fabijan et al. 2019, "Diagnosing Sample Ratio Mismatch").
+Two levels:
+
+*Blocking* (the experiment is ``invalid``, with the reason):
+
+- the control and a treatment were exposed in periods that do not overlap
+  (their first exposures lie in disjoint date ranges): any difference may be
+  a change over time, not the variant;
+- exposures outside the spec's dates left an arm without units;
+- the decision metric is constant in every arm (e.g. every order worth 0
+  because the value column was not mapped at ingest): no data can decide;
+- the decision metric's events all have an empty measured column (``value``,
+  ``discount`` or ``quantity`` 0 or missing on every event): the column was
+  very likely not mapped at ingest.
+
+*Warnings* (shown in the headline of every report format, the verdict stands):
+
+- events before the unit's first exposure above ``BEFORE_EXPOSURE_SHARE``
+  of the metrics' events (a time-zone mistake shifts every event before its
+  exposure), orphan events above ``ORPHAN_SHARE`` (events of units never
+  exposed: a unit-id mismatch), duplicates above ``DUPLICATE_SHARE``;
+- units exposed outside the spec's dates (ignored), percentile caps computed
+  from few positive values;
+- a guardrail metric constant in every arm (it cannot be proven; the shipping
+  rule already requires proof, so this explains why).
+
+The thresholds are documented in docs/decision.md and the README. None of the
+gates looks at the treatment effect, so they cannot bias the test: an A/A
+simulation with the gates on keeps the false-positive rate (tests/test_guard_aa.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from upsell_ab.decision.model import Action, Outcome
+from upsell_ab.decision.reasons import metric_label
+from upsell_ab.metrics.sufficient import SampleStats
+from upsell_ab.stats.results import ExperimentAnalysis, MetricResult
+
+if TYPE_CHECKING:
+    from upsell_ab.metrics.aggregates import ExperimentData, QualitySummary
+    from upsell_ab.spec.resolve import ResolvedExperiment
+
+BEFORE_EXPOSURE_SHARE = 0.20
+"""Warn when more than this share of the metrics' events precede the unit's exposure."""
+ORPHAN_SHARE = 0.20
+"""Warn when more than this share of the metrics' events belong to never-exposed units."""
+DUPLICATE_SHARE = 0.05
+"""Warn when more than this share of event rows were duplicates (same event id)."""
+FEW_POSITIVE_UNITS = 20
+"""Warn when a percentile cap rests on fewer positive unit values than this."""
+SMALL_ARM = 1000
+"""A "ship" on a 0/1 metric with an arm below this many units gets a fragility note."""
+
+
+def _period(quality: QualitySummary, variant: str) -> str:
+    first, last = quality.exposure_periods[variant]
+    return first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+
+
+def blocking_problems(
+    resolved: ResolvedExperiment, analysis: ExperimentAnalysis, data: ExperimentData | None
+) -> list[str]:
+    """Reasons no verdict may be given (see the module docstring); empty when none."""
+    problems: list[str] = []
+    experiment = resolved.experiment
+    control = experiment.control.id
+    if data is not None:
+        quality = data.quality
+        periods = quality.exposure_periods
+        for treatment in (v.id for v in experiment.treatments):
+            if control not in periods or treatment not in periods:
+                continue
+            (c_first, c_last), (t_first, t_last) = periods[control], periods[treatment]
+            if c_last < t_first or t_last < c_first:
+                problems.append(
+                    f"The arms were not exposed at the same time: {control} from "
+                    f"{_period(quality, control)}, {treatment} from {_period(quality, treatment)}. "
+                    "A difference between them may be a change over time, not the variant; "
+                    "check the exposure timestamps (time zone, a late rollout) and the "
+                    "spec's start/end."
+                )
+        unexposed = [v for v, n in quality.exposures_by_variant.items() if n == 0]
+        if unexposed and quality.units_exposed_outside_dates:
+            start = experiment.start.isoformat() if experiment.start else "the start"
+            end = experiment.end.isoformat() if experiment.end else "the end"
+            problems.append(
+                f"{quality.units_exposed_outside_dates:,} units were exposed outside the "
+                f"experiment's dates ({start} to {end}) and ignored, leaving "
+                f"{', '.join(unexposed)} without units. Fix the spec's start/end or the exposure "
+                "timestamps (set analysis.outside_dates: keep to use them anyway)."
+            )
+    name = resolved.decision_metric
+    empty = empty_columns(resolved, name, data)
+    if empty:
+        problems.append(
+            f"The decision metric {metric_label(name, None)} sums {empty}, but every such "
+            "event has 0 or no value there: the column was very likely not mapped at ingest "
+            "(e.g. --map events.value=revenue); re-ingest with the mapping."
+        )
+    result = _result(analysis, name)
+    binary = _is_binary(resolved, name)
+    if result is not None and not binary and not empty and constant_in_every_arm(result, data):
+        value = _constant_value(result)
+        problems.append(
+            f"The decision metric {metric_label(name, None)} is {value} for every unit in "
+            "every arm, so it cannot tell the variants apart. If its events carry values, "
+            "check that the value column was mapped at ingest (e.g. --map events.value=revenue)."
+        )
+    return problems
+
+
+def warnings(
+    resolved: ResolvedExperiment, analysis: ExperimentAnalysis, data: ExperimentData | None
+) -> list[str]:
+    """Data-quality warnings for the headline (see the module docstring)."""
+    out: list[str] = []
+    if data is not None:
+        quality = data.quality
+        events = quality.metric_events
+        if events:
+            before = quality.events_before_exposure / events
+            if before > BEFORE_EXPOSURE_SHARE:
+                out.append(
+                    f"{before:.0%} of the metrics' events happened before the unit's first "
+                    f"exposure (over {BEFORE_EXPOSURE_SHARE:.0%}): a time-zone mistake in the "
+                    "events or exposures is likely; those events are not counted."
+                )
+            orphans = quality.orphan_events / events
+            if orphans > ORPHAN_SHARE:
+                out.append(
+                    f"{orphans:.0%} of the metrics' events belong to units never exposed to "
+                    f"this experiment (over {ORPHAN_SHARE:.0%}): check that events and "
+                    "exposures use the same unit id."
+                )
+            rows = events + quality.duplicates_dropped
+            duplicates = quality.duplicates_dropped / rows
+            if duplicates > DUPLICATE_SHARE:
+                out.append(
+                    f"{duplicates:.0%} of the event rows were duplicates (over "
+                    f"{DUPLICATE_SHARE:.0%}), dropped by event id: check the export for "
+                    "repeated rows."
+                )
+        if quality.units_exposed_outside_dates:
+            out.append(
+                f"{quality.units_exposed_outside_dates:,} units had exposures outside the "
+                "experiment's dates; those exposures were ignored."
+            )
+        for cap in data.caps:
+            if cap.value is None or cap.positive_units >= FEW_POSITIVE_UNITS:
+                continue
+            out.append(
+                f"{metric_label(cap.metric, None)}: the {cap.level:.0%} cap rests on only "
+                f"{cap.positive_units} units with a positive value ({cap.value:,.6g})."
+            )
+    for guardrail in resolved.experiment.metrics.guardrails:
+        empty = empty_columns(resolved, guardrail.metric, data)
+        if empty:
+            out.append(
+                f"Guardrail {metric_label(guardrail.metric, None)} sums {empty}, but every "
+                "such event has 0 or no value there (column not mapped at ingest?): it "
+                "cannot be shown to hold."
+            )
+            continue
+        result = _result(analysis, guardrail.metric)
+        if (
+            result is not None
+            and not _is_binary(resolved, guardrail.metric)
+            and constant_in_every_arm(result, data)
+        ):
+            out.append(
+                f"Guardrail {metric_label(guardrail.metric, None)} is "
+                f"{_constant_value(result)} for every unit in every arm: it cannot be shown "
+                "to hold; check that its events are ingested."
+            )
+    return out
+
+
+_COLUMN_NAMES = {"val": "value", "disc": "discount", "qty": "quantity"}
+
+
+def empty_columns(resolved: ResolvedExperiment, name: str, data: ExperimentData | None) -> str:
+    """'the value of its 312 order events' when a measured column the metric sums has
+    events but not one non-zero value; '' otherwise (or without data)."""
+    definition = resolved.metrics.get(name)
+    if data is None or definition is None:
+        return ""
+    from upsell_ab.metrics.capping import metric_channels
+    from upsell_ab.metrics.sql import MEASURED
+
+    for channel in metric_channels(definition):
+        column = MEASURED.get(channel.summand)
+        if column is None:
+            continue
+        events, nonzero = data.measured.get((channel.event, column), (0, 0))
+        if events and not nonzero:
+            return f"the {_COLUMN_NAMES[column]} of its {events:,} {channel.event} events"
+    return ""
+
+
+def _is_binary(resolved: ResolvedExperiment, name: str) -> bool:
+    from upsell_ab.spec.models import MetricType
+
+    definition = resolved.metrics.get(name)
+    return definition is not None and definition.type in (
+        MetricType.proportion,
+        MetricType.retention,
+    )
+
+
+def _result(analysis: ExperimentAnalysis, name: str) -> MetricResult | None:
+    try:
+        return analysis.metric(name)
+    except KeyError:
+        return None
+
+
+def constant_in_every_arm(result: MetricResult, data: ExperimentData | None) -> bool:
+    """Every arm has units, the same mean, and no spread (from the sufficient statistics
+    when ``data`` is given; else from the comparisons' ``zero_variance`` status)."""
+    means = [v.mean for v in result.variants]
+    if not means or any(v.n < 2 or v.mean is None for v in result.variants):
+        return False
+    if len({m for m in means}) != 1:
+        return False
+    metric = data.metrics.get(result.metric) if data is not None else None
+    if metric is not None:
+        stats = list(metric.by_variant.values())
+        return all(isinstance(s, SampleStats) and s.variance == 0 for s in stats)
+    statuses = [c.frequentist.status.value for c in result.comparisons if c.frequentist]
+    return bool(statuses) and all(s == "zero_variance" for s in statuses)
+
+
+def _constant_value(result: MetricResult) -> str:
+    mean = result.variants[0].mean
+    return f"{mean:g}" if mean is not None else "n/a"
+
+
+def small_sample(
+    resolved: ResolvedExperiment, analysis: ExperimentAnalysis, outcome: Outcome
+) -> Outcome:
+    """Before "ship": every compared arm needs ``analysis.min_units_per_arm`` units (else
+    keep running, with the shortfall), and a 0/1 decision metric on a small sample gets
+    its fragility index (:mod:`upsell_ab.stats.fragility`) beside the verdict."""
+    if outcome.action is not Action.ship or outcome.variant is None or outcome.metric is None:
+        return outcome
+    settings = resolved.experiment.analysis
+    control = resolved.experiment.control.id
+    result = _result(analysis, outcome.metric)
+    if result is None:
+        return outcome
+    counts = {v.variant: v.n for v in result.variants}
+    arms = (control, outcome.variant)
+    minimum = settings.min_units_per_arm
+    short = {a: counts.get(a, 0) for a in arms if counts.get(a, 0) < minimum}
+    if short:
+        listed = ", ".join(f"{a} has {n:,}" for a, n in short.items())
+        lead = (
+            f"Keep running: {outcome.variant} leads on "
+            f"{metric_label(outcome.metric, None)}, but {listed} units, fewer than the "
+            f"spec's minimum of {minimum:,} per arm (analysis.min_units_per_arm) before "
+            "shipping."
+        )
+        return Outcome(
+            Action.keep_running,
+            None,
+            [lead, *outcome.reasons[1:]],
+            additional_units_needed=minimum - min(short.values()),
+            guardrails_breached=list(outcome.guardrails_breached),
+            metric=outcome.metric,
+        )
+    note = _fragility_note(resolved, result, control, outcome.variant)
+    if note is None:
+        return outcome
+    return Outcome(
+        outcome.action,
+        outcome.variant,
+        [outcome.reasons[0], note, *outcome.reasons[1:]],
+        additional_units_needed=outcome.additional_units_needed,
+        additional_days_needed=outcome.additional_days_needed,
+        guardrails_breached=list(outcome.guardrails_breached),
+        metric=outcome.metric,
+        warnings=[note],
+    )
+
+
+def _fragility_note(
+    resolved: ResolvedExperiment, result: MetricResult, control: str, variant: str
+) -> str | None:
+    if not _is_binary(resolved, result.metric):
+        return None
+    arms = {v.variant: v for v in result.variants}
+    comparison = next((c for c in result.comparisons if c.variant == variant), None)
+    c_arm, t_arm = arms.get(control), arms.get(variant)
+    if (
+        comparison is None
+        or comparison.frequentist is None
+        or c_arm is None
+        or t_arm is None
+        or c_arm.mean is None
+        or t_arm.mean is None
+        or min(c_arm.n, t_arm.n) >= SMALL_ARM
+    ):
+        return None
+    from upsell_ab.stats.fragility import fragility_index
+
+    settings = resolved.experiment.analysis
+    index = fragility_index(
+        SampleStats.from_proportion(c_arm.n, round(c_arm.mean * c_arm.n)),
+        SampleStats.from_proportion(t_arm.n, round(t_arm.mean * t_arm.n)),
+        alpha=settings.alpha,
+        exact=comparison.frequentist.method == "fisher exact",
+        alternative=comparison.frequentist.alternative,
+    )
+    if index is None:
+        return None
+    units = "unit" if index == 1 else "units"
+    return (
+        f"Fragile: the outcome of {index} {units} changing would make this result "
+        f"non-significant (fragility index, Walsh et al. 2014; {c_arm.n:,} and "
+        f"{t_arm.n:,} units); confirm with more data before a large rollout."
+    )
