@@ -53,6 +53,7 @@ def test_every_code_is_reachable_and_known(tmp_path: Path) -> None:
     (folder / "empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
     (folder / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     (folder / "sink.yaml").write_text(KITCHEN_SINK, encoding="utf-8")
+    (folder / "deep.yaml").write_text("id: " + "[" * 100 + "]" * 100 + "\n", encoding="utf-8")
     (folder / "one.yaml").write_text(SPEC.format(id="one", metric="nope"), encoding="utf-8")
     (folder / "two.yaml").write_text(
         SPEC.format(id="one", metric="upsell_take_rate"), encoding="utf-8"

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,18 +232,13 @@ def _write(frame: pd.DataFrame, target: str, fmt: str) -> None:
     if target == "-":
         frame.to_csv(sys.stdout, index=False)
         return
-    path = Path(target)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(handle)
-    try:
+    from upsell_ab.output_file import output_path
+
+    with output_path(target) as temp:  # devices, FIFOs, symlinks: written through
         if fmt == "csv":
             frame.to_csv(temp, index=False)
         else:
             frame.to_parquet(temp, index=False)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _argument_error(message: str) -> InputError:

@@ -61,6 +61,17 @@ def run(args: argparse.Namespace) -> int:
             [Problem(Location(file=str(specs)), "spec folder not found", hint="pass --specs DIR")]
         )
     output_dir = Path(args.output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(
+            [
+                Problem(
+                    Location(file=str(output_dir)),
+                    "the demo's output folder is an existing file",
+                    hint="move the file away or pass --output-dir DIR",
+                    code="output_unwritable",
+                )
+            ]
+        )
     output_dir.mkdir(parents=True, exist_ok=True)
     store = Path(args.store) if args.store else output_dir / "demo.duckdb"
     with progress(total=None) as step:

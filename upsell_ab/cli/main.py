@@ -9,14 +9,15 @@ statsmodels, duckdb, matplotlib) inside their run functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 
 from upsell_ab import __version__
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.cli.failures import run_guarded
 from upsell_ab.cli.usage import UsageParser
-from upsell_ab.errors import UpsellAbError
 
 COMMANDS: tuple[str, ...] = (
     "demo",
@@ -35,7 +36,8 @@ COMMANDS: tuple[str, ...] = (
 
 EPILOG = """exit codes:
   0  done
-  1  invalid spec, input file or argument
+  1  invalid spec, input file or argument; or a failure of the store, a database
+     or the file system (one line on stderr, never a traceback)
   2  data-quality failure (SRM, multiple exposures) with --fail-on quality
   3  guardrail breached with --fail-on guardrail
 """
@@ -62,11 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return int(ExitCode.INVALID_INPUT)
-    try:
-        return int(args.run(args))
-    except UpsellAbError as error:
-        print(f"upsell-ab {args.command}: {error}", file=sys.stderr)
-        return int(ExitCode.INVALID_INPUT)
+    return run_guarded(args.command, lambda: int(args.run(args)), _print_error)
+
+
+def _print_error(text: str) -> None:
+    with contextlib.suppress(OSError):  # stderr itself gone: nothing left to tell
+        print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,12 +7,9 @@ Kept out of the command modules so the three commands behave identically
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
@@ -45,23 +42,14 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, default_format: str
 
 
 def write_text(text: str, output: str | None) -> None:
-    """Write to stdout, or atomically to a file (temp file in the same folder, renamed)."""
+    """Write to stdout, or to a file through :func:`upsell_ab.output_file.write_output`
+    (regular files atomically by rename; devices, FIFOs and symlinks written through)."""
     if output is None or output == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    target = Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for sharing
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from upsell_ab.output_file import write_output
+
+    write_output(output, text)
 
 
 def render_runs(runs: Sequence[ExperimentRun], fmt: str, *, to_terminal: bool) -> str:

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     text = render("metrics" if args.catalogue else "experiment")
     if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
+        from upsell_ab.output_file import write_output
+
+        write_output(args.output, text)
     else:
         print(text, end="")
     return int(ExitCode.OK)

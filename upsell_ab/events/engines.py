@@ -59,7 +59,10 @@ class DuckDBEngine:
                     f"event store {path} does not exist "
                     "(create it with 'upsell-ab ingest --store PATH ...')"
                 )
-            self.connection = duckdb.connect(str(path), read_only=True)
+            from upsell_ab.events.store_open import open_store
+
+            # waits (bounded) while an ingest holds the file, then reads its committed state
+            self.connection = open_store(path, read_only=True)
         else:
             self.connection = duckdb.connect()
         if self._owned and memory_limit:
@@ -97,8 +100,14 @@ class PostgresEngine:
             try:
                 self.connection = psycopg.connect(dsn, autocommit=True)
                 self.connection.read_only = True
-            except psycopg.Error as error:
-                raise StoreError(f"cannot connect to PostgreSQL: {error}") from error
+            except Exception as error:  # libpq echoes what it cannot parse: the password too
+                from upsell_ab.redact import dsn_secrets, redact
+
+                text = redact(str(error).strip(), dsn_secrets(dsn)).replace("\n", " ")
+                raise StoreError(
+                    f"cannot connect to PostgreSQL: {text} "
+                    "(check the connection string in the spec's dsn_env variable)"
+                ) from None
 
     def execute(self, sql: str) -> list[Row]:
         import psycopg

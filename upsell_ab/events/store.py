@@ -142,15 +142,10 @@ class EventStore:
         """Open (creating the file and tables if needed) and return the connection."""
         if self._connection is not None:
             return self._connection
-        import duckdb
+        from upsell_ab.events.store_open import open_store
 
-        try:
-            connection = duckdb.connect(self.path, read_only=self.read_only)
-        except duckdb.Error as error:
-            raise StoreError(
-                f"cannot open store {self.path}: {error} (another process may hold it open "
-                "for writing; retry when it finishes)"
-            ) from None
+        # waits (bounded, UPSELL_AB_STORE_WAIT) while another process holds the file
+        connection = open_store(self.path, read_only=self.read_only)
         if not self.read_only:
             create_schema(connection)
             from upsell_ab.events.store_admin import migrate, needs_migration

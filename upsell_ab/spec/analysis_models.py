@@ -98,7 +98,7 @@ class Analysis(Model):
     outside_dates: Literal["exclude", "keep"] = "exclude"
     """Exposures outside the experiment's ``start``/``end`` days: ``exclude`` (the
     default: ignored and counted in the quality summary) or ``keep``."""
-    daily_units: Annotated[int, Field(gt=0)] | None = None
+    daily_units: Annotated[int, Field(gt=0, le=10**9)] | None = None
     """Expected eligible units a day, for ``plan`` durations."""
     segments: list[str] = Field(default_factory=list)
     """Exposure attributes to break results down by."""

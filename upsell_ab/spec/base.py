@@ -20,15 +20,29 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|s|w)\s*$")
 _DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+MAX_DURATION = timedelta(days=3650)
+"""Longest duration a spec may give (10 years): windows, lookbacks and delays of a
+shop's offers; beyond it is a typo (``99999999999d`` would overflow a timestamp)."""
+
+
 def parse_duration(value: Any) -> timedelta:
-    """``"7d"`` -> 7 days. Units: w, d, h, m, s. A bare number is refused (ambiguous unit)."""
+    """``"7d"`` -> 7 days. Units: w, d, h, m, s. A bare number is refused (ambiguous unit).
+    At most :data:`MAX_DURATION`."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        match = _DURATION_RE.match(value)
-        if match:
-            return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    raise ValueError(f"expected a duration such as '7d', '48h', '30m' or '2w', got {value!r}")
+        duration = value
+    else:
+        match = _DURATION_RE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(
+                f"expected a duration such as '7d', '48h', '30m' or '2w', got {value!r}"
+            )
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        if seconds > MAX_DURATION.total_seconds():
+            raise ValueError(f"duration {value!r} is longer than the limit of 3650d (10 years)")
+        duration = timedelta(seconds=seconds)
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than the limit of 3650d (10 years)")
+    return duration
 
 
 def format_duration(value: timedelta) -> str:
@@ -61,9 +75,12 @@ Switch = Annotated[bool, Strict()]
 class Model(BaseModel):
     """Base for every spec model: frozen, unknown keys forbidden. YAML 1.1 traps
     (``no`` read as false, ``012`` as octal) are refused by the loader before
-    the models see the values; numbers are never turned into strings."""
+    the models see the values; numbers are never turned into strings. Numbers are
+    finite (``allow_inf_nan=False``: ``margin: "inf"`` would switch a guardrail off)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class Direction(StrEnum):

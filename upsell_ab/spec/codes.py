@@ -8,6 +8,8 @@ PROBLEM_CODES: dict[str, str] = {
     "yaml_trap": "a plain value YAML 1.1 and 1.2 read differently (no, on, 012, 1:30, 1_000)",
     "yaml_tag": "an explicit tag (!!int, !!python/...) other than !!str",
     "yaml_key": "a merge key (<<) or a non-text key",
+    "yaml_alias": "a YAML anchor (&name) or alias (*name); specs write values out",
+    "too_large": "a file over 1 MiB or nested deeper than 64 levels",
     "duplicate_key": "the same key twice in one mapping",
     "empty": "the file has no content",
     "invalid_date": "a date that does not exist (2026-02-30)",

@@ -89,6 +89,27 @@ class DataSource(Model):
                     "name the environment variable holding the DSN (never the password)",
                 )
             )
+        if self.store is not None and self.kind is not SourceKind.embedded:
+            found.append(
+                Finding(
+                    ("store",),
+                    f"'store' is only for kind: embedded, not {self.kind.value}",
+                    (
+                        "remove it; a postgres source reads its DSN from the variable named "
+                        "by dsn_env, never from the spec"
+                        if self.kind is SourceKind.postgres
+                        else "remove it; it names the DuckDB file of an embedded source"
+                    ),
+                )
+            )
+        elif self.store is not None and "://" in self.store:
+            found.append(
+                Finding(
+                    ("store",),
+                    "'store' looks like a connection string, not a DuckDB file path",
+                    "never put a DSN in a spec: use kind: postgres with dsn_env",
+                )
+            )
         if self.kind is SourceKind.files:
             for side in ("exposures", "events"):
                 if getattr(self, side).path is None:

@@ -28,6 +28,7 @@ from upsell_ab.spec.locate import (
 from upsell_ab.spec.models import Catalogue, Experiment
 from upsell_ab.spec.resolve import ResolvedExperiment, reference_findings, resolve
 from upsell_ab.spec.rules import experiment_findings
+from upsell_ab.spec.yaml_guard import SpecTooLarge, read_spec_bytes, too_large_issue
 from upsell_ab.spec.yaml_marks import MarkedDocument, parse_marked
 
 CATALOGUE_NAME = "metrics.yaml"
@@ -55,7 +56,9 @@ def parse_file(path: Path, root: type[BaseModel]) -> Parsed:
     """Read and validate ``path`` against ``root`` without raising; problems are collected."""
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_spec_bytes(path).decode("utf-8-sig")
+    except SpecTooLarge:
+        return Parsed(path, MarkedDocument(None), problems=[issue_problem(too_large_issue(), file)])
     except FileNotFoundError:
         problem = _file_problem(path, "no such file", "check the path", "not_found")
         return Parsed(path, MarkedDocument(None), problems=[problem])

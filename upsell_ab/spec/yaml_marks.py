@@ -14,6 +14,7 @@ repository (bool, int, float, timestamp).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,6 +47,9 @@ _OCTAL_O_RE = re.compile(r"^[-+]?0o[0-7_]+$")
 _BINARY_RE = re.compile(r"^[-+]?0b[01_]+$")
 _SEXAGESIMAL_RE = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 _UNDERSCORE_NUM_RE = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?$")
+_MAX_INT_DIGITS = 300
+"""Longer integers are refused (a float cannot hold them; Python's int parser is
+quadratic in the digit count)."""
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$")
 _DATETIME_RE = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}")
 
@@ -150,11 +154,17 @@ class _Builder:
         self.loader = loader
         self.document = MarkedDocument(value=None)
         self._constructor = yaml.SafeLoader("")
+        self._built: set[int] = set()
 
     def issue(self, path: YamlPath, node: Any, message: str, hint: str | None, code: str) -> None:
         self.document.issues.append(YamlIssue(path, _mark(node), message, hint, code))
 
     def build(self, node: Any, path: YamlPath, key: Mark | None) -> Any:
+        if id(node) in self._built:
+            # an alias: the same composed node again (already reported by the guard);
+            # never walked twice, so an alias bomb costs time linear in the file
+            return None
+        self._built.add(id(node))
         is_collection = isinstance(node, yaml.MappingNode | yaml.SequenceNode)
         self.document.spans[path] = Span(key, _mark(node), is_collection)
         if isinstance(node, yaml.MappingNode):
@@ -230,18 +240,29 @@ class _Builder:
         if trap is not None:
             self.issue(path, node, trap[0], trap[1], "yaml_trap")
             return text
-        if _INT_RE.match(text):
-            return int(text)
-        if _HEX_RE.match(text):
-            return int(text, 16)
+        if _INT_RE.match(text) or _HEX_RE.match(text):
+            if len(text.lstrip("+-")) > _MAX_INT_DIGITS:
+                return self._not_finite(node, path, text)
+            return int(text, 16) if _HEX_RE.match(text) else int(text)
         if _FLOAT_RE.match(text):
-            return float(text)
-        if _INF_RE.match(text):
-            return float("-inf") if text.startswith("-") else float("inf")
-        if _NAN_RE.match(text):
-            return float("nan")
+            number = float(text)
+            return number if math.isfinite(number) else self._not_finite(node, path, text)
+        if _INF_RE.match(text) or _NAN_RE.match(text):
+            return self._not_finite(node, path, text)
         if _DATE_RE.match(text) or _DATETIME_RE.match(text):
             return self._timestamp(node, path, text)
+        return text
+
+    def _not_finite(self, node: Any, path: YamlPath, text: str) -> str:
+        """Infinity, NaN, and numbers beyond a float's range are refused: ``margin: .inf``
+        would silently switch a guardrail off, ``price: 1e400`` reads as infinity."""
+        self.issue(
+            path,
+            node,
+            f"`{text[:40]}` is not a finite number in range",
+            "write an ordinary number (at most 1e300 in size)",
+            "invalid_value",
+        )
         return text
 
     def _timestamp(self, node: Any, path: YamlPath, text: str) -> date | datetime | str:
@@ -256,7 +277,15 @@ class _Builder:
 
 
 def parse_marked(text: str) -> MarkedDocument:
-    """Compose ``text`` safely and build values with marks; problems go to ``issues``."""
+    """Compose ``text`` safely and build values with marks; problems go to ``issues``.
+
+    Anchors, aliases and nesting beyond the limits of
+    :mod:`upsell_ab.spec.yaml_guard` are refused before anything is composed."""
+    from upsell_ab.spec.yaml_guard import guard_issues
+
+    refused, composable = guard_issues(text)
+    if not composable:
+        return MarkedDocument(value=None, issues=refused)
     loader = _LOADER(text)
     try:
         node = loader.get_single_node()
@@ -292,5 +321,6 @@ def parse_marked(text: str) -> MarkedDocument:
         )
         return document
     builder = _Builder(loader)
+    builder.document.issues.extend(refused)
     builder.document.value = builder.build(node, (), None)
     return builder.document
