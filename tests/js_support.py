@@ -1,4 +1,5 @@
-"""The pinned npm packages under ``tests/js`` (GrowthBook JavaScript SDK), for tests.
+"""The pinned npm packages under ``tests/js`` (the GrowthBook JavaScript SDK; playwright-core
+to drive Debian's Chromium), for tests.
 
 ``.ci/run`` installs them with ``npm ci`` (exact versions from
 ``tests/js/package-lock.json``); when a developer runs pytest without that,
@@ -20,10 +21,7 @@ SDK_DIR = JS_DIR / "node_modules" / "@growthbook" / "growthbook"
 
 def ensure_js_packages() -> Path:
     """``tests/js/node_modules`` matching the lockfile; returns the SDK folder."""
-    lock = json.loads((JS_DIR / "package-lock.json").read_text(encoding="utf-8"))
-    pinned = lock["packages"]["node_modules/@growthbook/growthbook"]["version"]
-    installed = SDK_DIR / "package.json"
-    if installed.exists() and json.loads(installed.read_text())["version"] == pinned:
+    if _installed_as_locked():
         return SDK_DIR
     npm = shutil.which("npm")
     if npm is None:
@@ -35,6 +33,17 @@ def ensure_js_packages() -> Path:
         timeout=300,
     )
     return SDK_DIR
+
+
+def _installed_as_locked() -> bool:
+    """Every direct dependency in ``node_modules`` at the lockfile's version."""
+    lock = json.loads((JS_DIR / "package-lock.json").read_text(encoding="utf-8"))
+    for name in lock["packages"][""]["dependencies"]:
+        pinned = lock["packages"][f"node_modules/{name}"]["version"]
+        manifest = JS_DIR / "node_modules" / name / "package.json"
+        if not manifest.exists() or json.loads(manifest.read_text())["version"] != pinned:
+            return False
+    return True
 
 
 def node() -> str:

@@ -20,6 +20,7 @@ BAD_CHOICE: dict[str, list[str]] = {
     "init": ["init", "--lever", "price"],
     "export": ["export", "yaml", "experiments/"],
     "store": ["store", "list", "--format", "yaml"],
+    "serve": ["serve", "--spool", "s", "--tokens", "t", "--port", "eighty"],
 }
 
 

@@ -126,8 +126,8 @@ def test_plan_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     payload = json.loads(capsys.readouterr().out)
     n = sample_size_proportion(0.20625, 0.01, alpha=0.025)
-    assert payload["n_equal_split"] == n
-    assert payload["alpha_per_comparison"] == pytest.approx(0.025)
+    assert payload["metrics"][0]["n_equal_split"] == n
+    assert payload["metrics"][0]["alpha"] == pytest.approx(0.025)
     assert payload["total_units"] == pytest.approx(3 * n, abs=1)
     # 2,000 eligible a day at 50 % coverage: 1,000 units a day enter the experiment.
     assert payload["days"] == pytest.approx(payload["total_units"] / 1000)
@@ -139,12 +139,12 @@ def test_plan_command_text_and_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     spec = write_spec(tmp_path)
     assert main(["plan", str(spec), "--baseline", "0.2", "--units", "10000"]) == 0
     out = capsys.readouterr().out
-    assert "total units" in out and "days" in out and "MDE reachable with 10,000" in out
+    assert "needs" in out and "days" in out and "with 10,000 per variant it can detect" in out
     assert main(["plan", str(spec)]) == 1
     assert "--baseline" in capsys.readouterr().err
     mean_spec = write_spec(tmp_path, SPEC.replace("primary: take", "primary: revenue"))
     assert main(["plan", str(mean_spec), "--format", "json"]) == 1
     assert main(["plan", str(mean_spec), "--std", "40", "--format", "json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["metric_kind"] == "mean"
-    assert payload["n_equal_split"] == sample_size_mean(40.0, 0.01, alpha=0.025)
+    assert payload["metrics"][0]["kind"] == "mean"
+    assert payload["metrics"][0]["n_equal_split"] == sample_size_mean(40.0, 0.01, alpha=0.025)

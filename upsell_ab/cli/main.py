@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "ingest",
     "store",
     "export",
+    "serve",
     "simulate",
     "init",
     "plan",

@@ -26,6 +26,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,23 +159,13 @@ class Tracker:
                 lines, self._buffer = self._buffer, []
                 self._sequence += 1
                 sequence = self._sequence
-            name = f"{self.process_name}-{self._pid}-{self._token}-{sequence:08d}{SPOOL_SUFFIX}"
-            final = self.spool_dir / name
-            temporary = self.spool_dir / f".{name}.tmp"
+            name = spool_file_name(self.process_name, self._pid, self._token, sequence)
             try:
-                with temporary.open("w", encoding="utf-8") as handle:
-                    handle.write("\n".join(lines))
-                    handle.write("\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, final)
-                _fsync_directory(self.spool_dir)
+                return write_spool_file(self.spool_dir, name, lines)
             except BaseException:
                 with self._lock:  # keep the records for the next attempt
                     self._buffer[:0] = lines
-                temporary.unlink(missing_ok=True)
                 raise
-            return final
 
     def pending(self) -> int:
         """Records buffered and not yet flushed."""
@@ -238,6 +229,32 @@ def ingest_spool(
     from upsell_ab.events.spool import ingest_spool as _ingest
 
     return _ingest(spool_dir, store, timezone=timezone)
+
+
+def spool_file_name(process_name: str, pid: int, token: str, sequence: int) -> str:
+    """``<process>-<pid>-<token>-<seq>.jsonl``: unique per writer, nothing from a request."""
+    return f"{process_name}-{pid}-{token}-{sequence:08d}{SPOOL_SUFFIX}"
+
+
+def write_spool_file(spool_dir: Path, name: str, lines: Sequence[str]) -> Path:
+    """Write JSON lines to ``spool_dir/name`` durably and atomically: a hidden temporary
+    file, ``fsync``, ``rename``, then ``fsync`` of the directory. Readers see the whole
+    file or nothing; on any error the temporary file is removed and nothing is visible.
+    Shared by :class:`Tracker` and the web collector (:mod:`upsell_ab.web`)."""
+    final = spool_dir / name
+    temporary = spool_dir / f".{name}.tmp"
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines))
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+        _fsync_directory(spool_dir)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return final
 
 
 def _text(name: str, value: Any) -> str:

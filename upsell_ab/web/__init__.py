@@ -2,7 +2,7 @@
 
 Sits beside :mod:`upsell_ab.cli` on the data path: it reads specs and writes
 the tracker spool; nothing below imports it. Its optional dependencies
-(Starlette, uvicorn, jsonschema: the ``web`` extra) are imported only by
+(Starlette, uvicorn, jsonschema, fastjsonschema: the ``web`` extra) are imported only by
 :mod:`upsell_ab.web.collector` and :mod:`upsell_ab.web.serve`.
 """
 
