@@ -128,3 +128,22 @@ def test_current_weights_replace_the_spec_weights_and_bad_ones_are_refused() -> 
     assert "equal weights" in refusals(spec, [0.5, 0.3, 0.1])[0].message
     with pytest.raises(ValueError, match=r"sum to 0\.9"):
         features_payload([spec], {"offer_timing": [0.5, 0.3, 0.1]})
+
+
+def test_weights_file_feeds_the_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "weights.json"
+    weights.write_text('{"cake_wording": [0.8, 0.2]}', encoding="utf-8")
+    code, out, _ = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 0
+    features = json.loads(out)["features"]
+    assert features["cake_wording"]["rules"][-1]["weights"] == [0.8, 0.2]
+    assert features["offer_timing"]["rules"][-1]["weights"] == [0.34, 0.33, 0.33]
+    weights.write_text('{"cake_wording": [0.8, 0.1]}', encoding="utf-8")
+    code, _, err = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 1 and "cake_wording.yaml" in err and "equal weights" in err
+    weights.write_text('{"cake_wordin": [0.5, 0.5]}', encoding="utf-8")
+    code, _, err = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 1 and "'cake_wordin', which is not a running experiment" in err
+    weights.write_text('{"cake_wording": "half"}', encoding="utf-8")
+    code, _, err = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 1 and str(weights) in err and "list of numbers" in err

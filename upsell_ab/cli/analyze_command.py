@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 from upsell_ab.cli.run_output import (
     add_output_arguments,
     exit_code,
@@ -37,10 +38,12 @@ def register(subparsers: Any) -> None:
         "--segments", action="store_true", help="also break results down by segment"
     )
     add_output_arguments(parser, default_format="text")
+    add_memory_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_memory_argument(args)
     from upsell_ab.workflow import run_experiment
 
     with progress() as step:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import upsell_ab
+from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 
 DEMO_UNITS = 20000
 DEMO_DAYS = 14
@@ -43,10 +44,12 @@ def register(subparsers: Any) -> None:
         "--store", metavar="PATH", help="DuckDB file (default OUTPUT_DIR/demo.duckdb)"
     )
     parser.add_argument("--units", type=int, default=DEMO_UNITS, help=argparse.SUPPRESS)
+    add_memory_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_memory_argument(args)
     from upsell_ab.cli.exit_codes import ExitCode
     from upsell_ab.cli.run_output import progress, render_runs, write_text
     from upsell_ab.cli.simulate_command import ingest

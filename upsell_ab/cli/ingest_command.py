@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 
 if TYPE_CHECKING:
     from upsell_ab.errors import InputError
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
         "conflict; write nothing",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_memory_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -106,6 +108,7 @@ def add_write_flags(parser: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_memory_argument(args)
     from upsell_ab.errors import InputError
     from upsell_ab.events.ingest import validated_chunks
     from upsell_ab.events.plausibility import ValueBounds

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 from upsell_ab.cli.run_output import (
     add_output_arguments,
     exit_code,
@@ -29,10 +30,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
     parser.add_argument("--store", metavar="DB", help="DuckDB store (default: each spec's)")
     add_output_arguments(parser, default_format="markdown")
+    add_memory_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_memory_argument(args)
     from upsell_ab.workflow import run_experiment, running_specs
 
     specs = running_specs(args.paths)

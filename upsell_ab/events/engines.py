@@ -32,13 +32,31 @@ class QueryEngine(Protocol):
     def close(self) -> None: ...
 
 
-DUCKDB_MEMORY_LIMIT = "1GB"
-"""Buffer-manager limit of DuckDB connections we open: large aggregations spill to disk
-instead of growing the process past ~1.5 GB (measured in docs/metrics.md)."""
+def configure_duckdb(connection: Any, memory_limit: str | None = None) -> str:
+    """Memory limit (see :mod:`upsell_ab.events.memory`) and a private spill directory for
+    a connection we opened; returns the directory, which the caller removes on close."""
+    import tempfile
+
+    from upsell_ab.events.memory import duckdb_memory_setting
+
+    spill = tempfile.mkdtemp(prefix="upsell_ab_duckdb_")
+    connection.execute(f"SET memory_limit = '{duckdb_memory_setting(memory_limit)}'")
+    connection.execute("SET temp_directory = ?", [spill])
+    return spill
+
+
+def remove_spill(directory: str | None) -> None:
+    if directory:
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class DuckDBEngine:
-    """DuckDB: an existing connection, a database file (opened read-only), or in memory."""
+    """DuckDB: an existing connection, a database file (opened read-only), or in memory.
+
+    Connections it opens get the machine-following memory limit and a temporary spill
+    directory (removed on :meth:`close`); a caller's connection is left as it is."""
 
     dialect: Dialect = "duckdb"
 
@@ -46,10 +64,11 @@ class DuckDBEngine:
         self,
         connection: Any = None,
         path: str | Path | None = None,
-        memory_limit: str | None = DUCKDB_MEMORY_LIMIT,
+        memory_limit: str | None = None,
     ) -> None:
         import duckdb
 
+        self._spill: str | None = None
         self._owned = connection is None
         if connection is not None:
             self.connection = connection
@@ -65,8 +84,12 @@ class DuckDBEngine:
             self.connection = open_store(path, read_only=True)
         else:
             self.connection = duckdb.connect()
-        if self._owned and memory_limit:
-            self.connection.execute("SET memory_limit = ?", [memory_limit])
+        if self._owned:
+            try:
+                self._spill = configure_duckdb(self.connection, memory_limit)
+            except BaseException:
+                self.connection.close()
+                raise
             # Aggregates only: row order is irrelevant, and keeping it costs memory.
             self.connection.execute("SET preserve_insertion_order = false")
 
@@ -81,6 +104,8 @@ class DuckDBEngine:
     def close(self) -> None:
         if self._owned:
             self.connection.close()
+            remove_spill(self._spill)
+            self._spill = None
 
 
 class PostgresEngine:

@@ -136,6 +136,7 @@ class EventStore:
         self._connection: duckdb.DuckDBPyConnection | None = None
         self.notes: list[str] = []
         """Messages for the user from opening the store (a migration of an older file)."""
+        self._spill: str | None = None
 
     # ------------------------------------------------------------- lifecycle
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -146,6 +147,13 @@ class EventStore:
 
         # waits (bounded, UPSELL_AB_STORE_WAIT) while another process holds the file
         connection = open_store(self.path, read_only=self.read_only)
+        from upsell_ab.events.engines import configure_duckdb
+
+        try:
+            self._spill = configure_duckdb(connection)
+        except BaseException:
+            connection.close()
+            raise
         if not self.read_only:
             create_schema(connection)
             from upsell_ab.events.store_admin import migrate, needs_migration
@@ -157,8 +165,12 @@ class EventStore:
 
     def close(self) -> None:
         if self._connection is not None:
+            from upsell_ab.events.engines import remove_spill
+
             self._connection.close()
             self._connection = None
+            remove_spill(self._spill)
+            self._spill = None
 
     def __enter__(self) -> EventStore:
         self.connect()

@@ -15,9 +15,10 @@ migrated when opened for writing, inside one transaction:
    by hand) keep a NULL batch;
 3. derived event ids are recomputed with the current identity rule
    (:mod:`upsell_ab.events.identity`), so re-ingesting an old file is
-   recognised. Rows that the new rule sees as one event with different
-   content (the copies a corrected re-ingest made under the old rule) are
-   counted in a note: remove one of the batches with ``upsell-ab store remove``.
+   recognised. Where the new rule sees several stored rows as one event (the
+   copies a corrected re-ingest made under the old rule), the newest row takes
+   the new id and the older ones keep their old id (ids stay unique); a note
+   counts them by batch: remove the older batch with ``upsell-ab store remove``.
 """
 
 from __future__ import annotations
@@ -123,14 +124,23 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> list[str]:
                 f"AND {kind}.ingest_id IS NULL",
                 [kind],
             )
+        # the newest row of each new identity takes the new id; older rows restating
+        # it (copies made by a re-ingest under the old rule) keep their old id, so
+        # ids stay unique, and are reported by batch
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE _upsell_ids AS SELECT r, new_id, row_number() OVER "
+            "(PARTITION BY new_id ORDER BY r DESC) AS k, batch FROM (SELECT rowid AS r, "
+            f"{derived_id_sql('events')} AS new_id, ingest_id AS batch FROM events "
+            f"WHERE starts_with(event_id, '{DERIVED_PREFIX}'))"
+        )
         changed = connection.execute(
-            f"UPDATE events SET event_id = {derived_id_sql('events')} "
-            f"WHERE starts_with(event_id, '{DERIVED_PREFIX}')"
+            "UPDATE events SET event_id = n.new_id FROM _upsell_ids AS n "
+            "WHERE events.rowid = n.r AND n.k = 1"
         ).fetchall()
-        clashes = connection.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM events WHERE event_id IN "
-            "(SELECT event_id FROM events GROUP BY event_id HAVING count(*) > 1)"
-        ).fetchall()[0]
+        stale = connection.execute(
+            "SELECT batch, count(*) FROM _upsell_ids WHERE k > 1 GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        connection.execute("DROP TABLE temp._upsell_ids")
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -139,11 +149,15 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> list[str]:
         "store migrated to ingest batches (upsell-ab store list shows them); "
         f"{int(changed[0][0]) if changed else 0:,} derived event ids recomputed"
     )
-    if clashes[0]:
+    if stale:
+        total = sum(int(count) for _, count in stale)
+        where = ", ".join(
+            f"batch {batch if batch is not None else '?'}: {int(count):,}" for batch, count in stale
+        )
         notes.append(
-            f"warning: {int(clashes[0]):,} stored events are {int(clashes[1]):,} events stored "
-            "more than once (an earlier re-ingest with another mapping or time zone?); the "
-            "analysis counts each once; remove the unwanted batch with 'upsell-ab store remove'"
+            f"warning: {total:,} stored events are older copies of events stored again later "
+            f"(a re-ingest with another mapping under the old rule; {where}); the analysis "
+            "counts both copies until you remove the older batch with 'upsell-ab store remove'"
         )
     return notes
 

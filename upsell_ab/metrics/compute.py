@@ -55,9 +55,14 @@ MISSING_SEGMENT = "(missing)"
 
 
 def build_plan(
-    resolved: ResolvedExperiment, *, segments: bool = False, daily: bool = False
+    resolved: ResolvedExperiment,
+    *,
+    segments: bool = False,
+    daily: bool = False,
+    unique_event_ids: bool = False,
 ) -> QueryPlan:
-    """The query plan of an experiment (pure: no connection)."""
+    """The query plan of an experiment (pure: no connection). ``unique_event_ids``: the
+    source holds one row per event id (our embedded store), so nothing is de-duplicated."""
     from upsell_ab.metrics.sql import QueryPlan
 
     experiment = resolved.experiment
@@ -72,6 +77,7 @@ def build_plan(
         source=source_from_spec(experiment.data, segment_names),
         segments=segment_names,
         daily=daily,
+        unique_event_ids=unique_event_ids,
         start=experiment.start if dated else None,
         end=experiment.end if dated else None,
     )
@@ -116,7 +122,10 @@ def compute_experiment_data(
     the data-quality summary, from one query run where the data lives."""
     from upsell_ab.metrics.sql import QueryBuilder
 
-    plan = build_plan(resolved, segments=segments, daily=daily)
+    # the embedded store keeps one row per event id (ingest is idempotent by id), so a
+    # store we open ourselves needs no de-duplication; a caller's connection may hold anything
+    store_file = connection is None and resolved.experiment.data.kind is SourceKind.embedded
+    plan = build_plan(resolved, segments=segments, daily=daily, unique_event_ids=store_file)
     engine = open_engine(plan.source, store=store, connection=connection)
     try:
         builder = QueryBuilder(plan, engine.dialect)

@@ -14,16 +14,22 @@ Pipeline (CTEs):
    ``units``: per unit, first exposure time and min/max variant (min != max:
    exposed to several variants, excluded and counted). Rows naming other
    variants are counted per variant (distinct units) in their own branch.
-2. ``ev``: events of the metrics' types; ``ranked`` numbers rows per
-   ``event_id`` (rows after the first are duplicates: counted and dropped).
+2. ``kept``: events of the metrics' types. When the source may hold several
+   rows per ``event_id`` (not the embedded store, whose ingest keeps one),
+   ``rn`` numbers the rows of each id; rows after the first are duplicates,
+   counted (``dups``) and excluded inside the aggregation below, so the events
+   are read once and never filtered into a copy.
 3. ``ev_unit``: events LEFT JOIN units, grouped by unit: every metric channel
    as ``SUM(CASE WHEN <type, start <= ts - first_ts < end> THEN v ELSE 0 END)``
-   plus orphan / before-exposure / outside-window counts.
+   plus orphan / before-exposure / outside-window / duplicate counts. With
+   ``daily`` the events are grouped per (unit, day) first (``ev_day``) and
+   ``ev_unit`` sums those rows (see :mod:`upsell_ab.metrics.sql_daily`).
 4. ``per_unit``: eligible units LEFT JOIN ``ev_unit``, zero-filled; ``caps``
    (percentile caps) and ``capped`` (``min(y, cap)`` before squaring).
 5. Result: UNION ALL of typed rows: per variant (and per segment) sums of
    the sufficient statistics, quality counts, and with ``daily`` the per-day
-   *increments* of every statistic (cumulated in Python; see :mod:`daily`).
+   *increments* of every statistic from ``capped`` and ``ev_day`` (cumulated
+   in Python), so the totals and the series come from one scan of the events.
 
 Time arithmetic is ``ts >= first_ts + INTERVAL 'n' SECOND`` which SQLGlot
 renders for each engine; it was checked on real DuckDB, PostgreSQL and Spark.
@@ -50,7 +56,7 @@ from upsell_ab.metrics.capping import (
     sum_if,
     summand,
 )
-from upsell_ab.metrics.sql_daily import daily_ctes
+from upsell_ab.metrics.sql_daily import daily_increments
 from upsell_ab.metrics.sql_layout import (
     OUTPUT_COLUMNS,
     MetricSlot,
@@ -79,6 +85,9 @@ class QueryPlan:
     source: SourceTables
     segments: tuple[str, ...] = ()
     daily: bool = False
+    unique_event_ids: bool = False
+    """The source guarantees one row per event id (the embedded store, whose ingest is
+    idempotent by event id): no de-duplication in the query."""
     start: date | None = None
     """Exposures before this day (UTC) are excluded and counted (``undated`` rows)."""
     end: date | None = None
@@ -218,6 +227,11 @@ class QueryBuilder:
         self._cte("units", units, reused=True)
 
     def _event_ctes(self) -> None:
+        """``kept``: events of the metrics' types. With event ids the source does not
+        guarantee unique (files, PostgreSQL, Spark, a caller's connection), ``rn`` numbers
+        the rows of each id; rows after the first are duplicates, counted and ignored by
+        the one aggregation over events (no filtered copy of the events is kept). The
+        embedded store guarantees unique ids at ingest, so nothing is ranked there."""
         source = self.plan.source.events
         types = sorted({ch.event for _, ch in self.channels})
         columns = [
@@ -234,8 +248,8 @@ class QueryBuilder:
                 id_("qty"), copy=False
             ),
         ]
-        has_ids = source.column("event_id") is not None
-        if has_ids:
+        self.dedup = source.column("event_id") is not None and not self.plan.unique_event_ids
+        if self.dedup:
             columns.append(
                 exp.cast(_source_col(source, "event_id"), "VARCHAR", copy=False).as_(
                     id_("eid"), copy=False
@@ -249,7 +263,7 @@ class QueryBuilder:
             .from_(_relation(source, self.dialect), copy=False)
             .where(relevant, copy=False)
         )
-        if not has_ids:
+        if not self.dedup:
             self._cte("kept", ev)
             return
         order = exp.Order(
@@ -259,31 +273,35 @@ class QueryBuilder:
         ranked = exp.select(exp.Star(), rank.as_(id_("rn"), copy=False), copy=False).from_(
             ev.subquery(id_("ev"), copy=False), copy=False
         )
-        self._cte("ranked", ranked, reused=True)
-        keep = exp.or_(
-            exp.Is(this=qcol("eid"), expression=exp.Null()),
-            exp.EQ(this=qcol("rn"), expression=exp.Literal.number(1)),
-            copy=False,
-        )
-        self._cte(
-            "kept",
-            exp.select(exp.Star(), copy=False)
-            .from_(id_("ranked"), copy=False)
-            .where(keep, copy=False),
+        self._cte("kept", ranked)
+
+    def _fresh(self) -> exp.Expr:
+        """The event row counts (it is not a repeat of an earlier row's event id)."""
+        if not self.dedup:
+            return exp.true()
+        return exp.Paren(
+            this=exp.or_(
+                exp.Is(this=qcol("eid", "e"), expression=exp.Null()),
+                exp.EQ(this=qcol("rn", "e"), expression=exp.Literal.number(1)),
+                copy=False,
+            )
         )
 
     def _any_window(self) -> exp.Expr:
         windows = [in_window(ch) for _, ch in self.channels if ch.lookback is None]
         return exp.or_(*windows, copy=False)
 
-    def _unit_event_cte(self) -> None:
-        ok = eligible()
+    def _event_aggregates(self) -> list[exp.Expr]:
+        """Per-group sums over event rows: quality counts and every metric channel."""
+        fresh = self._fresh()
+        ok = exp.and_(eligible(), fresh.copy(), copy=False)
         ts, first = qcol("ts", "e"), qcol("first_ts")
         columns: list[exp.Expr] = [
-            qcol("u", "e"),
-            count_if(exp.Is(this=qcol("u", "units"), expression=exp.Null())).as_(
-                id_("orphans"), copy=False
-            ),
+            count_if(
+                exp.and_(
+                    fresh.copy(), exp.Is(this=qcol("u", "units"), expression=exp.Null()), copy=False
+                )
+            ).as_(id_("orphans"), copy=False),
             count_if(exp.and_(ok.copy(), exp.LT(this=ts, expression=first), copy=False)).as_(
                 id_("before"), copy=False
             ),
@@ -296,12 +314,18 @@ class QueryBuilder:
                 )
             ).as_(id_("outside"), copy=False),
         ]
+        if self.dedup:
+            columns.append(count_if(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
         for slot, ch in self.channels:
             condition = exp.and_(ok.copy(), in_window(ch), copy=False)
             columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False))
-        columns.append(exp.Count(this=exp.Star()).as_(id_("events"), copy=False))
+        columns.append(count_if(fresh.copy()).as_(id_("events"), copy=False))
         for k, (event, column) in enumerate(self.measured):
-            of_type = exp.EQ(this=qcol("etype", "e"), expression=string(event))
+            of_type = exp.and_(
+                fresh.copy(),
+                exp.EQ(this=qcol("etype", "e"), expression=string(event)),
+                copy=False,
+            )
             nonzero = exp.NEQ(
                 this=exp.Coalesce(this=qcol(column, "e"), expressions=[num(0.0)]),
                 expression=num(0.0),
@@ -312,14 +336,51 @@ class QueryBuilder:
                     id_(f"f{k}"), copy=False
                 )
             )
+        if self.plan.daily:
+            in_any = exp.and_(ok.copy(), exp.Paren(this=self._any_window()), copy=False)
+            columns.append(count_if(in_any).as_(id_("nwin"), copy=False))
+        return columns
+
+    def _unit_event_cte(self) -> None:
+        """``ev_unit``: one row per unit of the events' aggregates. With the daily series
+        the events are first grouped per (unit, day) (``ev_day``, which the increments
+        reuse) and ``ev_unit`` sums those rows, with the number of days holding in-window
+        events (``nd``) and the last of them (``dmax``)."""
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
-        query = (
-            exp.select(*columns, copy=False)
+        events = (
+            exp.select(qcol("u", "e"), copy=False)
             .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
             .join(exp.Table(this=id_("units")), on=join, join_type="LEFT", copy=False)
-            .group_by(qcol("u", "e"), copy=False)
         )
-        self._cte("ev_unit", query, reused=True)
+        aggregates = self._event_aggregates()
+        if not self.plan.daily:
+            self._cte(
+                "ev_unit",
+                events.select(*aggregates, copy=False).group_by(qcol("u", "e"), copy=False),
+                reused=True,
+            )
+            return
+        day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
+        ev_day = events.select(day.as_(id_("day"), copy=False), *aggregates, copy=False).group_by(
+            qcol("u", "e"), day.copy(), copy=False
+        )
+        self._cte("ev_day", ev_day, reused=True)
+        names = [a.alias for a in aggregates if a.alias != "nwin"]
+        has_window = exp.GT(this=qcol("nwin"), expression=exp.Literal.number(0))
+        ev_unit = (
+            exp.select(
+                qcol("u"),
+                *(exp.Sum(this=qcol(n)).as_(id_(n), copy=False) for n in names),
+                count_if(has_window).as_(id_("nd"), copy=False),
+                exp.Max(this=exp.Case(ifs=[exp.If(this=has_window.copy(), true=qcol("day"))])).as_(
+                    id_("dmax"), copy=False
+                ),
+                copy=False,
+            )
+            .from_(id_("ev_day"), copy=False)
+            .group_by(qcol("u"), copy=False)
+        )
+        self._cte("ev_unit", ev_unit, reused=True)
 
     def _per_unit_ctes(self) -> None:
         columns: list[exp.Expr] = [qcol("u", "units"), qcol("v", "units"), qcol("first_ts")]
@@ -333,6 +394,13 @@ class QueryBuilder:
                     default=num(0.0),
                 )
             columns.append(value.as_(id_(name), copy=False))
+        if self.plan.daily:
+            columns.append(
+                exp.Coalesce(this=qcol("nd", "ev_unit"), expressions=[exp.Literal.number(0)]).as_(
+                    id_("nd"), copy=False
+                )
+            )
+            columns.append(qcol("dmax", "ev_unit"))
         join = exp.EQ(this=qcol("u", "ev_unit"), expression=qcol("u", "units"))
         per_unit = (
             exp.select(*columns, copy=False)
@@ -367,6 +435,8 @@ class QueryBuilder:
             name = slot.column(ch.var)
             cap = cap_value(ch, qcol(slot.cap_column(ch.var), "caps"))
             capped_columns.append(apply_cap(qcol(name, "per_unit"), cap).as_(id_(name), copy=False))
+        if self.plan.daily:
+            capped_columns += [qcol("nd"), qcol("dmax")]
         capped = exp.select(*capped_columns, copy=False).from_(id_("per_unit"), copy=False)
         if percentile:
             capped = capped.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
@@ -428,16 +498,9 @@ class QueryBuilder:
                     value=exp.Sum(this=qcol(f"f{k}")),
                 ).from_(id_("ev_unit"), copy=False)
             )
-        if self.plan.source.events.column("event_id") is not None:
-            duplicate = exp.and_(
-                exp.Not(this=exp.Is(this=qcol("eid"), expression=exp.Null())),
-                exp.GT(this=qcol("rn"), expression=exp.Literal.number(1)),
-                copy=False,
-            )
+        if self.dedup:
             branches.append(
-                self.row("dups", n=count.copy())
-                .from_(id_("ranked"), copy=False)
-                .where(duplicate, copy=False)
+                self.row("dups", n=exp.Sum(this=qcol("dups"))).from_(id_("ev_unit"), copy=False)
             )
         multi = exp.and_(
             exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
@@ -481,8 +544,7 @@ class QueryBuilder:
 
     def _daily_branch(self) -> exp.Select:
         percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
-        for name, query in daily_ctes(self.slots, self.channels, has_caps=percentile):
-            self._cte(name, query)
+        increments = daily_increments(self.slots, self.channels, has_caps=percentile)
         values = {
             slot.stat_column(field): exp.Sum(this=qcol(slot.stat_column(field)))
             for slot in self.slots
@@ -492,7 +554,7 @@ class QueryBuilder:
             self.row(
                 "daily", variant=qcol("v"), day=qcol("day"), n=exp.Sum(this=qcol("dn")), **values
             )
-            .from_(id_("deltas"), copy=False)
+            .from_(increments.subquery(id_("increments"), copy=False), copy=False)
             .group_by(qcol("v"), qcol("day"), copy=False)
         )
 

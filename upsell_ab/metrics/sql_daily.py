@@ -1,185 +1,204 @@
-"""Cumulative per-day statistics without a units x days cross join.
+"""Cumulative per-day statistics from the same scan as the totals.
 
 For day D the statistics cover units first exposed on or before D, with
-events counted up to the end of D. A unit's value changes only on its first
-exposure day and on days it has an in-window event, so we emit one row per
-(unit, such day) holding the unit's *state* as of that day (running sums via
-``SUM(..) OVER (PARTITION BY u ORDER BY day)``), turn the state into the
-per-unit terms (capped y, y^2, y*d, ...), and take each term's increment
-against the unit's previous row (``LAG``). Summing increments per (variant,
-day) and cumulating them over days in Python gives exactly the cumulative
-sums (they telescope), in O(units + unit-event-days) rows.
+events counted up to the end of D. Every statistic is a sum over units of a
+per-unit *term* (y, y^2, y*d, ...) of the unit's *state* (its capped,
+0/1-mapped channel values as of that day), so the cumulative series is the
+running sum of per-(variant, day) *increments*: each unit adds
 
-Percentile caps use the cap of the whole period (the same value every day),
-so the last day equals the overall statistics; the covariates (pre-exposure)
-are fixed per unit and enter on the unit's first day.
+* on its first exposure day: one unit (``dn = 1``) and the terms of its
+  empty state (window channels 0, covariates already fixed);
+* on each day it has in-window events: terms(state after the day) -
+  terms(state before it).
+
+Both come from the per-unit and per-(unit, day) aggregates the totals are
+computed from (``capped`` and ``ev_day``); nothing rescans the events. Units
+with in-window events on ONE day (most of them) take their increment straight
+from the per-unit row (state after = the unit's total); only units with
+events on several days need their running state, one windowed ``SUM`` per
+channel over those units' unit-day rows (``ROWS UNBOUNDED PRECEDING`` for the
+state after, ``... AND 1 PRECEDING`` for the state before, one sort), and no
+``LAG`` over the terms. Summing the increments per (variant, day) and
+cumulating over days in Python gives exactly the cumulative sums (they
+telescope). Percentile caps use the cap of the whole period (the same value
+every day), so the last day equals the overall statistics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlglot import exp
 
-from upsell_ab.metrics.capping import (
-    Channel,
-    apply_cap,
-    cap_value,
-    eligible,
-    in_window,
-    sum_if,
-    summand,
-)
+from upsell_ab.metrics.capping import Channel, apply_cap, cap_value
 from upsell_ab.metrics.sql_layout import MetricSlot, id_, num, qcol
+
+State = Callable[[MetricSlot, Channel], exp.Expr]
+"""The value of a channel in some state (an expression over the row at hand)."""
 
 
 def _day(ts: exp.Expr) -> exp.Expr:
     return exp.cast(ts, "DATE", copy=False)
 
 
-def _by_unit_day() -> exp.Order:
-    return exp.Order(expressions=[exp.Ordered(this=qcol("day"))])
+def unit_state(
+    value: exp.Expr, channel: Channel, cap_table: str | None, slot: MetricSlot
+) -> exp.Expr:
+    """A window channel's per-unit value from its raw sum: 0/1 for indicators, then capped."""
+    if channel.indicator:
+        value = exp.Case(
+            ifs=[exp.If(this=exp.GT(this=value, expression=num(0.0)), true=num(1.0))],
+            default=num(0.0),
+        )
+    cap = cap_value(channel, qcol(slot.cap_column(channel.var), cap_table) if cap_table else None)
+    return apply_cap(value, cap)
 
 
-def daily_ctes(
+def terms(
+    slots: tuple[MetricSlot, ...],
+    channels: tuple[tuple[MetricSlot, Channel], ...],
+    state: State,
+) -> dict[str, exp.Expr]:
+    """Every statistic's per-unit term (``SUM`` of it is the statistic) in ``state``."""
+    by_var = {(slot.index, ch.var): (slot, ch) for slot, ch in channels}
+    out: dict[str, exp.Expr] = {}
+    for slot in slots:
+        for field, (a, b) in slot.terms:
+            term = state(*by_var[(slot.index, a)])
+            if b is not None:
+                term = exp.Mul(
+                    this=exp.Paren(this=term),
+                    expression=exp.Paren(this=state(*by_var[(slot.index, b)])),
+                )
+            out[slot.stat_column(field)] = term
+    return out
+
+
+def daily_increments(
     slots: tuple[MetricSlot, ...],
     channels: tuple[tuple[MetricSlot, Channel], ...],
     *,
     has_caps: bool,
-) -> list[tuple[str, exp.Expr]]:
-    """CTEs ending in ``deltas(v, day, dn, <stat columns>)``; needs ``kept``, ``units``,
-    ``per_unit``, ``capped`` (and ``caps`` when ``has_caps``)."""
-    window_channels = [(s, ch) for s, ch in channels if ch.lookback is None]
-    names = [s.column(ch.var) for s, ch in window_channels]
+) -> exp.Query:
+    """``SELECT v, day, dn, <stat columns>`` of every increment (a UNION ALL of three
+    branches); needs ``capped`` (with ``nd``, ``dmax``), ``ev_day`` and maybe ``caps``."""
+    caps = "caps" if has_caps else None
 
-    # 1. in-window sums per (unit, event day)
-    any_window = exp.or_(*(in_window(ch) for _, ch in window_channels), copy=False)
-    join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
-    event_day = _day(qcol("ts", "e"))
-    ev_day = (
+    def empty(slot: MetricSlot, ch: Channel) -> exp.Expr:
+        if ch.lookback is not None:
+            return qcol(slot.column(ch.var), "capped")
+        return unit_state(num(0.0), ch, caps, slot)
+
+    def final(slot: MetricSlot, ch: Channel) -> exp.Expr:
+        return qcol(slot.column(ch.var), "capped")
+
+    def with_caps(select: exp.Select) -> exp.Select:
+        if has_caps:
+            return select.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
+        return select
+
+    start = terms(slots, channels, empty)
+    entry = with_caps(
         exp.select(
-            qcol("u", "e"),
-            event_day.as_(id_("day"), copy=False),
+            qcol("v", "capped"),
+            _day(qcol("first_ts", "capped")).as_(id_("day"), copy=False),
+            exp.Literal.number(1).as_(id_("dn"), copy=False),
+            *(value.as_(id_(name), copy=False) for name, value in start.items()),
+            copy=False,
+        ).from_(id_("capped"), copy=False)
+    )
+    end = terms(slots, channels, final)
+    single = with_caps(
+        exp.select(
+            qcol("v", "capped"),
+            qcol("dmax", "capped").as_(id_("day"), copy=False),
+            exp.Literal.number(0).as_(id_("dn"), copy=False),
             *(
-                sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
-                for s, ch in window_channels
+                exp.Sub(this=end[name], expression=exp.Paren(this=start[name].copy())).as_(
+                    id_(name), copy=False
+                )
+                for name in start
             ),
             copy=False,
         )
-        .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
-        .join(exp.Table(this=id_("units")), on=join, copy=False)
-        .where(exp.and_(eligible(), exp.Paren(this=any_window), copy=False), copy=False)
-        .group_by(qcol("u", "e"), event_day.copy(), copy=False)
+        .from_(id_("capped"), copy=False)
+        .where(exp.EQ(this=qcol("nd", "capped"), expression=exp.Literal.number(1)), copy=False)
     )
-    # 2. plus the first-exposure day of every unit (zero increments), merged per (unit, day)
-    entry = exp.select(
-        qcol("u"),
-        _day(qcol("first_ts")).as_(id_("day"), copy=False),
-        *(num(0.0).as_(id_(n), copy=False) for n in names),
-        copy=False,
-    ).from_(id_("per_unit"), copy=False)
-    rows = exp.union(
-        entry,
-        exp.select(qcol("u"), qcol("day"), *map(qcol, names), copy=False).from_(
-            id_("ev_day"), copy=False
-        ),
+    return exp.union(
+        exp.union(entry, single, distinct=False, copy=False),
+        _multi_day(slots, channels, caps),
         distinct=False,
         copy=False,
     )
-    unit_day = (
-        exp.select(
-            qcol("u"),
-            qcol("day"),
-            *(exp.Sum(this=qcol(n)).as_(id_(n), copy=False) for n in names),
-            copy=False,
+
+
+def _multi_day(
+    slots: tuple[MetricSlot, ...],
+    channels: tuple[tuple[MetricSlot, Channel], ...],
+    caps: str | None,
+) -> exp.Select:
+    """Increments of units with in-window events on several days, from their running sums."""
+    order = exp.Order(expressions=[exp.Ordered(this=qcol("day", "e"))])
+
+    def running(name: str, end: str, end_side: str | None) -> exp.Expr:
+        spec = exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=end, end_side=end_side
         )
-        .from_(rows.subquery(id_("rows"), copy=False), copy=False)
-        .group_by(qcol("u"), qcol("day"), copy=False)
-    )
-    running = exp.WindowSpec(
-        kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
-    )
-    cumulative = exp.select(
-        qcol("u"),
-        qcol("day"),
-        *(
-            exp.Window(
-                this=exp.Sum(this=qcol(n)),
-                partition_by=[qcol("u")],
-                order=_by_unit_day(),
-                spec=running.copy(),
-            ).as_(id_(n), copy=False)
-            for n in names
-        ),
-        copy=False,
-    ).from_(id_("unit_day"), copy=False)
-    # 3. state as of the day: indicator and cap on y/d, covariates from ``capped``
-    state_columns: list[exp.Expr] = [qcol("u", "cum"), qcol("v", "capped"), qcol("day")]
+        return exp.Window(
+            this=exp.Sum(this=qcol(name, "e")),
+            partition_by=[qcol("u", "e")],
+            order=order.copy(),
+            spec=spec,
+        )
+
+    columns: list[exp.Expr] = [qcol("v", "c"), qcol("day", "e")]
     for slot, ch in channels:
         name = slot.column(ch.var)
         if ch.lookback is not None:
-            state_columns.append(qcol(name, "capped").as_(id_(name), copy=False))
+            columns.append(qcol(name, "c").as_(id_(name), copy=False))
             continue
-        value: exp.Expr = qcol(name, "cum")
-        if ch.indicator:
-            value = exp.Case(
-                ifs=[exp.If(this=exp.GT(this=value, expression=num(0.0)), true=num(1.0))],
-                default=num(0.0),
-            )
-        cap = cap_value(ch, qcol(slot.cap_column(ch.var), "caps"))
-        state_columns.append(apply_cap(value, cap).as_(id_(name), copy=False))
-    state = (
-        exp.select(*state_columns, copy=False)
-        .from_(exp.Table(this=id_("cum")), copy=False)
+        columns.append(running(name, "CURRENT ROW", None).as_(id_(f"{name}_after"), copy=False))
+        columns.append(running(name, "1", "PRECEDING").as_(id_(f"{name}_before"), copy=False))
+    join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "c"))
+    several = exp.and_(
+        exp.GT(this=qcol("nd", "c"), expression=exp.Literal.number(1)),
+        exp.GT(this=qcol("nwin", "e"), expression=exp.Literal.number(0)),
+        copy=False,
+    )
+    states = (
+        exp.select(*columns, copy=False)
+        .from_(exp.Table(this=id_("ev_day"), alias=exp.TableAlias(this=id_("e"))), copy=False)
         .join(
-            exp.Table(this=id_("capped")),
-            on=exp.EQ(this=qcol("u", "capped"), expression=qcol("u", "cum")),
+            exp.Table(this=id_("capped"), alias=exp.TableAlias(this=id_("c"))),
+            on=join,
             copy=False,
         )
+        .where(several, copy=False)
     )
-    if has_caps:
-        state = state.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
-    # 4. per-unit terms, then their increments against the unit's previous row
-    term_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("day")]
-    stat_names: list[str] = []
-    for slot in slots:
-        for field, (a, b) in slot.terms:
-            term: exp.Expr = qcol(slot.column(a))
-            if b is not None:
-                term = exp.Mul(this=term, expression=qcol(slot.column(b)))
-            term_columns.append(term.as_(id_(slot.stat_column(field)), copy=False))
-            stat_names.append(slot.stat_column(field))
-    terms = exp.select(*term_columns, copy=False).from_(id_("state"), copy=False)
 
-    def previous(name: str) -> exp.Expr:
-        return exp.Window(
-            this=exp.Lag(this=qcol(name)), partition_by=[qcol("u")], order=_by_unit_day()
-        )
+    def at(suffix: str) -> State:
+        def state(slot: MetricSlot, ch: Channel) -> exp.Expr:
+            name = slot.column(ch.var)
+            if ch.lookback is not None:
+                return qcol(name, "s")
+            raw = exp.Coalesce(this=qcol(f"{name}_{suffix}", "s"), expressions=[num(0.0)])
+            return unit_state(raw, ch, caps, slot)
 
-    first_row = exp.Case(
-        ifs=[
-            exp.If(
-                this=exp.Is(this=previous("day"), expression=exp.Null()),
-                true=exp.Literal.number(1),
-            )
-        ],
-        default=exp.Literal.number(0),
-    )
-    deltas = exp.select(
-        qcol("v"),
-        qcol("day"),
-        first_row.as_(id_("dn"), copy=False),
+        return state
+
+    after, before = terms(slots, channels, at("after")), terms(slots, channels, at("before"))
+    select = exp.select(
+        qcol("v", "s"),
+        qcol("day", "s"),
+        exp.Literal.number(0).as_(id_("dn"), copy=False),
         *(
-            exp.Sub(
-                this=qcol(n), expression=exp.Coalesce(this=previous(n), expressions=[num(0.0)])
-            ).as_(id_(n), copy=False)
-            for n in stat_names
+            exp.Sub(this=after[name], expression=exp.Paren(this=before[name])).as_(
+                id_(name), copy=False
+            )
+            for name in after
         ),
         copy=False,
-    ).from_(id_("terms"), copy=False)
-    return [
-        ("ev_day", ev_day),
-        ("unit_day", unit_day),
-        ("cum", cumulative),
-        ("state", state),
-        ("terms", terms),
-        ("deltas", deltas),
-    ]
+    ).from_(states.subquery(id_("s"), copy=False), copy=False)
+    if caps:
+        select = select.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
+    return select

@@ -48,7 +48,8 @@ def relative_lift(control: ArmEstimate, treatment: ArmEstimate) -> RelativeLift 
     lift = (mu_t - mu_c) / scale
     se_treatment = math.sqrt(max(float(treatment.variance), 0.0)) / scale
     se_control = abs(mu_t / mu_c) * math.sqrt(max(float(control.variance), 0.0)) / scale
-    variance = se_treatment**2 + se_control**2
+    # products, not **2: float ** raises OverflowError where * gives inf (checked below)
+    variance = se_treatment * se_treatment + se_control * se_control
     if not (math.isfinite(lift) and math.isfinite(variance)):
         return None
     return RelativeLift(lift=lift, variance=variance)

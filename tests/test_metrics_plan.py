@@ -1,0 +1,135 @@
+"""The shape of the experiment query where it decides the cost (issue 17).
+
+* From the embedded store (one row per event id, guaranteed at ingest) no window
+  function runs over the events: no de-duplication, and the daily series takes its
+  running sums over the unit-days of units with events on several days only.
+* From other sources the events are ranked by event id once and the duplicates are
+  dropped inside the single aggregation over events (no filtered copy).
+* The totals and the daily series come from one read of the events.
+* The daily series has no ``LAG`` (the old plan took one per statistic over unit-days).
+
+Checked on the SQLGlot tree and on DuckDB's physical plan; the numbers the plan
+produces are checked against the store-free path and the oracle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlglot
+from metrics_support import assert_close, oracle, stats_dict
+from sqlglot import exp
+from test_metrics_engines import DATA, METRICS, RESOLVED, VARIANTS
+
+from upsell_ab.events.store import EventStore
+from upsell_ab.metrics.compute import build_plan, compute_experiment_data
+from upsell_ab.metrics.sql import render
+
+
+def _sql(*, unique: bool, daily: bool, dialect: str = "duckdb") -> str:
+    # no segments: their first-exposure attributes rank exposures (not events) by unit
+    plan = build_plan(RESOLVED, daily=daily, unique_event_ids=unique)
+    return render(plan, dialect)  # type: ignore[arg-type]
+
+
+def _windows(sql: str, dialect: str = "duckdb") -> list[exp.Window]:
+    return list(sqlglot.parse_one(sql, read=dialect).find_all(exp.Window))
+
+
+def _cte(sql: str, name: str, dialect: str = "duckdb") -> exp.Expr:
+    tree = sqlglot.parse_one(sql, read=dialect)
+    for cte in tree.find_all(exp.CTE):
+        if cte.alias == name:
+            return cte.this
+    raise AssertionError(f"no CTE {name}")
+
+
+def _events_reads(sql: str, dialect: str = "duckdb") -> int:
+    tree = sqlglot.parse_one(sql, read=dialect)
+    return sum(1 for t in tree.find_all(exp.Table) if t.name == "events")
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+def test_store_source_has_no_window_over_events(dialect: str) -> None:
+    assert _windows(_sql(unique=True, daily=False, dialect=dialect), dialect) == []
+    daily = _sql(unique=True, daily=True, dialect=dialect)
+    assert not list(_cte(daily, "kept", dialect).find_all(exp.Window))
+    for window in _windows(daily, dialect):
+        # only running sums, and only over per-(unit, day) rows of multi-day units
+        assert isinstance(window.this, exp.Sum)
+        select = window.find_ancestor(exp.Select)
+        assert select is not None
+        assert {t.name for t in select.find_all(exp.Table)} == {"ev_day", "capped"}
+    assert not list(sqlglot.parse_one(daily, read=dialect).find_all(exp.Lag))
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+def test_other_sources_rank_event_ids_once_and_read_events_once(dialect: str) -> None:
+    for daily in (False, True):
+        sql = _sql(unique=False, daily=daily, dialect=dialect)
+        ranks = [w for w in _windows(sql, dialect) if isinstance(w.this, exp.RowNumber)]
+        assert len(ranks) == 1
+        assert _events_reads(sql, dialect) == 1
+        # the ranked events feed one aggregation (no CTE of the surviving rows)
+        tree = sqlglot.parse_one(sql, read=dialect)
+        readers = [t for t in tree.find_all(exp.Table) if t.name == "kept"]
+        assert len(readers) == 1
+
+
+def test_daily_and_totals_from_one_scan_in_duckdbs_plan() -> None:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE exposures (experiment VARCHAR, variant VARCHAR, unit_id VARCHAR, "
+        '"timestamp" TIMESTAMP, channel VARCHAR, tier VARCHAR)'
+    )
+    con.execute(
+        'CREATE TABLE events (unit_id VARCHAR, "timestamp" TIMESTAMP, event_type VARCHAR, '
+        "value DOUBLE, discount DOUBLE, quantity DOUBLE, event_id VARCHAR)"
+    )
+    con.execute("INSERT INTO exposures VALUES ('exp1', 'control', 'u1', '2024-01-01', 'a', 'b')")
+    con.execute("INSERT INTO events VALUES ('u1', '2024-01-02', 'order', 1, 0, 1, 'e1')")
+    con.execute("SET explain_output = 'physical_only'")
+    rows = con.execute("EXPLAIN " + _sql(unique=True, daily=True)).fetchall()
+    plan = "\n".join(str(r[1]) for r in rows)
+    assert plan.count("Table: memory.main.events") == 1, plan  # one scan of the events
+    assert "ROW_NUMBER" not in plan.upper()
+    assert "LAG" not in plan.upper()
+
+
+def test_store_results_equal_the_deduplicating_path(tmp_path: Path) -> None:
+    """The store drops repeated event ids at ingest; analysing it without de-duplication
+    gives the oracle's numbers (which drop them by event id) and reports none dropped."""
+    exposures, events = DATA
+    path = tmp_path / "store.duckdb"
+    with EventStore(path) as store:
+        store.ingest_exposures(exposures, source_name="exposures")
+        report = store.ingest_events(events, source_name="events")
+    assert report.duplicates_in_source > 0
+    data = compute_experiment_data(RESOLVED, store=path, segments=True, daily=True)
+    expected = oracle(*DATA, "exp1", VARIANTS, METRICS)
+    assert data.quality.duplicates_dropped == 0
+    assert data.quality.orphan_events == expected.orphans
+    for name in METRICS:
+        for variant in VARIANTS:
+            assert_close(
+                stats_dict(data.metrics[name].by_variant[variant]), expected.stats[name][variant]
+            )
+    series = data.metrics["revenue"].daily
+    for index in (0, 4, len(series) - 1):
+        at_day = oracle(*DATA, "exp1", VARIANTS, METRICS, day=series[index].day)
+        for name in ("revenue", "aov", "repeat"):
+            for variant in VARIANTS:
+                actual = stats_dict(data.metrics[name].daily[index].by_variant[variant])
+                assert_close(actual, at_day.stats[name][variant])
+    with duckdb.connect(str(path), read_only=True) as con:
+        # the same store through a caller's connection is de-duplicated (nothing to drop)
+        again = compute_experiment_data(RESOLVED, connection=con, segments=True)
+    assert again.quality.duplicates_dropped == 0
+    for name in METRICS:
+        for variant in VARIANTS:
+            assert_close(
+                stats_dict(again.metrics[name].by_variant[variant]),
+                stats_dict(data.metrics[name].by_variant[variant]),
+            )
