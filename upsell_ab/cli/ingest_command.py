@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
+from upsell_ab.safe_text import escape_control
 
 if TYPE_CHECKING:
     from upsell_ab.errors import InputError
     from upsell_ab.events.schema import ColumnMapping, Kind
+    from upsell_ab.events.spool import SpoolResult
     from upsell_ab.events.store import IngestReport
 
 
@@ -146,22 +148,27 @@ def run(args: argparse.Namespace) -> int:
     reports: list[IngestReport] = []
     dry_run = bool(getattr(args, "dry_run", False))
     notes: list[str] = []
+    spooled: SpoolResult | None = None
     try:
         with EventStore(store_path) as store:
             notes = store.notes
             if streams:
                 reports.extend(store.write_streams(streams, replace=args.replace, dry_run=dry_run))
             if args.spool and not dry_run:
-                from upsell_ab.events.spool import ingest_spool
+                from upsell_ab.events.spool import ingest_spool_files
 
-                reports.append(
-                    ingest_spool(args.spool, store, timezone=args.timezone, replace=args.replace)
+                spooled = ingest_spool_files(
+                    args.spool, store, timezone=args.timezone, replace=args.replace
                 )
+                reports.append(spooled.report)
             counts = store.counts()
             unused = _unused_types(args.spec, store, reports) if args.spec else []
     except InputError as error:
         _remove_new_store(created and (not reports or dry_run), store_path)
         return _refuse(error, args.format, written=bool(reports) and not dry_run)
+    except BaseException:  # disk full, driver failure, interrupt: the CLI reports it
+        _remove_new_store(created and (not reports or dry_run), store_path)
+        raise
     _remove_new_store(created and dry_run, store_path)
     for note in notes:
         print(f"upsell-ab ingest: {note}", file=sys.stderr)
@@ -170,15 +177,18 @@ def run(args: argparse.Namespace) -> int:
         store_path,
         counts,
         args.format,
+        spooled,
         dry_run=dry_run,
         unused=unused,
         replace=args.replace,
     )
-    return int(ExitCode.OK)
+    # quarantined spool files: the rest is in, but a person must look (cron must notice)
+    return int(ExitCode.INVALID_INPUT if spooled and spooled.quarantined else ExitCode.OK)
 
 
 def _remove_new_store(remove: bool, store_path: str) -> None:
-    """Leave no store file behind for a refused first run or a dry run."""
+    """A refused or failed FIRST ingest, or a dry run, leaves no store file behind
+    (nothing was committed)."""
     if remove:
         for leftover in (Path(store_path), Path(f"{store_path}.wal")):
             leftover.unlink(missing_ok=True)
@@ -226,8 +236,8 @@ def _refuse(error: InputError, output: str, written: bool = False) -> int:
         print(json.dumps({"ok": False, "written": written, "problems": problems}, indent=2))
     what = "files were written; the spool was refused" if written else "nothing written"
     print(f"upsell-ab ingest: refused, {what}:", file=sys.stderr)
-    for problem in error.problems:
-        print(f"  {problem}", file=sys.stderr)
+    for problem in error.problems:  # file names and values are untrusted text
+        print(f"  {escape_control(str(problem), keep_newlines=False)}", file=sys.stderr)
     return int(ExitCode.INVALID_INPUT)
 
 
@@ -239,22 +249,39 @@ def _print_reports(
     store: str,
     counts: Any,
     output: str,
+    spooled: SpoolResult | None = None,
     *,
     dry_run: bool = False,
     unused: list[str] | None = None,
     replace: bool = False,
 ) -> None:
+    quarantined = list(spooled.quarantined) if spooled else []
     if output == "json":
         payload = {
-            "ok": True,
+            "ok": not quarantined,
             "dry_run": dry_run,
             "store": store,
             "ingests": [r.to_dict() for r in reports],
             "store_rows": {"exposures": counts.exposures, "events": counts.events},
+            "quarantined": [q.to_dict() for q in quarantined],
+            "stale_temporaries_removed": list(spooled.stale_removed) if spooled else [],
             "unused_event_types": unused or [],
         }
         print(json.dumps(payload, indent=2))
+        for item in quarantined:
+            print(
+                escape_control(f"upsell-ab ingest: quarantined {item.file}", keep_newlines=False),
+                file=sys.stderr,
+            )
         return
+    for item in quarantined:
+        text = (
+            f"upsell-ab ingest: quarantined {item.file} -> {item.moved_to} "
+            f"(reasons in {item.moved_to}.reason.txt): {item.reasons[0] if item.reasons else ''}"
+        )
+        print(escape_control(text, keep_newlines=False), file=sys.stderr)
+    if spooled and spooled.stale_removed:
+        print(f"  removed {len(spooled.stale_removed)} stale temporary spool files")
     verb = "would add" if dry_run else "added"
     for r in reports:
         batch = "" if r.ingest_id is None else f" [batch {r.ingest_id}]"
@@ -270,7 +297,7 @@ def _print_reports(
             line += f", conflicts inside the source {r.conflicts_in_source:,}"
         if r.replaced:
             line += f", replaced {r.replaced:,} stored rows"
-        print(line)
+        print(escape_control(line, keep_newlines=False))
         if r.defaulted_columns:
             defaults = ", ".join(f"{c} {_DEFAULTS.get(c, 'NULL')}" for c in r.defaulted_columns)
             names = ", ".join(r.defaulted_columns)
@@ -283,9 +310,9 @@ def _print_reports(
         if dry_run and r.conflicts_in_source:
             print("  a real ingest would be refused: conflicting rows inside the source")
         for warning in r.warnings:
-            print(f"  warning: {warning}")
+            print(escape_control(f"  warning: {warning}", keep_newlines=False))
     for note in unused or []:
-        print(f"warning: {note}")
+        print(escape_control(f"warning: {note}", keep_newlines=False))
     if dry_run:
         print(f"dry run: nothing written; store {store} unchanged")
     print(f"store {store}: {counts.exposures:,} exposures, {counts.events:,} events")
