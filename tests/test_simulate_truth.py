@@ -113,3 +113,25 @@ def test_effects_file_errors_name_the_field(tmp_path: Path) -> None:
     fields = [p.location.field for p in caught.value.problems]
     assert fields == ["b.refnd", "b.order"]
     assert "unknown effect" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "take_rate: 5",
+            "bad.yaml: b.take_rate: take_rate is a share of 0..1, got 5 (read as 500%) "
+            "(write 0.05 for 5 %)",
+        ),
+        ("take_rate: 5%", "bad.yaml: b.take_rate: '5%' is not a number (write 0.05 (a share))"),
+        ("order: 10%", "bad.yaml: b.order: '10%' is not a number (write a multiplier such as 1.1)"),
+    ],
+)
+def test_effects_file_refuses_percentages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bad.yaml").write_text(f"b:\n  {line}\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_effects("bad.yaml")
+    assert str(caught.value) == expected

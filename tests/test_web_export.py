@@ -128,3 +128,39 @@ def test_current_weights_replace_the_spec_weights_and_bad_ones_are_refused() -> 
     assert "equal weights" in refusals(spec, [0.5, 0.3, 0.1])[0].message
     with pytest.raises(ValueError, match=r"sum to 0\.9"):
         features_payload([spec], {"offer_timing": [0.5, 0.3, 0.1]})
+
+
+def test_weights_file_feeds_the_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "weights.json"
+    weights.write_text('{"cake_wording": [0.8, 0.2]}', encoding="utf-8")
+    code, out, _ = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 0
+    features = json.loads(out)["features"]
+    assert features["cake_wording"]["rules"][-1]["weights"] == [0.8, 0.2]
+    assert features["offer_timing"]["rules"][-1]["weights"] == [0.34, 0.33, 0.33]
+    weights.write_text('{"cake_wording": [0.8, 0.1]}', encoding="utf-8")
+    code, _, err = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 1 and "cake_wording.yaml" in err and "equal weights" in err
+    weights.write_text('{"cake_wordin": [0.5, 0.5]}', encoding="utf-8")
+    code, _, err = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 1 and "'cake_wordin', which is not a running experiment" in err
+    weights.write_text('{"cake_wording": "half"}', encoding="utf-8")
+    code, _, err = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
+    assert code == 1 and str(weights) in err and "list of numbers" in err
+
+
+def test_export_does_not_import_the_collector_stack(tmp_path: Path) -> None:
+    """The web extra's packages are imported only by the collector: `export` (and the CLI's
+    start) stay light."""
+    import subprocess
+    import sys
+
+    argv = ["export", "growthbook", str(EXAMPLES), "-o", str(tmp_path / "p.json")]
+    code = (
+        "import sys; from upsell_ab.cli.main import main; "
+        f"rc = main({argv!r}); "
+        "heavy = [m for m in ('starlette', 'uvicorn', 'jsonschema', 'fastjsonschema', 'pandas') "
+        "if m in sys.modules]; print(rc, heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0 []"

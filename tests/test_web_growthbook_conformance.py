@@ -87,7 +87,10 @@ def customer_id(rng: random.Random, index: int) -> str:
         return "".join(rng.choice(kana) for _ in range(3)) + str(index)
     if style < 9:
         return "".join(rng.choice("🎂😀🍰☕️👍🏽") for _ in range(2)) + f"u{index}"
-    return rng.choice(["", *QA_IDS, "é-ü", "\u3042" * 20, f"mixed-ケ-🎂-{index}"])
+    # lone surrogates: legal in a JavaScript string (and in a JSON \\u escape), hashed
+    # as the single code unit they are
+    lone = rng.choice(["\ud83c", "\udf82", "\udbff"]) + f"-{index}"
+    return rng.choice(["", *QA_IDS, "é-ü", "\u3042" * 20, f"mixed-ケ-🎂-{index}", lone])
 
 
 def customers(count: int, seed: int) -> list[dict[str, Any]]:
@@ -134,13 +137,17 @@ def expected(
     specs: list[Experiment], population: list[dict[str, Any]]
 ) -> dict[str, list[str | None]]:
     """Assigner.assign per customer; checked equal to assign_many on the same frame."""
-    frame = pd.DataFrame(population).astype(object).where(pd.DataFrame(population).notna(), None)
+    # unit ids go to assign_many as a list: pandas' Arrow-backed strings cannot hold the
+    # lone surrogates some ids contain; the attributes go as an object-typed frame
+    attributes = [{k: v for k, v in c.items() if k != "customer_id"} for c in population]
+    frame = pd.DataFrame(attributes, dtype=object)
+    frame = frame.where(frame.notna(), None)
     out: dict[str, list[str | None]] = {}
     for spec in specs:
         assigner = Assigner(spec)
         unit = spec.population.unit
         single = [assigner.assign(c[unit], c).variant for c in population]
-        bulk = assigner.assign_many(frame[unit].tolist(), frame)
+        bulk = assigner.assign_many([c[unit] for c in population], frame)
         assert list(bulk) == single, spec.id
         out[spec.id] = single
     return out
@@ -168,7 +175,8 @@ def js_results(payload: dict[str, Any], keys: list[str], people: list[dict[str, 
     ensure_js_packages()
     source = tmp / "input.json"
     source.write_text(
-        json.dumps({"payload": payload, "keys": keys, "customers": people}, ensure_ascii=False),
+        # ASCII JSON: lone surrogates travel as \\u escapes, which JSON.parse restores
+        json.dumps({"payload": payload, "keys": keys, "customers": people}),
         encoding="utf-8",
     )
     done = subprocess.run(

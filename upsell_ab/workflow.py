@@ -79,9 +79,6 @@ def run_experiment(
 ) -> ExperimentRun:
     """Load (if given a path), aggregate in the store (or read a summary CSV),
     analyse, decide. ``daily`` also computes the per-day cumulative lifts."""
-    from upsell_ab.decision.rules import decide
-    from upsell_ab.stats.analysis import analyze
-
     if isinstance(path_or_resolved, str | Path):
         from upsell_ab.spec.load import load_experiment
 
@@ -105,10 +102,25 @@ def run_experiment(
             segments=segments,
             daily=daily,
         )
-    step(f"{experiment_id}: analysing")
+    return run_on_data(resolved, data, daily=daily and summary is None, step=step)
+
+
+def run_on_data(
+    resolved: ResolvedExperiment,
+    data: ExperimentData,
+    *,
+    daily: bool = True,
+    step: Step = _noop,
+) -> ExperimentRun:
+    """Analyse and decide on statistics already computed (from any source); ``daily``
+    adds the per-day cumulative lifts when ``data`` has daily statistics."""
+    from upsell_ab.decision.rules import decide
+    from upsell_ab.stats.analysis import analyze
+
+    step(f"{resolved.experiment.id}: analysing")
     analysis = analyze(resolved, data)
     outcome = decide(resolved, analysis, data)
-    lifts = daily_lifts(resolved, data) if daily and summary is None else {}
+    lifts = daily_lifts(resolved, data) if daily else {}
     return ExperimentRun(resolved, data, analysis, outcome, lifts)
 
 

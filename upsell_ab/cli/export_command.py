@@ -32,13 +32,20 @@ def register(subparsers: Any) -> None:
     growthbook.add_argument(
         "--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout"
     )
+    growthbook.add_argument(
+        "--weights",
+        metavar="FILE",
+        help='current weights per experiment, JSON {"experiment_id": [w1, w2, ...]} in spec '
+        "order (e.g. a bandit's latest allocation); default: the spec's weights",
+    )
     growthbook.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from upsell_ab.cli.run_output import write_text
-    from upsell_ab.web.growthbook import dumps, export_paths
+    from upsell_ab.web.growthbook import dumps, export_paths, read_weights
 
-    payload = export_paths(args.paths)
+    weights = read_weights(args.weights) if args.weights else None
+    payload = export_paths(args.paths, weights)
     write_text(dumps(payload), args.output)
     return int(ExitCode.OK)

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
+from upsell_ab.safe_text import escape_control
 
 if TYPE_CHECKING:
     from upsell_ab.errors import InputError
     from upsell_ab.events.schema import ColumnMapping, Kind
+    from upsell_ab.events.spool import SpoolResult
     from upsell_ab.events.store import IngestReport
 
 
@@ -93,22 +95,34 @@ def run(args: argparse.Namespace) -> int:
     store_path = args.store or spec_store or DEFAULT_STORE
     created = not Path(store_path).exists()
     reports: list[IngestReport] = []
+    spooled: SpoolResult | None = None
     try:
         with EventStore(store_path) as store:
             if streams:
                 reports.extend(store.write_streams(streams))
             if args.spool:
-                from upsell_ab.events.spool import ingest_spool
+                from upsell_ab.events.spool import ingest_spool_files
 
-                reports.append(ingest_spool(args.spool, store, timezone=args.timezone))
+                spooled = ingest_spool_files(args.spool, store, timezone=args.timezone)
+                reports.append(spooled.report)
             counts = store.counts()
     except InputError as error:
-        if created and not reports:  # leave no empty store behind for a refused first run
-            for leftover in (Path(store_path), Path(f"{store_path}.wal")):
-                leftover.unlink(missing_ok=True)
+        if created and not reports:
+            _remove_new_store(store_path)
         return _refuse(error, args.format, written=bool(reports))
-    _print_reports(reports, store_path, counts, args.format)
-    return int(ExitCode.OK)
+    except BaseException:  # disk full, driver failure, interrupt: the CLI reports it
+        if created and not reports:
+            _remove_new_store(store_path)
+        raise
+    _print_reports(reports, store_path, counts, args.format, spooled)
+    # quarantined spool files: the rest is in, but a person must look (cron must notice)
+    return int(ExitCode.INVALID_INPUT if spooled and spooled.quarantined else ExitCode.OK)
+
+
+def _remove_new_store(store_path: str) -> None:
+    """A refused or failed FIRST ingest leaves no store file behind (nothing was committed)."""
+    for leftover in (Path(store_path), Path(f"{store_path}.wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def _spec_mapping(spec_path: str | None) -> tuple[Any, Any, str | None]:
@@ -137,21 +151,43 @@ def _refuse(error: InputError, output: str, written: bool = False) -> int:
         print(json.dumps({"ok": False, "written": written, "problems": problems}, indent=2))
     what = "files were written; the spool was refused" if written else "nothing written"
     print(f"upsell-ab ingest: refused, {what}:", file=sys.stderr)
-    for problem in error.problems:
-        print(f"  {problem}", file=sys.stderr)
+    for problem in error.problems:  # file names and values are untrusted text
+        print(f"  {escape_control(str(problem), keep_newlines=False)}", file=sys.stderr)
     return int(ExitCode.INVALID_INPUT)
 
 
-def _print_reports(reports: list[IngestReport], store: str, counts: Any, output: str) -> None:
+def _print_reports(
+    reports: list[IngestReport],
+    store: str,
+    counts: Any,
+    output: str,
+    spooled: SpoolResult | None = None,
+) -> None:
+    quarantined = list(spooled.quarantined) if spooled else []
     if output == "json":
         payload = {
-            "ok": True,
+            "ok": not quarantined,
             "store": store,
             "ingests": [r.to_dict() for r in reports],
             "store_rows": {"exposures": counts.exposures, "events": counts.events},
+            "quarantined": [q.to_dict() for q in quarantined],
+            "stale_temporaries_removed": list(spooled.stale_removed) if spooled else [],
         }
         print(json.dumps(payload, indent=2))
+        for item in quarantined:
+            print(
+                escape_control(f"upsell-ab ingest: quarantined {item.file}", keep_newlines=False),
+                file=sys.stderr,
+            )
         return
+    for item in quarantined:
+        text = (
+            f"upsell-ab ingest: quarantined {item.file} -> {item.moved_to} "
+            f"(reasons in {item.moved_to}.reason.txt): {item.reasons[0] if item.reasons else ''}"
+        )
+        print(escape_control(text, keep_newlines=False), file=sys.stderr)
+    if spooled and spooled.stale_removed:
+        print(f"  removed {len(spooled.stale_removed)} stale temporary spool files")
     for r in reports:
         line = (
             f"{r.kind:<9} {r.source}: read {r.rows_read:,}, added {r.rows_added:,}, "
@@ -159,7 +195,7 @@ def _print_reports(reports: list[IngestReport], store: str, counts: Any, output:
         )
         if r.duplicates_in_source:
             line += f" ({r.duplicates_in_source:,} repeated inside the source)"
-        print(line)
+        print(escape_control(line, keep_newlines=False))
         if r.defaulted_columns:
             print(
                 f"  note: no column for {', '.join(r.defaulted_columns)}; "

@@ -36,15 +36,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_memory_argument(args)
-    from upsell_ab.workflow import run_experiment, running_specs
+    from upsell_ab.api import Experiment
+    from upsell_ab.workflow import running_specs
 
     specs = running_specs(args.paths)
     runs = []
     with progress(total=len(specs)) as step:
         for resolved in specs:
-            runs.append(
-                run_experiment(resolved, store=args.store, daily=not args.no_daily, step=step)
-            )
+            result = Experiment(resolved).analyze(args.store, daily=not args.no_daily, step=step)
+            runs.append(result.run)
             step.advance()
         step("rendering the report")
         text = render_runs(runs, args.format, to_terminal=args.output is None)

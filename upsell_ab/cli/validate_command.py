@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from upsell_ab.cli.exit_codes import ExitCode
+from upsell_ab.safe_text import escape_control, escape_json_text
 
 
 def register(subparsers: Any) -> None:
@@ -78,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
                 for p in report.problems
             ],
         }
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        print(escape_json_text(json.dumps(payload, indent=2, ensure_ascii=False)))
     else:
         for problem in report.problems:
-            print(problem)
+            print(escape_control(str(problem), keep_newlines=False))  # spec text is untrusted
     print(line, file=sys.stderr)
     return int(ExitCode.OK if report.valid else ExitCode.INVALID_INPUT)

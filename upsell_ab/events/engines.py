@@ -108,6 +108,41 @@ class DuckDBEngine:
             self._spill = None
 
 
+class DuckDBRelationEngine:
+    """DuckDB relations of a caller's connection, which Python cannot name: each added
+    relation becomes a view on that connection for as long as this engine lives
+    (``close`` drops them), and queries run through the first relation."""
+
+    dialect: Dialect = "duckdb"
+    _SELF = "upsell_ab_anchor"
+
+    def __init__(self, anchor: Any) -> None:
+        self.anchor = anchor
+        self.views: list[str] = []
+
+    def add_view(self, name: str, relation: Any) -> None:
+        import duckdb
+
+        try:
+            relation.create_view(name, replace=False)
+        except duckdb.Error as error:
+            raise StoreError(f"cannot read the DuckDB relation: {error}") from error
+        self.views.append(name)
+
+    def execute(self, sql: str) -> list[Row]:
+        import duckdb
+
+        try:
+            return [tuple(r) for r in self.anchor.query(self._SELF, sql).fetchall()]
+        except duckdb.Error as error:
+            raise StoreError(f"DuckDB query failed: {error}") from error
+
+    def close(self) -> None:
+        for name in reversed(self.views):
+            self.anchor.query(self._SELF, f'DROP VIEW IF EXISTS "{name}"')
+        self.views.clear()
+
+
 class PostgresEngine:
     """PostgreSQL via psycopg 3; a DSN opens a read-only autocommit connection."""
 

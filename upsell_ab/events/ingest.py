@@ -114,6 +114,11 @@ def validated_chunks(
                 return
 
 
+MAX_ATTRIBUTE_COLUMNS = 64
+"""Attribute columns one source may bring into the store when they are not listed
+(``--attribute`` / ``exposure_columns.attributes``): every attribute becomes a
+permanent column, so a file with 1,500 stray columns must not add 1,500."""
+
 _STRUCTURAL = frozenset({"missing_column", "bad_attribute", "bad_timezone", "bad_header"})
 
 
@@ -252,6 +257,18 @@ def _attributes(
                         "missing_column",
                     )
                 )
+    if len(chosen) > MAX_ATTRIBUTE_COLUMNS:
+        problems.append(
+            Problem(
+                Location(file=table.name, line=line),
+                f"{len(chosen):,} attribute columns; at most {MAX_ATTRIBUTE_COLUMNS} are kept "
+                "(each becomes a permanent store column)",
+                "list the attributes to keep with --attribute NAME (repeat) or the spec's "
+                "exposure_columns.attributes; the other columns are then ignored",
+                "bad_attribute",
+            )
+        )
+        return ()
     for name in chosen:
         problem = attribute_problem(name, Location(file=table.name, line=line, field=name))
         if problem is not None:

@@ -355,3 +355,33 @@ def render_html(reports: Sequence[ExperimentReport], *, title: str = "Upsell exp
         f"<body><main><h1>{escape(title)}</h1><nav><ul>{toc}</ul></nav>{body}"
         f'<h3>What the numbers mean</h3><dl class="legend">{legend}</dl></main></body></html>\n'
     )
+
+
+def _scoped_css(scope: str) -> str:
+    """The report's CSS with every selector inside ``scope`` (page-level rules dropped),
+    so a report embedded in another page (a notebook) does not restyle it."""
+    rules = []
+    for rule in _CSS.replace("\n", "").split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        kept = [
+            f"{scope} {sel.strip()}"
+            for sel in selectors.split(",")
+            if sel.strip() not in ("body", "main", "nav ul")
+        ]
+        if kept:
+            rules.append(f"{','.join(kept)}{{{body}}}")
+    return "".join(rules)
+
+
+def render_html_fragment(report: ExperimentReport) -> str:
+    """One experiment's report as an HTML fragment with scoped styles (for notebooks'
+    ``_repr_html_``): the same sections as :func:`render_html`, no document wrapper."""
+    legend = "".join(f"<dt>{escape(t)}</dt><dd>{escape(m)}</dd>" for t, m in LEGEND)
+    return (
+        f'<div class="upsell-ab"><style>{_scoped_css(".upsell-ab")}</style>'
+        f"{_experiment(report)}"
+        f'<details><summary>What the numbers mean</summary><dl class="legend">{legend}</dl>'
+        "</details></div>"
+    )

@@ -72,7 +72,32 @@ def decision_text(report: ExperimentReport) -> str:
             extra.append(fmt.days(decision.additional_days_needed))
         if extra:
             text += f" ({', '.join(extra)})"
+        still = contenders(report)
+        if still:
+            text += "; still in contention: " + ", ".join(still)
     return text
+
+
+def contenders(report: ExperimentReport) -> list[str]:
+    """Variants that can still win on the decision metric: the control and every
+    treatment not shown significantly worse than it (interval entirely on the losing
+    side, or a Bayesian chance to beat control under 5 % when no interval exists)."""
+    metric = report.metric(report.decision_metric) or report.primary
+    if metric is None:
+        return []
+    out: list[str] = []
+    control = next((v for v in report.variants if v.control), None)
+    if control is not None:
+        out.append(f"{control.label} (control)")
+    for c in metric.comparisons:
+        if c.ci_low is not None and c.ci_high is not None:
+            worse = c.ci_high < 0 if metric.higher_is_better else c.ci_low > 0
+        else:
+            worse = c.prob_beat_baseline is not None and c.prob_beat_baseline < 0.05
+        if not worse:
+            variant = report.variant(c.variant)
+            out.append(variant.label if variant else c.variant)
+    return out
 
 
 def srm_text(report: ExperimentReport) -> str:
@@ -114,12 +139,37 @@ def headlines(report: ExperimentReport) -> list[Headline]:
     return [headline(report, metric, c) for c in metric.comparisons]
 
 
+def _absolute_shown(c: ComparisonReport) -> tuple[float | None, float | None, float | None]:
+    """(lift, low, high) on the absolute scale: frequentist, else the Bayesian estimate."""
+    if c.absolute_lift is not None:
+        return c.absolute_lift, c.ci_low, c.ci_high
+    return None, None, None
+
+
 def headline(report: ExperimentReport, metric: MetricReport, c: ComparisonReport) -> Headline:
     variant = report.variant(c.variant)
+    lift, low, high = c.shown_relative
+    if lift is None and c.absolute_lift is not None:
+        # control's mean is 0: a relative lift is undefined, the absolute one is not
+        a_lift, a_low, a_high = _absolute_shown(c)
+        unit = {"is_rate": metric.is_rate, "unit": metric.unit}
+        return Headline(
+            variant=variant.label if variant else c.variant,
+            lift=fmt.absolute_change(a_lift, **unit) + " absolute (control is 0)",  # type: ignore[arg-type]
+            interval=fmt.absolute_interval(a_low, a_high, **unit),  # type: ignore[arg-type]
+            interval_name=interval_name(c),
+            chance=fmt.probability(c.prob_beat_baseline),
+            p_value=fmt.p_value(
+                c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value
+            ),
+            p_label="p adj." if c.p_value_adjusted is not None else "p",
+            has_chance=report.has_bayesian,
+            has_p=report.has_frequentist,
+        )
     return Headline(
         variant=variant.label if variant else c.variant,
-        lift=fmt.percent(c.shown_relative[0], sign=True),
-        interval=fmt.relative_interval(c.shown_relative[1], c.shown_relative[2]),
+        lift=fmt.percent(lift, sign=True),
+        interval=fmt.relative_interval(low, high),
         interval_name=interval_name(c),
         chance=fmt.probability(c.prob_beat_baseline),
         p_value=fmt.p_value(c.p_value_adjusted if c.p_value_adjusted is not None else c.p_value),

@@ -237,6 +237,18 @@ class Truth:
         return truths
 
 
+SHARE_EFFECTS: tuple[str, ...] = ("take_rate", "exposure_keep")
+"""Effects that are shares (0..1), not multipliers or prices."""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_effects(raw: Any, source: str) -> dict[str, dict[str, dict[str, float]]]:
     """Validate a parsed effects document; variant-level documents apply to any experiment."""
     problems: list[Problem] = []
@@ -264,8 +276,27 @@ def _check_effects(raw: Any, source: str) -> dict[str, dict[str, dict[str, float
                     problems.append(
                         Problem(where, f"unknown effect {key!r}", f"use one of {sorted(allowed)}")
                     )
+                elif isinstance(value, str) and value.strip().endswith("%"):
+                    number = value.strip().rstrip("%").strip()
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{value!r} is not a number",
+                            f"write {float(number) / 100:.10g} (a share)"
+                            if key in SHARE_EFFECTS and _is_number(number)
+                            else "write a multiplier such as 1.1",
+                        )
+                    )
                 elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     problems.append(Problem(where, f"expected a number >= 0, got {value!r}"))
+                elif key in SHARE_EFFECTS and value > 1:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{key} is a share of 0..1, got {value:g} (read as {value:.0%})",
+                            f"write {value / 100:.10g} for {value:g} %",
+                        )
+                    )
                 else:
                     result.setdefault(str(scope), {}).setdefault(str(variant_id), {})[key] = float(
                         value

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +52,6 @@ class CollectorConfig:
     max_batch: int = 1000
     rate_per_s: float = 50.0
     burst: float = 100.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class BodyTooLarge(Exception):

@@ -28,6 +28,7 @@ https://docs.growthbook.io/lib/build-your-own (FeatureRule, Experiment).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,11 +236,47 @@ def export_paths(
                 )
             )
         experiments.append(experiment)
+    for unknown in sorted(set(weights or {}) - set(seen)):
+        refused.append(
+            Problem(
+                Location(field=unknown),
+                f"current weights given for {unknown!r}, which is not a running experiment here",
+                "remove it from the weights file or check the experiment id",
+                "not_exportable",
+            )
+        )
     if problems:
         raise SpecError(sorted_unique(problems))
     if refused:
         raise ExportError(sorted_unique(refused))
     return features_payload(experiments, weights)
+
+
+def read_weights(path: str | Path) -> dict[str, list[float]]:
+    """``{"experiment_id": [w1, w2, ...]}`` from a JSON file (current weights, spec order)."""
+    from upsell_ab.errors import InputError
+
+    def refuse(message: str) -> InputError:
+        hint = 'write {"experiment_id": [0.6, 0.4]}, one weight per variant in spec order'
+        return InputError([Problem(Location(file=str(path)), message, hint, "invalid")])
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise refuse(f"cannot read: {error.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise refuse(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise refuse("expected an object of experiment ids")
+    weights: dict[str, list[float]] = {}
+    for key, values in data.items():
+        if not isinstance(values, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        ):
+            raise refuse(f"weights of {key!r} must be a list of numbers")
+        weights[str(key)] = [float(v) for v in values]
+    return weights
 
 
 def dumps(payload: Mapping[str, Any]) -> str:
