@@ -97,7 +97,9 @@ def orders_sql(customers: int) -> str:
     )
     # arm effects: 'pairing' +4 % orders (control drops 4 % of its orders), 'bundle' +3 %
     # order value; amounts exponential with mean 3,000 (a heavy right tail)
-    amount = f"round(-ln(1 - {_u('j', 13)}) * 3000 * (CASE WHEN arm = 'bundle' THEN 1.03 ELSE 1 END))"
+    amount = (
+        f"round(-ln(1 - {_u('j', 13)}) * 3000 * (CASE WHEN arm = 'bundle' THEN 1.03 ELSE 1 END))"
+    )
     base = f"""
     SELECT j, c, {_arm("c")} AS arm,
            {_first_seen("c")} + to_microseconds(CAST({days} * 86400e6 AS BIGINT)) AS ordered_at
@@ -112,7 +114,8 @@ def orders_sql(customers: int) -> str:
     FROM ({base}) WHERE NOT (arm <> 'pairing' AND {_u("j", 17)} < 0.04)
     """
     orphans = f"""
-    SELECT 'X' || lpad(CAST(j AS VARCHAR), 10, '0'), 'Z' || lpad(CAST(j AS VARCHAR), 9, '0'), 'order',
+    SELECT 'X' || lpad(CAST(j AS VARCHAR), 10, '0'),
+           'Z' || lpad(CAST(j AS VARCHAR), 9, '0'), 'order',
            TIMESTAMP '{START}' + to_microseconds(CAST({_u("j", 18)} * 90 * 86400e6 AS BIGINT)),
            round(-ln(1 - {_u("j", 19)}) * 3000), 0, 1
     FROM range({max(1, n // 100)}) t(j)
@@ -187,9 +190,7 @@ STORE_DATA = """\
 def write_specs(out: Path, experiments: int) -> list[str]:
     (out / "metrics.yaml").write_text(CATALOGUE)
     ids = (
-        ["upsell_bench"]
-        if experiments == 1
-        else [f"upsell_bench_{k}" for k in range(experiments)]
+        ["upsell_bench"] if experiments == 1 else [f"upsell_bench_{k}" for k in range(experiments)]
     )
     for experiment_id in ids:
         (out / f"{experiment_id}.files.yaml").write_text(

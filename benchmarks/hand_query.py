@@ -27,17 +27,18 @@ ARMS = ("control", "pairing", "bundle")
 def hand_sql(data: Path, experiment: str, *, store: bool) -> str:
     if store:
         xp = (
-            "SELECT unit_id AS customer_id, variant AS arm, \"timestamp\" AS ts FROM exposures "
+            'SELECT unit_id AS customer_id, variant AS arm, "timestamp" AS ts FROM exposures '
             f"WHERE experiment = '{experiment}'"
         )
         orders = (
-            "SELECT unit_id AS customer_id, \"timestamp\" AS ts, value AS amount FROM events "
+            'SELECT unit_id AS customer_id, "timestamp" AS ts, value AS amount FROM events '
             "WHERE event_type = 'order'"
         )
     else:
         xp = (
             "SELECT customer_id, arm, exposed_at AS ts "
-            f"FROM read_parquet('{data / 'exposures.parquet'}') WHERE experiment_id = '{experiment}'"
+            f"FROM read_parquet('{data / 'exposures.parquet'}') "
+            f"WHERE experiment_id = '{experiment}'"
         )
         orders = (
             "SELECT customer_id, ordered_at AS ts, amount "
@@ -45,6 +46,8 @@ def hand_sql(data: Path, experiment: str, *, store: bool) -> str:
             "QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY ordered_at) = 1"
         )
     arms = ", ".join(f"'{a}'" for a in ARMS)
+    window = "o.ts >= f.t0 AND o.ts < f.t0 + INTERVAL 60 DAY"
+    lookback = "o.ts >= f.t0 - INTERVAL 28 DAY AND o.ts < f.t0"
     return f"""
     WITH first_seen AS (
         SELECT customer_id, min(ts) AS t0, min(arm) AS arm
@@ -54,9 +57,9 @@ def hand_sql(data: Path, experiment: str, *, store: bool) -> str:
     ),
     per_customer AS (
         SELECT f.arm,
-               coalesce(sum(o.amount) FILTER (WHERE o.ts >= f.t0 AND o.ts < f.t0 + INTERVAL 60 DAY), 0) AS y,
-               count(o.ts) FILTER (WHERE o.ts >= f.t0 AND o.ts < f.t0 + INTERVAL 60 DAY) AS d,
-               coalesce(sum(o.amount) FILTER (WHERE o.ts >= f.t0 - INTERVAL 28 DAY AND o.ts < f.t0), 0) AS x
+               coalesce(sum(o.amount) FILTER (WHERE {window}), 0) AS y,
+               count(o.ts) FILTER (WHERE {window}) AS d,
+               coalesce(sum(o.amount) FILTER (WHERE {lookback}), 0) AS x
         FROM first_seen f LEFT JOIN ({orders}) o ON o.customer_id = f.customer_id
         GROUP BY f.customer_id, f.arm
     )
@@ -71,10 +74,7 @@ def hand_stats(data: Path, experiment: str, *, store: bool = False) -> dict[str,
     """Per arm: every sufficient statistic, named as upsell_ab's stats classes name them."""
     import duckdb
 
-    if store:
-        con = duckdb.connect(str(data / "store.duckdb"), read_only=True)
-    else:
-        con = duckdb.connect()
+    con = duckdb.connect(str(data / "store.duckdb"), read_only=True) if store else duckdb.connect()
     try:
         rows = con.execute(hand_sql(data, experiment, store=store)).fetchall()
     finally:
