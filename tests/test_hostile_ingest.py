@@ -7,25 +7,12 @@ file contains (the line we put the bad byte on, the rows we wrote).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.cli_support import run_cli
 from upsell_ab.events.ingest import MAX_ATTRIBUTE_COLUMNS
 
 TS = "2026-03-05T10:00:00+00:00"
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=dict(os.environ),
-    )
 
 
 def test_mixed_type_json_lines_are_read_as_text_and_located(tmp_path: Path) -> None:
@@ -45,11 +32,13 @@ def test_mixed_type_json_lines_are_read_as_text_and_located(tmp_path: Path) -> N
         encoding="utf-8",
     )  # fmt: skip
     store = tmp_path / "new.duckdb"
-    refused = _cli("ingest", "--store", str(store), "--events", str(events))
+    refused = run_cli("ingest", "--store", str(store), "--events", str(events))
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "row 2, value" in refused.stderr and "'abc'" in refused.stderr
     assert not store.exists()  # a refused first ingest leaves no store behind
-    done = _cli("ingest", "--store", str(store), "--exposures", str(exposures), "--format", "json")
+    done = run_cli(
+        "ingest", "--store", str(store), "--exposures", str(exposures), "--format", "json"
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["store_rows"]["exposures"] == 2
     import duckdb
@@ -66,7 +55,7 @@ def test_mixed_encoding_csv_blames_the_line_with_the_bad_byte(tmp_path: Path) ->
         b"e,a,u1,2026-03-02 10:00:00,web\n"
         b"e,a,u2,2026-03-02 10:00:00,caf\xe9\n"
     )
-    done = _cli("ingest", "--store", str(tmp_path / "s.duckdb"), "--exposures", str(path))
+    done = run_cli("ingest", "--store", str(tmp_path / "s.duckdb"), "--exposures", str(path))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"{path}:3:31: byte 0xe9 is not UTF-8" in done.stderr, done.stderr
     assert not (tmp_path / "s.duckdb").exists()
@@ -81,11 +70,11 @@ def test_a_csv_with_1500_extra_columns_adds_no_store_columns(tmp_path: Path) -> 
     path = tmp_path / "wide.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     store = tmp_path / "s.duckdb"
-    refused = _cli("ingest", "--store", str(store), "--exposures", str(path))
+    refused = run_cli("ingest", "--store", str(store), "--exposures", str(path))
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert f"1,500 attribute columns; at most {MAX_ATTRIBUTE_COLUMNS}" in refused.stderr
     assert "--attribute" in refused.stderr and not store.exists()
-    kept = _cli("ingest", "--store", str(store), "--exposures", str(path), "--attribute", "x7")
+    kept = run_cli("ingest", "--store", str(store), "--exposures", str(path), "--attribute", "x7")
     assert kept.returncode == 0, kept.stderr
     import duckdb
 
@@ -97,6 +86,6 @@ def test_a_csv_with_1500_extra_columns_adds_no_store_columns(tmp_path: Path) -> 
 def test_store_path_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("experiment,variant,unit_id,timestamp\ne,a,u,2026-03-02 10:00:00\n")
-    done = _cli("ingest", "--store", str(tmp_path / "no" / "s.duckdb"), "--exposures", str(path))
+    done = run_cli("ingest", "--store", str(tmp_path / "no" / "s.duckdb"), "--exposures", str(path))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

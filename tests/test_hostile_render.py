@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,12 @@ from upsell_ab.safe_text import escape_control, escape_json_text, escape_strings
 
 REPO = Path(__file__).resolve().parents[1]
 CLEAR, TITLE, CSI, RLO = "\x1b[2J", "\x1b]0;pwned\x07", "\x9b31m", "\u202e"
+MEASURED = (
+    "import sys; from upsell_ab.cli.main import main; code = main(sys.argv[1:]); "
+    "hwm = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]; "
+    "print('peak-kb', hwm, file=sys.stderr); sys.exit(code)"
+)
+"""The real CLI, then this process's peak resident memory (kB) on stderr."""
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -61,14 +68,18 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
 def test_no_raw_control_character_in_any_format(hostile: tuple[Path, Path], fmt: str) -> None:
     spec, store = hostile
+    began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", str(spec), "--store", str(store),
+        [sys.executable, "-c", MEASURED, "analyze", str(spec), "--store", str(store),
          "--segments", "--format", fmt],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    peak_kb = int(done.stderr.rsplit("peak-kb ", 1)[1])
+    assert time.monotonic() - began < 60 and peak_kb < 1_500_000  # bounded time and memory
+    stderr = done.stderr.rsplit("peak-kb ", 1)[0]
     assert RAW.findall(done.stdout) == []
-    assert RAW.findall(done.stderr) == []
+    assert RAW.findall(stderr) == []
     if fmt == "json":
         document = json.loads(done.stdout)["experiments"][0]
         assert document["name"] == f"Cake {CLEAR}{TITLE[:-1]}\x07 {RLO}evil {CSI}"

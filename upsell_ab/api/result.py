@@ -158,8 +158,9 @@ class Result:
     def to_json(self, *, indent: int | None = 2) -> str:
         """The exact text ``upsell-ab analyze SPEC --format json`` prints."""
         from upsell_ab.report.json_format import render_json
+        from upsell_ab.safe_text import escape_json_text
 
-        return render_json([self.report], indent=indent)
+        return escape_json_text(render_json([self.report], indent=indent))
 
     def to_markdown(self) -> str:
         """The Markdown report (as in a CI job summary)."""
@@ -187,8 +188,10 @@ class Result:
 
     def _repr_html_(self) -> str:
         from upsell_ab.report.html import render_html_fragment
+        from upsell_ab.safe_text import escape_strings
 
-        return render_html_fragment(self.report)
+        # spec and data text is untrusted: control/bidi characters shown as escapes
+        return render_html_fragment(escape_strings(self.report))
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()

@@ -143,6 +143,9 @@ def to_canonical(
     defaulted: list[str] = []
     required = mapping.required
     for canonical, source_col in mapping.columns.items():
+        if canonical in mapping.constants:
+            out[canonical] = _constant(mapping.constants[canonical], n)
+            continue
         if source_col not in present:
             defaulted.append(canonical)
             continue
@@ -194,6 +197,16 @@ def to_canonical(
     )
 
 
+def _constant(value: str | float, n: int) -> Any:
+    """A spec's constant mapping as a whole column (text, or a float)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, str):
+        return pd.Series([value] * n, dtype=pd.ArrowDtype(_pa_string()))
+    return np.full(n, float(value))
+
+
 def _pa_string() -> Any:
     import pyarrow as pa
 
@@ -206,7 +219,7 @@ def _missing_columns(
     problems: list[Problem] = []
     for canonical, source_col in mapping.columns.items():
         needed = canonical in mapping.required or canonical in mapping.explicit
-        if source_col in present:
+        if source_col in present or canonical in mapping.constants:
             continue
         close = _did_you_mean(source_col, present)
         if needed or close:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any, Literal
 
 from upsell_ab.errors import InputError, Location, Problem
-from upsell_ab.spec.models import EventColumns, ExposureColumns
+from upsell_ab.spec.models import Constant, EventColumns, ExposureColumns
 
 Kind = Literal["exposures", "events"]
 
@@ -128,6 +128,9 @@ class ColumnMapping:
     required: frozenset[str]
     explicit: frozenset[str]
     attributes: tuple[str, ...] | None = None
+    constants: Mapping[str, str | float] = field(default_factory=dict)
+    """canonical column -> the value every row gets (a spec's ``{value: ...}`` mapping);
+    such columns are not read from the source."""
 
 
 def exposure_mapping(
@@ -137,8 +140,9 @@ def exposure_mapping(
 ) -> ColumnMapping:
     """Combine the spec's ``exposure_columns`` with ``--map canonical=source`` overrides."""
     spec = spec or _DEFAULT_EXPOSURES
+    constants = _constants({"experiment": spec.experiment})
     columns: dict[str, str] = {
-        "experiment": spec.experiment,
+        "experiment": _column(spec.experiment, "experiment"),
         "variant": spec.variant,
         "unit_id": spec.unit_id,
         "timestamp": spec.timestamp,
@@ -148,6 +152,7 @@ def exposure_mapping(
     if spec.event_id is not None:
         explicit.add("event_id")
     _apply_overrides("exposures", columns, explicit, overrides)
+    _drop_overridden(constants, overrides)
     chosen = attributes if attributes is not None else (tuple(spec.attributes) or None)
     return ColumnMapping(
         kind="exposures",
@@ -155,6 +160,7 @@ def exposure_mapping(
         required=frozenset({"experiment", "variant", "unit_id", "timestamp"}),
         explicit=frozenset(explicit),
         attributes=chosen,
+        constants=constants,
     )
 
 
@@ -163,25 +169,50 @@ def event_mapping(
 ) -> ColumnMapping:
     """Combine the spec's ``event_columns`` with ``--map canonical=source`` overrides."""
     spec = spec or _DEFAULT_EVENTS
-    columns: dict[str, str] = {
-        "unit_id": spec.unit_id,
-        "timestamp": spec.timestamp,
+    given = {
         "event_type": spec.type,
         "value": spec.value,
         "discount": spec.discount,
         "quantity": spec.quantity,
+    }
+    constants = _constants(given)
+    columns: dict[str, str] = {
+        "unit_id": spec.unit_id,
+        "timestamp": spec.timestamp,
+        **{canonical: _column(value, canonical) for canonical, value in given.items()},
         "order_id": spec.order_id or "order_id",
         "event_id": spec.event_id or "event_id",
     }
     defaults = {field: getattr(_DEFAULT_EVENTS, attr) for field, attr in _EVENT_ATTRS.items()}
-    explicit = {k for k, v in columns.items() if v != defaults[k]}
+    explicit = {k for k, v in columns.items() if v != defaults[k] and k not in constants}
     _apply_overrides("events", columns, explicit, overrides)
+    _drop_overridden(constants, overrides)
     return ColumnMapping(
         kind="events",
         columns=columns,
-        required=frozenset({"unit_id", "timestamp", "event_type"}),
+        required=frozenset({"unit_id", "timestamp", "event_type"}) - set(constants),
         explicit=frozenset(explicit),
+        constants=constants,
     )
+
+
+def _constants(given: Mapping[str, Any]) -> dict[str, str | float]:
+    """Canonical columns the spec fixes to a value (``{value: ...}``); a ``null`` optional
+    column (discount, quantity) is left to the ingest defaults instead."""
+    return {k: v.value for k, v in given.items() if isinstance(v, Constant)}
+
+
+def _column(given: Any, canonical: str) -> str:
+    """The source column name of a mapping (a constant's canonical name, never read)."""
+    return given if isinstance(given, str) else canonical
+
+
+def _drop_overridden(
+    constants: dict[str, str | float], overrides: Mapping[str, str] | None
+) -> None:
+    """``--map canonical=column`` on the command line wins over a spec's constant."""
+    for canonical in overrides or {}:
+        constants.pop(canonical, None)
 
 
 _EVENT_ATTRS = {

@@ -36,6 +36,7 @@ from upsell_ab.events.schema import (
     exposure_mapping,
 )
 from upsell_ab.events.store import IngestReport
+from upsell_ab.events.store_open import process_alive
 from upsell_ab.events.tracker import SPOOL_SUFFIX
 
 if TYPE_CHECKING:
@@ -99,20 +100,10 @@ def remove_stale_temporaries(spool_dir: str | Path, *, now: float | None = None)
             old = moment - path.stat().st_mtime > STALE_TEMPORARY_S
         except OSError:
             continue
-        if old or not _alive(int(match.group("pid"))):
+        if old or not process_alive(int(match.group("pid"))):
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return pid < 2**22  # exists under another user (or an impossible id: not alive)
-    return True
 
 
 def ingest_spool(

@@ -71,7 +71,11 @@ def holder(message: str) -> str | None:
 
 
 def _note(text: str) -> None:
-    print(f"upsell-ab: {text}", file=sys.stderr, flush=True)
+    from upsell_ab.redact import redact
+    from upsell_ab.safe_text import escape_control
+
+    # the holder's command line is another program's text: redact and escape it
+    print(f"upsell-ab: {escape_control(redact(text), keep_newlines=False)}", file=sys.stderr)
 
 
 def open_store(
@@ -155,16 +159,17 @@ def _yield_to_readers(path: Path, limit: float) -> None:
         live = False
         for marker in waiting:
             pid = marker.name[len(prefix) :]
-            if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+            if pid.isdigit() and process_alive(int(pid)) and int(pid) != os.getpid():
                 live = True
-            elif pid.isdigit() and not _alive(int(pid)):
+            elif pid.isdigit() and not process_alive(int(pid)):
                 marker.unlink(missing_ok=True)  # left by a killed reader
         if not live:
             return
         time.sleep(_FIRST_DELAY_S)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -106,6 +106,11 @@ def _one_arm(resolved: Any, definitions: dict[str, Any]) -> Any:
     return ResolvedExperiment(experiment=copy, metrics=definitions, roles=dict(resolved.roles))
 
 
+def _name(column: Any, canonical: str) -> str:
+    """The view's column for a mapping that may be a constant (then never read)."""
+    return column if isinstance(column, str) else canonical
+
+
 def read_history(resolved: Any, store: str | Path | None, *, days: int = 28) -> History:
     """Pre-period statistics of every metric of ``resolved`` (module docstring)."""
     import duckdb
@@ -148,7 +153,7 @@ def read_history(resolved: Any, store: str | Path | None, *, days: int = 28) -> 
         )
         connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {EXPOSURE_VIEW} AS SELECT "
-            f"{_literal(experiment.id)} AS {_quoted(exp_cols.experiment)}, "
+            f"{_literal(experiment.id)} AS {_quoted(_name(exp_cols.experiment, 'experiment'))}, "
             f"{_literal(HISTORY_VARIANT)} AS {_quoted(exp_cols.variant)}, "
             f"{unit} AS {_quoted(exp_cols.unit_id)}, MIN({ts}) AS {_quoted(exp_cols.timestamp)} "
             f"FROM {EVENT_VIEW} WHERE {ts} >= {_timestamp(entry_start)} "

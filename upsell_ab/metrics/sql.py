@@ -67,7 +67,7 @@ from upsell_ab.metrics.sql_layout import (
     qcol,
     string,
 )
-from upsell_ab.spec.models import MetricDefinition
+from upsell_ab.spec.models import Constant, MetricDefinition
 
 MEASURED = {"value": "val", "profit": "val", "discount": "disc", "quantity": "qty"}
 """Summand -> the event column it measures (profit's revenue part is the value)."""
@@ -107,9 +107,14 @@ def _relation(relation: Relation, dialect: Dialect) -> exp.Expr:
 
 
 def _source_col(relation: Relation, canonical: str) -> exp.Expr:
+    """The source column (a quoted identifier), or a typed literal for a constant mapping."""
     actual = relation.column(canonical)
     if actual is None:
         raise KeyError(canonical)
+    if isinstance(actual, Constant):
+        if isinstance(actual.value, str):
+            return string(actual.value)
+        return num(float(actual.value))
     return exp.Column(this=id_(actual))
 
 
