@@ -37,14 +37,10 @@ def fisher_exact_p(table: list[list[int]], alternative: str = "two_sided") -> fl
     low, high = max(0, draws - (total - successes)), min(successes, draws)
     x = np.arange(low, high + 1, dtype=float)
 
-    def log_choose(n: float, k: np.ndarray | float) -> np.ndarray | float:
-        return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    def log_choose(n: float, k: np.ndarray) -> np.ndarray:
+        return np.asarray(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1), dtype=float)
 
-    log_pmf = (
-        log_choose(successes, x)
-        + log_choose(total - successes, draws - x)
-        - log_choose(total, draws)
-    )
+    log_pmf = log_choose(successes, x) + log_choose(total - successes, draws - x)
     pmf = np.exp(log_pmf - log_pmf.max())
     pmf /= pmf.sum()
     observed = pmf[a - low]
