@@ -128,6 +128,10 @@ class QueryBuilder:
         self.channels: tuple[tuple[MetricSlot, Channel], ...] = tuple(
             (slot, ch) for slot in self.slots for ch in metric_channels(slot.definition)
         )
+        self.covariate_columns: tuple[str, ...] = tuple(
+            sorted({ch.column for _, ch in self.channels if ch.column is not None})
+        )
+        """Exposure columns holding CUPED covariates (``cuped.column``), aliased c0, c1..."""
         self.ctes: list[tuple[str, exp.Expr, bool]] = []
         self.row = RowFactory(self.output_columns)
         self.measured: tuple[tuple[str, str], ...] = tuple(
@@ -135,7 +139,7 @@ class QueryBuilder:
                 {
                     (ch.event, MEASURED[ch.summand])
                     for _, ch in self.channels
-                    if ch.summand in MEASURED
+                    if ch.summand in MEASURED and ch.column is None
                 }
             )
         )
@@ -179,6 +183,9 @@ class QueryBuilder:
                     _source_col(source, f"attribute:{name}"), "VARCHAR", copy=False
                 )
                 columns.append(attribute.as_(id_(self._segment_alias(index)), copy=False))
+            for index, name in enumerate(self.covariate_columns):
+                value = exp.cast(exp.Column(this=id_(name)), "DOUBLE", copy=False)
+                columns.append(value.as_(id_(f"c{index}"), copy=False))
         variants: exp.Expr = exp.In(
             this=_source_col(source, "variant"),
             expressions=[string(v) for v in self.plan.variants],
@@ -224,6 +231,9 @@ class QueryBuilder:
             first = exp.EQ(this=qcol("rn"), expression=exp.Literal.number(1))
             value = exp.Case(ifs=[exp.If(this=first, true=qcol(alias))])
             unit_columns.append(exp.Max(this=value).as_(id_(alias), copy=False))
+        for index in range(len(self.covariate_columns)):
+            # one value per unit; if its exposure rows disagree, the largest
+            unit_columns.append(exp.Max(this=qcol(f"c{index}")).as_(id_(f"c{index}"), copy=False))
         units = (
             exp.select(*unit_columns, copy=False)
             .from_(id_("xp"), copy=False)
@@ -293,7 +303,7 @@ class QueryBuilder:
         )
 
     def _any_window(self) -> exp.Expr:
-        windows = [in_window(ch) for _, ch in self.channels if ch.lookback is None]
+        windows = [in_window(ch) for _, ch in self.channels if not ch.fixed]
         return exp.or_(*windows, copy=False)
 
     def _event_aggregates(self) -> list[exp.Expr]:
@@ -322,6 +332,8 @@ class QueryBuilder:
         if self.dedup:
             columns.append(count_if(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
         for slot, ch in self.channels:
+            if ch.column is not None:
+                continue  # read from the exposure rows (``units``), not from events
             condition = exp.and_(ok.copy(), in_window(ch), copy=False)
             columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False))
         columns.append(count_if(fresh.copy()).as_(id_("events"), copy=False))
@@ -451,7 +463,12 @@ class QueryBuilder:
         columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
         for slot, ch in self.channels:
             name = slot.column(ch.var)
-            value: exp.Expr = exp.Coalesce(this=qcol(name, "ev_unit"), expressions=[num(0.0)])
+            source = (
+                qcol(f"c{self.covariate_columns.index(ch.column)}", "units")
+                if ch.column is not None
+                else qcol(name, "ev_unit")
+            )
+            value: exp.Expr = exp.Coalesce(this=source, expressions=[num(0.0)])
             if ch.indicator:
                 value = exp.Case(
                     ifs=[exp.If(this=exp.GT(this=value, expression=num(0.0)), true=num(1.0))],
