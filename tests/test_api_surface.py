@@ -45,7 +45,8 @@ PUBLIC = {
     ),
     "Experiment.analyze": (
         "(self, data: 'Any' = None, *, exposures: 'Any' = None, events: 'Any' = None, "
-        "segments: 'bool' = False, daily: 'bool' = True, "
+        "covariates: 'Mapping[str, str] | None' = None, segments: 'bool' = False, "
+        "daily: 'bool' = True, "
         "step: 'Step | None' = None) -> 'Result'"
     ),
     "Experiment.to_dict": "(self) -> 'dict[str, Any]'",

@@ -119,6 +119,9 @@ class DataSource(Model):
     events: Table = Table(table="events")
     exposure_columns: ExposureColumns = ExposureColumns()
     event_columns: EventColumns = EventColumns()
+    covariates: dict[str, str] = Field(default_factory=dict)
+    """CUPED from a column the shop already has: metric name -> exposure column holding
+    each unit's pre-period value (``revenue_per_customer: pre_revenue``)."""
 
     @model_validator(mode="after")
     def _kind_needs(self) -> DataSource:
