@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -190,7 +192,13 @@ def test_every_yaml_tag_is_refused_and_never_constructed(tmp_path: Path, tagged:
     shutil.copy(REPO / "experiments" / "metrics.yaml", tmp_path / "metrics.yaml")
     spec = tmp_path / "s.yaml"
     spec.write_text(GOOD.replace("name: ", f"name: {tagged}\nx_name: ", 1), encoding="utf-8")
+    tracemalloc.start()
+    began = time.perf_counter()
     problems = validate_paths([spec])
+    took = time.perf_counter() - began
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert took < 1.0 and peak < 50 * 2**20, (took, peak)
     tag_problems = [p for p in problems if p.code in ("yaml_tag", "yaml_syntax")]
     if tagged in SAME_AS_UNTAGGED:
         assert tag_problems == [] and any(p.field == "name" for p in map(_loc, problems))

@@ -12,32 +12,21 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from tests.cli_support import run_cli
 from upsell_ab.errors import InputError
 from upsell_ab.output_file import output_path, write_output
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=cwd,
-    )
-
-
 def test_dev_null_stays_a_character_device() -> None:
     before = os.stat("/dev/null")
-    done = _cli("schema", "-o", "/dev/null")
+    done = run_cli("schema", "-o", "/dev/null")
     after = os.stat("/dev/null")
     assert done.returncode == 0, done.stderr
     assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
@@ -51,7 +40,7 @@ def test_analyze_json_to_dev_null_as_root(tmp_path: Path) -> None:
         "generic,upsell_take_rate,1000,150,150\npairing,upsell_take_rate,1000,190,190\n",
         encoding="utf-8",
     )
-    done = _cli(
+    done = run_cli(
         "analyze",
         str(REPO / "experiments" / "cake_wording.yaml"),
         "--summary",
@@ -129,7 +118,7 @@ def test_unwritable_paths_are_one_clean_line(tmp_path: Path, target: str) -> Non
     with pytest.raises(InputError) as caught:
         write_output(path, "x")
     assert caught.value.problems[0].location.file == path
-    done = _cli("schema", "-o", path)
+    done = run_cli("schema", "-o", path)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and path in done.stderr
@@ -146,7 +135,7 @@ def test_read_only_file_system_is_a_clean_error(tmp_path: Path) -> None:
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr!r}")
     try:
-        done = _cli("schema", "-o", str(mount / "schema.json"))
+        done = run_cli("schema", "-o", str(mount / "schema.json"))
         assert done.returncode == 1
         assert "Read-only file system" in done.stderr and "Traceback" not in done.stderr
     finally:
@@ -155,7 +144,7 @@ def test_read_only_file_system_is_a_clean_error(tmp_path: Path) -> None:
 
 def test_demo_refuses_an_output_folder_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "upsell-ab-demo").write_text("mine", encoding="utf-8")
-    done = _cli("demo", cwd=tmp_path)
+    done = run_cli("demo", cwd=tmp_path)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "upsell-ab-demo" in done.stderr and "existing file" in done.stderr

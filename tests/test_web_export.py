@@ -147,3 +147,20 @@ def test_weights_file_feeds_the_export(tmp_path: Path, capsys: pytest.CaptureFix
     weights.write_text('{"cake_wording": "half"}', encoding="utf-8")
     code, _, err = run(["export", "growthbook", str(EXAMPLES), "--weights", str(weights)], capsys)
     assert code == 1 and str(weights) in err and "list of numbers" in err
+
+
+def test_export_does_not_import_the_collector_stack(tmp_path: Path) -> None:
+    """The web extra's packages are imported only by the collector: `export` (and the CLI's
+    start) stay light."""
+    import subprocess
+    import sys
+
+    argv = ["export", "growthbook", str(EXAMPLES), "-o", str(tmp_path / "p.json")]
+    code = (
+        "import sys; from upsell_ab.cli.main import main; "
+        f"rc = main({argv!r}); "
+        "heavy = [m for m in ('starlette', 'uvicorn', 'jsonschema', 'fastjsonschema', 'pandas') "
+        "if m in sys.modules]; print(rc, heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0 []"

@@ -77,9 +77,12 @@ def escape_strings(value: Any) -> Any:
         items = tuple(escape_strings(item) for item in value)
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if isinstance(value, list):
-        return [escape_strings(item) for item in value]
+        listed = [escape_strings(item) for item in value]
+        return value if all(a is b for a, b in zip(listed, value, strict=True)) else listed
     if isinstance(value, dict):
-        return {escape_strings(k): escape_strings(v) for k, v in value.items()}
+        pairs = [(escape_strings(k), escape_strings(v)) for k, v in value.items()]
+        same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))
+        return value if same else dict(pairs)
     if is_dataclass(value) and not isinstance(value, type):
         changes = {}
         for f in fields(value):

@@ -44,21 +44,19 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_memory_argument(args)
-    from upsell_ab.workflow import run_experiment
+    from upsell_ab.api import load
 
     with progress() as step:
-        result = run_experiment(
-            args.spec,
-            store=args.store,
-            summary=args.summary,
+        result = load(args.spec).analyze(
+            args.summary or args.store,
             segments=args.segments,
             daily=not args.no_daily,
             step=step,
         )
         step("rendering the report")
-        text = render_runs([result], args.format, to_terminal=args.output is None)
+        text = render_runs([result.run], args.format, to_terminal=args.output is None)
     write_text(text, args.output)
-    code = exit_code([result], args.fail_on)
-    for note in failure_notes([result], code):
+    code = exit_code([result.run], args.fail_on)
+    for note in failure_notes([result.run], args.fail_on):
         print(f"upsell-ab analyze: {note}", file=sys.stderr)
     return int(code)

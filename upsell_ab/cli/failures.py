@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 
 from upsell_ab.cli.exit_codes import ExitCode
-from upsell_ab.errors import UpsellAbError
+from upsell_ab.errors import InputError, SpecError, UpsellAbError
 from upsell_ab.redact import redact
 from upsell_ab.safe_text import escape_control
 
@@ -50,6 +50,17 @@ _OS_HINTS: dict[int, str] = {
 }
 
 
+_SECONDARY = ("transaction is aborted", "Current transaction is aborted")
+"""Messages of errors raised while unwinding another one (the earlier one is reported)."""
+_MESSAGE_HINTS: tuple[tuple[str, str], ...] = (
+    ("No space left on device", _OS_HINTS[errno.ENOSPC]),
+    ("Read-only file system", _OS_HINTS[errno.EROFS]),
+    ("Permission denied", _OS_HINTS[errno.EACCES]),
+    ("Disk quota exceeded", _OS_HINTS[errno.EDQUOT]),
+    ("File too large", _OS_HINTS[errno.EFBIG]),
+)
+
+
 def safe_line(text: str) -> str:
     """``text`` redacted of secrets, with control characters escaped (newlines kept)."""
     return escape_control(redact(text))
@@ -62,8 +73,23 @@ def one_line(text: str) -> str:
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
 
 
+def root_cause(error: BaseException) -> BaseException:
+    """The failure worth reporting: a driver error raised while cleaning up after another
+    (DuckDB's "Current transaction is aborted" after a full disk) hides the real one."""
+    seen: set[int] = set()
+    current = error
+    while id(current) not in seen:
+        seen.add(id(current))
+        earlier = current.__cause__ or current.__context__
+        if earlier is None or not any(s in str(current) for s in _SECONDARY):
+            return current
+        current = earlier
+    return current
+
+
 def describe(error: BaseException) -> str:
     """One line for a failure that is not one of our own errors."""
+    error = root_cause(error)
     if isinstance(error, OSError):
         what = error.strerror or str(error) or type(error).__name__
         where = f" {error.filename}" if error.filename else ""
@@ -76,7 +102,9 @@ def describe(error: BaseException) -> str:
     module = type(error).__module__
     for prefixes, name in _LIBRARIES:
         if module.startswith(prefixes):
-            return one_line(f"{name} failed: {_message(error)}")
+            text = _message(error)
+            hint = next((h for needle, h in _MESSAGE_HINTS if needle in text), None)
+            return one_line(f"{name} failed: {text}" + (f" ({hint})" if hint else ""))
     return one_line(f"internal error ({type(error).__name__}: {_message(error)}); please report it")
 
 
@@ -89,8 +117,11 @@ def run_guarded(command: str, run: Callable[[], int], print_error: Callable[[str
     """``run()``, with every exception turned into stderr text and an exit code."""
     try:
         return run()
-    except UpsellAbError as error:
+    except (SpecError, InputError) as error:  # one located problem per line, by design
         print_error(f"upsell-ab {command}: {safe_line(str(error))}")
+        return int(ExitCode.INVALID_INPUT)
+    except UpsellAbError as error:  # store/engine/stats: drivers may add pages of detail
+        print_error(f"upsell-ab {command}: {one_line(str(error))}")
         return int(ExitCode.INVALID_INPUT)
     except KeyboardInterrupt:
         print_error(f"upsell-ab {command}: interrupted")

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "assign",
     "ingest",
+    "store",
     "export",
     "serve",
     "simulate",
@@ -64,7 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return int(ExitCode.INVALID_INPUT)
-    return run_guarded(args.command, lambda: int(args.run(args)), _print_error)
+    return run_guarded(args.command, lambda: _run_and_flush(args), _print_error)
+
+
+def _run_and_flush(args: argparse.Namespace) -> int:
+    """Run the command and flush stdout inside the error boundary, so a full disk or a
+    closed pipe behind stdout is reported (exit 1) instead of lost at interpreter exit."""
+    code = int(args.run(args))
+    sys.stdout.flush()
+    return code
 
 
 def _print_error(text: str) -> None:

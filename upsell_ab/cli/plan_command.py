@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
+from upsell_ab.cli.arg_types import positive_float
 from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.errors import UpsellAbError
 
@@ -52,11 +53,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--history-days", type=int, default=28, help="days of history to read (default 28)"
     )
-    parser.add_argument("--daily-units", type=float, help="eligible units a day (default: spec)")
-    parser.add_argument("--mde", type=float, help="override the spec's MDE")
+    parser.add_argument(
+        "--daily-units", type=positive_float, help="eligible units a day (default: spec)"
+    )
+    parser.add_argument("--mde", type=positive_float, help="override the spec's MDE")
     parser.add_argument("--mde-kind", choices=("relative", "absolute"), help="override mde_kind")
     parser.add_argument("--units", type=int, help="what N units per variant can detect")
-    parser.add_argument("--days", type=float, help="what D days can detect (default: the window)")
+    parser.add_argument(
+        "--days", type=positive_float, help="what D days can detect (default: the window)"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(run=run)
 

@@ -12,6 +12,7 @@ for a rate: "write 0.2 for 20 %").
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ def parse_value(text: str, flag: str, *, rate: bool) -> float:
         value = float(text)
     except ValueError:
         raise _problem(flag, f"{text!r} is not a number", "write e.g. 0.2") from None
+    if not math.isfinite(value):  # 'inf', 'nan', '1e400' parse as floats
+        raise _problem(flag, f"{text!r} is not a finite number", "write e.g. 0.2")
     if rate and not 0.0 < value < 1.0:
         if 1.0 <= value <= 100.0:
             raise _problem(flag, f"a rate of {value:g} is not a share", rate_scale_hint(value))

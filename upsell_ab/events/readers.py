@@ -105,13 +105,14 @@ def _bad_file(display: str, message: str, hint: str, line: int | None = None) ->
 def _csv_header(path: Path, display: str) -> list[str]:
     import csv
 
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        try:
-            header = next(csv.reader(handle), None)
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise _bad_file(
-                display, f"unreadable header: {error}", "save the file as UTF-8 CSV", 1
-            ) from None
+    with path.open("rb") as handle:
+        first = handle.readline(_CSV_BLOCK_BYTES)  # only line 1: a bad byte later is not its
+    try:
+        header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), None)
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise _bad_file(
+            display, f"unreadable header: {error}", "save the file as UTF-8 CSV", 1
+        ) from None
     if not header:
         raise _bad_file(display, "empty file: no header row", "the first line names the columns", 1)
     problems: list[Problem] = []
@@ -178,11 +179,52 @@ def _csv_chunks(path: Path, display: str, digest: str, chunk_rows: int) -> Itera
         if pending.num_rows or not emitted:
             yield _chunk(pending, display, digest, offset)
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        bad = _first_non_utf8(path)
+        if bad is not None:
+            line, column, byte = bad
+            raise InputError(
+                [
+                    Problem(
+                        Location(file=display, line=line, column=column),
+                        f"byte 0x{byte:02x} is not UTF-8 (the file mixes text encodings)",
+                        "save the whole file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                        "bad_file",
+                    )
+                ]
+            ) from None
         raise _bad_file(
             display, f"cannot read CSV: {error}", "save the file as UTF-8 CSV with one header row"
         ) from None
     if bad_rows:
         raise InputError(bad_rows)
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(line, byte column, byte) of the first byte that is not UTF-8; lines are physical
+    lines (a quoted field spanning lines counts each). None when the file is UTF-8."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset_in_line = 1, 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                before = block[: error.start]
+                newlines = before.count(b"\n")
+                column = (
+                    error.start - before.rfind(b"\n")
+                    if newlines
+                    else offset_in_line + error.start + 1
+                )
+                return line + newlines, column, block[error.start]
+            newlines = block.count(b"\n")
+            line += newlines
+            offset_in_line = (
+                len(block) - block.rfind(b"\n") - 1 if newlines else offset_in_line + len(block)
+            )
+    return None
 
 
 def _chunk(table: Any, display: str, digest: str, offset: int) -> SourceTable:
@@ -223,11 +265,31 @@ def _parquet_chunks(
 
 
 def _read_jsonl(path: Path, display: str) -> pd.DataFrame:
+    """JSON lines as a frame. A column whose values mix JSON types (``"value": 10`` on
+    one line, ``"abc"`` on the next; ids as strings then numbers) becomes text, so
+    validation can name the row of the bad value instead of pyarrow failing on the
+    whole column."""
     import pandas as pd
 
     try:
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
-    except ValueError as error:
+        frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+    except (ValueError, UnicodeDecodeError) as error:
         raise _bad_file(
             display, f"cannot read JSON lines: {error}", "one JSON object per line"
         ) from None
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            frame[name] = frame[name].map(_json_text, na_action="ignore")
+    return frame
+
+
+def _json_text(value: Any) -> Any:
+    """One JSON value as text: strings as they are, numbers and booleans as JSON writes
+    them, nested objects as compact JSON."""
+    import json
+
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

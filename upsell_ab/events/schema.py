@@ -11,13 +11,15 @@ only ever travel as bound parameters or Arrow data, never as SQL text.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any, Literal
 
 from upsell_ab.errors import InputError, Location, Problem
-from upsell_ab.spec.models import EventColumns, ExposureColumns
+from upsell_ab.events.column_hints import MEASURED
+from upsell_ab.events.plausibility import ValueBounds
+from upsell_ab.spec.models import Constant, EventColumns, ExposureColumns
 
 Kind = Literal["exposures", "events"]
 
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS exposures (
     variant VARCHAR NOT NULL,
     unit_id VARCHAR NOT NULL,
     "timestamp" TIMESTAMP NOT NULL,
-    event_id VARCHAR NOT NULL
+    event_id VARCHAR NOT NULL,
+    ingest_id BIGINT
 )"""
 
 EVENTS_DDL = """
@@ -54,7 +57,8 @@ CREATE TABLE IF NOT EXISTS events (
     discount DOUBLE NOT NULL DEFAULT 0,
     quantity DOUBLE NOT NULL DEFAULT 1,
     order_id VARCHAR,
-    event_id VARCHAR NOT NULL
+    event_id VARCHAR NOT NULL,
+    ingest_id BIGINT
 )"""
 
 INGESTS_DDL = """
@@ -65,15 +69,31 @@ CREATE TABLE IF NOT EXISTS ingests (
     rows_read BIGINT NOT NULL,
     rows_added BIGINT NOT NULL,
     duplicates BIGINT NOT NULL,
-    ingested_at TIMESTAMP NOT NULL
+    ingested_at TIMESTAMP NOT NULL,
+    ingest_id BIGINT,
+    conflicts BIGINT DEFAULT 0,
+    replaced BIGINT DEFAULT 0,
+    implausible BIGINT DEFAULT 0,
+    defaulted VARCHAR DEFAULT '',
+    removed_at TIMESTAMP
 )"""
-"""One row per ingest (file, frame or spool batch): the audit trail, and where the
-quality summary can read how many duplicates were dropped."""
+"""One row per ingest batch (one file, frame or spool kind): the audit trail. The
+first seven columns are the original layout; ``ingest_id`` and the rest were added
+later (older store files are migrated by :mod:`upsell_ab.events.store_admin`).
+``defaulted`` lists the optional canonical columns the source did not have
+(comma-separated, e.g. ``value,discount``); ``removed_at`` is set when the batch's
+rows were removed with ``upsell-ab store remove``."""
+
+STORE_COLUMNS: tuple[str, ...] = ("ingest_id",)
+"""Bookkeeping columns of ``exposures`` and ``events`` (which ingest batch wrote the
+row); never attributes, never read by the metric SQL."""
 
 ATTRIBUTE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 """Attribute column names: a letter or '_', then letters, digits, '_' (at most 63)."""
 
-RESERVED_NAMES = frozenset(EXPOSURE_COLUMNS) | frozenset(EVENT_COLUMNS) | {"_row"}
+RESERVED_NAMES = (
+    frozenset(EXPOSURE_COLUMNS) | frozenset(EVENT_COLUMNS) | frozenset(STORE_COLUMNS) | {"_row"}
+)
 
 _DEFAULT_EXPOSURES = ExposureColumns()
 _DEFAULT_EVENTS = EventColumns()
@@ -117,10 +137,13 @@ class ColumnMapping:
     """canonical column -> source column for one ingest, plus the attribute columns.
 
     ``required`` canonical columns must exist in the source; the others fall back
-    to defaults (event_id: content hash; value/discount: 0; quantity: 1;
+    to defaults (event_id: identity hash; value/discount: 0; quantity: 1;
     order_id: NULL). ``explicit`` lists canonical columns the user mapped on
     purpose: those must exist even when optional. ``attributes`` None means
-    "every unmapped source column" (exposures only).
+    "every unmapped source column" (exposures only). ``allow_default`` lists
+    measured columns (value, discount, quantity) the user accepts as defaulted
+    even when a look-alike source column exists (``--allow-default value``);
+    ``bounds`` are the plausible ranges of measured values (events only).
     """
 
     kind: Kind
@@ -128,6 +151,11 @@ class ColumnMapping:
     required: frozenset[str]
     explicit: frozenset[str]
     attributes: tuple[str, ...] | None = None
+    allow_default: frozenset[str] = frozenset()
+    bounds: ValueBounds | None = None
+    constants: Mapping[str, str | float] = field(default_factory=dict)
+    """canonical column -> the value every row gets (a spec's ``{value: ...}`` mapping);
+    such columns are not read from the source."""
 
 
 def exposure_mapping(
@@ -137,8 +165,9 @@ def exposure_mapping(
 ) -> ColumnMapping:
     """Combine the spec's ``exposure_columns`` with ``--map canonical=source`` overrides."""
     spec = spec or _DEFAULT_EXPOSURES
+    constants = _constants({"experiment": spec.experiment})
     columns: dict[str, str] = {
-        "experiment": spec.experiment,
+        "experiment": _column(spec.experiment, "experiment"),
         "variant": spec.variant,
         "unit_id": spec.unit_id,
         "timestamp": spec.timestamp,
@@ -148,6 +177,7 @@ def exposure_mapping(
     if spec.event_id is not None:
         explicit.add("event_id")
     _apply_overrides("exposures", columns, explicit, overrides)
+    _drop_overridden(constants, overrides)
     chosen = attributes if attributes is not None else (tuple(spec.attributes) or None)
     return ColumnMapping(
         kind="exposures",
@@ -155,33 +185,83 @@ def exposure_mapping(
         required=frozenset({"experiment", "variant", "unit_id", "timestamp"}),
         explicit=frozenset(explicit),
         attributes=chosen,
+        constants=constants,
     )
 
 
 def event_mapping(
-    spec: EventColumns | None = None, overrides: Mapping[str, str] | None = None
+    spec: EventColumns | None = None,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    allow_default: Iterable[str] = (),
+    bounds: ValueBounds | None = None,
 ) -> ColumnMapping:
     """Combine the spec's ``event_columns`` with ``--map canonical=source`` overrides."""
     spec = spec or _DEFAULT_EVENTS
-    columns: dict[str, str] = {
-        "unit_id": spec.unit_id,
-        "timestamp": spec.timestamp,
+    given = {
         "event_type": spec.type,
         "value": spec.value,
         "discount": spec.discount,
         "quantity": spec.quantity,
+    }
+    constants = _constants(given)
+    columns: dict[str, str] = {
+        "unit_id": spec.unit_id,
+        "timestamp": spec.timestamp,
+        **{canonical: _column(value, canonical) for canonical, value in given.items()},
         "order_id": spec.order_id or "order_id",
         "event_id": spec.event_id or "event_id",
     }
     defaults = {field: getattr(_DEFAULT_EVENTS, attr) for field, attr in _EVENT_ATTRS.items()}
-    explicit = {k for k, v in columns.items() if v != defaults[k]}
+    explicit = {k for k, v in columns.items() if v != defaults[k] and k not in constants}
     _apply_overrides("events", columns, explicit, overrides)
+    _drop_overridden(constants, overrides)
     return ColumnMapping(
         kind="events",
         columns=columns,
-        required=frozenset({"unit_id", "timestamp", "event_type"}),
+        required=frozenset({"unit_id", "timestamp", "event_type"}) - set(constants),
         explicit=frozenset(explicit),
+        allow_default=_allowed_defaults(allow_default),
+        bounds=bounds if bounds is not None else ValueBounds(),
+        constants=constants,
     )
+
+
+def _allowed_defaults(names: Iterable[str]) -> frozenset[str]:
+    chosen = frozenset(names)
+    unknown = sorted(chosen - MEASURED)
+    if unknown:
+        raise InputError(
+            [
+                Problem(
+                    Location(field=f"--allow-default {name}"),
+                    f"{name!r} is not a measured event column",
+                    f"choose from {', '.join(sorted(MEASURED))}",
+                    "bad_mapping",
+                )
+                for name in unknown
+            ]
+        )
+    return chosen
+
+
+def _constants(given: Mapping[str, Any]) -> dict[str, str | float]:
+    """Canonical columns the spec fixes to a value (``{value: ...}``); a ``null`` optional
+    column (discount, quantity) is left to the ingest defaults instead."""
+    return {k: v.value for k, v in given.items() if isinstance(v, Constant)}
+
+
+def _column(given: Any, canonical: str) -> str:
+    """The source column name of a mapping (a constant's canonical name, never read)."""
+    return given if isinstance(given, str) else canonical
+
+
+def _drop_overridden(
+    constants: dict[str, str | float], overrides: Mapping[str, str] | None
+) -> None:
+    """``--map canonical=column`` on the command line wins over a spec's constant."""
+    for canonical in overrides or {}:
+        constants.pop(canonical, None)
 
 
 _EVENT_ATTRS = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from upsell_ab.errors import Location, Problem, SpecError
-from upsell_ab.spec.models import DataSource, SourceKind, Table
+from upsell_ab.spec.models import Constant, DataSource, SourceKind, Table
 
 FileFormat = Literal["csv", "parquet"]
 
@@ -38,18 +38,19 @@ EVENT_FIELDS: tuple[str, ...] = (
 class Relation:
     """One logical table: a (schema-qualified) table, or files read in place.
 
-    ``columns`` maps each canonical name to the source column name, or to
+    ``columns`` maps each canonical name to the source column name, to a
+    :class:`~upsell_ab.spec.models.Constant` (the same value on every row), or to
     None when the source has no such column (only ``event_id`` may be None).
     """
 
-    columns: tuple[tuple[str, str | None], ...]
+    columns: tuple[tuple[str, str | Constant | None], ...]
     table: str | None = None
     schema: str | None = None
     path: str | None = None
     format: FileFormat | None = None
 
-    def column(self, canonical: str) -> str | None:
-        """The source's name for a canonical column (None when absent)."""
+    def column(self, canonical: str) -> str | Constant | None:
+        """The source's name for a canonical column, its constant, or None when absent."""
         for name, actual in self.columns:
             if name == canonical:
                 return actual
@@ -92,7 +93,17 @@ def _file_format(table: Table, field: str) -> FileFormat:
     )
 
 
-def _relation(table: Table, columns: tuple[tuple[str, str | None], ...], field: str) -> Relation:
+OPTIONAL_DEFAULTS = {"discount": 0.0, "quantity": 1.0}
+"""What a missing optional event column (``discount: null``) means on every row."""
+
+
+def _or_default(canonical: str, given: str | Constant | None) -> str | Constant:
+    return Constant(value=OPTIONAL_DEFAULTS[canonical]) if given is None else given
+
+
+def _relation(
+    table: Table, columns: tuple[tuple[str, str | Constant | None], ...], field: str
+) -> Relation:
     if table.path is not None:
         return Relation(columns=columns, path=table.path, format=_file_format(table, field))
     return Relation(columns=columns, table=table.table, schema=table.schema_name)
@@ -137,8 +148,8 @@ def source_from_spec(data: DataSource, segments: tuple[str, ...] = ()) -> Source
             ("timestamp", ev_cols.timestamp),
             ("event_type", ev_cols.type),
             ("value", ev_cols.value),
-            ("discount", ev_cols.discount),
-            ("quantity", ev_cols.quantity),
+            ("discount", _or_default("discount", ev_cols.discount)),
+            ("quantity", _or_default("quantity", ev_cols.quantity)),
             ("event_id", ev_cols.event_id),
         ),
         "events",

@@ -35,8 +35,11 @@ DEFAULT_STORE_WAIT_S = 60.0
 """Seconds a command waits for a store another process holds (``UPSELL_AB_STORE_WAIT``)."""
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
-_FIRST_DELAY_S = 0.02
-_MAX_DELAY_S = 0.5
+WRITER_YIELD_S = 5.0
+"""Longest a writer gives way to waiting readers before it competes for the file."""
+_FIRST_DELAY_S = 0.005
+_MAX_DELAY_S = 0.05
+_MARKER = ".reader-waiting."
 
 
 def store_wait_seconds() -> float:
@@ -68,7 +71,11 @@ def holder(message: str) -> str | None:
 
 
 def _note(text: str) -> None:
-    print(f"upsell-ab: {text}", file=sys.stderr, flush=True)
+    from upsell_ab.redact import redact
+    from upsell_ab.safe_text import escape_control
+
+    # the holder's command line is another program's text: redact and escape it
+    print(f"upsell-ab: {escape_control(redact(text), keep_newlines=False)}", file=sys.stderr)
 
 
 def open_store(
@@ -79,36 +86,97 @@ def open_store(
     on_wait: Callable[[str], None] | None = _note,
 ) -> Any:
     """``duckdb.connect(path, read_only=...)``, waiting up to ``wait_s`` seconds (default
-    :func:`store_wait_seconds`) while another process holds a conflicting lock."""
+    :func:`store_wait_seconds`) while another process holds a conflicting lock.
+
+    Fairness: DuckDB has no queue, and a writer ingesting batch after batch
+    releases the file only for milliseconds. A waiting reader therefore leaves a
+    marker file (``<store>.reader-waiting.<pid>``) and a writer about to open the
+    file gives way while a live reader's marker exists (at most
+    :data:`WRITER_YIELD_S`); reads are short, so writers lose little."""
     import duckdb
 
     limit = store_wait_seconds() if wait_s is None else wait_s
     began = time.monotonic()
     delay = _FIRST_DELAY_S
     noted = False
-    while True:
+    marker: Path | None = None
+    if not read_only:
+        _yield_to_readers(Path(path), min(limit, WRITER_YIELD_S))
+    try:
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.Error as error:
+                message = str(error)
+                who = holder(message)
+                if who is None:
+                    raise StoreError(_open_failure(path, message)) from None
+                waited = time.monotonic() - began
+                if waited >= limit:
+                    action = "read" if read_only else "write"
+                    raise StoreError(
+                        f"store {path} is held by {who}; waited {waited:.0f} s to {action} it "
+                        f"(retry when it finishes, or set {STORE_WAIT_ENV} to wait longer)"
+                    ) from None
+                if not noted:
+                    if on_wait is not None:
+                        on_wait(
+                            f"store {path} is in use by {who}; waiting up to {limit:.0f} s "
+                            f"({STORE_WAIT_ENV})"
+                        )
+                    noted = True
+                    if read_only:
+                        marker = _leave_marker(Path(path))
+                time.sleep(min(delay, max(limit - waited, 0.0)))
+                delay = min(delay * 2, _MAX_DELAY_S)
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+
+
+def _marker_prefix(path: Path) -> str:
+    return f"{path.name}{_MARKER}"
+
+
+def _leave_marker(path: Path) -> Path | None:
+    marker = path.with_name(f"{_marker_prefix(path)}{os.getpid()}")
+    try:
+        marker.touch()
+    except OSError:  # a read-only folder: no fairness marker, still correct
+        return None
+    return marker
+
+
+def _yield_to_readers(path: Path, limit: float) -> None:
+    """Wait (at most ``limit`` s) while a live reader process waits for this store."""
+    prefix = _marker_prefix(path)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as error:
-            message = str(error)
-            who = holder(message)
-            if who is None:
-                raise StoreError(_open_failure(path, message)) from None
-            waited = time.monotonic() - began
-            if waited >= limit:
-                action = "read" if read_only else "write"
-                raise StoreError(
-                    f"store {path} is held by {who}; waited {waited:.0f} s to {action} it "
-                    f"(retry when it finishes, or set {STORE_WAIT_ENV} to wait longer)"
-                ) from None
-            if not noted and on_wait is not None:
-                on_wait(
-                    f"store {path} is in use by {who}; waiting up to {limit:.0f} s "
-                    f"({STORE_WAIT_ENV})"
-                )
-                noted = True
-            time.sleep(min(delay, max(limit - waited, 0.0)))
-            delay = min(delay * 2, _MAX_DELAY_S)
+            waiting = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+        except OSError:
+            return
+        live = False
+        for marker in waiting:
+            pid = marker.name[len(prefix) :]
+            if pid.isdigit() and process_alive(int(pid)) and int(pid) != os.getpid():
+                live = True
+            elif pid.isdigit() and not process_alive(int(pid)):
+                marker.unlink(missing_ok=True)  # left by a killed reader
+        if not live:
+            return
+        time.sleep(_FIRST_DELAY_S)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _open_failure(path: str | Path, message: str) -> str:

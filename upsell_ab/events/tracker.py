@@ -2,17 +2,27 @@
 
 Why spool files and not the database: a DuckDB file has one writer, and a web
 request must never wait for analysis or for a lock. Each call only appends to
-an in-memory list under a lock. :meth:`Tracker.flush` writes the buffer to a
-hidden temporary file in ``spool_dir``, ``fsync`` s it, and renames it
-atomically (POSIX ``rename``) to ``<process>-<pid>-<token>-<seq>.jsonl``; a
-reader therefore sees complete files or nothing. Several processes never share
-a file, so there is no lock contention between them. Every record carries a
-uuid4 ``event_id``, which makes :func:`ingest_spool` idempotent.
+an in-memory list under a lock; it never touches the disk. A background
+thread (``upsell-ab-tracker``) writes the buffer in chunks of at most
+``flush_every`` records per file: each chunk goes to a hidden temporary file in
+``spool_dir``, is ``fsync`` ed, and renamed atomically (POSIX ``rename``) to
+``<process>-<pid>-<token>-<seq>.jsonl``; a reader therefore sees complete files
+or nothing. Several processes never share a file, so there is no lock
+contention between them. Every record carries a uuid4 ``event_id``, which makes
+:func:`ingest_spool` idempotent.
+
+When the spool disk is full or gone, the thread backs off (0.1 s doubling to
+30 s between attempts) while the app goes on at full speed. The buffer is
+bounded (``max_pending`` records, default 100,000, about 30 MB): beyond it new
+records are **dropped and counted** (``dropped``; one warning is logged), so a
+long outage costs the newest records, never the app's memory or latency. Small
+chunks also mean a nearly full disk still takes what fits.
 
 Durability: what was flushed survives a crash (SIGKILL, power loss after the
-directory fsync); what was still buffered is lost. Flushes happen every
-``flush_every`` records, every ``flush_interval_s`` seconds (background
-thread), and at interpreter exit.
+directory fsync); what was still buffered is lost. Flushes happen when
+``flush_every`` records are pending, every ``flush_interval_s`` seconds, on
+:meth:`Tracker.flush` (synchronous, in the caller's thread) and at interpreter
+exit.
 """
 
 from __future__ import annotations
@@ -20,11 +30,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import math
 import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -35,6 +45,11 @@ if TYPE_CHECKING:
     from upsell_ab.events.store import EventStore, IngestReport
 
 SPOOL_SUFFIX = ".jsonl"
+DEFAULT_MAX_PENDING = 100_000
+"""Records a tracker buffers at most; beyond, new records are dropped and counted."""
+_FIRST_BACKOFF_S = 0.1
+_MAX_BACKOFF_S = 30.0
+_LOG = logging.getLogger("upsell_ab.tracker")
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 _ATTRIBUTE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _RESERVED = frozenset(
@@ -57,24 +72,31 @@ class Tracker:
         process_name: str | None = None,
         flush_every: int = 1000,
         flush_interval_s: float | None = 5.0,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         if flush_every < 1:
             raise ValueError("flush_every must be >= 1")
         if flush_interval_s is not None and flush_interval_s <= 0:
             raise ValueError("flush_interval_s must be > 0 (or None for no timed flushes)")
+        if max_pending < flush_every:
+            raise ValueError("max_pending must be >= flush_every")
         self.spool_dir = Path(spool_dir)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.process_name = _NAME_RE.sub("_", process_name or "app")[:40] or "app"
         self.flush_every = flush_every
         self.flush_interval_s = flush_interval_s
+        self.max_pending = max_pending
         self._buffer: list[str] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.flush_errors = 0
-        """Automatic flushes that failed (the records were kept for the next one)."""
+        """Background flushes that failed (the records were kept for the next one)."""
+        self.dropped = 0
+        """Records dropped because ``max_pending`` were already waiting (disk full/gone)."""
         self._reset_for_process()
         atexit.register(self._at_exit)
 
@@ -138,34 +160,59 @@ class Tracker:
         if os.getpid() != self._pid:
             self._reset_for_process()
         with self._lock:
-            self._buffer.append(line)
-            full = len(self._buffer) >= self.flush_every
+            if len(self._buffer) >= self.max_pending:
+                self.dropped += 1
+                first_drop = self.dropped == 1
+                full = True
+            else:
+                self._buffer.append(line)
+                first_drop = False
+                full = len(self._buffer) >= self.flush_every
+        if first_drop:
+            _LOG.warning(
+                "upsell_ab tracker: %d records pending and the spool %s takes none; "
+                "dropping new records (counted in Tracker.dropped)",
+                self.max_pending,
+                self.spool_dir,
+            )
         if full:
-            try:
-                self.flush()
-            except OSError:
-                # spool disk full or gone: never fail the app's request; the records stay
-                # buffered and the next flush retries
-                self.flush_errors += 1
+            self._wake.set()  # the background thread writes; this call never waits
         return str(record["event_id"])
 
     # --------------------------------------------------------------- flushing
     def flush(self) -> Path | None:
-        """Write buffered records to a new spool file atomically; returns its path."""
+        """Write every buffered record now, in files of at most ``flush_every`` records,
+        each atomically; returns the last file written. Raises OSError when the disk
+        refuses (the records not written stay buffered)."""
         with self._flush_lock:
-            with self._lock:
-                if not self._buffer:
-                    return None
-                lines, self._buffer = self._buffer, []
-                self._sequence += 1
-                sequence = self._sequence
-            name = spool_file_name(self.process_name, self._pid, self._token, sequence)
-            try:
-                return write_spool_file(self.spool_dir, name, lines)
-            except BaseException:
-                with self._lock:  # keep the records for the next attempt
-                    self._buffer[:0] = lines
-                raise
+            last: Path | None = None
+            while True:
+                written = self._write_chunk()
+                if written is None:
+                    return last
+                last = written
+
+    def _write_chunk(self) -> Path | None:
+        """One file with the oldest ``flush_every`` buffered records (caller holds
+        ``_flush_lock``); None when nothing is buffered."""
+        with self._lock:
+            if not self._buffer:
+                return None
+            lines = self._buffer[: self.flush_every]
+            del self._buffer[: self.flush_every]
+            self._sequence += 1
+            sequence = self._sequence
+        name = spool_file_name(self.process_name, self._pid, self._token, sequence)
+        try:
+            return write_spool_file(self.spool_dir, name, lines)
+        except BaseException:
+            with self._lock:  # keep the records for the next attempt, oldest first
+                self._buffer[:0] = lines
+                excess = len(self._buffer) - self.max_pending
+                if excess > 0:  # appended meanwhile: the bound holds, the newest go
+                    del self._buffer[-excess:]
+                    self.dropped += excess
+            raise
 
     def pending(self) -> int:
         """Records buffered and not yet flushed."""
@@ -173,10 +220,12 @@ class Tracker:
             return len(self._buffer)
 
     def close(self) -> None:
-        """Flush and stop the background thread; further records raise."""
+        """Stop the background thread and flush what is left (raises OSError if the disk
+        refuses it); further records raise."""
         if self._closed:
             return
         self._stop.set()
+        self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self.flush()
@@ -199,36 +248,53 @@ class Tracker:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = None
-        if self.flush_interval_s is not None:
-            self._thread = threading.Thread(
-                target=self._timed_flushes, name="upsell-ab-tracker", daemon=True
-            )
-            self._thread.start()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(
+            target=self._background, name="upsell-ab-tracker", daemon=True
+        )
+        self._thread.start()
 
-    def _timed_flushes(self) -> None:
-        interval = self.flush_interval_s or 1.0
-        last = time.monotonic()
-        while not self._stop.wait(timeout=interval):
-            if time.monotonic() - last >= interval:
-                # disk full or gone: records stay buffered and the next flush retries
-                with contextlib.suppress(OSError):
-                    self.flush()
-                last = time.monotonic()
+    def _background(self) -> None:
+        """Flush when woken (``flush_every`` pending) or every ``flush_interval_s``; on a
+        refused write, back off (0.1 s doubling to 30 s) and keep the records."""
+        delay = 0.0
+        while not self._stop.is_set():
+            if delay:
+                self._stop.wait(timeout=delay)
+            else:
+                self._wake.wait(timeout=self.flush_interval_s)
+                self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                with self._flush_lock:
+                    while self._write_chunk() is not None and not self._stop.is_set():
+                        pass
+                delay = 0.0
+            except OSError:
+                self.flush_errors += 1
+                delay = min(max(delay * 2, _FIRST_BACKOFF_S), _MAX_BACKOFF_S)
 
     def _at_exit(self) -> None:
         if not self._closed and os.getpid() == self._pid:
+            self._stop.set()
+            self._wake.set()
             with contextlib.suppress(OSError):
                 self.flush()
 
 
 def ingest_spool(
-    spool_dir: str | Path, store: EventStore, *, timezone: str | None = None
+    spool_dir: str | Path,
+    store: EventStore,
+    *,
+    timezone: str | None = None,
+    quarantine: bool = True,
 ) -> IngestReport:
-    """Ingest finished spool files into ``store`` idempotently, then move them to ``done/``."""
+    """Ingest finished spool files into ``store`` idempotently, then move them to ``done/``
+    (damaged files to ``quarantine/`` unless ``quarantine=False``, which refuses them)."""
     from upsell_ab.events.spool import ingest_spool as _ingest
 
-    return _ingest(spool_dir, store, timezone=timezone)
+    return _ingest(spool_dir, store, timezone=timezone, quarantine=quarantine)
 
 
 def spool_file_name(process_name: str, pid: int, token: str, sequence: int) -> str:
@@ -252,7 +318,8 @@ def write_spool_file(spool_dir: Path, name: str, lines: Sequence[str]) -> Path:
         os.replace(temporary, final)
         _fsync_directory(spool_dir)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only disk: keep the first error
+            temporary.unlink(missing_ok=True)
         raise
     return final
 

@@ -43,8 +43,15 @@ class Channel:
     """Set for covariates: the window is [first_exposure - lookback, first_exposure)."""
     indicator: bool = False
     """0/1 metrics: the unit value is 1 when the sum (an event count) is > 0."""
+    column: str | None = None
+    """Set for a covariate read from an exposure column (no events, no window)."""
     margin: float | None = None
     cap: Capping | None = None
+
+    @property
+    def fixed(self) -> bool:
+        """A covariate: one value per unit from before exposure (no daily increments)."""
+        return self.lookback is not None or self.column is not None
 
 
 def metric_channels(metric: MetricDefinition) -> tuple[Channel, ...]:
@@ -82,6 +89,9 @@ def metric_channels(metric: MetricDefinition) -> tuple[Channel, ...]:
         ]
     if metric.cuped is None:
         return tuple(main)
+    if metric.cuped.column is not None:
+        covariate = Channel("x", main[0].event, "value", start, end, column=metric.cuped.column)
+        return (*main, covariate)
     covariates = [
         Channel(
             "x" if ch.var == "y" else "w",

@@ -106,6 +106,11 @@ def _one_arm(resolved: Any, definitions: dict[str, Any]) -> Any:
     return ResolvedExperiment(experiment=copy, metrics=definitions, roles=dict(resolved.roles))
 
 
+def _name(column: Any, canonical: str) -> str:
+    """The view's column for a mapping that may be a constant (then never read)."""
+    return column if isinstance(column, str) else canonical
+
+
 def read_history(resolved: Any, store: str | Path | None, *, days: int = 28) -> History:
     """Pre-period statistics of every metric of ``resolved`` (module docstring)."""
     import duckdb
@@ -122,8 +127,10 @@ def read_history(resolved: Any, store: str | Path | None, *, days: int = 28) -> 
     path = store or data.store or DEFAULT_STORE
     if data.kind.value == "embedded" and not Path(path).is_file():
         raise StoreError(f"no store at {path} (give --store DB with the shop's history)")
+    from upsell_ab.events.store_open import open_store
+
     connection = (
-        duckdb.connect(str(path), read_only=True)
+        open_store(path, read_only=True)  # waits (bounded) while an ingest holds the store
         if data.kind.value == "embedded"
         else duckdb.connect()
     )
@@ -148,7 +155,7 @@ def read_history(resolved: Any, store: str | Path | None, *, days: int = 28) -> 
         )
         connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {EXPOSURE_VIEW} AS SELECT "
-            f"{_literal(experiment.id)} AS {_quoted(exp_cols.experiment)}, "
+            f"{_literal(experiment.id)} AS {_quoted(_name(exp_cols.experiment, 'experiment'))}, "
             f"{_literal(HISTORY_VARIANT)} AS {_quoted(exp_cols.variant)}, "
             f"{unit} AS {_quoted(exp_cols.unit_id)}, MIN({ts}) AS {_quoted(exp_cols.timestamp)} "
             f"FROM {EVENT_VIEW} WHERE {ts} >= {_timestamp(entry_start)} "

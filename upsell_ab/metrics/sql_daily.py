@@ -85,7 +85,7 @@ def daily_increments(
     caps = "caps" if has_caps else None
 
     def empty(slot: MetricSlot, ch: Channel) -> exp.Expr:
-        if ch.lookback is not None:
+        if ch.fixed:
             return qcol(slot.column(ch.var), "capped")
         return unit_state(num(0.0), ch, caps, slot)
 
@@ -154,7 +154,7 @@ def _multi_day(
     columns: list[exp.Expr] = [qcol("v", "c"), qcol("day", "e")]
     for slot, ch in channels:
         name = slot.column(ch.var)
-        if ch.lookback is not None:
+        if ch.fixed:
             columns.append(qcol(name, "c").as_(id_(name), copy=False))
             continue
         columns.append(running(name, "CURRENT ROW", None).as_(id_(f"{name}_after"), copy=False))
@@ -179,7 +179,7 @@ def _multi_day(
     def at(suffix: str) -> State:
         def state(slot: MetricSlot, ch: Channel) -> exp.Expr:
             name = slot.column(ch.var)
-            if ch.lookback is not None:
+            if ch.fixed:
                 return qcol(name, "s")
             raw = exp.Coalesce(this=qcol(f"{name}_{suffix}", "s"), expressions=[num(0.0)])
             return unit_state(raw, ch, caps, slot)

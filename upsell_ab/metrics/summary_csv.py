@@ -228,6 +228,12 @@ def read_summary(path: str | Path, resolved: ResolvedExperiment) -> ExperimentDa
     except (OSError, UnicodeDecodeError) as error:
         problem = Problem(Location(file=file), f"cannot read the summary: {error}")
         raise InputError([problem]) from error
+    return parse_summary(text, resolved, file)
+
+
+def parse_summary(text: str, resolved: ResolvedExperiment, file: str) -> ExperimentData:
+    """The same as :func:`read_summary` on CSV ``text`` already in memory (a DataFrame
+    written with ``to_csv``); ``file`` names the input in error locations."""
     problems: list[Problem] = []
     stats, _ = _read_rows(file, text, resolved, problems)
     if problems:

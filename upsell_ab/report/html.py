@@ -14,6 +14,7 @@ from html import escape
 
 from upsell_ab.report import charts
 from upsell_ab.report import format as fmt
+from upsell_ab.report.failures import SpecFailure
 from upsell_ab.report.labels import (
     ACTION_LABELS,
     LEGEND,
@@ -337,7 +338,24 @@ def _experiment(report: ExperimentReport) -> str:
     )
 
 
-def render_html(reports: Sequence[ExperimentReport], *, title: str = "Upsell experiments") -> str:
+def _failures(failures: Sequence[SpecFailure]) -> str:
+    """One red block per spec that could not be reported (the rest still are)."""
+    blocks = []
+    for f in failures:
+        what = "invalid spec" if f.stage == "spec" else "data could not be read"
+        items = "".join(f"<li>{escape(problem)}</li>" for problem in f.problems)
+        blocks.append(
+            f'<section class="flag"><h2>{escape(f.title)}: {what}</h2><ul>{items}</ul></section>'
+        )
+    return "".join(blocks)
+
+
+def render_html(
+    reports: Sequence[ExperimentReport],
+    *,
+    title: str = "Upsell experiments",
+    failures: Sequence[SpecFailure] = (),
+) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
     toc = "".join(
         f'<li><a href="#exp-{escape(r.experiment)}">{escape(r.name)}</a>: '
@@ -345,7 +363,9 @@ def render_html(reports: Sequence[ExperimentReport], *, title: str = "Upsell exp
         for r in reports
     )
     legend = "".join(f"<dt>{escape(t)}</dt><dd>{escape(m)}</dd>" for t, m in LEGEND)
-    body = "".join(_experiment(r) for r in reports) or "<p>No experiments to report.</p>"
+    body = _failures(failures) + (
+        "".join(_experiment(r) for r in reports) or "<p>No experiments to report.</p>"
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -354,4 +374,34 @@ def render_html(reports: Sequence[ExperimentReport], *, title: str = "Upsell exp
         f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><main><h1>{escape(title)}</h1><nav><ul>{toc}</ul></nav>{body}"
         f'<h3>What the numbers mean</h3><dl class="legend">{legend}</dl></main></body></html>\n'
+    )
+
+
+def _scoped_css(scope: str) -> str:
+    """The report's CSS with every selector inside ``scope`` (page-level rules dropped),
+    so a report embedded in another page (a notebook) does not restyle it."""
+    rules = []
+    for rule in _CSS.replace("\n", "").split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        kept = [
+            f"{scope} {sel.strip()}"
+            for sel in selectors.split(",")
+            if sel.strip() not in ("body", "main", "nav ul")
+        ]
+        if kept:
+            rules.append(f"{','.join(kept)}{{{body}}}")
+    return "".join(rules)
+
+
+def render_html_fragment(report: ExperimentReport) -> str:
+    """One experiment's report as an HTML fragment with scoped styles (for notebooks'
+    ``_repr_html_``): the same sections as :func:`render_html`, no document wrapper."""
+    legend = "".join(f"<dt>{escape(t)}</dt><dd>{escape(m)}</dd>" for t, m in LEGEND)
+    return (
+        f'<div class="upsell-ab"><style>{_scoped_css(".upsell-ab")}</style>'
+        f"{_experiment(report)}"
+        f'<details><summary>What the numbers mean</summary><dl class="legend">{legend}</dl>'
+        "</details></div>"
     )

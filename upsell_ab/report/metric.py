@@ -280,6 +280,36 @@ def comparison_report(comparison: Comparison) -> ComparisonReport:
     )
 
 
+CUPED_NOTE = "CUPED applied"
+"""Start of the note a metric gets when CUPED adjusted it (every renderer shows it)."""
+
+
+def cuped_note(
+    definition: MetricDefinition | None, comparisons: Sequence[Comparison]
+) -> str | None:
+    """ "CUPED applied (covariate: ...): variance of the lift reduced by 37 % (pairing)", from
+    the engine's ``variance_reduction`` (1 - Var(adjusted) / Var(unadjusted)); None when no
+    comparison was CUPED-adjusted."""
+    reductions = [
+        (c.variant, c.frequentist.variance_reduction)
+        for c in comparisons
+        if c.frequentist is not None and c.frequentist.variance_reduction is not None
+    ]
+    if not reductions:
+        return None
+    cuped = definition.cuped if definition is not None else None
+    if cuped is not None and cuped.column:
+        source = f"the '{cuped.column}' column of the exposures"
+    elif cuped is not None:
+        from upsell_ab.spec.models import format_duration
+
+        source = f"the same metric over the {format_duration(cuped.lookback)} before exposure"
+    else:
+        source = "a pre-exposure covariate"
+    parts = ", ".join(f"{reduction * 100:.1f} % ({variant})" for variant, reduction in reductions)
+    return f"{CUPED_NOTE} (covariate: {source}): variance of the lift reduced by {parts}"
+
+
 def metric_report(
     result: MetricResult,
     definition: MetricDefinition | None,
@@ -305,6 +335,6 @@ def metric_report(
             if result.prob_best is not None
             else None
         ),
-        notes=list(result.notes),
+        notes=[*result.notes, *filter(None, [cuped_note(definition, result.comparisons)])],
         daily_lifts=sorted(daily_lifts, key=lambda d: (d.day, d.variant)),
     )

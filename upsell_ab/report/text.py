@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from upsell_ab.report import format as fmt
 from upsell_ab.report.labels import decision_text, ni_text, srm_text
+from upsell_ab.report.metric import CUPED_NOTE
 from upsell_ab.report.model import ExperimentReport, MetricReport
 from upsell_ab.report.segment import SEGMENT_NOTE
 
@@ -26,6 +27,7 @@ _ACTION_STYLES = {
     "keep_control": "bold",
     "keep_running": "bold yellow",
     "invalid": "bold red",
+    "waiting_for_data": "dim",
 }
 
 
@@ -145,7 +147,10 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
         verdicts = [c for c in metric.comparisons if c.non_inferiority is not None]
         for c in verdicts:
             console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))
-        if verdicts:
+        cuped = [n for n in metric.notes if n.startswith(CUPED_NOTE)]
+        for note in cuped:
+            console.print(Text(f"  {note}"))
+        if verdicts or cuped:
             console.print()
     if report.segments:
         console.print(_segment_table(report))

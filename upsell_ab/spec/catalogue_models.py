@@ -71,9 +71,15 @@ class Capping(Model):
 
 
 class Cuped(Model):
-    """Covariate = the same metric over ``lookback`` before first exposure."""
+    """Covariate = the same metric over ``lookback`` before first exposure, or, with
+    ``column``, a per-unit value the shop already has on its exposure rows (pre-period
+    revenue from a CRM, say)."""
 
     lookback: Duration = timedelta(days=28)
+    column: str | None = None
+    """An exposure-table column holding each unit's covariate (used instead of the
+    lookback; a unit without a value counts as 0). Usually set per experiment with the
+    spec's ``data.covariates`` or ``Experiment.analyze(covariates=...)``."""
 
 
 ValueSource = Literal["value", "quantity", "discount", "count"]
@@ -167,6 +173,14 @@ class MetricDefinition(Model):
                     ("window",),
                     "a retention metric needs window.start > 0",
                     "e.g. window: {start: 1d, end: 30d}",
+                )
+            )
+        if self.cuped is not None and self.cuped.column and self.type is MetricType.ratio:
+            found.append(
+                Finding(
+                    ("cuped", "column"),
+                    "a covariate column is for non-ratio metrics",
+                    "use the lookback covariate (cuped: {lookback: 28d}) for ratio metrics",
                 )
             )
         if self.capping is not None and self.type in (MetricType.proportion, MetricType.retention):

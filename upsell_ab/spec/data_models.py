@@ -18,28 +18,70 @@ class SourceKind(StrEnum):
     spark = "spark"
 
 
-class ExposureColumns(Model):
-    """Column names of the exposure table (identifiers, quoted in SQL)."""
+class Constant(Model):
+    """A fixed value for every row instead of a column, for exports that lack one:
+    ``type: {value: order}`` (an orders export has no event-type column),
+    ``discount: {value: 0}``, ``experiment: {value: cake_wording}``."""
 
-    experiment: str = "experiment"
+    value: str | float
+
+
+ColumnRef = str | Constant
+"""A source column name, or a :class:`Constant`."""
+
+
+def _constant_findings(model: Model, text: tuple[str, ...], numbers: tuple[str, ...]) -> None:
+    found: list[Finding] = []
+    for name in text:
+        given = getattr(model, name)
+        if isinstance(given, Constant) and not isinstance(given.value, str):
+            found.append(
+                Finding((name, "value"), f"'{name}' needs a text constant", "e.g. {value: order}")
+            )
+    for name in numbers:
+        given = getattr(model, name)
+        if isinstance(given, Constant) and isinstance(given.value, str):
+            found.append(
+                Finding((name, "value"), f"'{name}' needs a number constant", "e.g. {value: 0}")
+            )
+    check(found)
+
+
+class ExposureColumns(Model):
+    """Column names of the exposure table (identifiers, quoted in SQL); ``experiment``
+    may be a constant (an export of one experiment's exposures)."""
+
+    experiment: ColumnRef = "experiment"
     variant: str = "variant"
     unit_id: str = "unit_id"
     timestamp: str = "timestamp"
     event_id: str | None = None
     attributes: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _constants(self) -> ExposureColumns:
+        _constant_findings(self, ("experiment",), ())
+        return self
+
 
 class EventColumns(Model):
-    """Column names of the event (conversion) table."""
+    """Column names of the event (conversion) table. ``type``, ``value``, ``discount``
+    and ``quantity`` may be constants (``{value: order}``); ``discount: null`` and
+    ``quantity: null`` mean the source has no such column (0 and 1 for every event)."""
 
     unit_id: str = "unit_id"
     timestamp: str = "timestamp"
-    type: str = "event_type"
-    value: str = "value"
-    discount: str = "discount"
-    quantity: str = "quantity"
+    type: ColumnRef = "event_type"
+    value: ColumnRef = "value"
+    discount: ColumnRef | None = "discount"
+    quantity: ColumnRef | None = "quantity"
     order_id: str | None = "order_id"
     event_id: str | None = "event_id"
+
+    @model_validator(mode="after")
+    def _constants(self) -> EventColumns:
+        _constant_findings(self, ("type",), ("value", "discount", "quantity"))
+        return self
 
 
 class Table(Model):
@@ -77,6 +119,9 @@ class DataSource(Model):
     events: Table = Table(table="events")
     exposure_columns: ExposureColumns = ExposureColumns()
     event_columns: EventColumns = EventColumns()
+    covariates: dict[str, str] = Field(default_factory=dict)
+    """CUPED from a column the shop already has: metric name -> exposure column holding
+    each unit's pre-period value (``revenue_per_customer: pre_revenue``)."""
 
     @model_validator(mode="after")
     def _kind_needs(self) -> DataSource:

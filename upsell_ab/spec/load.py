@@ -74,6 +74,14 @@ def parse_file(path: Path, root: type[BaseModel]) -> Parsed:
     parsed = Parsed(path, document, problems=[issue_problem(i, file) for i in document.issues])
     if document.value is None and document.issues:
         return parsed
+    return check_document(parsed, root)
+
+
+def check_document(parsed: Parsed, root: type[BaseModel]) -> Parsed:
+    """Validate ``parsed.document.value`` against ``root``: whole-spec rules, then the
+    models; problems are added to ``parsed`` (a document without marks, such as a
+    dict built in Python, gets field paths without lines)."""
+    document, file = parsed.document, str(parsed.path)
     if not isinstance(document.value, dict):
         kind = type(document.value).__name__
         parsed.problems.append(

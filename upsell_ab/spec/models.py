@@ -56,6 +56,8 @@ from upsell_ab.spec.catalogue_models import (
     Window,
 )
 from upsell_ab.spec.data_models import (
+    ColumnRef,
+    Constant,
     DataSource,
     EventColumns,
     ExposureColumns,
@@ -90,7 +92,9 @@ __all__ = [
     "BetaPrior",
     "Capping",
     "Catalogue",
+    "ColumnRef",
     "Condition",
+    "Constant",
     "Correction",
     "Cuped",
     "DataSource",

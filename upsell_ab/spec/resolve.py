@@ -9,6 +9,7 @@ unknown metric together with every other problem of the file.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,10 +147,48 @@ def resolve(
     for _, name, role in metric_references(data):
         metrics.setdefault(name, catalogue.metrics[name])
         roles.setdefault(name, role)
-    return ResolvedExperiment(
+    resolved = ResolvedExperiment(
         experiment=experiment,
         metrics=metrics,
         roles=roles,
         source_file=source_file,
         catalogue_file=catalogue_file,
     )
+    return with_covariates(resolved, experiment.data.covariates, field="data.covariates")
+
+
+def with_covariates(
+    resolved: ResolvedExperiment, covariates: Mapping[str, str], *, field: str = "covariates"
+) -> ResolvedExperiment:
+    """CUPED from exposure columns: each named metric gets ``cuped.column`` (its other
+    CUPED settings kept). Unknown metrics and ratio metrics are :class:`SpecError`s."""
+    if not covariates:
+        return resolved
+    from upsell_ab.spec.models import Cuped, MetricType
+
+    file = str(resolved.source_file) if resolved.source_file else None
+    problems: list[Problem] = []
+    metrics = dict(resolved.metrics)
+    for name, column in covariates.items():
+        where = Location(file=file, field=f"{field}.{name}")
+        definition = metrics.get(name)
+        if definition is None:
+            hint = suggestion(name, sorted(metrics), what="metrics")
+            problems.append(Problem(where, f"'{name}' is not a metric of this experiment", hint))
+            continue
+        if definition.type is MetricType.ratio:
+            problems.append(
+                Problem(
+                    where,
+                    f"'{name}' is a ratio metric: a covariate column is for non-ratio metrics",
+                    "give ratio metrics the lookback covariate (cuped: {lookback: 28d})",
+                )
+            )
+            continue
+        current = definition.cuped or Cuped()
+        metrics[name] = definition.model_copy(
+            update={"cuped": current.model_copy(update={"column": column})}
+        )
+    if problems:
+        raise SpecError(problems)
+    return dataclasses.replace(resolved, metrics=metrics)

@@ -121,7 +121,23 @@ def guard_issues(text: str) -> tuple[list[YamlIssue], bool]:
                     return issues, False
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
+    except yaml.YAMLError as error:
+        # libyaml >= 0.2.5 (PyYAML 6.0.4 wheels) has its own depth limit of 1000 and
+        # its scanner looks ahead through a flow collection, so "[[[[..." fails there
+        # before our event count reaches MAX_DEPTH: the same problem, the same code.
+        if "nesting depth" in str(getattr(error, "problem", "") or error):
+            mark = getattr(error, "problem_mark", None)
+            where = Mark(mark.line + 1, mark.column + 1) if mark is not None else Mark(1, 1)
+            issues.append(
+                YamlIssue(
+                    (),
+                    where,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    "a spec needs a handful of levels; flatten the structure",
+                    "too_large",
+                )
+            )
+            return issues, False
         return issues, True
     finally:
         loader.dispose()

@@ -1,0 +1,126 @@
+"""The CLI's error boundary (issue 10): real driver failures become one clean line and exit 1.
+
+Each failure below is produced by the real library (DuckDB, pyarrow, psycopg,
+the OS), not a stand-in, and passed through :func:`run_guarded` exactly as
+``upsell-ab`` does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from upsell_ab.cli.failures import run_guarded
+from upsell_ab.errors import StoreError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _guarded(failure: object) -> tuple[int, list[str]]:
+    lines: list[str] = []
+
+    def run() -> int:
+        raise failure  # type: ignore[misc]
+
+    return run_guarded("probe", run, lines.append), lines
+
+
+def _duckdb_error() -> Exception:
+    import duckdb
+
+    try:
+        duckdb.connect().execute("SELECT * FROM no_such_table")
+    except duckdb.Error as error:
+        return error
+    raise AssertionError("DuckDB accepted a missing table")
+
+
+def _arrow_error() -> Exception:
+    import pyarrow as pa
+
+    try:
+        pa.array([1, "a"])
+    except pa.ArrowException as error:
+        return error
+    raise AssertionError("pyarrow accepted mixed types")
+
+
+def _psycopg_error() -> Exception:
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        psycopg.connect("postgresql://bob:Hunter2Secret@[::1:5999/shop")
+    except psycopg.Error as error:
+        return error
+    raise AssertionError("libpq parsed a broken URI")
+
+
+def _os_error() -> Exception:
+    try:
+        open("/proc/version/x", "w")  # noqa: SIM115
+    except OSError as error:
+        return error
+    raise AssertionError("wrote below a file")
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (_duckdb_error, "upsell-ab probe: DuckDB failed: Catalog Error"),
+        (_arrow_error, "upsell-ab probe: Arrow failed:"),
+        (_psycopg_error, "upsell-ab probe: PostgreSQL failed:"),
+        (_os_error, "upsell-ab probe: cannot use /proc/version/x: Not a directory"),
+    ],
+    ids=["duckdb", "pyarrow", "psycopg", "os"],
+)
+def test_library_failures_are_one_line_exit_1(make: object, expected: str) -> None:
+    code, lines = _guarded(make())  # type: ignore[operator]
+    assert code == 1 and len(lines) == 1 and "\n" not in lines[0]
+    assert lines[0].startswith(expected), lines
+    assert "Hunter2Secret" not in lines[0]
+
+
+def test_a_multi_line_store_error_is_one_line_without_secrets() -> None:
+    error = StoreError('Spark query failed: boom\n\tat org.apache.Foo("postgresql://a:pw123@h/db")')
+    code, lines = _guarded(error)
+    assert code == 1 and lines == ["upsell-ab probe: Spark query failed: boom"]
+    code, lines = _guarded(StoreError("cannot reach postgresql://a:pw123@h/db \x1b[2J"))
+    assert lines == ["upsell-ab probe: cannot reach postgresql://a:***@h/db \\x1b[2J"]
+
+
+def test_interrupt_is_130() -> None:
+    code, lines = _guarded(KeyboardInterrupt())
+    assert code == 130 and lines == ["upsell-ab probe: interrupted"]
+
+
+def test_validate_explain_accepts_a_files_spec(tmp_path: Path) -> None:
+    shutil.copy(REPO / "experiments" / "metrics.yaml", tmp_path / "metrics.yaml")
+    spec = (REPO / "experiments" / "cake_wording.yaml").read_text(encoding="utf-8")
+    files = (
+        "data:\n  kind: files\n  exposures: {path: data/x.parquet}\n"
+        "  events: {path: data/e.parquet}\n  exposure_columns: {attributes: [channel]}\n"
+    )
+    (tmp_path / "files.yaml").write_text(re.sub(r"data:\n(  .*\n)+", files, spec), "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "upsell_ab.cli.main", "validate", "--explain", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e400", "-5"])
+def test_plan_refuses_non_finite_daily_units(value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "upsell_ab.cli.main", "plan",
+         str(REPO / "experiments" / "cake_wording.yaml"), "--daily-units", value],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "--daily-units" in done.stderr
