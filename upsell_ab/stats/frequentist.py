@@ -12,7 +12,7 @@ Conventions (``shared/design.md``):
   (as statsmodels ``proportions_ztest``), unpooled Wald interval
   ``(p_T - p_C) +- z_{1-a/2} sqrt(p_T q_T / n_T + p_C q_C / n_C)``. When any
   expected cell of the 2x2 table is under 10 the p-value is Fisher's exact test
-  (``scipy.stats.fisher_exact``) and the interval Newcombe's hybrid score
+  (:mod:`upsell_ab.stats.fisher`) and the interval Newcombe's hybrid score
   interval (Newcombe 1998), which keeps its coverage where Wald's collapses,
   stays within [-1, 1] and contains the difference the report shows (the
   Agresti-Caffo interval used before was centred on (x+1)/(n+2) differences,
@@ -407,15 +407,14 @@ def _delta_breaks(control: ArmEstimate, treatment: ArmEstimate) -> bool:
 
 def fisher_p_value(control: SampleStats, treatment: SampleStats, alternative: object) -> float:
     """Fisher's exact p-value; ``greater`` means the treatment converts more."""
-    from scipy import stats
+    from upsell_ab.stats.fisher import fisher_exact_p
 
     alt = _alternative(alternative)
     table = [
         [round(treatment.sum), treatment.n - round(treatment.sum)],
         [round(control.sum), control.n - round(control.sum)],
     ]
-    scipy_alt = {"two_sided": "two-sided", "greater": "greater", "less": "less"}[alt]
-    return float(stats.fisher_exact(table, alternative=scipy_alt).pvalue)
+    return fisher_exact_p(table, alt)
 
 
 # ------------------------------------------------------------------------ means
