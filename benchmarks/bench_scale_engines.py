@@ -108,9 +108,7 @@ def postgres(data: Path) -> str:
         worst = _check(data, ours)
     finally:
         server.close()
-    return (
-        f"| PostgreSQL (work_mem 256MB) | {load:.0f} | {query:.1f} | {worst:.1e} |"
-    )
+    return f"| PostgreSQL (work_mem 256MB) | {load:.0f} | {query:.1f} | {worst:.1e} |"
 
 
 def spark(data: Path) -> str:
