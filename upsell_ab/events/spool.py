@@ -111,10 +111,13 @@ def ingest_spool(
     store: EventStore,
     *,
     timezone: str | None = None,
+    replace: bool = False,
     quarantine: bool = True,
 ) -> IngestReport:
     """:func:`ingest_spool_files`, returning only the rows' report."""
-    return ingest_spool_files(spool_dir, store, timezone=timezone, quarantine=quarantine).report
+    return ingest_spool_files(
+        spool_dir, store, timezone=timezone, quarantine=quarantine, replace=replace
+    ).report
 
 
 def ingest_spool_files(
@@ -123,6 +126,7 @@ def ingest_spool_files(
     *,
     timezone: str | None = None,
     quarantine: bool = True,
+    replace: bool = False,
 ) -> SpoolResult:
     """Validate every finished spool file, write the good ones in one transaction, move
     them to ``done/`` and the damaged ones to ``quarantine/`` (see the module docstring).
@@ -175,7 +179,7 @@ def ingest_spool_files(
     label = f"spool {spool_dir} ({len(tables)} files)"
     report = IngestReport(0, 0, 0, label, "mixed")
     if batches is not None and tables:
-        exposure_report, event_report = store.write_batches(list(batches))
+        exposure_report, event_report = store.write_batches(list(batches), replace=replace)
         report = exposure_report + event_report
         done = directory / DONE_DIR
         done.mkdir(exist_ok=True)
@@ -194,8 +198,12 @@ def _quarantine(directory: Path, path: Path, problems: list[Problem]) -> Quarant
     folder = directory / QUARANTINE_DIR
     folder.mkdir(exist_ok=True)
     target = folder / path.name
+    copy = 0
+    while target.exists():  # never overwrite earlier evidence of the same name
+        copy += 1
+        target = folder / f"{path.name}.{copy}"
     reasons = tuple(str(p) for p in problems)
-    reason_file = folder / (path.name + REASON_SUFFIX)
+    reason_file = folder / (target.name + REASON_SUFFIX)
     reason_file.write_text("\n".join(reasons) + "\n", encoding="utf-8")
     os.replace(path, target)
     return Quarantined(str(path), str(target), reasons)
