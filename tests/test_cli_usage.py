@@ -19,6 +19,7 @@ BAD_CHOICE: dict[str, list[str]] = {
     "demo": ["demo", "extra-argument"],
     "init": ["init", "--lever", "price"],
     "export": ["export", "yaml", "experiments/"],
+    "store": ["store", "list", "--format", "yaml"],
     "serve": ["serve", "--spool", "s", "--tokens", "t", "--port", "eighty"],
 }
 

@@ -168,15 +168,23 @@ def test_demo_prints_a_decision_per_bundled_experiment(
     assert (tmp_path / "report.md").stat().st_size > 0
 
 
-def test_ci_workflow_validates_and_publishes_the_report() -> None:
+def test_ci_workflow_uses_the_action_on_pull_requests_and_a_schedule() -> None:
+    """The bundled workflow runs the repository's own action (action.yml), whose steps
+    tests/test_ci_action.py executes: validate --explain, report, summary, comment, gate."""
     from tests.test_e2e_support import REPO
 
     workflow = yaml.safe_load((REPO / ".github/workflows/experiments.yml").read_text("utf-8"))
-    assert "pull_request" in workflow[True]  # YAML 1.1 reads the key 'on' as True
-    commands = "\n".join(step.get("run", "") for step in workflow["jobs"]["experiments"]["steps"])
-    assert "upsell-ab validate experiments/" in commands
-    assert "upsell-ab report experiments/" in commands
-    assert '--format markdown $FAIL_ON >> "$GITHUB_STEP_SUMMARY"' in commands
+    triggers = workflow[True]  # YAML 1.1 reads the key 'on' as True
+    assert "pull_request" in triggers and triggers["schedule"][0]["cron"]
+    job = workflow["jobs"]["experiments"]
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    (step,) = [s for s in job["steps"] if s.get("uses") == "./"]
+    assert step["with"]["explain"] == "true" and step["with"]["specs"] == "experiments/"
+    assert "secrets.UPSELL_AB_DSN" in step["with"]["postgres-dsn"]
+    action = yaml.safe_load((REPO / "action.yml").read_text("utf-8"))
+    assert {"specs", "store", "postgres-dsn", "fail-on", "comment"} <= set(action["inputs"])
+    commands = "\n".join(s.get("run", "") for s in action["runs"]["steps"])
+    assert "python -m upsell_ab.ci.action" in commands
 
 
 def test_progress_spinner_reports_steps_without_failing(capsys: pytest.CaptureFixture[str]) -> None:

@@ -78,14 +78,25 @@ def test_duplicates_inside_one_source_are_dropped_and_counted(store: EventStore)
     assert report.duplicates_skipped == 1
 
 
-def test_given_event_ids_decide_duplicates_first_row_wins(store: EventStore) -> None:
-    frame = events_frame().assign(event_id=["a", "a", "b"], value=[1.0, 2.0, 3.0])
+def test_given_event_ids_decide_duplicates(store: EventStore) -> None:
+    frame = events_frame().assign(event_id=["a", "a", "b"], value=[1.0, 1.0, 3.0])
     report = store.ingest_events(frame)
-    assert report.rows_added == 2
+    assert (report.rows_added, report.duplicates_in_source) == (2, 1)
     rows = store.connection.execute(
         "SELECT event_id, value FROM events ORDER BY event_id"
     ).fetchall()
     assert rows == [("a", 1.0), ("b", 3.0)]
+
+
+def test_given_event_id_repeated_with_different_content_is_refused(store: EventStore) -> None:
+    before = checksums(store)
+    frame = events_frame().assign(event_id=["a", "a", "b"], value=[1.0, 2.0, 3.0])
+    with pytest.raises(InputError) as excinfo:
+        store.ingest_events(frame)
+    (problem,) = excinfo.value.problems
+    assert problem.code == "conflict_in_source"
+    assert "rows 1, 2" in problem.message and "'a'" in problem.message
+    assert checksums(store) == before
 
 
 def test_content_key_matches_documented_hash(store: EventStore) -> None:
@@ -94,12 +105,15 @@ def test_content_key_matches_documented_hash(store: EventStore) -> None:
     key = "\x1f".join(["exp", "treatment", "u0", "2024-05-01T10:00:00.000000"])
     assert event_id == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
-    store.ingest_events(events_frame().iloc[[2]])
-    (event_id,) = store.connection.execute("SELECT event_id FROM events").fetchall()[0]
-    key = "\x1f".join(
-        ["u2", "2024-05-02T00:00:00.000000", "upsell_purchase", "25.5", "0.0", "2.0", "-"]
-    )
-    assert event_id == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    # events: identity from identifying columns only (order id, else unit, time, type)
+    store.ingest_events(events_frame().iloc[[0, 2]])
+    ids = store.connection.execute("SELECT event_id FROM events ORDER BY rowid").fetchall()
+    with_order = "\x1f".join(["o", "order", "o1"])
+    without = "\x1f".join(["u2", "2024-05-02T00:00:00.000000", "upsell_purchase"])
+    assert [i for (i,) in ids] == [
+        "sha256:" + hashlib.sha256(with_order.encode()).hexdigest(),
+        "sha256:" + hashlib.sha256(without.encode()).hexdigest(),
+    ]
 
 
 def test_same_file_twice_via_path(store: EventStore, tmp_path: Path) -> None:
@@ -130,17 +144,19 @@ def test_bad_file_leaves_store_exactly_as_it_was(store: EventStore) -> None:
 def test_failure_injected_mid_write_rolls_back_rows_and_new_columns(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from upsell_ab.events.batch_write import BatchWriter
+
     store.ingest_exposures(exposures_frame())
     before = checksums(store)
-    original_insert = store._insert
+    original_write = BatchWriter.write
     inserted: list[int] = []
 
-    def insert_then_fail(batch, start):  # type: ignore[no-untyped-def]
-        result = original_insert(batch, start)
-        inserted.append(result[0])
+    def write_then_fail(self, batch):  # type: ignore[no-untyped-def]
+        original_write(self, batch)
+        inserted.append(self.tally.rows_added)
         raise OSError("disk full (injected)")
 
-    monkeypatch.setattr(store, "_insert", insert_then_fail)
+    monkeypatch.setattr(BatchWriter, "write", write_then_fail)
     with pytest.raises(OSError, match="injected"):
         store.ingest_exposures(exposures_frame(10, channel=["web"] * 10))
     assert inserted == [6]  # rows really were written inside the transaction
@@ -203,11 +219,13 @@ def test_create_schema_is_idempotent_and_matches_contract() -> None:
         ("events", "quantity", "DOUBLE", "NO"),
         ("events", "order_id", "VARCHAR", "YES"),
         ("events", "event_id", "VARCHAR", "NO"),
+        ("events", "ingest_id", "BIGINT", "YES"),
         ("exposures", "experiment", "VARCHAR", "NO"),
         ("exposures", "variant", "VARCHAR", "NO"),
         ("exposures", "unit_id", "VARCHAR", "NO"),
         ("exposures", "timestamp", "TIMESTAMP", "NO"),
         ("exposures", "event_id", "VARCHAR", "NO"),
+        ("exposures", "ingest_id", "BIGINT", "YES"),
     ]
 
 

@@ -304,3 +304,33 @@ def test_a_held_store_names_its_holder_after_the_bounded_wait(tmp_path: Path) ->
     finally:
         holder.kill()
         holder.wait()
+
+
+def _file_size_limit(limit: int) -> None:
+    """In the child: files may not grow past ``limit`` bytes (EFBIG instead of SIGXFSZ)."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_ingest_past_a_file_size_limit_is_one_line_without_mounting(tmp_path: Path) -> None:
+    """The same full-disk path where mounting is not allowed: RLIMIT_FSIZE makes every
+    write past 1 MiB fail with EFBIG, as a full disk fails with ENOSPC."""
+    store = tmp_path / "s.duckdb"
+    _exposures_csv(tmp_path / "small.csv", range(10))
+    assert run_cli("ingest", "--store", str(store), "--exposures", str(tmp_path / "small.csv"))
+    big = tmp_path / "big.csv"
+    _exposures_csv(big, range(200_000), prefix="big-unit-with-a-long-identifier-")
+    done = subprocess.run(
+        [sys.executable, "-m", "upsell_ab.cli.main", "ingest", "--store", str(store),
+         "--exposures", str(big)],
+        capture_output=True, text=True, timeout=120, check=False,
+        preexec_fn=lambda: _file_size_limit(1 << 20),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "too large" in done.stderr.lower() or "file size" in done.stderr.lower(), done.stderr
+    Path(f"{store}.wal").unlink(missing_ok=True)
+    with EventStore(store, read_only=True) as opened:
+        assert opened.counts().exposures == 10

@@ -191,7 +191,9 @@ def test_unmapped_value_column_cannot_decide_on_profit(tmp_path: Path) -> None:
             events.append(
                 [f"u{i}", (t + timedelta(hours=1)).isoformat(), "order", value, discount, f"o{i}"]
             )
-    store = _ingest(tmp_path, exposures, events, "--raw")
+    # ingest itself refuses the unmapped look-alike column (tests/test_store_cli.py); the
+    # user forcing it through with --allow-default must still not get a verdict
+    store = _ingest(tmp_path, exposures, events, "--raw", "--allow-default", "value")
     content = spec("profit", analysis={"decision": {"metric": "profit_per_customer"}})
     reports = _analyze(tmp_path, write_spec(tmp_path / "specs", content), store)
     experiment = _decision(reports)

@@ -36,8 +36,11 @@ def test_zero_control_shows_the_absolute_lift() -> None:
     assert line.lift == "+1.25 pp absolute (control is 0)"
     assert line.interval == "[+0.40 pp, +2.10 pp]"
     text = render_markdown([report]).split("<details>")[0]
-    assert "lift **+1.25 pp absolute (control is 0)** (95% confidence sequence" in text
-    assert "n/a" not in text.split("\n- SRM")[0]
+    # headline (report/headline.py): "**B** **<lift>** (<interval name> <interval>)"
+    assert "**+1.25 pp absolute (control is 0)** (95% confidence sequence" in text
+    assert "n/a" not in text.split("\n- guardrails")[0]
+    # the overview row shows the same absolute lift, not "n/a"
+    assert "| B +1.25 pp absolute (control is 0) \\[+0.40 pp, +2.10 pp\\] |" in text
 
 
 def test_keep_running_names_the_variants_in_contention() -> None:

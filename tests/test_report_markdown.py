@@ -24,14 +24,32 @@ def test_matches_the_reviewed_golden_file() -> None:
     assert text == GOLDEN.read_text(encoding="utf-8")
 
 
-def test_headline_states_decision_lift_interval_chance_and_srm() -> None:
+def test_headline_states_decision_reason_lift_interval_chance_and_srm() -> None:
     text = render_markdown([sample_report()])
     head = text.split("<details>")[0]
     assert "Decision: Keep running (about 3,200 more units per variant, 5 days)" in head
+    # the reason comes right after the decision (the sample's first decision reason)
+    assert "Specific benefit (B)**: B beats A on take\\_rate" in head
     # sample input: relative lift 0.1676 in [0.0598, 0.2754], P(beat) 0.99991, SRM p 0.8103
-    assert "lift **+16.8%** (95% confidence sequence [+6.0%, +27.5%])" in head
-    assert "chance to beat control **> 99.9%**" in head
-    assert "SRM ok (p = 0.810)" in head
+    assert "**+16.8%** (95% confidence sequence [+6.0%, +27.5%])" in head
+    assert "chance to beat control > 99.9%" in head
+    assert "data quality: SRM ok (p = 0.810)" in head
+
+
+def test_overview_table_comes_first_with_one_row_per_experiment() -> None:
+    reports = [sample_report(i) for i in range(3)]
+    text = render_markdown(reports)
+    lines = text.splitlines()
+    header = lines.index(
+        "| Experiment | Decision | Deciding metric | Lift [interval] | Guardrails "
+        "| Data quality | Days |"
+    )
+    assert header < min(i for i, line in enumerate(lines) if line.startswith("### "))
+    rows = [line for line in lines[header + 2 :] if line.startswith("| `cake_wording")]
+    assert len(rows) == 3
+    # sample: exposures 2024-05-01 to 2024-05-14 -> 14 days; lift 0.1676 in [0.0598, 0.2754]
+    assert rows[0].endswith("| 14 |")
+    assert "B +16.8% \\[+6.0%, +27.5%\\]" in rows[0]
 
 
 def test_details_are_folded_and_the_legend_explains_chance_vs_p() -> None:
@@ -65,7 +83,7 @@ def test_many_experiments_stay_under_one_mebibyte_with_a_note() -> None:
     text = render_markdown(reports)
     size = len(text.encode("utf-8"))
     assert size < GITHUB_SUMMARY_LIMIT
-    assert "Truncated to stay under GitHub's 1 MiB summary limit" in text
+    assert "Truncated to stay under the 1,000,000-byte summary budget" in text
     # every experiment keeps its headline (decision visible); details are dropped
     assert all(f"`exp_{i:04d}`" in text for i in range(600))
     assert 0 < text.count("<details>") < 600
@@ -79,7 +97,8 @@ def test_small_budget_drops_details_first_then_whole_experiments() -> None:
     text = render_markdown(reports, max_bytes=budget)
     assert len(text.encode("utf-8")) <= budget
     assert text.count("<details>") == 0  # headlines take priority over details
-    assert "`cake_wording_1`" in text and "`cake_wording_11`" not in text
+    assert "(`cake_wording_1`)" in text and "(`cake_wording_11`)" not in text
+    assert "| `cake_wording_11` |" in text  # the overview row still shows its decision
     assert "details of" in text and "left out entirely" in text
 
 

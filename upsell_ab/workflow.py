@@ -20,6 +20,7 @@ from upsell_ab.spec.models import Engine, Status
 
 if TYPE_CHECKING:
     from upsell_ab.metrics.aggregates import ExperimentData
+    from upsell_ab.report.failures import SpecFailure
     from upsell_ab.report.model import DailyLift, ExperimentReport
     from upsell_ab.spec.resolve import ResolvedExperiment
     from upsell_ab.stats.results import ExperimentAnalysis
@@ -46,6 +47,11 @@ class ExperimentRun:
         return self.analysis.srm.flagged or (
             self.data.quality.multiple_exposure_share > settings.max_multiple_exposure_share
         )
+
+    @property
+    def waiting_for_data(self) -> bool:
+        """Running, but nobody has been exposed yet (not a failure by itself)."""
+        return self.outcome.action is Action.waiting_for_data
 
     @property
     def guardrail_breached(self) -> bool:
@@ -194,3 +200,46 @@ def run_folder(
         run_experiment(resolved, store=store, daily=daily, step=step)
         for resolved in running_specs(paths)
     ]
+
+
+@dataclass(frozen=True)
+class FolderSpecs:
+    """What :func:`collect_running` found: the running specs, the specs that failed to
+    load (reported, not raised, so one bad file cannot blank a CI summary) and how
+    many spec files there were at all."""
+
+    running: list[ResolvedExperiment]
+    failures: list[SpecFailure]
+    files: int
+
+
+def collect_running(paths: Sequence[str | Path]) -> FolderSpecs:
+    """Like :func:`running_specs`, but an invalid spec becomes a :class:`SpecFailure`
+    instead of an exception. A missing path still raises (it is a usage error)."""
+    from upsell_ab.errors import SpecError
+    from upsell_ab.report.failures import SpecFailure
+    from upsell_ab.spec.load import discover, load_experiment
+
+    files = discover([Path(p) for p in paths])
+    running: list[ResolvedExperiment] = []
+    failures: list[SpecFailure] = []
+    for path in files:
+        try:
+            resolved = load_experiment(path)
+        except SpecError as error:
+            problems = [str(p) for p in error.problems] or [str(error)]
+            failures.append(SpecFailure(str(path), "spec", problems))
+            continue
+        if resolved.experiment.status is Status.running:
+            running.append(resolved)
+    return FolderSpecs(running, failures, len(files))
+
+
+def data_failure(resolved: ResolvedExperiment, error: Exception) -> SpecFailure:
+    """The :class:`SpecFailure` for a spec whose data could not be read (store missing,
+    query failed, bad summary): its own error block in the report, the rest still report."""
+    from upsell_ab.report.failures import SpecFailure
+
+    lines = [line for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    file = str(resolved.source_file) if resolved.source_file else resolved.experiment.id
+    return SpecFailure(file, "data", lines, experiment=resolved.experiment.id)

@@ -37,6 +37,7 @@ from upsell_ab.assignment.outcomes import (
     outcome_codes,
 )
 from upsell_ab.assignment.targeting import condition_mask, describe_condition, first_failure
+from upsell_ab.assignment.targeting_compiled import compile_conditions
 from upsell_ab.spec.models import Experiment, Status
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ class Reason(StrEnum):
 REASON_CODES: tuple[Reason, ...] = tuple(Reason)
 """Bulk reasons are small integers: ``REASON_CODES[code]``."""
 _CODE = {reason: code for code, reason in enumerate(REASON_CODES)}
+_NO_ATTRIBUTES: Mapping[str, object] = {}
+_FAILURE_CACHE = 4096
+"""Rejections remembered per assigner (condition, type and value of the attribute)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class Assigner:
         self.variant_ids = tuple(v.id for v in experiment.variants)
         self.ranges = bucket_ranges([v.weight for v in experiment.variants], population.coverage)
         self.conditions = tuple(population.targeting)
+        self._checks = compile_conditions(self.conditions)
+        self._failures: dict[tuple[int, type, object], Assignment] = {}
         self.running = experiment.status is Status.running
         self._table = variation_table(self.ranges)
         namespace = population.namespace
@@ -159,13 +165,34 @@ class Assigner:
             return self._not_running
         if not unit_id:
             return self._missing
-        if self.conditions:
-            failure = first_failure(self.conditions, attributes)
-            if failure is not None:
-                return Assignment(False, None, Reason.targeting, failure.describe())
+        if self._checks:
+            attrs = attributes if attributes is not None else _NO_ATTRIBUTES
+            for index, (attribute, check) in enumerate(self._checks):
+                value = attrs.get(attribute)
+                if not check(value):
+                    return self._targeting_failure(index, value)
         if self._ns_bucket is not None and not self._ns_table[self._ns_bucket(unit_id)]:  # type: ignore[index]
             return self._outside_ns
         return self._pick(unit_id)
+
+    def _targeting_failure(self, index: int, value: object) -> Assignment:
+        """The result for a unit failing condition ``index`` with ``value``; built once per
+        (condition, value) for hashable values (a bounded cache), so a rejected unit costs
+        about what an accepted one does."""
+        key: tuple[int, type, object] | None = (index, type(value), value)
+        try:
+            cached = self._failures.get(key)  # type: ignore[arg-type]
+        except TypeError:  # unhashable value: describe it every time
+            key, cached = None, None
+        if cached is not None:
+            return cached
+        condition = self.conditions[index]
+        failure = first_failure((condition,), {condition.attribute: value})
+        assert failure is not None
+        result = Assignment(False, None, Reason.targeting, failure.describe())
+        if key is not None and len(self._failures) < _FAILURE_CACHE:
+            self._failures[key] = result
+        return result
 
     def assign_many(
         self,

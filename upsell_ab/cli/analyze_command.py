@@ -57,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
         text = render_runs([result.run], args.format, to_terminal=args.output is None)
     write_text(text, args.output)
     code = exit_code([result.run], args.fail_on)
-    for note in failure_notes([result.run], code):
+    for note in failure_notes([result.run], args.fail_on):
         print(f"upsell-ab analyze: {note}", file=sys.stderr)
     return int(code)

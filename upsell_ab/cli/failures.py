@@ -57,6 +57,7 @@ _MESSAGE_HINTS: tuple[tuple[str, str], ...] = (
     ("Read-only file system", _OS_HINTS[errno.EROFS]),
     ("Permission denied", _OS_HINTS[errno.EACCES]),
     ("Disk quota exceeded", _OS_HINTS[errno.EDQUOT]),
+    ("File too large", _OS_HINTS[errno.EFBIG]),
 )
 
 

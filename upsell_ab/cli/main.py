@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "schema",
     "assign",
     "ingest",
+    "store",
     "export",
     "serve",
     "simulate",

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 from upsell_ab.cli.run_output import (
     add_output_arguments,
@@ -19,17 +20,42 @@ from upsell_ab.cli.run_output import (
 DESCRIPTION = """Analyse every experiment with status 'running' under the given
 files or folders and print one report. Markdown is made for GitHub job
 summaries:  upsell-ab report experiments/ --format markdown >> $GITHUB_STEP_SUMMARY
-Exit codes: 0 done; 1 invalid spec/input; 2 data-quality failure with
---fail-on quality; 3 guardrail breached with --fail-on guardrail."""
+A spec that does not load (or whose data cannot be read) gets an error block;
+every other experiment is still reported. Every failing experiment and its
+reason is named on stderr.
+Exit codes: 0 done; 1 an invalid spec or input (the report is still written),
+or no spec file under PATH; 2 data-quality failure with --fail-on quality (also
+when no running experiment has any exposures: wrong or empty store); 3
+guardrail breached with --fail-on guardrail. 1 beats 2 beats 3."""
+
+MIN_MARKDOWN_BYTES = 1024
+
+
+def _budget(text: str) -> int:
+    value = int(text)
+    if value < MIN_MARKDOWN_BYTES:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_MARKDOWN_BYTES}")
+    return value
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "report", help="report every running experiment", description=DESCRIPTION
+        "report",
+        help="report every running experiment",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
     parser.add_argument("--store", metavar="DB", help="DuckDB store (default: each spec's)")
     add_output_arguments(parser, default_format="markdown")
+    parser.add_argument(
+        "--max-bytes",
+        type=_budget,
+        default=None,
+        metavar="N",
+        help="Markdown size budget in UTF-8 bytes (default 1,000,000: GitHub refuses job "
+        "summaries over 1 MiB); details, then whole experiments are left out to fit",
+    )
     add_memory_argument(parser)
     parser.set_defaults(run=run)
 
@@ -37,21 +63,45 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_memory_argument(args)
     from upsell_ab.api import Experiment
-    from upsell_ab.workflow import running_specs
+    from upsell_ab.errors import UpsellAbError
+    from upsell_ab.workflow import collect_running, data_failure
 
-    specs = running_specs(args.paths)
+    found = collect_running(args.paths)
+    if found.files == 0:
+        print(
+            f"upsell-ab report: error: no experiment spec (*.yaml) under {' '.join(args.paths)}: "
+            "check the path",
+            file=sys.stderr,
+        )
+        return int(ExitCode.INVALID_INPUT)
     runs = []
-    with progress(total=len(specs)) as step:
-        for resolved in specs:
-            result = Experiment(resolved).analyze(args.store, daily=not args.no_daily, step=step)
-            runs.append(result.run)
+    failures = list(found.failures)
+    with progress(total=len(found.running)) as step:
+        for resolved in found.running:
+            try:
+                result = Experiment(resolved).analyze(
+                    args.store, daily=not args.no_daily, step=step
+                )
+            except UpsellAbError as error:
+                # the store or query failed for this spec: its own error block, the rest report
+                failures.append(data_failure(resolved, error))
+            else:
+                runs.append(result.run)
             step.advance()
         step("rendering the report")
-        text = render_runs(runs, args.format, to_terminal=args.output is None)
-    if not runs:
-        print("upsell-ab report: no running experiments found", file=sys.stderr)
+        text = render_runs(
+            runs,
+            args.format,
+            to_terminal=args.output is None,
+            failures=failures,
+            max_bytes=args.max_bytes,
+        )
+    if not runs and not failures:
+        print("upsell-ab report: note: no running experiments found", file=sys.stderr)
     write_text(text, args.output)
-    code = exit_code(runs, args.fail_on)
-    for note in failure_notes(runs, code):
+    code = exit_code(runs, args.fail_on, failures)
+    for note in failure_notes(runs, args.fail_on, failures):
         print(f"upsell-ab report: {note}", file=sys.stderr)
+    if code:
+        print(f"upsell-ab report: exit {int(code)} ({code.name.lower()})", file=sys.stderr)
     return int(code)

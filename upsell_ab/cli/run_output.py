@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from upsell_ab.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
+    from upsell_ab.report.failures import SpecFailure
     from upsell_ab.workflow import ExperimentRun
 
 FAIL_ON_CHOICES: tuple[str, ...] = ("quality", "guardrail")
@@ -52,33 +53,88 @@ def write_text(text: str, output: str | None) -> None:
     write_output(output, text)
 
 
-def render_runs(runs: Sequence[ExperimentRun], fmt: str, *, to_terminal: bool) -> str:
+def render_runs(
+    runs: Sequence[ExperimentRun],
+    fmt: str,
+    *,
+    to_terminal: bool,
+    failures: Sequence[SpecFailure] = (),
+    max_bytes: int | None = None,
+) -> str:
     from upsell_ab.report.render import render
 
-    return render([run.report() for run in runs], fmt, color=to_terminal and sys.stdout.isatty())
+    return render(
+        [run.report() for run in runs],
+        fmt,
+        color=to_terminal and sys.stdout.isatty(),
+        failures=failures,
+        max_bytes=max_bytes,
+    )
 
 
-def exit_code(runs: Sequence[ExperimentRun], fail_on: Sequence[str]) -> ExitCode:
-    """2 beats 3: with bad data a guardrail result means nothing."""
-    if "quality" in fail_on and any(run.quality_failed for run in runs):
+def no_data_anywhere(runs: Sequence[ExperimentRun]) -> bool:
+    """Every running experiment is waiting for data: the store is empty or the wrong one."""
+    return bool(runs) and all(run.waiting_for_data for run in runs)
+
+
+def exit_code(
+    runs: Sequence[ExperimentRun],
+    fail_on: Sequence[str],
+    failures: Sequence[SpecFailure] = (),
+) -> ExitCode:
+    """1 beats 2 beats 3: an unreadable spec means the gate did not see everything, and
+    with bad data a guardrail result means less. Quality also fails when no running
+    experiment has any data at all (nothing was checked). Every failure is named by
+    :func:`failure_notes`, whichever code wins."""
+    if failures:
+        return ExitCode.INVALID_INPUT
+    if "quality" in fail_on and (any(run.quality_failed for run in runs) or no_data_anywhere(runs)):
         return ExitCode.DATA_QUALITY
     if "guardrail" in fail_on and any(run.guardrail_breached for run in runs):
         return ExitCode.GUARDRAIL
     return ExitCode.OK
 
 
-def failure_notes(runs: Sequence[ExperimentRun], code: ExitCode) -> list[str]:
-    if code is ExitCode.DATA_QUALITY:
-        bad = [r.resolved.experiment.id for r in runs if r.quality_failed]
-        return [f"data-quality failure in: {', '.join(bad)}"]
-    if code is ExitCode.GUARDRAIL:
-        bad = [
-            f"{r.resolved.experiment.id} ({', '.join(r.outcome.guardrails_breached)})"
-            for r in runs
-            if r.guardrail_breached
+def failure_notes(
+    runs: Sequence[ExperimentRun],
+    fail_on: Sequence[str],
+    failures: Sequence[SpecFailure] = (),
+) -> list[str]:
+    """One log line per failing experiment and its reason, for every kind of failure
+    (not only the one that set the exit code). 'error:' marks what fails the
+    command with the given ``--fail-on``; 'warning:' what would with another."""
+
+    def level(kind: str) -> str:
+        return "error" if kind in fail_on else "warning"
+
+    notes = [
+        f"error: {failure.title}: {'invalid spec' if failure.stage == 'spec' else 'no data'}: "
+        + (failure.problems[0] if failure.problems else "see the report")
+        + (f" (+{len(failure.problems) - 1} more)" if len(failure.problems) > 1 else "")
+        for failure in failures
+    ]
+    for run in runs:
+        experiment = run.resolved.experiment.id
+        if run.quality_failed:
+            reason = run.outcome.reasons[0] if run.outcome.reasons else "data-quality failure"
+            notes.append(f"{level('quality')}: {experiment}: data quality: {reason}")
+        if run.guardrail_breached:
+            prefix = "Guardrail breached: "
+            sentences = [r[len(prefix) :] for r in run.outcome.reasons if r.startswith(prefix)]
+            detail = " ".join(sentences) or ", ".join(run.outcome.guardrails_breached)
+            notes.append(f"{level('guardrail')}: {experiment}: guardrail breached: {detail}")
+    if no_data_anywhere(runs):
+        notes.append(
+            f"{level('quality')}: no running experiment has any exposures in the store: "
+            "check --store (or the specs' data source) points to the production data"
+        )
+    else:
+        notes += [
+            f"note: {run.resolved.experiment.id}: waiting for data (no exposures yet)"
+            for run in runs
+            if run.waiting_for_data
         ]
-        return [f"guardrail breached in: {', '.join(bad)}"]
-    return []
+    return notes
 
 
 class Steps:

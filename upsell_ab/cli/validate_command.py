@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.safe_text import escape_control, escape_json_text
+
+if TYPE_CHECKING:
+    from upsell_ab.errors import Problem
 
 
 def register(subparsers: Any) -> None:
@@ -25,7 +28,13 @@ def register(subparsers: Any) -> None:
         "problem as FILE:LINE:COL: field.path: message. Exit 0 when all are valid, 1 otherwise.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text (FILE:LINE:COL: ...), json, or github: '::error file=,line=,col=::' "
+        "workflow commands that GitHub Actions shows on the pull request's diff",
+    )
     parser.add_argument(
         "--explain",
         action="store_true",
@@ -47,6 +56,27 @@ def summary(problems: int, bad_specs: int, specs: int, bad_catalogues: int) -> s
     if bad_catalogues:
         text += f" and {_plural(bad_catalogues, 'metric catalogue')}"
     return text
+
+
+def github_annotation(problem: Problem) -> str:
+    """``::error file=F,line=L,col=C,title=upsell-ab validate (code)::field: message (hint)``,
+    escaped as GitHub's runner requires (upsell_ab.cli.annotations)."""
+    from upsell_ab.cli.annotations import command
+
+    loc = problem.location
+    message = problem.message + (f" ({problem.hint})" if problem.hint else "")
+    where = ", ".join(
+        part for part in (f"row {loc.row}" if loc.row is not None else "", loc.field or "") if part
+    )
+    text = escape_control(f"{where}: {message}" if where else message)  # untrusted spec text
+    return command(
+        "error",
+        text,
+        file=loc.file,
+        line=loc.line,
+        col=loc.column,
+        title=f"upsell-ab validate ({problem.code})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
             ],
         }
         print(escape_json_text(json.dumps(payload, indent=2, ensure_ascii=False)))
+    elif args.format == "github":
+        for problem in report.problems:
+            print(github_annotation(problem))
     else:
         for problem in report.problems:
             print(escape_control(str(problem), keep_newlines=False))  # spec text is untrusted

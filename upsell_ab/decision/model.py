@@ -12,6 +12,8 @@ class Action(StrEnum):
     keep_running = "keep_running"
     invalid = "invalid"
     """SRM or a data problem: never a winner."""
+    waiting_for_data = "waiting_for_data"
+    """Running, but no unit has been exposed yet (a new spec, or the store has no data for it)."""
 
 
 @dataclass(frozen=True)

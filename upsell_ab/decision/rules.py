@@ -10,9 +10,12 @@ The rule is the spec's (``analysis.decision``):
   loss of shipping <= ``expected_loss_threshold``;
 - ``both``: the two engines must agree.
 
-Before any of that the data must be trustworthy: a sample-ratio mismatch, a
-multiple-exposure share above ``max_multiple_exposure_share`` or a decision
-metric without data make the experiment *invalid*, never a winner. A winner
+An experiment nobody has been exposed to yet is *waiting for data* (not
+invalid: a spec merged before its launch is normal). Before any verdict the data
+must be trustworthy: a sample-ratio mismatch, a multiple-exposure share above
+``max_multiple_exposure_share`` or a decision metric without data make the
+experiment *invalid*, never a winner; its guardrails are still judged and a
+breach is still listed (``--fail-on guardrail`` must see it). A winner
 must also pass every guardrail's non-inferiority test; a breach blocks it
 (listed in ``guardrails_breached``). A profit decision metric may demand a
 minimum lift (``min_profit_margin``, per unit). Treatments that all lose
@@ -67,6 +70,8 @@ def decide(
     from upsell_ab.decision import gates
 
     outcome = _decide(resolved, analysis, data)
+    if outcome.action is Action.waiting_for_data:
+        return outcome  # nobody exposed yet: the data gates have nothing to judge
     outcome = gates.small_sample(resolved, analysis, outcome)
     return replace(outcome, warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)])
 
@@ -80,26 +85,42 @@ def _decide(
 
     experiment = resolved.experiment
     name = resolved.decision_metric
+    ignored = data.quality.units_exposed_outside_dates if data is not None else 0
+    if not any(analysis.srm.observed.values()) and not ignored:
+        reason = (
+            f"Waiting for data: no unit of {experiment.id} has been exposed yet "
+            "(a new experiment, or the store holds no exposures for it)."
+        )
+        return Outcome(Action.waiting_for_data, None, [reason], metric=name)
+    # Guardrails are judged on every experiment with data, also an invalid one: harm
+    # measured on broken assignment is still harm, and CI must be able to fail on it.
+    checks = guardrail_checks(resolved, analysis)
+    breached_names = sorted({c.metric for c in checks if c.breached})
     problems = quality_problems(resolved, analysis, data) + blocking_problems(
         resolved, analysis, data
     )
-    if problems:
-        return Outcome(Action.invalid, None, problems, metric=name)
     try:
         result = analysis.metric(name)
     except KeyError:
-        reason = f"The decision metric {name} has no result, so no variant can be judged."
-        return Outcome(Action.invalid, None, [reason], metric=name)
-    empty = [v.variant for v in result.variants if v.n == 0]
-    if empty or not result.variants:
-        reason = (
-            f"No data for the decision metric {name} in variant(s) {', '.join(empty) or 'all'}: "
-            "check the exposures and the metric's event type."
+        problems.append(f"The decision metric {name} has no result, so no variant can be judged.")
+    else:
+        empty = [v.variant for v in result.variants if v.n == 0]
+        if (empty or not result.variants) and not problems:
+            problems.append(
+                f"No data for the decision metric {name} in variant(s) "
+                f"{', '.join(empty) or 'all'}: check the exposures and the metric's event type."
+            )
+    if problems:
+        breaches = [c.sentence for c in checks if c.breached]
+        return Outcome(
+            Action.invalid,
+            None,
+            problems + breaches,
+            metric=name,
+            guardrails_breached=breached_names,
         )
-        return Outcome(Action.invalid, None, [reason], metric=name)
     definition = resolved.metrics.get(name)
     verdicts = [judge(resolved, result, c, definition) for c in result.comparisons]
-    checks = guardrail_checks(resolved, analysis)
     breached: dict[str, list[str]] = {}
     unproven: dict[str, list[str]] = {}
     for check in checks:
@@ -107,7 +128,6 @@ def _decide(
             breached.setdefault(check.variant, []).append(check.metric)
         elif not check.passed:
             unproven.setdefault(check.variant, []).append(check.metric)
-    breached_names = sorted({c.metric for c in checks if c.breached})
     guard_reasons = [c.sentence for c in checks]
     if analysis.sequential is not None:
         # stopping advice from sequential monitoring travels with the guardrail notes
@@ -173,8 +193,8 @@ def _decide(
     elif need is not None and need.units == 0:
         reasons.insert(
             0,
-            "Keep control: the planned sample for the MDE is reached and no variant beat control; "
-            "any true effect is likely smaller than the MDE.",
+            "Keep control: the planned sample for the MDE is reached and no variant beat control "
+            f"on {metric_label(name, definition)}; any true effect is likely smaller than the MDE.",
         )
         return Outcome(
             Action.keep_control,
@@ -184,7 +204,8 @@ def _decide(
             guardrails_breached=breached_names,
         )
     else:
-        reasons.insert(0, "Keep running: no variant has beaten control yet.")
+        label = metric_label(name, definition)
+        reasons.insert(0, f"Keep running: no variant has beaten control on {label} yet.")
     reasons.append(need.reason if need is not None else _no_need_reason(resolved, result))
     return Outcome(
         Action.keep_running,

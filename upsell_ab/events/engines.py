@@ -52,6 +52,18 @@ def remove_spill(directory: str | None) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def duckdb_threads() -> int:
+    """Threads for the metric queries: 1 (deterministic sums) unless
+    ``UPSELL_AB_DUCKDB_THREADS`` asks for more."""
+    raw = os.environ.get("UPSELL_AB_DUCKDB_THREADS", "1")
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise StoreError(
+            f"UPSELL_AB_DUCKDB_THREADS={raw!r} is not a whole number (unset it, or use e.g. 4)"
+        ) from None
+
+
 class DuckDBEngine:
     """DuckDB: an existing connection, a database file (opened read-only), or in memory.
 
@@ -92,6 +104,11 @@ class DuckDBEngine:
                 raise
             # Aggregates only: row order is irrelevant, and keeping it costs memory.
             self.connection.execute("SET preserve_insertion_order = false")
+        if self._owned:
+            # Parallel threads add floating-point sums in a varying order, so the same
+            # store gave reports differing in the 13th digit; one thread sums in a fixed
+            # order (byte-identical reports). UPSELL_AB_DUCKDB_THREADS trades that for speed.
+            self.connection.execute("SET threads = ?", [duckdb_threads()])
 
     def execute(self, sql: str) -> list[Row]:
         import duckdb

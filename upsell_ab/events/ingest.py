@@ -22,6 +22,8 @@ from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import InputError, Location, Problem
+from upsell_ab.events.column_hints import MEASURED, lookalike
+from upsell_ab.events.plausibility import ANY_TYPE, describe
 from upsell_ab.events.readers import DEFAULT_CHUNK_ROWS, SourceTable, iter_source, read_source
 from upsell_ab.events.schema import (
     ColumnMapping,
@@ -58,6 +60,9 @@ class CanonicalBatch:
     sha256: str | None
     defaulted: tuple[str, ...] = ()
     """Optional canonical columns absent from the source (filled with defaults)."""
+    warnings: tuple[Problem, ...] = ()
+    """Located notes that do not refuse the batch (implausible values, a column that
+    looks like an order id but is not mapped)."""
 
     @property
     def rows_read(self) -> int:
@@ -119,7 +124,9 @@ MAX_ATTRIBUTE_COLUMNS = 64
 (``--attribute`` / ``exposure_columns.attributes``): every attribute becomes a
 permanent column, so a file with 1,500 stray columns must not add 1,500."""
 
-_STRUCTURAL = frozenset({"missing_column", "bad_attribute", "bad_timezone", "bad_header"})
+_STRUCTURAL = frozenset(
+    {"missing_column", "unmapped_column", "bad_attribute", "bad_timezone", "bad_header"}
+)
 
 
 def to_canonical(
@@ -133,6 +140,7 @@ def to_canonical(
     frame = table.frame
     present = {str(c) for c in frame.columns}
     problems = _missing_columns(table, mapping, present)
+    warnings = _unmapped_lookalikes(table, mapping, present, problems)
     attributes = _attributes(table, mapping, present, problems)
     if problems:
         raise InputError(problems)
@@ -182,6 +190,8 @@ def to_canonical(
                 result[canonical] = pd.Series([None] * n, dtype=pd.ArrowDtype(_pa_string()))
     ordered = [*mapping.columns, *attributes]
     result = result[ordered]
+    if mapping.bounds is not None and mapping.kind == "events":
+        warnings.extend(_implausible(table, mapping, result))
     result["_row"] = (
         np.arange(1, n + 1, dtype=np.int64)
         if table.row_numbers is None
@@ -194,7 +204,84 @@ def to_canonical(
         source=table.name,
         sha256=table.sha256,
         defaulted=tuple(d for d in defaulted if d not in ("event_id", "order_id")),
+        warnings=tuple(warnings),
     )
+
+
+def _unmapped_lookalikes(
+    table: SourceTable, mapping: ColumnMapping, present: set[str], problems: list[Problem]
+) -> list[Problem]:
+    """Absent optional columns that the source seems to hold under another name.
+
+    A measured column (value, discount, quantity) refuses the source, because its
+    default would enter every metric (``--allow-default`` accepts it); an
+    identifying column (order_id, event_id) is a warning. Returns the warnings;
+    appends the refusals to ``problems``.
+    """
+    warnings: list[Problem] = []
+    used = {source for source in mapping.columns.values() if source in present}
+    ordered = [str(c) for c in table.frame.columns]
+    line = 1 if table.has_lines else None
+    prefix = "events." if mapping.kind == "events" else "exposures."
+    for canonical, source_col in mapping.columns.items():
+        if source_col in present or canonical in mapping.required:
+            continue
+        if canonical in mapping.constants:
+            continue  # the spec fixes it on purpose
+        if canonical in mapping.explicit or _did_you_mean(source_col, present):
+            continue  # already refused as a missing column
+        candidate = lookalike(canonical, ordered, used)
+        if candidate is None:
+            continue
+        where = Location(file=table.name, line=line, field=candidate)
+        if canonical in MEASURED:
+            if canonical in mapping.allow_default:
+                continue
+            default = NUMERIC_DEFAULTS[canonical]
+            problems.append(
+                Problem(
+                    where,
+                    f"no {canonical!r} column, so every {canonical} would be {default:g}; "
+                    f"did you mean {candidate!r}?",
+                    f"add --map {prefix}{canonical}={candidate} (or --allow-default "
+                    f"{canonical} to ingest every {canonical} as {default:g})",
+                    "unmapped_column",
+                )
+            )
+        else:
+            what = "an order id" if canonical == "order_id" else "an event id"
+            warnings.append(
+                Problem(
+                    where,
+                    f"column {candidate!r} looks like {what} but is not mapped",
+                    f"add --map {prefix}{canonical}={candidate} so re-ingests of corrected "
+                    "exports recognise the same rows",
+                    "unmapped_column",
+                )
+            )
+    return warnings
+
+
+def _implausible(table: SourceTable, mapping: ColumnMapping, frame: pd.DataFrame) -> list[Problem]:
+    """Values outside the mapping's plausible ranges: warnings, or a refusal when the
+    bounds say so."""
+    assert mapping.bounds is not None
+    report = _Reporter(table)
+    for column, event_type, low, high, mask in mapping.bounds.outside(frame):
+        source_col = mapping.columns[column]
+        shown = frame[column] if source_col not in table.frame else table.frame[source_col]
+        report.add(
+            mask,
+            shown,
+            source_col,
+            describe(column, event_type, low, high),
+            "check the export; set the range with --bound "
+            f"{'' if event_type == ANY_TYPE else event_type + '.'}{column}=LOW:HIGH",
+            "implausible_value",
+        )
+    if mapping.bounds.refuse:
+        report.raise_if_any()
+    return report.problems
 
 
 def _constant(value: str | float, n: int) -> Any:

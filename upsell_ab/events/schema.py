@@ -11,12 +11,14 @@ only ever travel as bound parameters or Arrow data, never as SQL text.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any, Literal
 
 from upsell_ab.errors import InputError, Location, Problem
+from upsell_ab.events.column_hints import MEASURED
+from upsell_ab.events.plausibility import ValueBounds
 from upsell_ab.spec.models import Constant, EventColumns, ExposureColumns
 
 Kind = Literal["exposures", "events"]
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS exposures (
     variant VARCHAR NOT NULL,
     unit_id VARCHAR NOT NULL,
     "timestamp" TIMESTAMP NOT NULL,
-    event_id VARCHAR NOT NULL
+    event_id VARCHAR NOT NULL,
+    ingest_id BIGINT
 )"""
 
 EVENTS_DDL = """
@@ -54,7 +57,8 @@ CREATE TABLE IF NOT EXISTS events (
     discount DOUBLE NOT NULL DEFAULT 0,
     quantity DOUBLE NOT NULL DEFAULT 1,
     order_id VARCHAR,
-    event_id VARCHAR NOT NULL
+    event_id VARCHAR NOT NULL,
+    ingest_id BIGINT
 )"""
 
 INGESTS_DDL = """
@@ -65,15 +69,31 @@ CREATE TABLE IF NOT EXISTS ingests (
     rows_read BIGINT NOT NULL,
     rows_added BIGINT NOT NULL,
     duplicates BIGINT NOT NULL,
-    ingested_at TIMESTAMP NOT NULL
+    ingested_at TIMESTAMP NOT NULL,
+    ingest_id BIGINT,
+    conflicts BIGINT DEFAULT 0,
+    replaced BIGINT DEFAULT 0,
+    implausible BIGINT DEFAULT 0,
+    defaulted VARCHAR DEFAULT '',
+    removed_at TIMESTAMP
 )"""
-"""One row per ingest (file, frame or spool batch): the audit trail, and where the
-quality summary can read how many duplicates were dropped."""
+"""One row per ingest batch (one file, frame or spool kind): the audit trail. The
+first seven columns are the original layout; ``ingest_id`` and the rest were added
+later (older store files are migrated by :mod:`upsell_ab.events.store_admin`).
+``defaulted`` lists the optional canonical columns the source did not have
+(comma-separated, e.g. ``value,discount``); ``removed_at`` is set when the batch's
+rows were removed with ``upsell-ab store remove``."""
+
+STORE_COLUMNS: tuple[str, ...] = ("ingest_id",)
+"""Bookkeeping columns of ``exposures`` and ``events`` (which ingest batch wrote the
+row); never attributes, never read by the metric SQL."""
 
 ATTRIBUTE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 """Attribute column names: a letter or '_', then letters, digits, '_' (at most 63)."""
 
-RESERVED_NAMES = frozenset(EXPOSURE_COLUMNS) | frozenset(EVENT_COLUMNS) | {"_row"}
+RESERVED_NAMES = (
+    frozenset(EXPOSURE_COLUMNS) | frozenset(EVENT_COLUMNS) | frozenset(STORE_COLUMNS) | {"_row"}
+)
 
 _DEFAULT_EXPOSURES = ExposureColumns()
 _DEFAULT_EVENTS = EventColumns()
@@ -117,10 +137,13 @@ class ColumnMapping:
     """canonical column -> source column for one ingest, plus the attribute columns.
 
     ``required`` canonical columns must exist in the source; the others fall back
-    to defaults (event_id: content hash; value/discount: 0; quantity: 1;
+    to defaults (event_id: identity hash; value/discount: 0; quantity: 1;
     order_id: NULL). ``explicit`` lists canonical columns the user mapped on
     purpose: those must exist even when optional. ``attributes`` None means
-    "every unmapped source column" (exposures only).
+    "every unmapped source column" (exposures only). ``allow_default`` lists
+    measured columns (value, discount, quantity) the user accepts as defaulted
+    even when a look-alike source column exists (``--allow-default value``);
+    ``bounds`` are the plausible ranges of measured values (events only).
     """
 
     kind: Kind
@@ -128,6 +151,8 @@ class ColumnMapping:
     required: frozenset[str]
     explicit: frozenset[str]
     attributes: tuple[str, ...] | None = None
+    allow_default: frozenset[str] = frozenset()
+    bounds: ValueBounds | None = None
     constants: Mapping[str, str | float] = field(default_factory=dict)
     """canonical column -> the value every row gets (a spec's ``{value: ...}`` mapping);
     such columns are not read from the source."""
@@ -165,7 +190,11 @@ def exposure_mapping(
 
 
 def event_mapping(
-    spec: EventColumns | None = None, overrides: Mapping[str, str] | None = None
+    spec: EventColumns | None = None,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    allow_default: Iterable[str] = (),
+    bounds: ValueBounds | None = None,
 ) -> ColumnMapping:
     """Combine the spec's ``event_columns`` with ``--map canonical=source`` overrides."""
     spec = spec or _DEFAULT_EVENTS
@@ -192,8 +221,28 @@ def event_mapping(
         columns=columns,
         required=frozenset({"unit_id", "timestamp", "event_type"}) - set(constants),
         explicit=frozenset(explicit),
+        allow_default=_allowed_defaults(allow_default),
+        bounds=bounds if bounds is not None else ValueBounds(),
         constants=constants,
     )
+
+
+def _allowed_defaults(names: Iterable[str]) -> frozenset[str]:
+    chosen = frozenset(names)
+    unknown = sorted(chosen - MEASURED)
+    if unknown:
+        raise InputError(
+            [
+                Problem(
+                    Location(field=f"--allow-default {name}"),
+                    f"{name!r} is not a measured event column",
+                    f"choose from {', '.join(sorted(MEASURED))}",
+                    "bad_mapping",
+                )
+                for name in unknown
+            ]
+        )
+    return chosen
 
 
 def _constants(given: Mapping[str, Any]) -> dict[str, str | float]:

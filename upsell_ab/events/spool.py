@@ -111,10 +111,13 @@ def ingest_spool(
     store: EventStore,
     *,
     timezone: str | None = None,
+    replace: bool = False,
     quarantine: bool = True,
 ) -> IngestReport:
     """:func:`ingest_spool_files`, returning only the rows' report."""
-    return ingest_spool_files(spool_dir, store, timezone=timezone, quarantine=quarantine).report
+    return ingest_spool_files(
+        spool_dir, store, timezone=timezone, quarantine=quarantine, replace=replace
+    ).report
 
 
 def ingest_spool_files(
@@ -123,6 +126,7 @@ def ingest_spool_files(
     *,
     timezone: str | None = None,
     quarantine: bool = True,
+    replace: bool = False,
 ) -> SpoolResult:
     """Validate every finished spool file, write the good ones in one transaction, move
     them to ``done/`` and the damaged ones to ``quarantine/`` (see the module docstring).
@@ -175,7 +179,7 @@ def ingest_spool_files(
     label = f"spool {spool_dir} ({len(tables)} files)"
     report = IngestReport(0, 0, 0, label, "mixed")
     if batches is not None and tables:
-        exposure_report, event_report = store.write_batches(list(batches))
+        exposure_report, event_report = store.write_batches(list(batches), replace=replace)
         report = exposure_report + event_report
         done = directory / DONE_DIR
         done.mkdir(exist_ok=True)

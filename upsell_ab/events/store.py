@@ -2,19 +2,17 @@
 
 Writes are atomic and idempotent. Sources are read in chunks
 (:mod:`upsell_ab.events.readers`), each validated completely
-(:mod:`upsell_ab.events.ingest`) and, inside ONE transaction, written: new
-attribute columns are added, every row gets its ``event_id`` (the given id,
-else ``"sha256:" + sha256(content key)``), rows whose id is already stored or
-repeats earlier in the source are skipped, the rest inserted, the ingest
-logged. Any problem in any chunk, or any error, rolls the whole transaction
+(:mod:`upsell_ab.events.ingest`) and, inside ONE transaction, written as one
+ingest batch per source (:mod:`upsell_ab.events.batch_write`): new attribute
+columns are added, every row gets its ``event_id`` (the given id, else
+``"sha256:" + sha256(identity key)``, see :mod:`upsell_ab.events.identity`) and
+its batch's ``ingest_id``; rows already stored are skipped, rows that restate a
+stored row with different content are conflicts (refused, or replacing the
+stored row with ``replace=True``), the rest inserted, the batch logged. Any
+problem in any chunk, any conflict, or any error rolls the whole transaction
 back (DuckDB DDL is transactional, so even an added column disappears): the
 committed store changes only when every row of every source was valid.
-
-Content keys (U+001F-separated UTF-8 text, hashed by DuckDB's ``sha256``):
-exposures: experiment, variant, unit_id, timestamp; events: unit_id,
-timestamp, event_type, value, discount, quantity, order_id. Attributes are not
-part of an exposure's key: the same unit seeing the same variant at the same
-instant is one exposure, whatever else a file says about the unit.
+``dry_run=True`` does all of it and rolls back, returning what would happen.
 """
 
 from __future__ import annotations
@@ -26,11 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import InputError, Problem, StoreError
+from upsell_ab.events.batch_write import BatchWriter
 from upsell_ab.events.ingest import CanonicalBatch, validated_chunks
 from upsell_ab.events.readers import DEFAULT_CHUNK_ROWS
 from upsell_ab.events.schema import (
-    EVENT_COLUMNS,
     EXPOSURE_COLUMNS,
+    STORE_COLUMNS,
     ColumnMapping,
     Kind,
     create_schema,
@@ -46,17 +45,6 @@ if TYPE_CHECKING:
 DEFAULT_STORE = "upsell_ab.duckdb"
 """Store file used when neither the spec nor the command line names one (in the cwd)."""
 
-_SEP = "chr(31)"
-_TS = "strftime({col}, '%Y-%m-%dT%H:%M:%S.%f')"
-_KEY_SQL: dict[str, str] = {
-    "exposures": "concat_ws({sep}, experiment, variant, unit_id, {ts})",
-    "events": (
-        "concat_ws({sep}, unit_id, {ts}, event_type, CAST(value AS VARCHAR), "
-        "CAST(discount AS VARCHAR), CAST(quantity AS VARCHAR), "
-        "COALESCE('o:' || order_id, '-'))"
-    ),
-}
-
 
 @dataclass(frozen=True)
 class IngestReport:
@@ -71,6 +59,19 @@ class IngestReport:
     duplicates_in_source: int = 0
     defaulted_columns: tuple[str, ...] = ()
     """Optional columns absent from the source, filled with defaults (value 0 ...)."""
+    conflicts: int = 0
+    """Rows restating a stored row with different content (refused unless replaced)."""
+    conflicts_in_source: int = 0
+    """Rows repeating the identity of an earlier row of the same source with different
+    content (always refused)."""
+    replaced: int = 0
+    """Stored rows deleted because this source replaced them (``replace=True``)."""
+    ingest_id: int | None = None
+    """The batch id in the store (None for a dry run or an empty source)."""
+    warnings: tuple[Problem, ...] = ()
+    """Located notes that did not refuse the source (implausible values ...)."""
+    implausible: int = 0
+    """Rows outside the plausible ranges (reported as warnings)."""
 
     def __add__(self, other: IngestReport) -> IngestReport:
         return IngestReport(
@@ -83,11 +84,29 @@ class IngestReport:
             defaulted_columns=tuple(
                 dict.fromkeys((*self.defaulted_columns, *other.defaulted_columns))
             ),
+            conflicts=self.conflicts + other.conflicts,
+            conflicts_in_source=self.conflicts_in_source + other.conflicts_in_source,
+            replaced=self.replaced + other.replaced,
+            ingest_id=self.ingest_id if self.ingest_id == other.ingest_id else None,
+            warnings=(*self.warnings, *other.warnings),
+            implausible=self.implausible + other.implausible,
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["defaulted_columns"] = list(self.defaulted_columns)
+        data["warnings"] = [
+            {
+                "file": w.location.file,
+                "line": w.location.line,
+                "row": w.location.row,
+                "column": w.location.field,
+                "message": w.message,
+                "hint": w.hint,
+                "code": w.code,
+            }
+            for w in self.warnings
+        ]
         return data
 
 
@@ -115,6 +134,8 @@ class EventStore:
         self.read_only = read_only
         self.chunk_rows = chunk_rows
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self.notes: list[str] = []
+        """Messages for the user from opening the store (a migration of an older file)."""
         self._spill: str | None = None
 
     # ------------------------------------------------------------- lifecycle
@@ -135,6 +156,10 @@ class EventStore:
             raise
         if not self.read_only:
             create_schema(connection)
+            from upsell_ab.events.store_admin import migrate, needs_migration
+
+            if needs_migration(connection):
+                self.notes.extend(migrate(connection))
         self._connection = connection
         return connection
 
@@ -167,14 +192,14 @@ class EventStore:
         *,
         timezone: str | None = None,
         overrides: dict[str, str] | None = None,
+        replace: bool = False,
     ) -> IngestReport:
         """Validate ``source`` (path or DataFrame) fully, then add new exposures atomically."""
         column_mapping = (
             mapping if isinstance(mapping, ColumnMapping) else exposure_mapping(mapping, overrides)
         )
-        return self.write_streams(
-            [self._chunks(source, "exposures", column_mapping, timezone, source_name)]
-        )[0]
+        stream = self._chunks(source, "exposures", column_mapping, timezone, source_name)
+        return self.write_streams([stream], replace=replace)[0]
 
     def ingest_events(
         self,
@@ -184,14 +209,14 @@ class EventStore:
         *,
         timezone: str | None = None,
         overrides: dict[str, str] | None = None,
+        replace: bool = False,
     ) -> IngestReport:
         """Validate ``source`` (path or DataFrame) fully, then add new events atomically."""
         column_mapping = (
             mapping if isinstance(mapping, ColumnMapping) else event_mapping(mapping, overrides)
         )
-        return self.write_streams(
-            [self._chunks(source, "events", column_mapping, timezone, source_name)]
-        )[0]
+        stream = self._chunks(source, "events", column_mapping, timezone, source_name)
+        return self.write_streams([stream], replace=replace)[0]
 
     def _chunks(
         self,
@@ -210,16 +235,22 @@ class EventStore:
             chunk_rows=self.chunk_rows,
         )
 
-    def write_batch(self, batch: CanonicalBatch) -> IngestReport:
+    def write_batch(self, batch: CanonicalBatch, *, replace: bool = False) -> IngestReport:
         """Insert one validated batch in one transaction; all or nothing."""
-        return self.write_streams([[batch]])[0]
+        return self.write_streams([[batch]], replace=replace)[0]
 
-    def write_batches(self, batches: list[CanonicalBatch]) -> list[IngestReport]:
+    def write_batches(
+        self, batches: list[CanonicalBatch], *, replace: bool = False
+    ) -> list[IngestReport]:
         """Insert validated batches in ONE transaction (several files: all or none)."""
-        return self.write_streams([[batch] for batch in batches])
+        return self.write_streams([[batch] for batch in batches], replace=replace)
 
     def write_streams(
-        self, streams: Sequence[Iterable[CanonicalBatch | InputError]]
+        self,
+        streams: Sequence[Iterable[CanonicalBatch | InputError]],
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
     ) -> list[IngestReport]:
         """Write sources (each a stream of validated chunks, or errors) in ONE transaction.
 
@@ -230,120 +261,79 @@ class EventStore:
         every chunk of every source was valid - the same guarantee as validating
         everything first, with memory bounded by one chunk. Later sources see
         earlier ones, so a row repeated across files is added once.
+
+        Rows that restate stored rows with different content (conflicts) refuse the
+        write unless ``replace``; with ``dry_run`` nothing is committed and
+        conflicts do not raise: the reports say what would have happened.
         """
         connection = self.connect()
         problems: list[Problem] = []
         reports: list[IngestReport] = []
         connection.execute("BEGIN TRANSACTION")
         try:
+            next_id = self._next_ingest_id()
             for stream in streams:
-                report: IngestReport | None = None
+                writer: BatchWriter | None = None
                 first: CanonicalBatch | None = None
-                start = 0
+                warnings: list[Problem] = []
                 for item in stream:
                     if isinstance(item, InputError):
                         problems.extend(item.problems)
                         continue
+                    warnings.extend(item.warnings)
                     if problems:
                         continue
-                    if first is None:
-                        first, start = item, self._next_rowid(item.kind)
-                        connection.execute(
-                            "CREATE OR REPLACE TEMP TABLE _upsell_seen (event_id VARCHAR)"
-                        )
-                    part = self._write_chunk(item, start)
-                    report = part if report is None else report + part
-                if first is not None and report is not None and not problems:
+                    if writer is None:
+                        first = item
+                        writer = BatchWriter(connection, item.kind, next_id, replace)
+                    if item.kind == "exposures":
+                        self._add_attribute_columns(item.attributes)
+                    writer.write(item)
+                if writer is None or first is None or problems:
+                    continue
+                writer.finish()
+                writer.close()
+                report = self._report(first, writer, warnings)
+                if not dry_run:
+                    problems.extend(writer.problems(first.source))
+                if not problems:
                     self._log_ingest(first, report)
                     reports.append(report)
-                    connection.execute("DROP TABLE temp._upsell_seen")
+                    next_id += 1
             if problems:
                 raise InputError(problems)
-            connection.execute("COMMIT")
+            connection.execute("ROLLBACK" if dry_run else "COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+        if dry_run:
+            reports = [replace_id(r) for r in reports]
         return reports
 
-    def _next_rowid(self, kind: Kind) -> int:
-        """Row ids only grow (nothing is ever deleted; rows of the open transaction get
-        larger ids still), so 'rowid >= start' marks rows added by the current source."""
-        row = self.connect().execute(f"SELECT coalesce(max(rowid), -1) + 1 FROM {kind}").fetchall()
-        return int(row[0][0])
+    def _next_ingest_id(self) -> int:
+        row = self.connect().execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests")
+        return int(row.fetchall()[0][0])
 
-    def _write_chunk(self, batch: CanonicalBatch, start: int) -> IngestReport:
-        import pyarrow as pa
-
-        connection = self.connect()
-        table = pa.Table.from_pandas(batch.frame, preserve_index=False)
-        connection.register("_upsell_incoming", table)
-        try:
-            if batch.kind == "exposures":
-                self._add_attribute_columns(batch.attributes)
-            added, in_source, already = self._insert(batch, start)
-            connection.execute("DROP TABLE temp._upsell_staged")
-        finally:
-            connection.unregister("_upsell_incoming")
+    @staticmethod
+    def _report(
+        batch: CanonicalBatch, writer: BatchWriter, warnings: list[Problem]
+    ) -> IngestReport:
+        tally = writer.tally
         return IngestReport(
-            rows_read=batch.rows_read,
-            rows_added=added,
-            duplicates_skipped=in_source + already,
+            rows_read=tally.rows_read,
+            rows_added=tally.rows_added,
+            duplicates_skipped=tally.in_source + tally.already,
             source=batch.source,
             kind=batch.kind,
-            duplicates_in_source=in_source,
+            duplicates_in_source=tally.in_source,
             defaulted_columns=batch.defaulted,
+            conflicts=tally.conflicts,
+            conflicts_in_source=tally.source_conflicts,
+            replaced=tally.replaced,
+            ingest_id=writer.ingest_id,
+            warnings=tuple(warnings),
+            implausible=sum(1 for w in warnings if w.code == "implausible_value"),
         )
-
-    def _insert(self, batch: CanonicalBatch, start: int) -> tuple[int, int, int]:
-        """(rows added, duplicates inside the source, rows stored before this source)."""
-        connection = self.connect()
-        kind: Kind = batch.kind
-        fixed = EXPOSURE_COLUMNS if kind == "exposures" else EVENT_COLUMNS
-        columns = [c for c in fixed if c != "event_id"] + list(batch.attributes)
-        quoted = [quote_identifier(c) for c in columns]
-        key = _KEY_SQL[kind].format(sep=_SEP, ts=_TS.format(col='"timestamp"'))
-        connection.execute(
-            f"CREATE TEMP TABLE _upsell_staged AS SELECT {', '.join(quoted)}, "
-            f"COALESCE(event_id, 'sha256:' || sha256({key})) AS event_id, _row "
-            "FROM _upsell_incoming"
-        )
-        row = connection.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM _upsell_staged"
-        ).fetchall()[0]
-        total, distinct = int(row[0]), int(row[1])
-        # stored rows sharing an id with the chunk; rowid < start = stored before this source
-        connection.execute(
-            "CREATE TEMP TABLE _upsell_matched AS SELECT event_id, rowid < ? AS before "
-            f"FROM {kind} WHERE event_id IN (SELECT event_id FROM _upsell_staged)",
-            [start],
-        )
-        matched = int(connection.execute("SELECT count(*) FROM _upsell_matched").fetchall()[0][0])
-        target = [*quoted, "event_id"]
-        # first row wins among repeats inside the chunk; skip the window when there are none
-        staged = (
-            "_upsell_staged"
-            if total == distinct
-            else "(SELECT * FROM _upsell_staged "
-            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _row) = 1)"
-        )
-        new_only = (
-            " WHERE s.event_id NOT IN (SELECT event_id FROM _upsell_matched)" if matched else ""
-        )
-        inserted = connection.execute(
-            f"INSERT INTO {kind} ({', '.join(target)}) "
-            f"SELECT {', '.join(target)} FROM {staged} AS s{new_only} ORDER BY _row"
-        ).fetchall()
-        added = int(inserted[0][0]) if inserted else 0
-        already = 0
-        if matched:
-            # ids stored before this source and not already met in an earlier chunk of it
-            inserted_seen = connection.execute(
-                "INSERT INTO _upsell_seen SELECT event_id FROM _upsell_matched WHERE before "
-                "AND event_id NOT IN (SELECT event_id FROM _upsell_seen)"
-            ).fetchall()
-            already = int(inserted_seen[0][0]) if inserted_seen else 0
-        connection.execute("DROP TABLE temp._upsell_matched")
-        return added, total - added - already, already
 
     def _add_attribute_columns(self, attributes: tuple[str, ...]) -> None:
         existing = set(self.attribute_columns()) | set(EXPOSURE_COLUMNS)
@@ -358,7 +348,9 @@ class EventStore:
         from datetime import UTC, datetime
 
         self.connect().execute(
-            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ingests (kind, source, content_sha256, rows_read, rows_added, "
+            "duplicates, ingested_at, ingest_id, conflicts, replaced, implausible, defaulted) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 batch.kind,
                 batch.source,
@@ -367,6 +359,11 @@ class EventStore:
                 report.rows_added,
                 report.duplicates_skipped,
                 datetime.now(UTC).replace(tzinfo=None),
+                report.ingest_id,
+                report.conflicts,
+                report.replaced,
+                report.implausible,
+                ",".join(batch.defaulted),
             ],
         )
 
@@ -381,7 +378,9 @@ class EventStore:
             )
             .fetchall()
         )
-        return tuple(r[0] for r in rows if r[0] not in EXPOSURE_COLUMNS)
+        return tuple(
+            r[0] for r in rows if r[0] not in EXPOSURE_COLUMNS and r[0] not in STORE_COLUMNS
+        )
 
     def counts(self) -> StoreCounts:
         connection = self.connect()
@@ -406,3 +405,10 @@ class EventStore:
         ).fetchall()
         digest = hashlib.sha256(repr((columns, row)).encode())
         return digest.hexdigest()
+
+
+def replace_id(report: IngestReport) -> IngestReport:
+    """``report`` without its batch id (a dry run commits no batch)."""
+    from dataclasses import replace
+
+    return replace(report, ingest_id=None)

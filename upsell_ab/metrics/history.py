@@ -127,8 +127,10 @@ def read_history(resolved: Any, store: str | Path | None, *, days: int = 28) -> 
     path = store or data.store or DEFAULT_STORE
     if data.kind.value == "embedded" and not Path(path).is_file():
         raise StoreError(f"no store at {path} (give --store DB with the shop's history)")
+    from upsell_ab.events.store_open import open_store
+
     connection = (
-        duckdb.connect(str(path), read_only=True)
+        open_store(path, read_only=True)  # waits (bounded) while an ingest holds the store
         if data.kind.value == "embedded"
         else duckdb.connect()
     )

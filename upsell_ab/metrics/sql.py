@@ -353,16 +353,19 @@ class QueryBuilder:
                     id_(f"f{k}"), copy=False
                 )
             )
-        if self.plan.daily:
-            in_any = exp.and_(ok.copy(), exp.Paren(this=self._any_window()), copy=False)
-            columns.append(count_if(in_any).as_(id_("nwin"), copy=False))
         return columns
 
     def _unit_event_cte(self) -> None:
-        """``ev_unit``: one row per unit of the events' aggregates. With the daily series
-        the events are first grouped per (unit, day) (``ev_day``, which the increments
-        reuse) and ``ev_unit`` sums those rows, with the number of days holding in-window
-        events (``nd``) and the last of them (``dmax``)."""
+        """``ev_unit``: one row per unit of the events' aggregates; with the daily series
+        also the number of days holding in-window events (``nd``: 0, 1, or 2 for several)
+        and the last of them (``dmax``).
+
+        Two plans for the per-day rows the daily increments need (``ev_day``, per unit
+        and day): when the events hold one row per id (our store), ``ev_unit`` groups the
+        events by unit directly, with the first and last in-window day, and ``ev_day`` is
+        built later for the units with events on several days only (a semi-join on a
+        few units). With de-duplication, the ranked events are grouped per (unit, day)
+        once and ``ev_unit`` sums those rows, so the ranking runs once."""
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
         events = (
             exp.select(qcol("u", "e"), copy=False)
@@ -378,11 +381,41 @@ class QueryBuilder:
             )
             return
         day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
-        ev_day = events.select(day.as_(id_("day"), copy=False), *aggregates, copy=False).group_by(
-            qcol("u", "e"), day.copy(), copy=False
-        )
+        if not self.dedup:
+            in_any = exp.and_(eligible(), exp.Paren(this=self._any_window()), copy=False)
+            window_day = exp.Case(ifs=[exp.If(this=in_any, true=day)])
+            first_day = exp.Min(this=window_day)
+            last_day = exp.Max(this=window_day.copy())
+            days = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=exp.Is(this=last_day.copy(), expression=exp.Null()),
+                        true=exp.Literal.number(0),
+                    ),
+                    exp.If(
+                        this=exp.EQ(this=first_day, expression=last_day.copy()),
+                        true=exp.Literal.number(1),
+                    ),
+                ],
+                default=exp.Literal.number(2),
+            )
+            ev_unit = events.select(
+                *aggregates,
+                days.as_(id_("nd"), copy=False),
+                last_day.as_(id_("dmax"), copy=False),
+                copy=False,
+            ).group_by(qcol("u", "e"), copy=False)
+            self._cte("ev_unit", ev_unit, reused=True)
+            return
+        in_any = exp.and_(eligible(), self._fresh(), exp.Paren(this=self._any_window()), copy=False)
+        ev_day = events.select(
+            day.as_(id_("day"), copy=False),
+            *aggregates,
+            count_if(in_any).as_(id_("nwin"), copy=False),
+            copy=False,
+        ).group_by(qcol("u", "e"), day.copy(), copy=False)
         self._cte("ev_day", ev_day, reused=True)
-        names = [a.alias for a in aggregates if a.alias != "nwin"]
+        names = [a.alias for a in aggregates]
         has_window = exp.GT(this=qcol("nwin"), expression=exp.Literal.number(0))
         ev_unit = (
             exp.select(
@@ -398,6 +431,32 @@ class QueryBuilder:
             .group_by(qcol("u"), copy=False)
         )
         self._cte("ev_unit", ev_unit, reused=True)
+
+    def _multi_day_cte(self) -> None:
+        """``ev_day`` when the events were grouped by unit directly: per (unit, day) window
+        sums of the units with in-window events on several days (joined to ``capped``,
+        which holds their clocks), read again from the events."""
+        window = [(s, ch) for s, ch in self.channels if ch.lookback is None]
+        day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
+        join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "capped"))
+        several = exp.GT(this=qcol("nd", "capped"), expression=exp.Literal.number(1))
+        ev_day = (
+            exp.select(
+                qcol("u", "e"),
+                day.as_(id_("day"), copy=False),
+                *(
+                    sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
+                    for s, ch in window
+                ),
+                count_if(exp.Paren(this=self._any_window())).as_(id_("nwin"), copy=False),
+                copy=False,
+            )
+            .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
+            .join(exp.Table(this=id_("capped")), on=join, copy=False)
+            .where(several, copy=False)
+            .group_by(qcol("u", "e"), day.copy(), copy=False)
+        )
+        self._cte("ev_day", ev_day)
 
     def _per_unit_ctes(self) -> None:
         columns: list[exp.Expr] = [qcol("u", "units"), qcol("v", "units"), qcol("first_ts")]
@@ -565,6 +624,8 @@ class QueryBuilder:
         return branches
 
     def _daily_branch(self) -> exp.Select:
+        if not self.dedup:
+            self._multi_day_cte()
         percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
         increments = daily_increments(self.slots, self.channels, has_caps=percentile)
         values = {

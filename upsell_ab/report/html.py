@@ -14,6 +14,7 @@ from html import escape
 
 from upsell_ab.report import charts
 from upsell_ab.report import format as fmt
+from upsell_ab.report.failures import SpecFailure
 from upsell_ab.report.labels import (
     ACTION_LABELS,
     LEGEND,
@@ -337,7 +338,24 @@ def _experiment(report: ExperimentReport) -> str:
     )
 
 
-def render_html(reports: Sequence[ExperimentReport], *, title: str = "Upsell experiments") -> str:
+def _failures(failures: Sequence[SpecFailure]) -> str:
+    """One red block per spec that could not be reported (the rest still are)."""
+    blocks = []
+    for f in failures:
+        what = "invalid spec" if f.stage == "spec" else "data could not be read"
+        items = "".join(f"<li>{escape(problem)}</li>" for problem in f.problems)
+        blocks.append(
+            f'<section class="flag"><h2>{escape(f.title)}: {what}</h2><ul>{items}</ul></section>'
+        )
+    return "".join(blocks)
+
+
+def render_html(
+    reports: Sequence[ExperimentReport],
+    *,
+    title: str = "Upsell experiments",
+    failures: Sequence[SpecFailure] = (),
+) -> str:
     """The whole report as one HTML document (UTF-8 text)."""
     toc = "".join(
         f'<li><a href="#exp-{escape(r.experiment)}">{escape(r.name)}</a>: '
@@ -345,7 +363,9 @@ def render_html(reports: Sequence[ExperimentReport], *, title: str = "Upsell exp
         for r in reports
     )
     legend = "".join(f"<dt>{escape(t)}</dt><dd>{escape(m)}</dd>" for t, m in LEGEND)
-    body = "".join(_experiment(r) for r in reports) or "<p>No experiments to report.</p>"
+    body = _failures(failures) + (
+        "".join(_experiment(r) for r in reports) or "<p>No experiments to report.</p>"
+    )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

@@ -16,9 +16,16 @@ ACTION_LABELS = {
     "keep_control": "Keep control",
     "keep_running": "Keep running",
     "invalid": "Invalid",
+    "waiting_for_data": "Waiting for data",
 }
 
-ACTION_ICONS = {"ship": "✅", "keep_control": "↩️", "keep_running": "⏳", "invalid": "⚠️"}
+ACTION_ICONS = {
+    "ship": "✅",
+    "keep_control": "↩️",
+    "keep_running": "⏳",
+    "invalid": "⚠️",
+    "waiting_for_data": "💤",
+}
 
 LEGEND: tuple[tuple[str, str], ...] = (
     (
@@ -102,6 +109,9 @@ def contenders(report: ExperimentReport) -> list[str]:
 
 def srm_text(report: ExperimentReport) -> str:
     quality = report.quality
+    if quality.srm_p_value is None and not quality.srm_flagged:
+        # no units (waiting for data) or one arm: there was nothing to test
+        return "SRM not tested (no units)" if quality.total_units == 0 else "SRM not tested"
     state = "SRM FLAGGED" if quality.srm_flagged else "SRM ok"
     return f"{state} (p = {fmt.p_value(quality.srm_p_value)})"
 

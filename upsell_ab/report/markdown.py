@@ -1,9 +1,11 @@
 """Markdown for GitHub job summaries (``>> $GITHUB_STEP_SUMMARY``).
 
 GitHub refuses a step summary over 1 MiB, so the output is built experiment by
-experiment under a byte budget: full blocks first, then headline-only blocks,
-then a note naming what was left out. Each experiment gets a headline
-(decision, primary lift with its interval, chance to beat control, SRM) and
+experiment under a byte budget (``--max-bytes``): full blocks first, then
+headline-only blocks, then a note naming what was left out. An overview table
+(one row per experiment) comes first, then an error block per spec that could
+not be reported, then per experiment a headline stating the reason for the
+decision on the metric that decided it (:mod:`upsell_ab.report.headline`) and
 its details folded in ``<details>``. Text from specs is escaped for both
 Markdown (pipes, emphasis) and the HTML GitHub renders inside Markdown.
 """
@@ -14,11 +16,12 @@ import re
 from collections.abc import Sequence
 
 from upsell_ab.report import format as fmt
+from upsell_ab.report.failures import SpecFailure
+from upsell_ab.report.headline import lead, overview
 from upsell_ab.report.labels import (
     ACTION_ICONS,
     LEGEND,
-    decision_text,
-    headlines,
+    Headline,
     interval_name,
     ni_text,
     srm_text,
@@ -47,30 +50,81 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
-def _headline(report: ExperimentReport) -> list[str]:
-    icon = ACTION_ICONS.get(report.decision.action, "")
-    lines = [
-        f"### {icon} {escape(report.name)} (`{report.experiment}`)",
-        "",
-        f"**Decision: {escape(decision_text(report))}**",
-        "",
-    ]
-    facts = [f"- ⚠️ **warning:** {escape(w)}" for w in report.decision.warnings]
-    for h in headlines(report):
-        facts.append(
-            f"- **{escape(h.variant)}** on `{report.primary_metric}`: "
-            f"lift **{h.lift}** ({h.interval_name} {h.interval})"
-            + (f", chance to beat control **{h.chance}**" if h.has_chance else "")
+def _lift_facts(report: ExperimentReport, metric: str, role: str, lifts: list[Headline]) -> str:
+    parts = []
+    for h in lifts:
+        parts.append(
+            f"**{escape(h.variant)}** **{h.lift}** ({h.interval_name} {h.interval})"
+            + (f", chance to beat control {h.chance}" if h.has_chance else "")
             + (f", {h.p_label} {h.p_value}" if h.has_p else "")
         )
-    if not facts:
-        facts.append(f"- primary metric `{report.primary_metric}`: no result")
-    srm = srm_text(report)
-    facts.append(f"- {'**' + srm + '**' if report.quality.srm_flagged else srm}")
-    if report.decision.guardrails_breached:
-        breached = ", ".join(f"`{g}`" for g in report.decision.guardrails_breached)
-        facts.append(f"- **guardrails breached:** {breached}")
+    facts = "; ".join(parts) if parts else "no result"
+    return f"- `{metric}` ({escape(role)}): {facts}"
+
+
+def _headline(report: ExperimentReport) -> list[str]:
+    """Decision, the reason for it, then the deciding metric's lifts (see report.headline)."""
+    head = lead(report)
+    lines = [
+        f"### {head.icon} {escape(report.name)} (`{report.experiment}`)",
+        "",
+        f"**Decision: {escape(head.decision)}**" + (f": {escape(head.why)}" if head.why else ""),
+        "",
+    ]
+    # data-quality warnings first (decision.gates): the verdict stands, but read it with care
+    facts = [f"- ⚠️ **warning:** {escape(w)}" for w in report.decision.warnings]
+    if head.withheld is not None:
+        facts.append(f"- `{head.metric}`: {escape(head.withheld)}")
+    else:
+        facts.append(_lift_facts(report, head.metric, head.metric_role, head.lifts))
+        if head.primary is not None:
+            facts.append(_lift_facts(report, head.primary, "primary", head.primary_lifts))
+    guard = escape(head.guardrails)
+    facts.append(f"- guardrails: {'**' + guard + '**' if head.guardrails_failed else guard}")
+    quality = escape(head.quality)
+    facts.append(f"- data quality: {'**' + quality + '**' if head.quality_failed else quality}")
     return [*lines, *facts, ""]
+
+
+def _overview(reports: Sequence[ExperimentReport]) -> list[str]:
+    """One row per experiment, before any detail (report.headline.overview)."""
+    headers = (
+        "Experiment",
+        "Decision",
+        "Deciding metric",
+        "Lift [interval]",
+        "Guardrails",
+        "Data quality",
+        "Days",
+    )
+    rows = [
+        [
+            f"`{row.experiment}`",
+            f"{row.icon} {escape(row.decision)}",
+            f"`{row.metric}`",
+            escape(row.lift),
+            ("❌ " if row.guardrails_failed else "") + escape(row.guardrails),
+            ("❌ " if row.quality_failed else "") + escape(row.quality),
+            row.days,
+        ]
+        for row in overview(list(reports))
+    ]
+    return [*_table(headers, rows), ""]
+
+
+MAX_PROBLEMS_SHOWN = 20
+"""Per failed spec; the rest are counted (``upsell-ab validate`` lists all)."""
+
+
+def _failure(failure: SpecFailure) -> list[str]:
+    """An error block for a spec that could not be reported; the others still are."""
+    what = "invalid spec" if failure.stage == "spec" else "data could not be read"
+    lines = [f"### ❌ {escape(failure.title)}: {what}", ""]
+    lines += [f"- {escape(problem)}" for problem in failure.problems[:MAX_PROBLEMS_SHOWN]]
+    hidden = len(failure.problems) - MAX_PROBLEMS_SHOWN
+    if hidden > 0:
+        lines.append(f"- … and {hidden:,} more (run `upsell-ab validate {escape(failure.file)}`)")
+    return [*lines, ""]
 
 
 def _metric_section(report: ExperimentReport, metric: MetricReport) -> list[str]:
@@ -257,27 +311,48 @@ def _size(lines: Sequence[str]) -> int:
 
 
 def render_markdown(
-    reports: Sequence[ExperimentReport], *, max_bytes: int = MAX_BYTES, title: str | None = None
+    reports: Sequence[ExperimentReport],
+    *,
+    max_bytes: int = MAX_BYTES,
+    title: str | None = None,
+    failures: Sequence[SpecFailure] = (),
 ) -> str:
-    """Headline + folded details per experiment, then the legend, in at most
-    ``max_bytes`` UTF-8 bytes. Over budget: later experiments lose their
-    details (every headline is kept while possible), then are left out, and a
-    note says how many and where to look."""
+    """Overview table, error blocks of specs that failed, then a headline +
+    folded details per experiment, then the legend, in at most ``max_bytes``
+    UTF-8 bytes. Over budget: later experiments lose their details (every
+    headline is kept while possible), then are left out, then the legend and
+    overview rows go; a note says what was left out and where to look."""
     head = [f"## {escape(title or 'Upsell experiments')}", ""]
-    if not reports:
+    if not reports and not failures:
         head += ["No experiments to report.", ""]
     counts: dict[str, int] = {}
     for report in reports:
         counts[report.decision.action] = counts.get(report.decision.action, 0) + 1
-    if reports:
-        summary = ", ".join(
-            f"{ACTION_ICONS.get(a, '')} {fmt.count(n)} {decision_label}"
-            for a, n in counts.items()
-            for decision_label in [a.replace("_", " ")]
-        )
-        head += [f"{len(reports):,} experiment{'s' if len(reports) != 1 else ''}: {summary}", ""]
-    tail = _legend()
+    parts = [
+        f"{ACTION_ICONS.get(a, '')} {fmt.count(n)} {a.replace('_', ' ')}" for a, n in counts.items()
+    ]
+    if failures:
+        parts.append(f"❌ {len(failures):,} could not be reported")
+    if parts:
+        total = len(reports) + len(failures)
+        head += [f"{total:,} experiment{'s' if total != 1 else ''}: {', '.join(parts)}", ""]
     reserve = 400  # room for the truncation note
+    errors = [line for failure in failures for line in _failure(failure)]
+    table = _overview(reports) if reports else []
+    tail = _legend()
+    if _size([*head, *errors, *table, *tail]) + reserve > max_bytes:
+        tail = []  # the legend goes before any result does
+    dropped_rows = 0
+    while table and _size([*head, *errors, *table]) + reserve > max_bytes:
+        if len(table) <= 3:  # header, separator, blank: no row fits
+            dropped_rows += len(reports) - dropped_rows
+            table = []
+            break
+        table = [*table[:-2], ""]
+        dropped_rows += 1
+    while errors and _size([*head, *errors]) + reserve > max_bytes:
+        errors = [*errors[:-2], ""]
+    head += errors + table
     budget = max_bytes - _size(head) - _size(tail) - reserve
     # Headlines first (every decision visible), then details in order while they fit.
     shorts = [_headline(report) for report in reports]
@@ -300,15 +375,17 @@ def render_markdown(
             body += shorts[index]
             folded += 1
     note: list[str] = []
-    if folded or omitted:
-        parts = []
+    if folded or omitted or dropped_rows:
+        left = []
         if folded:
-            parts.append(f"details of {folded:,} experiments left out")
+            left.append(f"details of {folded:,} experiments left out")
         if omitted:
-            parts.append(f"{omitted:,} experiments left out entirely")
+            left.append(f"{omitted:,} experiments left out entirely")
+        if dropped_rows:
+            left.append(f"{dropped_rows:,} overview rows left out")
         note = [
-            f"> **Truncated to stay under GitHub's 1 MiB summary limit:** {'; '.join(parts)}. "
-            "The JSON and HTML reports (`--format json|html`) have everything.",
+            f"> **Truncated to stay under the {max_bytes:,}-byte summary budget:** "
+            f"{'; '.join(left)}. The JSON and HTML reports (`--format json|html`) have everything.",
             "",
         ]
     return "\n".join([*head, *note, *body, *tail]).rstrip("\n") + "\n"

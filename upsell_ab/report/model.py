@@ -33,6 +33,7 @@ from upsell_ab.report.segment import SegmentReport, segment_report
 if TYPE_CHECKING:
     from upsell_ab.decision.model import Outcome
     from upsell_ab.metrics.aggregates import ExperimentData
+    from upsell_ab.report.failures import SpecFailure
     from upsell_ab.spec.models import Experiment, MetricDefinition
     from upsell_ab.stats.results import ExperimentAnalysis
 
@@ -58,10 +59,11 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
-``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``."""
+``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
+added the top-level ``errors`` list and the decision action ``waiting_for_data``."""
 
 
 class ResolvedLike(Protocol):
@@ -370,12 +372,19 @@ def build_report(
     )
 
 
-def to_document(reports: Sequence[ExperimentReport]) -> dict[str, Any]:
-    """The top-level JSON document: version, generator and every experiment."""
+def to_document(
+    reports: Sequence[ExperimentReport], failures: Sequence[SpecFailure] = ()
+) -> dict[str, Any]:
+    """The top-level JSON document: version, generator, every experiment and the specs
+    that could not be reported (``errors``); floats rounded to 12 significant digits
+    (:mod:`upsell_ab.report.rounding`) so the same data gives the same document."""
     from upsell_ab import __version__
+    from upsell_ab.report.rounding import round_floats
 
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "generator": f"upsell_ab {__version__}",
         "experiments": [r.to_dict() for r in reports],
+        "errors": [f.to_dict() for f in failures],
     }
+    return dict(round_floats(document))

@@ -27,6 +27,7 @@ _ACTION_STYLES = {
     "keep_control": "bold",
     "keep_running": "bold yellow",
     "invalid": "bold red",
+    "waiting_for_data": "dim",
 }
 
 

@@ -12,7 +12,7 @@ Conventions (``shared/design.md``):
   (as statsmodels ``proportions_ztest``), unpooled Wald interval
   ``(p_T - p_C) +- z_{1-a/2} sqrt(p_T q_T / n_T + p_C q_C / n_C)``. When any
   expected cell of the 2x2 table is under 10 the p-value is Fisher's exact test
-  (``scipy.stats.fisher_exact``) and the interval Agresti-Caffo's (add one
+  (:mod:`upsell_ab.stats.fisher`) and the interval Agresti-Caffo's (add one
   success and one failure per arm; Agresti & Caffo 2000, Am. Stat. 54:280),
   which keeps its coverage where Wald's collapses.
 - Means: Welch's t, ``t = (m_T - m_C) / sqrt(s_T^2/n_T + s_C^2/n_C)`` with the
@@ -298,15 +298,14 @@ def proportion_test(
 
 def fisher_p_value(control: SampleStats, treatment: SampleStats, alternative: object) -> float:
     """Fisher's exact p-value; ``greater`` means the treatment converts more."""
-    from scipy import stats
+    from upsell_ab.stats.fisher import fisher_exact_p
 
     alt = _alternative(alternative)
     table = [
         [round(treatment.sum), treatment.n - round(treatment.sum)],
         [round(control.sum), control.n - round(control.sum)],
     ]
-    scipy_alt = {"two_sided": "two-sided", "greater": "greater", "less": "less"}[alt]
-    return float(stats.fisher_exact(table, alternative=scipy_alt).pvalue)
+    return fisher_exact_p(table, alt)
 
 
 # ------------------------------------------------------------------------ means
