@@ -142,7 +142,8 @@ def experiment_data(
         return data, bool(any(m.daily for m in data.metrics.values()))
     if isinstance(data, str | Path):
         path = Path(data)
-        kind = _file_kind(path)
+        # a store's name wins over its content (a damaged store must be reported as one)
+        kind = "duckdb" if path.suffix.lower() in STORE_SUFFIXES else _file_kind(path)
         if kind == "text" or (kind is None and path.suffix.lower() in (".csv", ".txt")):
             # one text file alone can only be a summary CSV (its parser says what is wrong)
             step(f"{experiment_id}: reading summary {path}")
