@@ -97,6 +97,12 @@ def test_damaged_spool_files_are_quarantined_and_the_rest_ingested(tmp_path: Pat
     assert finished_files(spool) == []
     again = run_cli("ingest", "--store", str(store), "--spool", str(spool), "--format", "json")
     assert again.returncode == 0 and json.loads(again.stdout)["quarantined"] == []
+    (spool / "x-torn.jsonl").write_text("{not json\n", encoding="utf-8")  # the same name again
+    third = run_cli("ingest", "--store", str(store), "--spool", str(spool), "--format", "json")
+    assert third.returncode == 1
+    assert json.loads(third.stdout)["quarantined"][0]["moved_to"].endswith("x-torn.jsonl.1")
+    assert (folder / "x-torn.jsonl").read_text(encoding="utf-8").startswith('{"kind"')
+    assert (folder / "x-torn.jsonl.1.reason.txt").is_file()
 
 
 def test_stale_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:

@@ -198,8 +198,12 @@ def _quarantine(directory: Path, path: Path, problems: list[Problem]) -> Quarant
     folder = directory / QUARANTINE_DIR
     folder.mkdir(exist_ok=True)
     target = folder / path.name
+    copy = 0
+    while target.exists():  # never overwrite earlier evidence of the same name
+        copy += 1
+        target = folder / f"{path.name}.{copy}"
     reasons = tuple(str(p) for p in problems)
-    reason_file = folder / (path.name + REASON_SUFFIX)
+    reason_file = folder / (target.name + REASON_SUFFIX)
     reason_file.write_text("\n".join(reasons) + "\n", encoding="utf-8")
     os.replace(path, target)
     return Quarantined(str(path), str(target), reasons)
