@@ -14,6 +14,7 @@ Wall-clock seconds, best of ``REPEATS`` (the ingest once); peak RSS of this proc
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -69,6 +70,7 @@ def frames(rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def main(argv: list[str]) -> int:
     rows = int(argv[1]) if len(argv) > 1 else 1_000_000
+    load_before = os.getloadavg()[0]
     import_s = best(
         lambda: subprocess.run([sys.executable, "-c", "import upsell_ab"], check=True), 5
     )
@@ -107,7 +109,8 @@ def main(argv: list[str]) -> int:
             f"| ingest into a DuckDB store (validation, dedupe) | {ingest:.2f} |",
             f"| then `analyze(store)` | {analyse_store:.2f} |",
             "",
-            f"Peak RSS of the process (frames included): {peak_mb:.0f} MiB.",
+            f"Peak RSS of the process (frames included): {peak_mb:.0f} MiB. Load average "
+            f"{load_before:.1f} at the start (2 cores shared with other jobs).",
             "",
         ]
     )

@@ -52,16 +52,24 @@ class Run:
 
 
 def run(command: list[str], cwd: Path) -> Run:
-    """Wall time and peak RSS of one fresh process (its output discarded)."""
+    """Wall time and peak RSS of one fresh process (its output discarded). The RSS comes
+    from ``/usr/bin/time`` (a small process forks the command: a child forked from this
+    big Python process would report this process's peak as its own)."""
+    report = cwd / ".rss"
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", "-o", str(report), *command],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
     wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    err = process.stderr.read().decode() if process.stderr else ""
     if process.returncode not in (0, 2, 3):
-        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {err[-2000:]}")
-    return Run(wall, usage.ru_maxrss / 1024)
+        err = process.stderr.decode()[-2000:]
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {err}")
+    kilobytes = int(report.read_text().split()[-1])
+    return Run(wall, kilobytes / 1024)
 
 
 def check(data: Path, spec: str, experiment: str, *, store: bool) -> float:

@@ -130,3 +130,21 @@ def test_covariates_must_name_a_non_ratio_metric_of_the_experiment() -> None:
     spec["data"] = {"covariates": {"nope": "pre"}}
     with pytest.raises(SpecError, match=r"data\.covariates\.nope"):
         upsell_ab.define(spec, catalogue=CATALOGUE)
+
+
+@pytest.mark.parametrize(("dialect", "quote"), [("duckdb", '"'), ("postgres", '"'), ("spark", "`")])
+def test_the_covariate_column_is_a_quoted_identifier_in_every_dialect(
+    dialect: str, quote: str
+) -> None:
+    """A hostile column name cannot break out of its identifier quotes in any dialect."""
+    import sqlglot
+
+    from upsell_ab.metrics.compute import experiment_sql
+    from upsell_ab.spec.resolve import with_covariates
+
+    name = 'pre"rev`x'
+    resolved = with_covariates(upsell_ab.load(SPEC).resolved, {METRIC: name})
+    sql = experiment_sql(resolved, dialect, daily=True)  # type: ignore[arg-type]
+    escaped = name.replace(quote, quote * 2)
+    assert f"{quote}{escaped}{quote}" in sql
+    sqlglot.parse_one(sql, read=dialect)  # one statement that the dialect's parser accepts

@@ -299,6 +299,23 @@ def test_bad_inputs_are_one_clear_error(shop: dict[str, Any], tmp_path: Path) ->
         experiment.analyze(shop["events"])
     with pytest.raises(InputError, match="no such file"):
         experiment.analyze(exposures=tmp_path / "nope.parquet", events=shop["events"])
+    with pytest.raises(InputError, match="cannot read the summary"):
+        experiment.analyze(tmp_path / "missing.csv")
+
+
+def test_a_summary_file_is_recognised_by_content_not_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--summary counts.txt`` (any name) is a summary; a DuckDB file is a store."""
+    text = tmp_path / "counts.txt"
+    text.write_text(
+        "variant,metric,n,sum\ngeneric,upsell_take_rate,500,40\npairing,upsell_take_rate,500,61\n",
+        encoding="utf-8",
+    )
+    document = cli_json(capsys, str(SPEC), "--summary", str(text))
+    result = upsell_ab.load(SPEC).analyze(text)
+    assert result.to_dict() == document
+    assert result.metric("upsell_take_rate").variants[1].mean == 61 / 500
 
 
 MILLION = 1_000_000

@@ -82,12 +82,13 @@ def test_the_daily_tallies_example_matches_statsmodels(tmp_path: Path) -> None:
     assert (tmp_path / "dessert_wording.md").read_text(encoding="utf-8").startswith("#")
 
 
-def test_the_notebook_runs_and_shows_the_report_inline() -> None:
+def test_the_notebook_runs_and_shows_the_report_inline(monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(EXAMPLES / "analysis.ipynb", as_version=4)
-    os.environ.setdefault("PYTHONPATH", str(ROOT))
+    if "PYTHONPATH" not in os.environ:  # the kernel must import this checkout
+        monkeypatch.setenv("PYTHONPATH", str(ROOT))
     client = NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     )

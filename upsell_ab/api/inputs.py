@@ -67,6 +67,21 @@ def _is_connection(value: Any) -> bool:
     )
 
 
+def _file_kind(path: Path) -> str | None:
+    """What an existing file is, from its first bytes: ``duckdb`` (the magic ``DUCK`` at
+    byte 8), ``parquet`` (``PAR1``), else ``text``; None when there is no such file."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    if head[8:12] == b"DUCK":
+        return "duckdb"
+    if head[:4] == b"PAR1":
+        return "parquet"
+    return "text"
+
+
 def _summary_text(value: Any) -> str:
     """CSV text of a summary given as a DataFrame or a list of dicts (floats in full
     precision: pandas writes ``repr``, which round-trips exactly)."""
@@ -127,10 +142,13 @@ def experiment_data(
         return data, bool(any(m.daily for m in data.metrics.values()))
     if isinstance(data, str | Path):
         path = Path(data)
-        if path.suffix.lower() == ".csv":  # one CSV alone can only be a summary
+        # a store's name wins over its content (a damaged store must be reported as one)
+        kind = "duckdb" if path.suffix.lower() in STORE_SUFFIXES else _file_kind(path)
+        if kind == "text" or (kind is None and path.suffix.lower() in (".csv", ".txt")):
+            # one text file alone can only be a summary CSV (its parser says what is wrong)
             step(f"{experiment_id}: reading summary {path}")
             return read_summary(path, resolved), False
-        if path.name.lower().endswith(FILE_SUFFIXES):
+        if kind == "parquet" or (kind is None and path.name.lower().endswith(FILE_SUFFIXES)):
             raise _problem(
                 f"{path} holds rows of one kind; the analysis needs exposures and events",
                 "analyze(exposures='exposures.parquet', events='events.parquet'), or a "

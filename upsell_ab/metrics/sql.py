@@ -364,12 +364,10 @@ class QueryBuilder:
         also the number of days holding in-window events (``nd``: 0, 1, or 2 for several)
         and the last of them (``dmax``).
 
-        Two plans for the per-day rows the daily increments need (``ev_day``, per unit
-        and day): when the events hold one row per id (our store), ``ev_unit`` groups the
-        events by unit directly, with the first and last in-window day, and ``ev_day`` is
-        built later for the units with events on several days only (a semi-join on a
-        few units). With de-duplication, the ranked events are grouped per (unit, day)
-        once and ``ev_unit`` sums those rows, so the ranking runs once."""
+        ``ev_unit`` groups the events by unit, with the first and last in-window day;
+        the per-(unit, day) rows the daily increments need (``ev_day``) are built later
+        for the units with events on several days only (a join on those few units), so
+        no aggregate over all unit-days is ever materialised."""
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
         events = (
             exp.select(qcol("u", "e"), copy=False)
@@ -385,62 +383,37 @@ class QueryBuilder:
             )
             return
         day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
-        if not self.dedup:
-            in_any = exp.and_(eligible(), exp.Paren(this=self._any_window()), copy=False)
-            window_day = exp.Case(ifs=[exp.If(this=in_any, true=day)])
-            first_day = exp.Min(this=window_day)
-            last_day = exp.Max(this=window_day.copy())
-            days = exp.Case(
-                ifs=[
-                    exp.If(
-                        this=exp.Is(this=last_day.copy(), expression=exp.Null()),
-                        true=exp.Literal.number(0),
-                    ),
-                    exp.If(
-                        this=exp.EQ(this=first_day, expression=last_day.copy()),
-                        true=exp.Literal.number(1),
-                    ),
-                ],
-                default=exp.Literal.number(2),
-            )
-            ev_unit = events.select(
-                *aggregates,
-                days.as_(id_("nd"), copy=False),
-                last_day.as_(id_("dmax"), copy=False),
-                copy=False,
-            ).group_by(qcol("u", "e"), copy=False)
-            self._cte("ev_unit", ev_unit, reused=True)
-            return
         in_any = exp.and_(eligible(), self._fresh(), exp.Paren(this=self._any_window()), copy=False)
-        ev_day = events.select(
-            day.as_(id_("day"), copy=False),
-            *aggregates,
-            count_if(in_any).as_(id_("nwin"), copy=False),
-            copy=False,
-        ).group_by(qcol("u", "e"), day.copy(), copy=False)
-        self._cte("ev_day", ev_day, reused=True)
-        names = [a.alias for a in aggregates]
-        has_window = exp.GT(this=qcol("nwin"), expression=exp.Literal.number(0))
-        ev_unit = (
-            exp.select(
-                qcol("u"),
-                *(exp.Sum(this=qcol(n)).as_(id_(n), copy=False) for n in names),
-                count_if(has_window).as_(id_("nd"), copy=False),
-                exp.Max(this=exp.Case(ifs=[exp.If(this=has_window.copy(), true=qcol("day"))])).as_(
-                    id_("dmax"), copy=False
+        window_day = exp.Case(ifs=[exp.If(this=in_any, true=day)])
+        first_day = exp.Min(this=window_day)
+        last_day = exp.Max(this=window_day.copy())
+        days = exp.Case(
+            ifs=[
+                exp.If(
+                    this=exp.Is(this=last_day.copy(), expression=exp.Null()),
+                    true=exp.Literal.number(0),
                 ),
-                copy=False,
-            )
-            .from_(id_("ev_day"), copy=False)
-            .group_by(qcol("u"), copy=False)
+                exp.If(
+                    this=exp.EQ(this=first_day, expression=last_day.copy()),
+                    true=exp.Literal.number(1),
+                ),
+            ],
+            default=exp.Literal.number(2),
         )
+        ev_unit = events.select(
+            *aggregates,
+            days.as_(id_("nd"), copy=False),
+            last_day.as_(id_("dmax"), copy=False),
+            copy=False,
+        ).group_by(qcol("u", "e"), copy=False)
         self._cte("ev_unit", ev_unit, reused=True)
+        return
 
     def _multi_day_cte(self) -> None:
         """``ev_day`` when the events were grouped by unit directly: per (unit, day) window
         sums of the units with in-window events on several days (joined to ``capped``,
         which holds their clocks), read again from the events."""
-        window = [(s, ch) for s, ch in self.channels if ch.lookback is None]
+        window = [(s, ch) for s, ch in self.channels if not ch.fixed]
         day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "capped"))
         several = exp.GT(this=qcol("nd", "capped"), expression=exp.Literal.number(1))
@@ -457,7 +430,7 @@ class QueryBuilder:
             )
             .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
             .join(exp.Table(this=id_("capped")), on=join, copy=False)
-            .where(several, copy=False)
+            .where(exp.and_(several, self._fresh(), copy=False), copy=False)
             .group_by(qcol("u", "e"), day.copy(), copy=False)
         )
         self._cte("ev_day", ev_day)
@@ -657,8 +630,7 @@ class QueryBuilder:
         return branches
 
     def _daily_branch(self) -> exp.Select:
-        if not self.dedup:
-            self._multi_day_cte()
+        self._multi_day_cte()
         percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
         increments = daily_increments(
             self.slots, self.channels, has_caps=percentile, framed=self.framed
