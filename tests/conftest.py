@@ -22,6 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI gates on the same examples every run (derandomized), so a red build is reproducible
+# and points at a change, not at luck; local runs keep exploring new random examples.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def _postgres_bin_dir() -> Path | None:

@@ -250,11 +250,20 @@ def _finish(
     )
 
 
+_LARGEST_LOG_RATIO = math.log(1.0e300)
+
+
 def _exp_interval(interval: Interval) -> Interval:
-    """A log-ratio interval as a relative change: exp(bound) - 1 (always > -1)."""
+    """A log-ratio interval as a relative change: exp(bound) - 1 (always > -1).
+
+    A bound beyond exp(709) overflows a double; it is reported as None (unbounded),
+    as for a one-sided interval, rather than as a huge or infinite number.
+    """
 
     def back(x: float | None) -> float | None:
-        return None if x is None else math.expm1(x)
+        if x is None or x > _LARGEST_LOG_RATIO:
+            return None
+        return math.expm1(x)
 
     return Interval(back(interval.low), back(interval.high), interval.level)
 
