@@ -11,6 +11,7 @@ BAD_CHOICE: dict[str, list[str]] = {
     "validate": ["validate", "x.yaml", "--format", "yaml"],
     "schema": ["schema", "--nope"],
     "assign": ["assign", "x.yaml", "--unit", "u", "--format", "xml"],
+    "allocate": ["allocate", "x.yaml", "--at", "yesterday"],
     "ingest": ["ingest", "--store", "x.duckdb", "--timezone"],
     "simulate": ["simulate", "x.yaml", "--store", "s.duckdb", "--units", "many"],
     "plan": ["plan", "x.yaml", "--mde-kind", "percent"],

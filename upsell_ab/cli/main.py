@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "validate",
     "schema",
     "assign",
+    "allocate",
     "ingest",
     "store",
     "export",
