@@ -154,6 +154,7 @@ Kind = Literal[
     "undated",
     "measured",
     "frame",
+    "period",
 ]
 
 
