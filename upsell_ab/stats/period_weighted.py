@@ -57,55 +57,13 @@ from dataclasses import dataclass
 
 from upsell_ab.errors import StatsError
 from upsell_ab.metrics.sufficient import (
-    CupedRatioStats,
-    CupedStats,
     MetricStats,
-    RatioStats,
     SampleStats,
+    sum_terms,
 )
 
 Period = Mapping[str, MetricStats]
 """Variant id -> statistics of the units first exposed in one allocation period."""
-
-_Terms = dict[str, tuple[str, str | None]]
-_SAMPLE: _Terms = {"sum": ("y", None), "sum_squares": ("y", "y")}
-_RATIO: _Terms = {
-    "numerator_sum": ("y", None),
-    "numerator_sum_squares": ("y", "y"),
-    "denominator_sum": ("d", None),
-    "denominator_sum_squares": ("d", "d"),
-    "cross_sum": ("y", "d"),
-}
-_CUPED: _Terms = {
-    "sum": ("y", None),
-    "sum_squares": ("y", "y"),
-    "covariate_sum": ("x", None),
-    "covariate_sum_squares": ("x", "x"),
-    "cross_sum": ("y", "x"),
-}
-_CUPED_RATIO: _Terms = {
-    "numerator_sum": ("y", None),
-    "numerator_sum_squares": ("y", "y"),
-    "denominator_sum": ("d", None),
-    "denominator_sum_squares": ("d", "d"),
-    "covariate_numerator_sum": ("x", None),
-    "covariate_numerator_sum_squares": ("x", "x"),
-    "covariate_denominator_sum": ("w", None),
-    "covariate_denominator_sum_squares": ("w", "w"),
-    "numerator_denominator_cross": ("y", "d"),
-    "numerator_covariate_numerator_cross": ("y", "x"),
-    "numerator_covariate_denominator_cross": ("y", "w"),
-    "denominator_covariate_numerator_cross": ("d", "x"),
-    "denominator_covariate_denominator_cross": ("d", "w"),
-    "covariate_numerator_denominator_cross": ("x", "w"),
-}
-TERMS: dict[type, _Terms] = {
-    SampleStats: _SAMPLE,
-    RatioStats: _RATIO,
-    CupedStats: _CUPED,
-    CupedRatioStats: _CUPED_RATIO,
-}
-"""Per statistics class: field -> the per-unit variable it sums, or the pair it cross-multiplies."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +129,7 @@ def _combine(parts: Sequence[tuple[float, MetricStats]]) -> MetricStats:
     """Pseudo statistics of one arm from its (period share, statistics) pairs."""
     reference = parts[0][1]
     kind = type(reference)
-    terms = TERMS[kind]
+    terms = sum_terms(kind)
     parts = [(w, _frame(s, reference)) for w, s in parts]
     n = sum(s.n for _, s in parts)
     linear = {a: f for f, (a, b) in terms.items() if b is None}
@@ -231,7 +189,6 @@ def period_weighted(
 
 
 __all__ = [
-    "TERMS",
     "Period",
     "PeriodWeighting",
     "merge_sparse_periods",
