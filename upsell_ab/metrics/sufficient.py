@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from upsell_ab.errors import StatsError
+from upsell_ab.metrics.quantile import QuantileStats
 
 
 def _sample_variance(n: int, total: float, total_squares: float) -> float:
@@ -226,5 +227,6 @@ class CupedRatioStats:
         )
 
 
-MetricStats = SampleStats | RatioStats | CupedStats | CupedRatioStats
-"""Any per-variant sufficient statistic an engine accepts."""
+MetricStats = SampleStats | RatioStats | CupedStats | CupedRatioStats | QuantileStats
+"""Any per-variant sufficient statistic an engine accepts (:class:`QuantileStats`, of a
+quantile metric, is not additive: it is never pooled, per segment or per day)."""

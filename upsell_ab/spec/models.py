@@ -81,6 +81,7 @@ from upsell_ab.spec.population_models import (
     Population,
     Scalar,
 )
+from upsell_ab.spec.quantile_models import QuantileOf, QuantileSettings
 from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings, role_findings
 
 __all__ = [
@@ -122,6 +123,8 @@ __all__ = [
     "Operator",
     "Population",
     "Priors",
+    "QuantileOf",
+    "QuantileSettings",
     "Scalar",
     "Sequential",
     "Share",

@@ -23,6 +23,7 @@ from upsell_ab.spec import (
     models,
     offer_models,
     population_models,
+    quantile_models,
 )
 from upsell_ab.spec.models import Catalogue, Experiment
 
@@ -34,6 +35,7 @@ MODEL_MODULES = (
     analysis_models,
     data_models,
     catalogue_models,
+    quantile_models,
 )
 """Modules whose attribute docstrings become field descriptions."""
 
