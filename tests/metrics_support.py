@@ -305,8 +305,10 @@ def oracle(
     *,
     segment: tuple[str, str] | None = None,
     day: date | None = None,
+    first_between: tuple[datetime | None, datetime | None] | None = None,
 ) -> OracleResult:
-    """Statistics recomputed in plain Python (one segment, or as of the end of ``day``)."""
+    """Statistics recomputed in plain Python (one segment, or as of the end of ``day``,
+    or of the units first exposed in ``[low, high)`` of ``first_between``)."""
     xp = exposures[exposures["experiment"] == experiment_id]
     known = xp[xp["variant"].isin(variants)]
     unknown = xp[~xp["variant"].isin(variants)]
@@ -320,6 +322,12 @@ def oracle(
     cutoff = datetime.combine(day + timedelta(days=1), datetime.min.time()) if day else None
     if cutoff is not None:
         units = units[units["timestamp"] < cutoff]
+    if first_between is not None:
+        low, high = first_between
+        if low is not None:
+            units = units[units["timestamp"] >= low]
+        if high is not None:
+            units = units[units["timestamp"] < high]
     types = set()
     for m in metrics.values():
         types |= {m.event} if m.event else {m.numerator.event, m.denominator.event}  # type: ignore[union-attr]
@@ -377,7 +385,8 @@ def oracle(
             per_variant[variant] = stats
         per_metric[name] = per_variant
 
-    eligible = set(units.index) if segment is None and day is None else None
+    whole = segment is None and day is None and first_between is None
+    eligible = set(units.index) if whole else None
     before = outside = orphans = 0
     exposed_any = set(known["unit_id"])
     windows = []

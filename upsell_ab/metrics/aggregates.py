@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from upsell_ab.metrics.periods import PeriodSplit
 from upsell_ab.metrics.sufficient import MetricStats
 
 
@@ -99,3 +100,6 @@ class ExperimentData:
     measured: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     """(event type, column ``val``/``disc``/``qty``) -> (events, events with a non-zero
     value) for every measured column a metric sums: all zero = column never filled."""
+    periods: PeriodSplit | None = None
+    """Statistics per allocation period when the weights changed (adaptive allocation);
+    None for a fixed split."""

@@ -16,6 +16,7 @@ variant are orphans.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ from upsell_ab.metrics.aggregates import (
     PercentileCap,
     QualitySummary,
 )
+from upsell_ab.metrics.periods import AllocationWindow
 from upsell_ab.metrics.sufficient import MetricStats
 from upsell_ab.spec.models import SourceKind
 
@@ -60,6 +62,7 @@ def build_plan(
     segments: bool = False,
     daily: bool = False,
     unique_event_ids: bool = False,
+    allocation: Sequence[AllocationWindow] = (),
 ) -> QueryPlan:
     """The query plan of an experiment (pure: no connection). ``unique_event_ids``: the
     source holds one row per event id (our embedded store), so nothing is de-duplicated."""
@@ -80,6 +83,7 @@ def build_plan(
         unique_event_ids=unique_event_ids,
         start=experiment.start if dated else None,
         end=experiment.end if dated else None,
+        allocation=tuple(allocation),
     )
 
 
@@ -117,15 +121,23 @@ def compute_experiment_data(
     connection: Any = None,
     segments: bool = False,
     daily: bool = False,
+    allocation: Sequence[AllocationWindow] = (),
 ) -> ExperimentData:
-    """Sufficient statistics per metric and variant (+ segments, + cumulative days) and
-    the data-quality summary, from one query run where the data lives."""
+    """Sufficient statistics per metric and variant (+ segments, + cumulative days,
+    + per allocation window when ``allocation`` has more than one) and the data-quality
+    summary, from one query run where the data lives."""
     from upsell_ab.metrics.sql import QueryBuilder
 
     # the embedded store keeps one row per event id (ingest is idempotent by id), so a
     # store we open ourselves needs no de-duplication; a caller's connection may hold anything
     store_file = connection is None and resolved.experiment.data.kind is SourceKind.embedded
-    plan = build_plan(resolved, segments=segments, daily=daily, unique_event_ids=store_file)
+    plan = build_plan(
+        resolved,
+        segments=segments,
+        daily=daily,
+        unique_event_ids=store_file,
+        allocation=allocation if len(allocation) > 1 else (),
+    )
     engine = open_engine(plan.source, store=store, connection=connection)
     try:
         builder = QueryBuilder(plan, engine.dialect)
@@ -346,6 +358,18 @@ def assemble(
         )
         for r in by_kind["cap"]
     )
+    split = None
+    if plan.allocation:
+        from upsell_ab.metrics.sql_periods import period_split
+
+        split = period_split(
+            plan.allocation,
+            plan.variants,
+            slots,
+            by_kind["period"],
+            lambda slot, r: _stats(slot, r, frames),
+            lambda slot: _empty(slot, frames),
+        )
     metrics = {
         slot.name: MetricData(
             metric=slot.name,
@@ -366,6 +390,7 @@ def assemble(
             (str(r.values["variant"]), str(r.values["seg_value"])): (r.count("n"), r.count("value"))
             for r in by_kind["measured"]
         },
+        periods=split,
     )
 
 

@@ -56,6 +56,7 @@ from upsell_ab.metrics.capping import (
     sum_if,
     summand,
 )
+from upsell_ab.metrics.periods import AllocationWindow
 from upsell_ab.metrics.sql_daily import daily_increments
 from upsell_ab.metrics.sql_frames import frame_ctes, framed, scale, shift, to_frame
 from upsell_ab.metrics.sql_layout import (
@@ -93,6 +94,9 @@ class QueryPlan:
     """Exposures before this day (UTC) are excluded and counted (``undated`` rows)."""
     end: date | None = None
     """Exposures after this day (inclusive end) are excluded and counted."""
+    allocation: tuple[AllocationWindow, ...] = ()
+    """Allocation windows of an adaptive experiment: adds per-(variant, period) rows
+    (:mod:`upsell_ab.metrics.sql_periods`)."""
 
 
 def _relation(relation: Relation, dialect: Dialect) -> exp.Expr:
@@ -627,6 +631,11 @@ class QueryBuilder:
             )
         if self.plan.daily:
             branches.append(self._daily_branch())
+        if self.plan.allocation:
+            from upsell_ab.metrics.sql_periods import period_branch
+
+            stats = self._stat_columns()
+            branches.append(period_branch(self.row, self.stats_source, stats, self.plan.allocation))
         return branches
 
     def _daily_branch(self) -> exp.Select:

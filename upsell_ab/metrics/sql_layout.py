@@ -11,12 +11,19 @@ addressed by their index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 from sqlglot import exp
 
-from upsell_ab.metrics.sufficient import CupedRatioStats, CupedStats, RatioStats, SampleStats
+from upsell_ab.metrics.sufficient import (
+    CupedRatioStats,
+    CupedStats,
+    RatioStats,
+    SampleStats,
+    SumVariable,
+    sum_terms,
+)
 from upsell_ab.spec.models import MetricDefinition, MetricType
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -47,7 +54,7 @@ COLUMN_TYPES: dict[str, str] = {
     "value": "DOUBLE",
     "scale": "DOUBLE",
 }
-Var = Literal["y", "d", "x", "w"]
+Var = SumVariable
 """Per-unit channels: value/numerator, denominator, and their CUPED covariates."""
 StatsClass = type[SampleStats] | type[RatioStats] | type[CupedStats] | type[CupedRatioStats]
 Term = tuple[str, tuple[Var, Var | None]]
@@ -77,30 +84,7 @@ def num(value: float) -> exp.Expr:
 
 def _terms(stats: StatsClass) -> tuple[Term, ...]:
     """Map each sum field of the stats class to the per-unit product it sums."""
-    sample: dict[str, tuple[Var, Var | None]] = {
-        "sum": ("y", None),
-        "sum_squares": ("y", "y"),
-        "covariate_sum": ("x", None),
-        "covariate_sum_squares": ("x", "x"),
-        "cross_sum": ("y", "x") if stats is CupedStats else ("y", "d"),
-        "numerator_sum": ("y", None),
-        "numerator_sum_squares": ("y", "y"),
-        "denominator_sum": ("d", None),
-        "denominator_sum_squares": ("d", "d"),
-        "covariate_numerator_sum": ("x", None),
-        "covariate_numerator_sum_squares": ("x", "x"),
-        "covariate_denominator_sum": ("w", None),
-        "covariate_denominator_sum_squares": ("w", "w"),
-        "numerator_denominator_cross": ("y", "d"),
-        "numerator_covariate_numerator_cross": ("y", "x"),
-        "numerator_covariate_denominator_cross": ("y", "w"),
-        "denominator_covariate_numerator_cross": ("d", "x"),
-        "denominator_covariate_denominator_cross": ("d", "w"),
-        "covariate_numerator_denominator_cross": ("x", "w"),
-    }
-    return tuple(
-        (f.name, sample[f.name]) for f in fields(stats) if f.name not in ("n", "shift", "scale")
-    )
+    return tuple(sum_terms(stats).items())
 
 
 @dataclass(frozen=True)
@@ -154,6 +138,7 @@ Kind = Literal[
     "undated",
     "measured",
     "frame",
+    "period",
 ]
 
 

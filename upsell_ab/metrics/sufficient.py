@@ -15,7 +15,8 @@ covariates x_i (CUPED). Means and (co)variances use the n - 1 denominator:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Literal
 
 from upsell_ab.errors import StatsError
 from upsell_ab.metrics.quantile import QuantileStats
@@ -230,3 +231,42 @@ class CupedRatioStats:
 MetricStats = SampleStats | RatioStats | CupedStats | CupedRatioStats | QuantileStats
 """Any per-variant sufficient statistic an engine accepts (:class:`QuantileStats`, of a
 quantile metric, is not additive: it is never pooled, per segment or per day)."""
+
+
+SumVariable = Literal["y", "d", "x", "w"]
+"""Per-unit variables: y value (numerator), d denominator, x covariate of y, w covariate of d."""
+
+_SUM_TERMS: dict[str, tuple[SumVariable, SumVariable | None]] = {
+    "sum": ("y", None),
+    "sum_squares": ("y", "y"),
+    "covariate_sum": ("x", None),
+    "covariate_sum_squares": ("x", "x"),
+    "numerator_sum": ("y", None),
+    "numerator_sum_squares": ("y", "y"),
+    "denominator_sum": ("d", None),
+    "denominator_sum_squares": ("d", "d"),
+    "covariate_numerator_sum": ("x", None),
+    "covariate_numerator_sum_squares": ("x", "x"),
+    "covariate_denominator_sum": ("w", None),
+    "covariate_denominator_sum_squares": ("w", "w"),
+    "numerator_denominator_cross": ("y", "d"),
+    "numerator_covariate_numerator_cross": ("y", "x"),
+    "numerator_covariate_denominator_cross": ("y", "w"),
+    "denominator_covariate_numerator_cross": ("d", "x"),
+    "denominator_covariate_denominator_cross": ("d", "w"),
+    "covariate_numerator_denominator_cross": ("x", "w"),
+}
+
+
+def sum_terms(
+    stats_class: type[MetricStats],
+) -> dict[str, tuple[SumVariable, SumVariable | None]]:
+    """Each sum field of a statistics class (in field order) -> the per-unit variable it sums,
+    or the pair whose product it sums. One table for the SQL that builds the sums and the
+    code that recombines them. ``cross_sum`` is y*x for CUPED and y*d for a ratio."""
+    cross: tuple[SumVariable, SumVariable] = ("y", "x") if stats_class is CupedStats else ("y", "d")
+    return {
+        f.name: cross if f.name == "cross_sum" else _SUM_TERMS[f.name]
+        for f in fields(stats_class)
+        if f.name not in ("n", "shift", "scale")
+    }

@@ -21,6 +21,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
+from upsell_ab.spec.allocation_models import Allocation, AllocationKind, BurnIn, StopRule
+from upsell_ab.spec.allocation_rules import allocation_findings
 from upsell_ab.spec.analysis_models import (
     Alternative,
     Analysis,
@@ -88,9 +90,12 @@ __all__ = [
     "IDENTIFIER_PATTERN",
     "WEIGHT_TOLERANCE",
     "Aggregate",
+    "Allocation",
+    "AllocationKind",
     "Alternative",
     "Analysis",
     "BetaPrior",
+    "BurnIn",
     "Capping",
     "Catalogue",
     "ColumnRef",
@@ -130,6 +135,7 @@ __all__ = [
     "Share",
     "SourceKind",
     "Status",
+    "StopRule",
     "Switch",
     "Table",
     "Tactic",
@@ -189,6 +195,8 @@ class Experiment(Model):
     metrics: MetricRoles
     analysis: Analysis = Analysis()
     data: DataSource = DataSource()
+    allocation: Allocation = Allocation()
+    """How traffic is split over time: fixed spec weights (default) or a bandit."""
     overrides: dict[str, Identifier] = Field(default_factory=dict)
     """QA: unit id -> forced variant id."""
 
@@ -226,8 +234,21 @@ class Experiment(Model):
                 ),
             },
         }
-        check(experiment_findings(plain))
+        findings = experiment_findings(plain)
+        if self.allocation.is_bandit:
+            findings += allocation_findings(self._allocation_plain())
+        check(findings)
         return self
+
+    def _allocation_plain(self) -> dict[str, Any]:
+        """What :func:`allocation_findings` reads, from typed values."""
+        return {
+            "variants": [v.id for v in self.variants],
+            "start": self.start,
+            "metrics": self.metrics.model_dump(mode="python"),
+            "analysis": {"decision": {"metric": self.analysis.decision.metric}},
+            "allocation": self.allocation.model_dump(mode="python"),
+        }
 
     @property
     def seed(self) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from upsell_ab.spec.allocation_rules import allocation_findings
 from upsell_ab.spec.findings import Finding
 from upsell_ab.spec.suggest import did_you_mean
 
@@ -255,4 +256,5 @@ def experiment_findings(data: Mapping[str, Any]) -> list[Finding]:
         Finding(("metrics", *f.path), f.message, f.hint, f.code)
         for f in role_findings(data.get("metrics"))
     ]
+    findings += allocation_findings(data)
     return findings

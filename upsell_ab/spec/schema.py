@@ -16,6 +16,7 @@ import json
 from typing import Any, Literal
 
 from upsell_ab.spec import (
+    allocation_models,
     analysis_models,
     base,
     catalogue_models,
@@ -33,6 +34,7 @@ MODEL_MODULES = (
     population_models,
     offer_models,
     analysis_models,
+    allocation_models,
     data_models,
     catalogue_models,
     quantile_models,
