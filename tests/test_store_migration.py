@@ -99,8 +99,10 @@ def test_an_old_store_migrates_keeping_rows_statistics_and_identity(tmp_path: Pa
         assert "40 derived event ids recomputed" in " ".join(store.notes)
         batches = list_batches(store.connection)
         assert [(b.kind, b.source, b.rows_now) for b in batches] == [
-            ("exposures", "exposures.csv", 40), ("events", "first.csv", 20), ("events", "second.csv", 20)
-        ]  # fmt: skip
+            ("exposures", "exposures.csv", 40),
+            ("events", "first.csv", 20),
+            ("events", "second.csv", 20),
+        ]
         again = store.ingest_events(FIRST, VALUE, source_name="first.csv")
         assert (again.rows_added, again.conflicts, again.duplicates_skipped) == (0, 0, 20)
         assert store.ingest_exposures(EXPOSURES).rows_added == 0
