@@ -470,7 +470,7 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
 
 def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:
     quality = data.quality
-    notes: list[str] = []
+    notes: list[str] = list(data.input_notes)
     share = quality.multiple_exposure_share
     if share > settings.max_multiple_exposure_share:
         notes.append(
