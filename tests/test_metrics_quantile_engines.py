@@ -121,9 +121,7 @@ DATA = synthetic()
 RESOLVED = resolved(METRICS, variants=VARIANTS)
 
 
-def oracle(
-    exposures: pd.DataFrame, events: pd.DataFrame
-) -> dict[str, dict[str, QuantileStats]]:
+def oracle(exposures: pd.DataFrame, events: pd.DataFrame) -> dict[str, dict[str, QuantileStats]]:
     """The definitions of docs/metrics.md applied with pandas, order statistics by numpy."""
     known = exposures[(exposures["experiment"] == "exp1") & exposures["variant"].isin(VARIANTS)]
     first = known.sort_values(["timestamp", "variant"]).groupby("unit_id").head(1)
@@ -174,10 +172,13 @@ def _same(actual: QuantileStats, expected: QuantileStats) -> None:
     if expected.n == 0:
         assert math.isnan(actual.quantile)
         return
-    got, want = (actual.quantile, actual.lower, actual.upper), (
-        expected.quantile,
-        expected.lower,
-        expected.upper,
+    got, want = (
+        (actual.quantile, actual.lower, actual.upper),
+        (
+            expected.quantile,
+            expected.lower,
+            expected.upper,
+        ),
     )
     if actual.n_clusters is not None:  # per event: the events' own values, exactly
         assert got == want
@@ -191,7 +192,10 @@ def _same(actual: QuantileStats, expected: QuantileStats) -> None:
 def _compare(actual: ExperimentData, expected: ExperimentData) -> None:
     for name, metric in METRICS.items():
         for variant in VARIANTS:
-            a, e = actual.metrics[name].by_variant[variant], expected.metrics[name].by_variant[variant]
+            a, e = (
+                actual.metrics[name].by_variant[variant],
+                expected.metrics[name].by_variant[variant],
+            )
             if metric.type is MetricType.quantile:
                 assert isinstance(a, QuantileStats) and isinstance(e, QuantileStats)
                 _same(a, e)
@@ -239,7 +243,10 @@ def test_rank_boundaries_are_exact() -> None:
     xp["timestamp"] = xp["timestamp"].astype("datetime64[us]")
     xp.insert(4, "event_id", [f"x{i}" for i in range(len(xp))])
     ev = pd.DataFrame(
-        [(f"u{i}", datetime(2024, 1, 2), "order", float(i + 1), 0.0, 1.0, f"e{i}") for i in range(100)],
+        [
+            (f"u{i}", datetime(2024, 1, 2), "order", float(i + 1), 0.0, 1.0, f"e{i}")
+            for i in range(100)
+        ],
         columns=["unit_id", "timestamp", "event_type", "value", "discount", "quantity", "event_id"],
     )
     ev["timestamp"] = ev["timestamp"].astype("datetime64[us]")

@@ -137,7 +137,9 @@ class QuantileQueryBuilder:
             channel = metric_channels(slot.definition)[0]
             if not slot.per_event:
                 continue
-            condition = exp.and_(eligible(), base._fresh(), in_window(channel), copy=False)
+            condition: exp.Expr = exp.and_(
+                eligible(), base._fresh(), in_window(channel), copy=False
+            )
             branches.append(
                 exp.select(
                     exp.Literal.number(slot.k).as_(id_("k"), copy=False),
@@ -304,7 +306,7 @@ class QuantileQueryBuilder:
             ).as_(id_(name), copy=False)
             for name in COLUMNS
         ]
-        result: exp.Expr = (
+        result: exp.Select = (
             exp.select(*columns, copy=False)
             .from_(id_("picks"), copy=False)
             .join(exp.Table(this=id_("cl")), on=same, join_type="LEFT", copy=False)
@@ -342,25 +344,29 @@ def assemble_quantiles(
         by_variant: dict[str, QuantileStats] = {}
         for variant in plan.variants:
             exposed = int(units.get(variant, 0))
-            values = found.get((slot.k, variant))
-            if values is None or not values["n"]:
+            picked = found.get((slot.k, variant))
+            if picked is None or not picked["n"]:
                 by_variant[variant] = QuantileStats(
                     0, slot.level, math.nan, math.nan, math.nan, units=exposed
                 )
                 continue
             stats = QuantileStats(
-                n=int(values["n"]),
+                n=int(picked["n"]),
                 nu=slot.level,
-                quantile=float(values["q"]),
-                lower=float(values["lower"]),
-                upper=float(values["upper"]),
+                quantile=float(picked["q"]),
+                lower=float(picked["lower"]),
+                upper=float(picked["upper"]),
                 units=exposed,
             )
             if slot.per_event:
                 stats = replace(
                     stats,
-                    n_clusters=int(values["n_clusters"]),
-                    **{name: float(values[name]) for name in COLUMNS[7:]},
+                    n_clusters=int(picked["n_clusters"]),
+                    below_sum=float(picked["below_sum"]),
+                    below_sum_squares=float(picked["below_sum_squares"]),
+                    count_sum=float(picked["count_sum"]),
+                    count_sum_squares=float(picked["count_sum_squares"]),
+                    cross_sum=float(picked["cross_sum"]),
                 )
             by_variant[variant] = stats
         out[slot.name] = by_variant
