@@ -124,3 +124,39 @@ def test_escape_strings_walks_dataclasses_and_keeps_enums() -> None:
     assert safe.values == ("ok", "\\u202e") and safe.extra == {"k\\x9b31m": "v"}
     clean = Row("plain", Kind.a, ("ok",), {})
     assert escape_strings(clean) is clean  # nothing to escape: no copy
+
+
+def test_python_api_renderers_escape_hostile_spec_text(tmp_path: Path) -> None:
+    """The notebook view (``_repr_html_``) and every ``Result.to_*`` are as inert as the CLI's:
+    no raw control character anywhere, no live ``<script>`` in HTML, and JSON that reads
+    back the exact name."""
+    import upsell_ab
+
+    shutil.copy(REPO / "experiments" / "metrics.yaml", tmp_path / "metrics.yaml")
+    name = f"Cake <script>alert(1)</script> {CLEAR}{TITLE}{RLO}{CSI}"
+    spec = (REPO / "experiments" / "cake_wording.yaml").read_text(encoding="utf-8")
+    spec = spec.replace("name: Cake add-on wording at the register", f"name: {json.dumps(name)}")
+    (tmp_path / "cake.yaml").write_text(spec, encoding="utf-8")
+    experiment = upsell_ab.load(tmp_path / "cake.yaml")
+    assert experiment.name == name
+    summary = [
+        {"variant": "generic", "metric": "upsell_take_rate", "n": 2000, "sum": 180},
+        {"variant": "pairing", "metric": "upsell_take_rate", "n": 2000, "sum": 250},
+    ]
+    result = experiment.analyze(summary)
+    rendered = {
+        "html": result.to_html(),
+        "notebook": result._repr_html_(),
+        "markdown": result.to_markdown(),
+        "text": result.to_text(),
+        "text-colour": re.sub("\x1b\\[[0-9;]*m", "", result.to_text(color=True)),
+        "repr": repr(result),
+    }
+    for fmt, text in rendered.items():
+        assert not RAW.search(text), fmt
+    for fmt in ("html", "notebook"):
+        assert "<script>alert" not in rendered[fmt], fmt
+        assert "&lt;script&gt;alert(1)" in rendered[fmt], fmt
+    document = json.loads(result.to_json())
+    assert not RAW.search(result.to_json())
+    assert document["experiments"][0]["name"] == name

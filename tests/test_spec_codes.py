@@ -44,6 +44,21 @@ metrics:
   primary: {metric}
 """
 
+FILES = """id: {id}
+name: Files
+variants:
+  - {{id: a, control: true}}
+  - {{id: b}}
+metrics:
+  primary: upsell_take_rate
+data:
+  kind: files
+  exposures: {{path: '{exposures}'}}
+  events: {{path: '{events}'}}
+  event_columns: {{discount: null, quantity: null, event_id: null}}
+"""
+"""A files source whose exports lack a column, hold an amount as text, or are damaged."""
+
 
 def test_every_code_is_reachable_and_known(tmp_path: Path) -> None:
     folder = tmp_path / "specs"
@@ -58,6 +73,16 @@ def test_every_code_is_reachable_and_known(tmp_path: Path) -> None:
     (folder / "two.yaml").write_text(
         SPEC.format(id="one", metric="upsell_take_rate"), encoding="utf-8"
     )
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "exp.csv").write_text("experiment,unit_id,timestamp\nf,u1,2026-03-05 10:00:00\n")
+    (exports / "ev.csv").write_text("unit_id,timestamp,event_type,value\nu1,2026-03-05,o,¥1\n")
+    (exports / "ev.parquet").write_bytes(b"PAR1 not parquet")
+    for name, events in (("files", "ev.csv"), ("damaged", "ev.parquet")):
+        (folder / f"{name}.yaml").write_text(
+            FILES.format(id=name, exposures=exports / "exp.csv", events=exports / events),
+            encoding="utf-8",
+        )
     lonely = tmp_path / "elsewhere" / "lonely.yaml"
     lonely.parent.mkdir()
     lonely.write_text(SPEC.format(id="x", metric="m"), encoding="utf-8")

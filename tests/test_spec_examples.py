@@ -25,6 +25,7 @@ CATALOGUE_CONTRACT = {
     "revenue_per_customer": ("mean", "order", 7, "higher_is_better"),
     "revenue_per_order": ("ratio", None, 7, "higher_is_better"),
     "items_per_order": ("ratio", None, 7, "higher_is_better"),
+    "median_order_value": ("quantile", "order", 7, "higher_is_better"),
     "orders_per_customer": ("count", "order", 7, "higher_is_better"),
     "repeat_purchase_30d": ("retention", "order", 30, "higher_is_better"),
     "subscription_start_rate": ("proportion", "subscription_start", 14, "higher_is_better"),

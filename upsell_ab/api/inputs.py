@@ -259,12 +259,15 @@ def _register(pair: tuple[Any, Any]) -> _Registered:
 def _from_pair(
     resolved: ResolvedExperiment, pair: tuple[Any, Any], *, segments: bool, daily: bool
 ) -> ExperimentData:
+    from upsell_ab.api.frame_columns import fitted_source
     from upsell_ab.metrics.compute import compute_experiment_data
     from upsell_ab.spec.models import SourceKind
 
+    breakdown = tuple(resolved.experiment.analysis.segments) if segments else ()
+    fitted = fitted_source(resolved.experiment.data, pair[0], pair[1], breakdown)
     registered = _register(pair)
     try:
-        source = resolved.experiment.data.model_copy(
+        source = fitted.model_copy(
             update={
                 "kind": SourceKind.embedded,
                 "exposures": registered.tables["exposures"],

@@ -35,6 +35,14 @@ def register(subparsers: Any) -> None:
         help="per-variant counts/sums: variant,metric,n,sum,sum_squares[,...]",
     )
     parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=YOURS",
+        help="with --summary: the CSV's name for a summary column, e.g. --map n=shown "
+        "--map sum=took (repeat)",
+    )
+    parser.add_argument(
         "--segments", action="store_true", help="also break results down by segment"
     )
     add_output_arguments(parser, default_format="text")
@@ -42,13 +50,40 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _map_error(message: str) -> Exception:
+    from upsell_ab.errors import InputError, Location, Problem
+
+    return InputError([Problem(Location(field="--map"), message, code="usage")])
+
+
+def summary_columns(flags: list[str]) -> dict[str, str]:
+    """``["n=shown", "sum=took"]`` -> ``{"n": "shown", "sum": "took"}``."""
+    columns: dict[str, str] = {}
+    for flag in flags:
+        canonical, sep, source = flag.partition("=")
+        if not sep or not canonical.strip() or not source.strip():
+            raise _map_error(f"--map {flag!r}: write COLUMN=YOURS, e.g. --map n=shown")
+        if canonical.strip() in columns:
+            raise _map_error(f"--map names '{canonical.strip()}' twice")
+        columns[canonical.strip()] = source.strip()
+    return columns
+
+
 def run(args: argparse.Namespace) -> int:
     apply_memory_argument(args)
     from upsell_ab.api import load
 
+    experiment = load(args.spec)
+    data: Any = args.summary or args.store
+    if args.map:
+        from upsell_ab.metrics.summary_csv import read_summary
+
+        if not args.summary:
+            raise _map_error("--map names the columns of a --summary CSV; give --summary FILE")
+        data = read_summary(args.summary, experiment.resolved, summary_columns(args.map))
     with progress() as step:
-        result = load(args.spec).analyze(
-            args.summary or args.store,
+        result = experiment.analyze(
+            data,
             segments=args.segments,
             daily=not args.no_daily,
             step=step,

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label
-from upsell_ab.metrics.sufficient import SampleStats
+from upsell_ab.metrics.sufficient import CupedStats, SampleStats
 from upsell_ab.stats.results import ExperimentAnalysis, MetricResult
 
 if TYPE_CHECKING:
@@ -231,7 +231,8 @@ def _result(analysis: ExperimentAnalysis, name: str) -> MetricResult | None:
 
 def constant_in_every_arm(result: MetricResult, data: ExperimentData | None) -> bool:
     """Every arm has units, the same mean, and no spread (from the sufficient statistics
-    when ``data`` is given; else from the comparisons' ``zero_variance`` status)."""
+    when ``data`` is given, the outcome's for a CUPED metric; else from the comparisons'
+    ``zero_variance`` status)."""
     means = [v.mean for v in result.variants]
     if not means or any(v.n < 2 or v.mean is None for v in result.variants):
         return False
@@ -239,8 +240,13 @@ def constant_in_every_arm(result: MetricResult, data: ExperimentData | None) -> 
         return False
     metric = data.metrics.get(result.metric) if data is not None else None
     if metric is not None:
-        stats = list(metric.by_variant.values())
-        return all(isinstance(s, SampleStats) and s.variance == 0 for s in stats)
+        outcomes = [
+            s.outcome if isinstance(s, CupedStats) else s for s in metric.by_variant.values()
+        ]
+        # CUPED sums are not centred, so S^2/n may miss Q by rounding: a relative tolerance
+        return all(
+            isinstance(o, SampleStats) and o.variance <= 1e-12 * o.mean * o.mean for o in outcomes
+        )
     statuses = [c.frequentist.status.value for c in result.comparisons if c.frequentist]
     return bool(statuses) and all(s == "zero_variance" for s in statuses)
 

@@ -73,7 +73,7 @@ class SourceTables:
     dsn_env: str | None = None
 
 
-def _file_format(table: Table, field: str) -> FileFormat:
+def file_format(table: Table, field: str) -> FileFormat:
     """``format`` if given, else guessed from the extension (``.csv``/``.parquet``/``.pq``)."""
     if table.format is not None:
         return table.format
@@ -105,7 +105,7 @@ def _relation(
     table: Table, columns: tuple[tuple[str, str | Constant | None], ...], field: str
 ) -> Relation:
     if table.path is not None:
-        return Relation(columns=columns, path=table.path, format=_file_format(table, field))
+        return Relation(columns=columns, path=table.path, format=file_format(table, field))
     return Relation(columns=columns, table=table.table, schema=table.schema_name)
 
 

@@ -100,6 +100,9 @@ class ExperimentData:
     measured: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     """(event type, column ``val``/``disc``/``qty``) -> (events, events with a non-zero
     value) for every measured column a metric sums: all zero = column never filled."""
+    input_notes: tuple[str, ...] = ()
+    """What reading the input assumed (a summary CSV without a metric column), shown
+    among the report's notes."""
     periods: PeriodSplit | None = None
     """Statistics per allocation period when the weights changed (adaptive allocation);
     None for a fixed split."""

@@ -143,10 +143,36 @@ def compute_experiment_data(
         builder = QueryBuilder(plan, engine.dialect)
         sql = builder.build().sql(dialect=engine.dialect)
         rows = engine.execute(sql)
+        quantile_rows = _quantile_rows(plan, engine)
     finally:
         engine.close()
     weights = {v.id: v.weight for v in resolved.experiment.variants}
-    return assemble(plan, builder.output_columns, rows, weights)
+    data = assemble(plan, builder.output_columns, rows, weights)
+    return data if quantile_rows is None else with_quantiles(plan, data, quantile_rows)
+
+
+def _quantile_rows(plan: QueryPlan, engine: QueryEngine) -> list[tuple[Any, ...]] | None:
+    """The rows of the quantile metrics' query (None when the plan has none)."""
+    from upsell_ab.metrics.sql_quantile import quantile_sql
+
+    sql = quantile_sql(plan, engine.dialect)
+    return None if sql is None else list(engine.execute(sql))
+
+
+def with_quantiles(
+    plan: QueryPlan, data: ExperimentData, rows: list[tuple[Any, ...]]
+) -> ExperimentData:
+    """``data`` with the quantile metrics' statistics from their own query (the main
+    query's per-unit sums of those metrics are dropped; no segments or daily series)."""
+    from dataclasses import replace
+
+    from upsell_ab.metrics.sql_quantile import assemble_quantiles
+
+    quantiles = assemble_quantiles(plan, rows, data.quality.exposures_by_variant)
+    metrics = dict(data.metrics)
+    for name, by_variant in quantiles.items():
+        metrics[name] = MetricData(metric=name, by_variant=dict(by_variant))
+    return replace(data, metrics=metrics)
 
 
 @dataclass(frozen=True)

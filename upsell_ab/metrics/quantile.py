@@ -55,10 +55,23 @@ class QuantileStats:
     count_sum: float = 0.0
     count_sum_squares: float = 0.0
     cross_sum: float = 0.0
+    units: int | None = None
+    """Exposed units of the arm (all of them, with or without an observation); the
+    per-unit variance ``Var(q_hat) x units`` makes sample sizes comparable with the
+    other metrics'. None: the observations are the units (``n``)."""
+
+    @property
+    def exposed(self) -> int:
+        """Exposed units of the arm (``units``, else ``n``)."""
+        return self.n if self.units is None else self.units
 
     @classmethod
     def from_values(
-        cls, values: Sequence[float], nu: float, clusters: Sequence[object] | None = None
+        cls,
+        values: Sequence[float],
+        nu: float,
+        clusters: Sequence[object] | None = None,
+        units: int | None = None,
     ) -> QuantileStats:
         """The statistics of ``values`` (and their cluster ids), computed in memory."""
         import numpy as np
@@ -66,11 +79,11 @@ class QuantileStats:
         data = np.asarray(values, dtype=float)
         n = int(data.size)
         if n == 0:
-            return cls(0, nu, math.nan, math.nan, math.nan)
+            return cls(0, nu, math.nan, math.nan, math.nan, units=units)
         ordered = np.sort(data)
         low, high = bound_ranks(nu, n)
         q = float(ordered[rank(nu, n) - 1])
-        stats = cls(n, nu, q, float(ordered[low - 1]), float(ordered[high - 1]))
+        stats = cls(n, nu, q, float(ordered[low - 1]), float(ordered[high - 1]), units=units)
         if clusters is None:
             return stats
         ids = np.asarray(clusters)
@@ -85,4 +98,5 @@ class QuantileStats:
             count_sum=float(count.sum()),
             count_sum_squares=float((count**2).sum()),
             cross_sum=float((below * count).sum()),
+            units=units,
         )  # fmt: skip

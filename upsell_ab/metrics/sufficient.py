@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 from upsell_ab.errors import StatsError
+from upsell_ab.metrics.quantile import QuantileStats
 
 
 def _sample_variance(n: int, total: float, total_squares: float) -> float:
@@ -227,8 +228,9 @@ class CupedRatioStats:
         )
 
 
-MetricStats = SampleStats | RatioStats | CupedStats | CupedRatioStats
-"""Any per-variant sufficient statistic an engine accepts."""
+MetricStats = SampleStats | RatioStats | CupedStats | CupedRatioStats | QuantileStats
+"""Any per-variant sufficient statistic an engine accepts (:class:`QuantileStats`, of a
+quantile metric, is not additive: it is never pooled, per segment or per day)."""
 
 
 SumVariable = Literal["y", "d", "x", "w"]

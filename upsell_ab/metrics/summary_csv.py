@@ -21,6 +21,12 @@ squares are unknown, give one row per customer instead: ``variant,metric,value``
 (optionally ``unit_id``), the customer's value (0/1 for proportions); the sums
 are then computed here, centred on the metric's mean.
 
+Spreadsheets name columns their own way: ``columns`` (``analyze --map n=shown
+--map sum=took``) maps each canonical column to the CSV's name, and every message
+then speaks of the CSV's names. A ``date`` (or ``day``) column is allowed and ignored
+(its rows are added). Without a ``metric`` column every row is for the spec's primary
+metric (``date,variant,shown,took`` is a whole take-rate summary).
+
 Any number of variants. Every problem found is reported at once as an
 :class:`InputError` naming the file, the line (``row``, 1 = header) and the
 column; unknown variants, metrics and columns get a "did you mean".
@@ -33,6 +39,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,7 +58,15 @@ PER_UNIT = ("variant", "metric", "value")
 RATIO_COLUMNS = ("denominator_sum", "denominator_sum_squares", "cross_sum")
 CUPED_COLUMNS = ("covariate_sum", "covariate_sum_squares", "covariate_cross_sum")
 COLUMNS = (*REQUIRED, "sum_squares", *RATIO_COLUMNS, *CUPED_COLUMNS, "value", "unit_id")
+IGNORED = ("date", "day")
+"""Columns a daily tally has that the statistics do not need (rows are added)."""
 BINARY = (MetricType.proportion, MetricType.retention)
+SQUARES_HINT = (
+    "a mean needs the spread of the per-customer values, not only their total: add "
+    "sum_squares, the sum of each customer's value squared (=SUMSQ(range) in a "
+    "spreadsheet, SUM(value * value) in SQL), or give one row per customer with the "
+    "columns variant,metric,value and the sums are computed for you"
+)
 _RELATIVE_SLACK = 1e-9
 """Rounding allowed when checking sum_squares >= sum^2 / n."""
 
@@ -59,11 +74,23 @@ _RELATIVE_SLACK = 1e-9
 class _Row:
     """One CSV line with located number parsing; problems are collected, not raised."""
 
-    def __init__(self, file: str, line: int, cells: dict[str, str], problems: list[Problem]):
+    def __init__(
+        self,
+        file: str,
+        line: int,
+        cells: dict[str, str],
+        problems: list[Problem],
+        names: Mapping[str, str] | None = None,
+    ):
         self.file, self.line, self.cells, self.problems = file, line, cells, problems
+        self.names = names or {}
+        """canonical column -> the CSV's name for it (``--map``), for messages."""
+
+    def label(self, column: str) -> str:
+        return self.names.get(column, column)
 
     def problem(self, column: str, message: str, hint: str | None = None) -> None:
-        location = Location(file=self.file, row=self.line, field=column)
+        location = Location(file=self.file, row=self.line, field=self.label(column))
         self.problems.append(Problem(location, message, hint, code="summary_invalid"))
 
     def given(self, column: str) -> bool:
@@ -72,7 +99,8 @@ class _Row:
     def number(self, column: str) -> float | None:
         text = (self.cells.get(column) or "").strip()
         if not text:
-            self.problem(column, f"'{column}' is required here")
+            hint = SQUARES_HINT if column == "sum_squares" else None
+            self.problem(column, f"'{self.label(column)}' is required here", hint)
             return None
         try:
             value = float(text)
@@ -106,8 +134,9 @@ def _check_squares(row: _Row, n: int, total: float, squares: float, column: str)
         row.problem(
             column,
             f"{squares:g} is impossible: with n = {n} and sum = {total:g} it must be "
-            f">= sum^2 / n = {floor:g}",
-            "check that the column holds the sum of squared per-unit values",
+            f">= sum^2 / n = {floor:g} (the variance would be negative)",
+            "the column must hold the sum of each customer's value squared (=SUMSQ(range)), "
+            "not the square of the sum, a variance or a standard deviation",
         )
         return False
     return True
@@ -151,29 +180,61 @@ def _stats(row: _Row, metric_type: MetricType) -> MetricStats | None:
     return SampleStats(n, total, squares)
 
 
-def _header_problems(file: str, header: list[str]) -> list[Problem]:
+def _header_problems(
+    file: str, header: list[str], names: Mapping[str, str], has_metric: bool
+) -> list[Problem]:
+    """Unknown and missing columns, named as the CSV names them (``names``: ``--map``)."""
+    known = (*COLUMNS, *IGNORED)
     problems = [
         Problem(
-            Location(file, row=1, field=column),
-            f"unknown column '{column}'",
-            suggestion(column, COLUMNS, what="column"),
+            Location(file, row=1, field=names.get(column, column)),
+            f"unknown column '{names.get(column, column)}'",
+            suggestion(column, known, what="columns")
+            + "; or name what it holds with --map (e.g. --map n=shown)",
             code="summary_invalid",
         )
         for column in header
-        if column not in COLUMNS
+        if column not in known
     ]
     needed = PER_UNIT if "value" in header else REQUIRED
     problems += [
         Problem(
-            Location(file, row=1, field=column),
-            f"missing column '{column}'",
+            Location(file, row=1, field=names.get(column, column)),
+            f"missing column '{names.get(column, column)}'"
+            + (f" (--map {column}={names[column]})" if column in names else ""),
             f"the header needs {', '.join(REQUIRED)} (sums per variant), or "
-            f"{', '.join(PER_UNIT)} (one row per customer)",
+            f"{', '.join(PER_UNIT)} (one row per customer); --map CANONICAL=YOUR_COLUMN "
+            "names a column your spreadsheet calls differently",
             code="summary_invalid",
         )
         for column in needed
-        if column not in header
+        if column not in header and (column != "metric" or has_metric)
     ]
+    return problems
+
+
+def _mapping_problems(file: str, header: list[str], columns: Mapping[str, str]) -> list[Problem]:
+    """``--map`` keys must be summary columns and its values columns of the CSV."""
+    problems = []
+    for canonical, source in columns.items():
+        if canonical not in COLUMNS:
+            problems.append(
+                Problem(
+                    Location(file, row=1, field=source),
+                    f"--map {canonical}={source}: '{canonical}' is not a summary column",
+                    suggestion(canonical, COLUMNS, what="column"),
+                    code="summary_invalid",
+                )
+            )
+        elif source not in header:
+            problems.append(
+                Problem(
+                    Location(file, row=1, field=source),
+                    f"--map {canonical}={source}: the CSV has no column '{source}'",
+                    suggestion(source, header, what="column"),
+                    code="summary_invalid",
+                )
+            )
     return problems
 
 
@@ -204,16 +265,29 @@ def _per_unit_stats(
 
 
 def _read_rows(
-    file: str, text: str, resolved: ResolvedExperiment, problems: list[Problem]
+    file: str,
+    text: str,
+    resolved: ResolvedExperiment,
+    problems: list[Problem],
+    columns: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, MetricStats]], dict[tuple[str, str], int]]:
-    """Parse every data row; returns stats per metric and variant and the line of each pair."""
+    """Parse every data row; returns stats per metric and variant and the line of each pair.
+    ``columns`` maps canonical column names to the CSV's (``--map``)."""
     experiment = resolved.experiment
     variants = [v.id for v in experiment.variants]
     names = list(resolved.metrics)
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    raw_header = [h.strip() for h in reader.fieldnames or []]
+    mapping = dict(columns or {})
+    problems += _mapping_problems(file, raw_header, mapping)
+    if problems:
+        return {}, {}
+    canonical_of = {source: canonical for canonical, source in mapping.items()}
+    header = [canonical_of.get(h, h) for h in raw_header]
     reader.fieldnames = header
-    problems += _header_problems(file, header)
+    csv_names = {canonical: source for source, canonical in canonical_of.items()}
+    has_metric = "metric" in header
+    problems += _header_problems(file, header, csv_names, has_metric)
     stats: dict[str, dict[str, MetricStats]] = {}
     seen: dict[tuple[str, str], int] = {}
     per_unit = "value" in header and "n" not in header
@@ -222,10 +296,16 @@ def _read_rows(
         return stats, seen
     for cells in reader:
         row = _Row(
-            file, reader.line_num, {k: v for k, v in cells.items() if k is not None}, problems
+            file,
+            reader.line_num,
+            {k: v for k, v in cells.items() if k is not None},
+            problems,
+            csv_names,
         )
         if not any((v or "").strip() for v in row.cells.values()):
             continue
+        if not has_metric:
+            row.cells["metric"] = experiment.metrics.primary
         variant = (row.cells.get("variant") or "").strip()
         metric = (row.cells.get("metric") or "").strip()
         known = True
@@ -276,31 +356,42 @@ def _read_rows(
     return stats, seen
 
 
-def read_summary(path: str | Path, resolved: ResolvedExperiment) -> ExperimentData:
-    """Parse ``path`` into :class:`ExperimentData` for ``resolved`` (module docstring)."""
+def read_summary(
+    path: str | Path, resolved: ResolvedExperiment, columns: Mapping[str, str] | None = None
+) -> ExperimentData:
+    """Parse ``path`` into :class:`ExperimentData` for ``resolved`` (module docstring);
+    ``columns``: canonical column -> the CSV's name for it."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         problem = Problem(Location(file=file), f"cannot read the summary: {error}")
         raise InputError([problem]) from error
-    return parse_summary(text, resolved, file)
+    return parse_summary(text, resolved, file, columns)
 
 
-def parse_summary(text: str, resolved: ResolvedExperiment, file: str) -> ExperimentData:
+def parse_summary(
+    text: str,
+    resolved: ResolvedExperiment,
+    file: str,
+    columns: Mapping[str, str] | None = None,
+) -> ExperimentData:
     """The same as :func:`read_summary` on CSV ``text`` already in memory (a DataFrame
     written with ``to_csv``); ``file`` names the input in error locations."""
     problems: list[Problem] = []
-    stats, _ = _read_rows(file, text, resolved, problems)
+    stats, _ = _read_rows(file, text, resolved, problems, columns)
     if problems:
         raise InputError(problems)
     if not stats:
         raise InputError([Problem(Location(file), "the summary has no data rows")])
     experiment = resolved.experiment
     variants = [v.id for v in experiment.variants]
+    has_metric = "metric" in (columns or {}) or _has_metric_column(text)
+    assumed = f"{file} has no metric column: every row was read as {experiment.metrics.primary}"
     return ExperimentData(
         experiment_id=experiment.id,
         origin=f"summary CSV {file}",
+        input_notes=() if has_metric else (assumed,),
         metrics={
             m: MetricData(metric=m, by_variant=stats[m]) for m in resolved.metrics if m in stats
         },
@@ -309,6 +400,11 @@ def parse_summary(text: str, resolved: ResolvedExperiment, file: str) -> Experim
             configured_weights={v.id: v.weight for v in experiment.variants},
         ),
     )
+
+
+def _has_metric_column(text: str) -> bool:
+    header = next(csv.reader(io.StringIO(text)), [])
+    return "metric" in (h.strip() for h in header)
 
 
 def _units(

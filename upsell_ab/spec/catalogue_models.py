@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from upsell_ab.spec.base import Direction, Duration, Identifier, Model
 from upsell_ab.spec.findings import Finding, check
+from upsell_ab.spec.quantile_models import QuantileSettings, quantile_findings
 
 
 class MetricType(StrEnum):
@@ -25,6 +26,8 @@ class MetricType(StrEnum):
     """Any event in [window.start, window.end] after exposure (repeat purchase)."""
     profit = "profit"
     """value x margin minus the discount given, per exposed unit."""
+    quantile = "quantile"
+    """A quantile (median, p90) of event values or of per-unit totals (``quantile``)."""
 
 
 class Window(Model):
@@ -110,6 +113,8 @@ class MetricDefinition(Model):
     direction: Direction = Direction.higher_is_better
     unit: str | None = None
     """Display unit ("JPY", "%") for reports."""
+    quantile: QuantileSettings | None = None
+    """Quantile metrics: the level and what it is taken over (events or units)."""
 
     @model_validator(mode="after")
     def _shape(self) -> MetricDefinition:
@@ -191,6 +196,7 @@ class MetricDefinition(Model):
                     "remove 'capping'",
                 )
             )
+        found.extend(quantile_findings(self))
         check(found)
         return self
 

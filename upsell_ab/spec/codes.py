@@ -24,5 +24,8 @@ PROBLEM_CODES: dict[str, str] = {
     "duplicate_id": "a variant id or experiment id used twice",
     "unknown_variant": "an override forcing a variant the spec does not have",
     "unknown_metric": "a metric name that is not in the catalogue",
+    "unknown_column": "a files source maps a column its CSV/Parquet files do not have",
+    "column_type": "a files source's column has a type the analysis cannot use (text timestamps)",
+    "unreadable": "a files source's files exist but cannot be read as CSV/Parquet",
     "namespace_overlap": "two experiments of one folder share a namespace with overlapping ranges",
 }

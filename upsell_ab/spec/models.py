@@ -83,6 +83,7 @@ from upsell_ab.spec.population_models import (
     Population,
     Scalar,
 )
+from upsell_ab.spec.quantile_models import QuantileOf, QuantileSettings
 from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings, role_findings
 
 __all__ = [
@@ -127,6 +128,8 @@ __all__ = [
     "Operator",
     "Population",
     "Priors",
+    "QuantileOf",
+    "QuantileSettings",
     "Scalar",
     "Sequential",
     "Share",

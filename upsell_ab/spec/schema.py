@@ -24,6 +24,7 @@ from upsell_ab.spec import (
     models,
     offer_models,
     population_models,
+    quantile_models,
 )
 from upsell_ab.spec.models import Catalogue, Experiment
 
@@ -36,6 +37,7 @@ MODEL_MODULES = (
     allocation_models,
     data_models,
     catalogue_models,
+    quantile_models,
 )
 """Modules whose attribute docstrings become field descriptions."""
 

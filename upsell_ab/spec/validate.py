@@ -134,6 +134,10 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
         catalogue = catalogues[key].model
         if catalogue is not None:
             check_references(parsed, catalogue, builtin=key == DEFAULT_CATALOGUE.resolve())
+        if parsed.model is not None and not parsed.problems:
+            from upsell_ab.spec.source_files import source_file_problems
+
+            parsed.problems += source_file_problems(parsed)
         report.problems += parsed.problems
         by_folder.setdefault(spec.resolve().parent, []).append(parsed)
     for group in by_folder.values():

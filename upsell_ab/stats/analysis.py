@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from upsell_ab.errors import StatsError
 from upsell_ab.metrics.aggregates import ExperimentData, MetricData
+from upsell_ab.metrics.quantile import QuantileStats
 from upsell_ab.metrics.sufficient import (
     CupedRatioStats,
     CupedStats,
@@ -109,7 +110,9 @@ def variant_summary(variant: str, stats: MetricStats | None) -> VariantSummary:
     """Raw mean per unit (or the ratio); None when the arm has no data."""
     if stats is None or arm_status(stats) is Status.no_data:
         return VariantSummary(variant=variant, n=0 if stats is None else stats.n, mean=None)
-    if isinstance(stats, RatioStats | CupedRatioStats):
+    if isinstance(stats, QuantileStats):
+        mean = stats.quantile
+    elif isinstance(stats, RatioStats | CupedRatioStats):
         mean = stats.numerator_sum / stats.denominator_sum
     elif isinstance(stats, SampleStats):
         mean = stats.mean
@@ -139,6 +142,19 @@ def frequentist_comparison(
         return mean_test(c, t, alpha=alpha, alternative=alternative)
     if isinstance(c, RatioStats) and isinstance(t, RatioStats):
         return ratio_test(c, t, alpha=alpha, alternative=alternative)
+    if isinstance(c, QuantileStats) and isinstance(t, QuantileStats):
+        from upsell_ab.stats.quantile import quantile_test
+
+        for arm in (c, t):
+            status = arm_status(arm)
+            if status is not Status.ok:
+                return empty_comparison("quantile (order statistics)", status, alternative, alpha)
+        tested = quantile_test(c, t, alpha=alpha, alternative=alternative)
+        if tested is None:
+            return empty_comparison(
+                "quantile (order statistics)", Status.too_few_units, alternative, alpha
+            )
+        return tested
     if isinstance(c, CupedStats | CupedRatioStats) and type(c) is type(t):
         theta, centre = _cuped_parameters(stats) if cuped is None else cuped
         return cuped_test(c, t, theta=theta, centre=centre, alpha=alpha, alternative=alternative)
@@ -470,7 +486,7 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
 
 def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:
     quality = data.quality
-    notes: list[str] = []
+    notes: list[str] = list(data.input_notes)
     share = quality.multiple_exposure_share
     if share > settings.max_multiple_exposure_share:
         notes.append(

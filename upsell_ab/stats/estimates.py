@@ -32,10 +32,12 @@ leaves it out, so no engine ever sees a made-up mean.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from upsell_ab.errors import StatsError
+from upsell_ab.metrics.quantile import QuantileStats
 from upsell_ab.metrics.sufficient import (
     CupedRatioStats,
     CupedStats,
@@ -62,6 +64,11 @@ def arm_status(stats: MetricStats) -> Status:
         return Status.no_data
     if stats.n < 2:
         return Status.too_few_units
+    if isinstance(stats, QuantileStats):
+        from upsell_ab.stats.quantile import quantile_variance
+
+        if quantile_variance(stats) is None:  # the interval's ranks fall outside the sample
+            return Status.too_few_units
     return Status.ok
 
 
@@ -191,6 +198,13 @@ def _arm_estimate(
             "check arm_status() first"
         )
     n = stats.n
+    if isinstance(stats, QuantileStats):
+        from upsell_ab.stats.quantile import quantile_variance
+
+        variance = quantile_variance(stats)
+        return ArmEstimate(
+            n=n, mean=stats.quantile, variance=math.nan if variance is None else variance
+        )
     if isinstance(stats, SampleStats):
         unit_variance = stats.variance
         return ArmEstimate(
@@ -239,6 +253,8 @@ def pool(stats: Mapping[str, MetricStats]) -> MetricStats | None:
     kinds = {type(value).__name__ for value in stats.values()}
     if len(kinds) > 1:
         raise StatsError(f"arms hold different statistics kinds: {', '.join(sorted(kinds))}")
+    if any(isinstance(value, QuantileStats) for value in stats.values()):
+        return None  # order statistics do not add up
     total: MetricStats | None = None
     for value in stats.values():
         total = value if total is None else total + value  # type: ignore[operator]

@@ -155,7 +155,7 @@ def _combine(parts: Sequence[tuple[float, MetricStats]]) -> MetricStats:
         return SampleStats(
             n, values["sum"], values["sum_squares"], reference.shift, reference.scale
         )
-    return kind(n=n, **values)
+    return kind(n=n, **values)  # type: ignore[arg-type]  # additive kinds only (never quantiles)
 
 
 def period_weighted(

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from upsell_ab.errors import StatsError
+from upsell_ab.metrics.quantile import QuantileStats
 from upsell_ab.metrics.sufficient import CupedRatioStats, CupedStats, MetricStats
 from upsell_ab.stats import power as pw
 
@@ -372,7 +373,10 @@ def history_moments(
     base = arm_estimate(base_stats)
     if not base.variance > 0:
         return None
-    std = math.sqrt(base.variance * base.n)
+    # per exposed unit: a quantile over events has more observations than units, and the
+    # plan counts units (Var(q) ~ sigma_eq^2 / units, sigma_eq = 1 / (2 f(q)) for a median)
+    units = base_stats.exposed if isinstance(base_stats, QuantileStats) else base.n
+    std = math.sqrt(base.variance * units)
     adjusted = cuped if cuped is not None else plain
     reduction: float | None = None
     if isinstance(adjusted, CupedStats | CupedRatioStats) and arm_status(adjusted) is Status.ok:

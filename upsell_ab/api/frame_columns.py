@@ -1,0 +1,104 @@
+"""Fit the spec's column mapping to the raw data a script passes to ``analyze()``.
+
+A DataFrame of orders without an ``event_id`` (or ``discount``, ``quantity``)
+column used to end in DuckDB's ``Referenced column "event_id" not found``. The
+optional columns are now read as absent (no de-duplication by id; discount 0,
+quantity 1, as ``event_columns: {discount: null}`` says in a spec), and a
+missing required column is an :class:`~upsell_ab.errors.InputError` naming the
+side, the column and the likely candidate (``revenue`` for ``value``), before
+any query runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from upsell_ab.errors import InputError, Location, Problem
+
+if TYPE_CHECKING:
+    from upsell_ab.spec.models import DataSource
+
+OPTIONAL = {"exposures": ("event_id",), "events": ("discount", "quantity", "order_id", "event_id")}
+"""Mapped columns the analysis can do without (read as absent when the data lacks them)."""
+_CANONICAL = {"type": "event_type"}
+
+
+def columns_of(value: Any) -> tuple[str, ...] | None:
+    """Column names of a DataFrame, Arrow table, DuckDB relation or CSV/Parquet path;
+    None when they cannot be known cheaply (the query then reports what is wrong)."""
+    if hasattr(value, "column_names") and not isinstance(value, str | Path):
+        return tuple(str(c) for c in value.column_names)  # pyarrow Table
+    columns = getattr(value, "columns", None)
+    if columns is not None and not isinstance(value, str | Path):
+        return tuple(str(c) for c in columns)  # pandas DataFrame, DuckDB relation
+    if isinstance(value, str | Path):
+        from upsell_ab.events.file_header import read_file_header
+
+        text = str(value)
+        fmt = "parquet" if text.lower().endswith((".parquet", ".pq")) else "csv"
+        header = read_file_header(text, fmt)
+        return header.columns if not header.missing and header.error is None else None
+    return None
+
+
+def fitted_source(
+    data: DataSource, exposures: Any, events: Any, segments: tuple[str, ...] = ()
+) -> DataSource:
+    """``data`` with optional columns the raw inputs lack set to absent; raises
+    :class:`InputError` for every required column that is missing (``segments``: the
+    attribute columns a segment breakdown will read)."""
+    from upsell_ab.events.column_hints import lookalike
+    from upsell_ab.spec.suggest import did_you_mean
+
+    problems: list[Problem] = []
+    updates: dict[str, Any] = {}
+    for side, value, mapping in (
+        ("exposures", exposures, data.exposure_columns),
+        ("events", events, data.event_columns),
+    ):
+        present = columns_of(value)
+        if present is None:
+            continue
+        absent: dict[str, None] = {}
+        used = {v for v in mapping.model_dump().values() if isinstance(v, str)}
+        for field, name in mapping.model_dump().items():
+            if not isinstance(name, str) or name in present:
+                continue
+            if field in OPTIONAL[side]:
+                absent[field] = None
+                continue
+            free = [c for c in present if c not in used]
+            guess = lookalike(_CANONICAL.get(field, field), free) or did_you_mean(name, free)
+            key = "exposure_columns" if side == "exposures" else "event_columns"
+            fix = (
+                f"map it in the spec: data.{key}.{field}: {guess}"
+                if isinstance(value, str | Path)
+                else f"rename it: df.rename(columns={{'{guess}': '{name}'}})"
+            )
+            problems.append(
+                Problem(
+                    Location(file=side, field=name),
+                    f"{side} has no column '{name}' (the spec's {side} column for {field})",
+                    f"did you mean '{guess}'? {fix}"
+                    if guess
+                    else f"its columns are {', '.join(present[:15])}",
+                    code="missing_column",
+                )
+            )
+        for attribute in segments if side == "exposures" else ():
+            if attribute not in present:
+                problems.append(
+                    Problem(
+                        Location(file=side, field=attribute),
+                        f"{side} has no column '{attribute}' for the segment breakdown",
+                        "add the column, or analyse without segments",
+                        code="missing_column",
+                    )
+                )
+        if absent:
+            key = "exposure_columns" if side == "exposures" else "event_columns"
+            updates[key] = mapping.model_copy(update=absent)
+    if problems:
+        raise InputError(problems)
+    return data.model_copy(update=updates) if updates else data
