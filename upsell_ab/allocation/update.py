@@ -228,14 +228,27 @@ def plan_update(
 
 
 def metric_stats(
-    resolved: ResolvedExperiment, metric: str, *, store: str | Path | None, connection: Any = None
+    resolved: ResolvedExperiment,
+    metric: str,
+    *,
+    store: str | Path | None,
+    connection: Any = None,
+    before: datetime | None = None,
 ) -> dict[str, MetricStats]:
     """The allocation metric's sufficient statistics per variant (one query, in the
-    database holding the events)."""
+    database holding the events). ``before``: a period boundary; only units first
+    exposed in the periods before it count (a backfill or simulation with ``--at`` in
+    the past must not learn from later periods)."""
     from upsell_ab.metrics.compute import compute_experiment_data
 
+    experiment = resolved.experiment
+    if before is not None:
+        last_day = (as_utc(before) - timedelta(microseconds=1)).date()
+        if experiment.end is None or last_day < experiment.end:
+            experiment = experiment.model_copy(update={"end": last_day})
     only = dataclasses.replace(
         resolved,
+        experiment=experiment,
         metrics={metric: resolved.metrics[metric]},
         roles={metric: resolved.roles.get(metric, "primary")},
     )
@@ -274,7 +287,11 @@ def allocate(
         update = plan_update(resolved, records, None, moment)
     else:
         stats = metric_stats(
-            resolved, allocation_metric(resolved), store=store, connection=connection
+            resolved,
+            allocation_metric(resolved),
+            store=store,
+            connection=connection,
+            before=target_period(resolved, moment),
         )
         update = plan_update(resolved, records, stats, moment)
     if update.status is not UpdateStatus.recorded or dry_run:

@@ -40,16 +40,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("spec", metavar="SPEC", help="experiment spec with allocation: bandit")
     parser.add_argument("--store", metavar="DB", help="DuckDB store (default: the spec's)")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="compute and print, record nothing"
-    )
+    parser.add_argument("--dry-run", action="store_true", help="compute and print, record nothing")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--at",
         type=_moment,
         metavar="TIME",
-        help="the clock (ISO 8601, UTC if no offset); default now. For backfills and "
-        "simulations",
+        help="the clock (ISO 8601, UTC if no offset); default now. For backfills and simulations",
     )
     parser.set_defaults(run=run)
 
@@ -97,6 +94,7 @@ def render_text(update: AllocationUpdate) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        rest = zip(row[1:], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in rest]
         lines.append("  " + "  ".join(cells).rstrip())
     return "\n".join(lines)
