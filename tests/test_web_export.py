@@ -26,7 +26,9 @@ def test_payload_has_one_feature_per_running_experiment(
     assert code == 0
     features = json.loads(out)["features"]
     # subscription_upgrade is a draft: not exported
-    assert sorted(features) == ["cake_wording", "discount_depth", "laptop_bundle", "offer_timing"]
+    assert sorted(features) == [
+        "cake_wording", "cookie_wording_bandit", "discount_depth", "laptop_bundle", "offer_timing"
+    ]  # fmt: skip
     timing = features["offer_timing"]
     assert timing["defaultValue"] is None
     force, experiment = timing["rules"][:-1], timing["rules"][-1]
