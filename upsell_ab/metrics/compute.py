@@ -114,6 +114,20 @@ def open_engine(source: SourceTables, *, store: str | Path | None, connection: A
     return DuckDBEngine(path=store or source.store or DEFAULT_STORE)
 
 
+def recorded_windows(
+    resolved: ResolvedExperiment, store: str | Path | None
+) -> tuple[AllocationWindow, ...]:
+    """The allocation windows a bandit's history records in its DuckDB store (the spec's
+    weights first); empty when the weights never changed (one window: nothing to split)."""
+    from upsell_ab.allocation.history import load_allocation_periods
+    from upsell_ab.metrics.periods import allocation_windows
+
+    periods = load_allocation_periods(store, resolved.experiment)
+    if len(periods) < 2:
+        return ()
+    return allocation_windows(periods[0].weights, periods[1:])
+
+
 def compute_experiment_data(
     resolved: ResolvedExperiment,
     *,
@@ -128,6 +142,8 @@ def compute_experiment_data(
     summary, from one query run where the data lives."""
     from upsell_ab.metrics.sql import QueryBuilder
 
+    if not allocation and resolved.experiment.allocation.is_bandit:
+        allocation = recorded_windows(resolved, store if connection is None else None)
     # the embedded store keeps one row per event id (ingest is idempotent by id), so a
     # store we open ourselves needs no de-duplication; a caller's connection may hold anything
     store_file = connection is None and resolved.experiment.data.kind is SourceKind.embedded

@@ -419,7 +419,12 @@ def _adjust_family(results: list[MetricResult], correction: str) -> list[MetricR
 
 
 def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAnalysis:
-    """Analyse every metric of ``resolved`` (see the module docstring)."""
+    """Analyse every metric of ``resolved`` (see the module docstring). An adaptive
+    (bandit) experiment is analysed on its period-weighted statistics (:mod:`.adaptive`)."""
+    from upsell_ab.stats.adaptive import adaptive_srm, is_adaptive, period_weighted_view
+
+    original_resolved, original_data = resolved, data
+    resolved, data, adaptive_notes = period_weighted_view(resolved, data)
     experiment = resolved.experiment
     settings: Analysis = experiment.analysis
     variants = [v.id for v in experiment.variants]
@@ -454,8 +459,12 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
     results = [adjusted.get(r.metric, r) for r in results]
 
     weights = {v.id: v.weight for v in experiment.variants}
-    srm = srm_test(data.quality.exposures_by_variant, weights, alpha=settings.srm_alpha)
-    notes = _quality_notes(data, settings)
+    srm = (
+        adaptive_srm(data, settings.srm_alpha)
+        if is_adaptive(data)
+        else srm_test(data.quality.exposures_by_variant, weights, alpha=settings.srm_alpha)
+    )
+    notes = adaptive_notes + _quality_notes(data, settings)
     if srm.flagged:
         notes.insert(
             0,
@@ -480,7 +489,7 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         srm=srm,
         sequential=sequential_status,
         notes=notes,
-        segments=segment_results(resolved, data, analyze_metric),
+        segments=segment_results(original_resolved, original_data, analyze_metric),
     )
 
 

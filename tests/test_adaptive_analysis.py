@@ -1,0 +1,99 @@
+"""The analysis of a bandit experiment whose weights changed (issue 14): period-weighted
+estimates and SRM against each period's weights, through the real store and ``analyze``.
+
+Three identical wordings. Period 1 (spec weights 1/3 each): 300 units per arm, 30 take
+the add-on (10 %). The bandit then records 10/10/80 %, and period 2, a busy week in
+which every wording sells at 30 %, brings 100/100/800 units (30/30/240 take it).
+Closed forms: pooling gives 15 %, 15 % and 24.5 % (a large "win" for the third wording
+that is only Simpson's paradox, and an SRM against the spec's equal weights); the
+period-weighted estimate of every arm is w_1 x 10 % + w_2 x 30 % with w_t = N_t / N =
+900/1900 and 1000/1900, the same for all arms, so every lift is exactly 0; and the units
+match the periods' weights exactly, so the SRM over periods sees nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import upsell_ab
+from upsell_ab.allocation.history import AllocationRecord, record_update
+from upsell_ab.events.store import EventStore
+from upsell_ab.events.store_open import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = REPO / "experiments" / "cookie_wording_bandit.yaml"
+ARMS = ("generic", "pairing", "pairing_deal")
+
+
+def _period(start: datetime, counts: dict[str, tuple[int, int]], tag: str) -> tuple[list, list]:
+    exposures, events = [], []
+    for arm, (units, takers) in counts.items():
+        for i in range(units):
+            unit = f"{tag}-{arm}-{i}"
+            t = start + timedelta(minutes=i)
+            exposures.append(("cookie_wording_bandit", arm, unit, t))
+            if i < takers:
+                events.append((unit, t + timedelta(minutes=5), "upsell_purchase", 150.0))
+    return exposures, events
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("adaptive") / "s.duckdb"
+    x1, e1 = _period(datetime(2026, 4, 7, 9), {a: (300, 30) for a in ARMS}, "p1")
+    x2, e2 = _period(
+        datetime(2026, 4, 11, 9),
+        {"generic": (100, 30), "pairing": (100, 30), "pairing_deal": (800, 240)},
+        "p2",
+    )
+    exposures = pd.DataFrame(x1 + x2, columns=["experiment", "variant", "unit_id", "timestamp"])
+    events = pd.DataFrame(e1 + e2, columns=["unit_id", "timestamp", "event_type", "value"])
+    events["event_id"] = [f"e{i}" for i in range(len(events))]
+    with EventStore(path) as s:
+        s.ingest_exposures(exposures)
+        s.ingest_events(events.assign(discount=0.0, quantity=1.0))
+    connection = open_store(path, read_only=False)
+    try:
+        record = AllocationRecord(
+            "cookie_wording_bandit",
+            datetime(2026, 4, 10, tzinfo=UTC),
+            {"generic": 0.1, "pairing": 0.1, "pairing_deal": 0.8},
+        )
+        assert record_update(connection, record)
+    finally:
+        connection.close()
+    return path
+
+
+def test_period_weighting_removes_simpsons_paradox(store: Path) -> None:
+    bandit = upsell_ab.load(SPEC)
+    result = bandit.analyze(str(store))
+    take = result.metric("upsell_take_rate")
+    expected = (900 * 0.10 + 1000 * 0.30) / 1900
+    for variant in take.variants:
+        assert variant.mean == pytest.approx(expected, rel=1e-12)
+    for comparison in result.comparisons("upsell_take_rate"):
+        assert comparison.absolute_lift == pytest.approx(0.0, abs=1e-12)
+    analysis = result.to_dict()["experiments"][0]
+    assert not analysis["quality"]["srm_flagged"]
+    assert analysis["quality"]["srm_p_value"] == pytest.approx(1.0)
+    notes = " ".join(analysis["notes"])
+    assert "allocation was adaptive (2 allocation periods)" in notes
+    assert "pairing_deal 80%" in notes and "pairing_deal 33%" in notes
+    assert result.decision.action != "ship"
+
+
+def test_pooling_the_same_units_is_what_the_fixed_analysis_would_say(store: Path) -> None:
+    """The contrast: the same store analysed as a fixed split pools the periods."""
+    fixed = upsell_ab.load(SPEC)
+    spec = fixed.to_dict()
+    spec["allocation"] = {"kind": "fixed"}
+    pooled = upsell_ab.define(spec, catalogue=REPO / "experiments" / "metrics.yaml")
+    result = pooled.analyze(str(store))
+    means = {v.variant: v.mean for v in result.metric("upsell_take_rate").variants}
+    assert means == pytest.approx({"generic": 0.15, "pairing": 0.15, "pairing_deal": 270 / 1100})
+    assert result.to_dict()["experiments"][0]["quality"]["srm_flagged"]
