@@ -106,14 +106,39 @@ class Assigner:
 
     ``accelerated``: None uses the C extension when it is built (and
     ``UPSELL_AB_NO_EXT`` is not set), False forces the Python/numpy path, True
-    requires the extension. Results are identical either way."""
+    requires the extension. Results are identical either way. ``weights`` replaces the
+    spec's weights (a bandit's current ones: :func:`upsell_ab.allocation.assign.bandit_assigner`).
+    """
 
-    def __init__(self, experiment: Experiment, *, accelerated: bool | None = None) -> None:
+    def __init__(
+        self,
+        experiment: Experiment,
+        *,
+        accelerated: bool | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
         self.experiment = experiment
         population = experiment.population
         self.seed = experiment.seed or experiment.id
         self.variant_ids = tuple(v.id for v in experiment.variants)
-        self.ranges = bucket_ranges([v.weight for v in experiment.variants], population.coverage)
+        if weights is not None and (
+            sorted(weights) != sorted(self.variant_ids)
+            or abs(sum(weights.values()) - 1.0) > 1e-9
+            or any(not w >= 0 for w in weights.values())
+        ):
+            raise ValueError(
+                f"weights {dict(weights)} must name the variants {list(self.variant_ids)} "
+                "and sum to 1"
+            )
+        self.weights = (
+            {v: float(weights[v]) for v in self.variant_ids}
+            if weights is not None
+            else {v.id: v.weight for v in experiment.variants}
+        )
+        """The weights in use: the spec's, or a bandit's current ones (``weights=``)."""
+        self.ranges = bucket_ranges(
+            [self.weights[v] for v in self.variant_ids], population.coverage
+        )
         self.conditions = tuple(population.targeting)
         self._checks = compile_conditions(self.conditions)
         self._failures: dict[tuple[int, type, object], Assignment] = {}

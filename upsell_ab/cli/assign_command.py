@@ -56,7 +56,35 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--input", help="CSV or Parquet file with one row per unit")
     parser.add_argument("--output", help="CSV or Parquet file to write, or - for CSV on stdout")
+    parser.add_argument(
+        "--store",
+        metavar="DB",
+        help="bandit specs: the DuckDB store whose allocation history gives the current "
+        "weights (default: the spec's store)",
+    )
+    parser.add_argument(
+        "--sticky",
+        action="store_true",
+        help="bandit specs: remember each unit's first variant in the store (required once "
+        "the weights changed)",
+    )
     parser.set_defaults(run=run)
+
+
+def _assigner(experiment: Experiment, args: argparse.Namespace) -> Any:
+    """The spec's assigner; for a bandit, the latest recorded weights (sticky on request)."""
+    if not experiment.allocation.is_bandit:
+        from upsell_ab.assignment import Assigner
+
+        return Assigner(experiment)
+    from upsell_ab.allocation.assign import bandit_assigner
+    from upsell_ab.allocation.history import store_path_for
+    from upsell_ab.assignment.sticky import StoreSticky
+
+    path = store_path_for(experiment, args.store)
+    return bandit_assigner(
+        experiment, store=path, sticky=StoreSticky(path) if args.sticky else None
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,14 +98,15 @@ def run(args: argparse.Namespace) -> int:
 
     experiment = load_spec(args.spec)
     if args.unit is not None:
-        return _assign_one(experiment, args.unit, args.attr, args.format)
-    return _assign_file(experiment, Path(args.input), args.output)
+        assigner = _assigner(experiment, args)
+        return _assign_one(experiment, args.unit, args.attr, args.format, assigner)
+    return _assign_file(experiment, Path(args.input), args.output, _assigner(experiment, args))
 
 
 # ------------------------------------------------------------------ one unit
-def _assign_one(experiment: Experiment, unit: str, pairs: list[str], fmt: str) -> int:
-    from upsell_ab.assignment import Assigner
-
+def _assign_one(
+    experiment: Experiment, unit: str, pairs: list[str], fmt: str, assigner: Any
+) -> int:
     kinds = expected_kinds(experiment.population.targeting)
     attributes: dict[str, object] = {}
     for pair in pairs:
@@ -85,7 +114,7 @@ def _assign_one(experiment: Experiment, unit: str, pairs: list[str], fmt: str) -
         if not sep or not key:
             raise _argument_error(f"--attr {pair!r}: expected KEY=VALUE")
         attributes[key] = parse_text(text, kinds.get(key, frozenset()))
-    result = Assigner(experiment).assign(unit, attributes)
+    result = assigner.assign(unit, attributes)
     if fmt == "json":
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     elif result.in_experiment:
@@ -126,9 +155,7 @@ def parse_text(text: str, kinds: frozenset[str]) -> object:
 
 
 # ------------------------------------------------------------------- a file
-def _assign_file(experiment: Experiment, source: Path, target: str) -> int:
-    from upsell_ab.assignment import Assigner
-
+def _assign_file(experiment: Experiment, source: Path, target: str, assigner: Any) -> int:
     in_format = _format_of(source, "input")
     out_format = "csv" if target == "-" else _format_of(Path(target), "output")
     unit = experiment.population.unit
@@ -154,7 +181,7 @@ def _assign_file(experiment: Experiment, source: Path, target: str) -> int:
         )
     attributes = _typed_attributes(frame, kinds, in_format)
     try:
-        variants = Assigner(experiment).assign_many(_unit_ids(frame[unit], in_format), attributes)
+        variants = assigner.assign_many(_unit_ids(frame[unit], in_format), attributes)
     except TypeError as error:
         raise InputError(
             [Problem(Location(file=str(source), field=unit), str(error), code="bad_unit")]
