@@ -117,3 +117,41 @@ def test_the_assign_command_reads_the_weights_and_needs_sticky(tmp_path: Path) -
     expected = Assigner(EXPERIMENT, weights=UPDATES[1]).assign("c7").variant
     assert first.stdout.strip() == expected
     assert StoreSticky(path).get_many(EXPERIMENT.id, ["c7"]) == {"c7": expected}
+
+
+def test_export_carries_the_recorded_weights_to_the_real_javascript_sdk(tmp_path: Path) -> None:
+    """``export growthbook --store`` puts the latest recorded weights in the payload, and
+    GrowthBook's own JavaScript SDK then assigns exactly as ``Assigner(weights=...)``."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.js_support import JS_DIR, ensure_js_packages, node
+
+    path = tmp_path / "s.duckdb"
+    with EventStore(path):
+        pass
+    _record(path, 10, UPDATES[1])
+    done = subprocess.run(
+        [sys.executable, "-m", "upsell_ab.cli.main", "export", "growthbook",
+         str(REPO / "experiments" / "cookie_wording_bandit.yaml"), "--store", str(path)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    payload = json.loads(done.stdout)
+    rule = payload["features"][EXPERIMENT.id]["rules"][-1]
+    assert rule["weights"] == pytest.approx([0.1, 0.1, 0.8])
+    ensure_js_packages()
+    people = [{EXPERIMENT.population.unit: f"p{i}"} for i in range(3000)]
+    source = tmp_path / "input.json"
+    source.write_text(
+        json.dumps({"payload": payload, "keys": [EXPERIMENT.id], "customers": people}), "utf-8"
+    )
+    evaluated = subprocess.run(
+        [node(), str(JS_DIR / "evaluate.mjs"), str(source)],
+        capture_output=True, text=True, check=True, timeout=600,
+    )  # fmt: skip
+    sdk = [json.loads(line)[0][1] for line in evaluated.stdout.splitlines()]
+    ours = Assigner(EXPERIMENT, weights=UPDATES[1]).assign_many(
+        np.asarray([p[EXPERIMENT.population.unit] for p in people], dtype=object)
+    )
+    assert sdk == list(ours)

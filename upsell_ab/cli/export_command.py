@@ -38,14 +38,42 @@ def register(subparsers: Any) -> None:
         help='current weights per experiment, JSON {"experiment_id": [w1, w2, ...]} in spec '
         "order (e.g. a bandit's latest allocation); default: the spec's weights",
     )
+    growthbook.add_argument(
+        "--store",
+        metavar="DB",
+        help="read every bandit spec's latest recorded weights from this DuckDB store "
+        "(allocation history; --weights wins for the experiments it names)",
+    )
     growthbook.set_defaults(run=run)
+
+
+def recorded_weights(paths: list[str], store: str) -> dict[str, list[float]]:
+    """Latest recorded weights (spec order) of every running bandit spec under ``paths``."""
+    from datetime import UTC, datetime
+
+    from upsell_ab.allocation.history import load_allocation_periods, weights_at
+    from upsell_ab.spec.load import discover, parse_file
+    from upsell_ab.spec.models import Experiment
+
+    now = datetime.now(UTC)
+    found: dict[str, list[float]] = {}
+    for path in discover(paths):
+        parsed = parse_file(path, Experiment)
+        experiment = parsed.model
+        if parsed.problems or experiment is None or not experiment.allocation.is_bandit:
+            continue
+        periods = load_allocation_periods(store, experiment)
+        current = weights_at(periods, now) if now >= periods[0].period_start else periods[0]
+        found[experiment.id] = [float(current.weights[v.id]) for v in experiment.variants]
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
     from upsell_ab.cli.run_output import write_text
     from upsell_ab.web.growthbook import dumps, export_paths, read_weights
 
-    weights = read_weights(args.weights) if args.weights else None
-    payload = export_paths(args.paths, weights)
+    weights = recorded_weights(args.paths, args.store) if args.store else {}
+    weights.update(read_weights(args.weights) if args.weights else {})
+    payload = export_paths(args.paths, weights or None)
     write_text(dumps(payload), args.output)
     return int(ExitCode.OK)
