@@ -97,3 +97,29 @@ def test_pooling_the_same_units_is_what_the_fixed_analysis_would_say(store: Path
     means = {v.variant: v.mean for v in result.metric("upsell_take_rate").variants}
     assert means == pytest.approx({"generic": 0.15, "pairing": 0.15, "pairing_deal": 270 / 1100})
     assert result.to_dict()["experiments"][0]["quality"]["srm_flagged"]
+
+
+def test_gain_against_an_equal_split_closed_form() -> None:
+    import numpy as np
+
+    from upsell_ab.metrics.sufficient import SampleStats
+    from upsell_ab.stats.adaptive import equal_split_gain
+
+    a = np.array([1.0] * 10 + [0.0] * 90)
+    b = np.array([1.0] * 60 + [0.0] * 240)
+    stats = {
+        "a": SampleStats(len(a), float(a.sum()), float((a**2).sum())),
+        "b": SampleStats(len(b), float(b.sum()), float((b**2).sum())),
+    }
+    gain, se = equal_split_gain({"a": 100, "b": 300}, stats, ["a", "b"]) or (0.0, 0.0)
+    # 100 units moved from a (10 %) to b (20 %): 10 more conversions
+    assert gain == pytest.approx(-100 * 0.1 + 100 * 0.2, rel=1e-12)
+    expected_se = np.sqrt(100**2 * a.var(ddof=1) / 100 + 100**2 * b.var(ddof=1) / 300)
+    assert se == pytest.approx(expected_se, rel=1e-12)
+
+
+def test_the_report_states_the_gain(store: Path) -> None:
+    notes = " ".join(upsell_ab.load(SPEC).analyze(str(store)).to_dict()["experiments"][0]["notes"])
+    assert (
+        "estimated gain on upsell_take_rate against an equal split of the same 1,900 units" in notes
+    )

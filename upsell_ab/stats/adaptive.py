@@ -16,10 +16,12 @@ over periods of N_t x weight_t (:mod:`upsell_ab.stats.srm_periods`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from upsell_ab.metrics.aggregates import ExperimentData
+    from upsell_ab.metrics.sufficient import MetricStats
     from upsell_ab.spec.resolve import ResolvedExperiment
     from upsell_ab.stats.results import SrmResult
 
@@ -72,10 +74,49 @@ def period_weighted_view(
         + ", ".join(f"{v} {w.weights[v]:.0%}" for v in variants)
         for w in windows
     ))  # fmt: skip
+    target = resolved.experiment.allocation.metric or resolved.decision_metric
+    if target in metrics:
+        gain = equal_split_gain(
+            data.quality.exposures_by_variant, metrics[target].by_variant, variants
+        )
+        if gain is not None:
+            notes.append(
+                f"estimated gain on {target} against an equal split of the same "
+                f"{sum(data.quality.exposures_by_variant.values()):,} units: "
+                f"{gain[0]:+,.4g} in total (standard error {gain[1]:,.3g})"
+            )
     if any(m.by_segment for m in data.metrics.values()):
         notes.append("segment breakdowns pool the periods (not period-weighted)")
     view = dataclasses.replace(resolved, metrics=definitions)
     return view, dataclasses.replace(data, metrics=metrics), notes
+
+
+def equal_split_gain(
+    units: Mapping[str, int], stats: Mapping[str, MetricStats], variants: Sequence[str]
+) -> tuple[float, float] | None:
+    """What the adaptive split earned over an equal split of the same N units, on the
+    period-weighted arm means m_k: G = sum_k (n_k - N/K) m_k, with
+    Var(G) = sum_k (n_k - N/K)^2 Var(m_k) (the arms are independent). None when an arm
+    has no estimate."""
+    import math
+
+    from upsell_ab.stats.estimates import arm_estimate, arm_status
+    from upsell_ab.stats.results import Status
+
+    total = sum(units.get(v, 0) for v in variants)
+    if not variants or total == 0:
+        return None
+    share = total / len(variants)
+    gain, variance = 0.0, 0.0
+    for variant in variants:
+        arm = stats.get(variant)
+        if arm is None or arm_status(arm) is not Status.ok:
+            return None
+        estimate = arm_estimate(arm)
+        extra = units.get(variant, 0) - share
+        gain += extra * estimate.mean
+        variance += extra * extra * estimate.variance
+    return gain, math.sqrt(variance)
 
 
 def adaptive_srm(data: ExperimentData, alpha: float) -> SrmResult:
