@@ -80,15 +80,25 @@ def period_weighted_view(
             data.quality.exposures_by_variant, metrics[target].by_variant, variants
         )
         if gain is not None:
+            error = _amount(gain[1], gain[1], signed=False)
             notes.append(
                 f"estimated gain on {target} against an equal split of the same "
                 f"{sum(data.quality.exposures_by_variant.values()):,} units: "
-                f"{gain[0]:+,.4g} in total (standard error {gain[1]:,.3g})"
+                f"{_amount(gain[0], gain[1])} in total (standard error {error})"
             )
     if any(m.by_segment for m in data.metrics.values()):
         notes.append("segment breakdowns pool the periods (not period-weighted)")
     view = dataclasses.replace(resolved, metrics=definitions)
     return view, dataclasses.replace(data, metrics=metrics), notes
+
+
+def _amount(value: float, spread: float, *, signed: bool = True) -> str:
+    """Plain figures for people: whole numbers from 100 up, two decimals below, and a
+    rounding residue far below the standard error shown as 0."""
+    if abs(value) < 1e-9 * max(abs(spread), 1.0):
+        value = 0.0
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    return "+" + text if signed and value > 0 else text
 
 
 def equal_split_gain(
