@@ -163,6 +163,17 @@ def test_demo_prints_a_decision_per_bundled_experiment(
     assert [line.split(":")[0].strip() for line in decisions] == expected
     actions = {"ship", "keep_control", "keep_running", "invalid"}
     assert all(line.split(":")[1].split()[0] in actions for line in decisions)
+    bandits = [
+        r.experiment.id
+        for r in (load_experiment(p) for p in discover([bundled_specs()]))
+        if r.experiment.id in expected and r.experiment.allocation.is_bandit
+    ]
+    assert bandits, "the demo runs the bandit example spec"
+    before = out[: out.index("Decisions:")]
+    statuses = ("would record (dry run)", "stopped", "burn_in", "waiting", "unchanged")
+    for bandit in bandits:
+        (line,) = [x for x in before.splitlines() if x.startswith(f"{bandit}: ")]
+        assert any(s in line for s in statuses), line
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and all(e in html for e in expected)
     assert (tmp_path / "report.md").stat().st_size > 0

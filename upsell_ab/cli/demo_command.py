@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         write_text(render_runs(runs, "html", to_terminal=False), str(output_dir / "report.html"))
         write_text(render_runs(runs, "markdown", to_terminal=False), str(output_dir / "report.md"))
     write_text(text, None)
+    for line in _bandit_updates(resolved, store):
+        print(line)
     print("Decisions:")
     for run_ in runs:
         outcome = run_.outcome
@@ -108,3 +110,23 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return int(ExitCode.OK)
+
+
+def _bandit_updates(resolved: list[Any], store: Path) -> list[str]:
+    """What ``upsell-ab allocate`` would record for each bandit spec at the end of the
+    simulated data (a dry run: the store and the report above stay as simulated), so
+    a newcomer sees the weights move toward the winning arm."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from upsell_ab.allocation.update import allocate
+    from upsell_ab.cli.allocate_command import render_text
+
+    lines = []
+    for item in resolved:
+        experiment = item.experiment
+        if not experiment.allocation.is_bandit or experiment.start is None:
+            continue
+        end = datetime.combine(experiment.start + timedelta(days=DEMO_DAYS), time(), UTC)
+        update = allocate(item, store=store, at=end, dry_run=True)
+        lines.append(render_text(update))
+    return lines
