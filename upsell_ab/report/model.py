@@ -263,7 +263,7 @@ class ExperimentReport:
         }
 
 
-_ROLE_ORDER = {"primary": 0, "decision": 1, "secondary": 2, "guardrail": 3}
+_ROLE_ORDER = {"primary": 0, "decision": 1, "secondary": 2, "guardrail": 3, "check": 4}
 
 
 def build_report(

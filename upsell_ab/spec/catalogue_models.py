@@ -115,6 +115,10 @@ class MetricDefinition(Model):
     """Display unit ("JPY", "%") for reports."""
     quantile: QuantileSettings | None = None
     """Quantile metrics: the level and what it is taken over (events or units)."""
+    response_rate: Identifier | None = None
+    """A score among respondents (satisfaction): the catalogue's 0/1 metric that says
+    who responded. The analysis compares it between arms, because an offer that changes
+    who answers biases the score (:mod:`upsell_ab.decision.response_bias`)."""
 
     @model_validator(mode="after")
     def _shape(self) -> MetricDefinition:
@@ -196,6 +200,15 @@ class MetricDefinition(Model):
                     "remove 'capping'",
                 )
             )
+        if self.response_rate is not None and self.type not in (MetricType.ratio, MetricType.mean):
+            found.append(
+                Finding(
+                    ("response_rate",),
+                    f"'response_rate' is for scores among respondents (ratio or mean), not "
+                    f"{kind} metrics",
+                    "remove it, or use it on a ratio such as score per survey response",
+                )
+            )
         found.extend(quantile_findings(self))
         check(found)
         return self
@@ -205,3 +218,33 @@ class Catalogue(Model):
     """``experiments/metrics.yaml``: metric name -> definition."""
 
     metrics: dict[Identifier, MetricDefinition]
+
+    @model_validator(mode="after")
+    def _response_rates(self) -> Catalogue:
+        """A ``response_rate`` names a 0/1 metric of this catalogue (who responded)."""
+        from upsell_ab.spec.suggest import suggestion
+
+        found: list[Finding] = []
+        binary = (MetricType.proportion, MetricType.retention)
+        for name, definition in self.metrics.items():
+            target = definition.response_rate
+            if target is None:
+                continue
+            path = ("metrics", name, "response_rate")
+            other = self.metrics.get(target)
+            if other is None:
+                hint = suggestion(target, sorted(self.metrics), what="metrics")
+                found.append(Finding(path, f"'{target}' is not in the catalogue", hint))
+            elif other.type not in binary:
+                side = definition.numerator
+                event = side.event if side is not None else definition.event
+                found.append(
+                    Finding(
+                        path,
+                        f"'{target}' is a {other.type.value} metric; a response rate is 0/1",
+                        "name a proportion metric on the survey event, e.g. "
+                        f"{{type: proportion, event: {event}}}",
+                    )
+                )
+        check(found)
+        return self

@@ -20,8 +20,10 @@ from upsell_ab.spec.findings import Finding, FindingPath
 from upsell_ab.spec.models import Catalogue, Experiment, Guardrail, MetricDefinition
 from upsell_ab.spec.suggest import suggestion
 
-ROLES = ("primary", "secondary", "guardrail", "decision")
-"""Metric roles in the order they are listed and the order ``metrics`` keeps."""
+ROLES = ("primary", "secondary", "guardrail", "decision", "check")
+"""Metric roles in the order they are listed and the order ``metrics`` keeps. ``check``:
+a metric the spec does not name, analysed because another needs it (the response rate
+behind a satisfaction score); it is in no multiple-testing family and decides nothing."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class ResolvedExperiment:
     metrics: dict[str, MetricDefinition]
     """primary, secondary, guardrails, decision metric (in that order)."""
     roles: dict[str, str]
-    """metric name -> 'primary' | 'secondary' | 'guardrail' | 'decision' (first role wins)."""
+    """metric name -> 'primary' | 'secondary' | 'guardrail' | 'decision' | 'check' (first
+    role wins)."""
     source_file: Path | None = None
     catalogue_file: Path | None = None
 
@@ -147,6 +150,11 @@ def resolve(
     for _, name, role in metric_references(data):
         metrics.setdefault(name, catalogue.metrics[name])
         roles.setdefault(name, role)
+    for name in list(metrics):
+        needed = metrics[name].response_rate
+        if needed is not None and needed not in metrics:
+            metrics[needed] = catalogue.metrics[needed]
+            roles[needed] = "check"
     resolved = ResolvedExperiment(
         experiment=experiment,
         metrics=metrics,

@@ -453,7 +453,11 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         results, group_status = apply_group_sequential(resolved, data, results)
     correction = settings.correction.value
     primary = [r for r in results if r.metric in confirmatory]
-    secondary = [r for r in results if r.metric not in confirmatory and r.metric not in guardrails]
+    secondary = [
+        r
+        for r in results
+        if r.metric not in confirmatory and r.metric not in guardrails and r.role != "check"
+    ]
     adjusted = {r.metric: r for r in _adjust_family(primary, correction)}
     adjusted.update({r.metric: r for r in _adjust_family(secondary, correction)})
     results = [adjusted.get(r.metric, r) for r in results]
@@ -483,7 +487,7 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         if deciding is not None:
             planned = planned_units(resolved, deciding, data)
             sequential_status = monitoring_status(deciding, planned)
-    return ExperimentAnalysis(
+    analysis = ExperimentAnalysis(
         experiment_id=data.experiment_id,
         metrics=results,
         srm=srm,
@@ -491,6 +495,23 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         notes=notes,
         segments=segment_results(original_resolved, original_data, analyze_metric),
     )
+    return _with_response_notes(resolved, analysis)
+
+
+def _with_response_notes(
+    resolved: ResolvedExperiment, analysis: ExperimentAnalysis
+) -> ExperimentAnalysis:
+    """Scores among respondents get their response rates in their notes."""
+    if not any(d.response_rate for d in resolved.metrics.values()):
+        return analysis
+    from upsell_ab.stats.response_rate import response_notes
+
+    extra = response_notes(resolved, analysis)
+    metrics = [
+        replace(m, notes=[*m.notes, *extra[m.metric]]) if m.metric in extra else m
+        for m in analysis.metrics
+    ]
+    return replace(analysis, metrics=metrics)
 
 
 def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:
