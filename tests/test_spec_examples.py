@@ -36,6 +36,7 @@ CATALOGUE_CONTRACT = {
     "complaint_rate": ("proportion", "complaint", 14, "lower_is_better"),
     "survey_response_rate": ("proportion", "survey_response", 14, "higher_is_better"),
     "satisfaction_score": ("ratio", None, 14, "higher_is_better"),
+    "customer_ltv_90d": ("ltv", "order", 90, "higher_is_better"),
 }
 
 

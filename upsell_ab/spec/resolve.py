@@ -151,10 +151,10 @@ def resolve(
         metrics.setdefault(name, catalogue.metrics[name])
         roles.setdefault(name, role)
     for name in list(metrics):
-        needed = metrics[name].response_rate
-        if needed is not None and needed not in metrics:
-            metrics[needed] = catalogue.metrics[needed]
-            roles[needed] = "check"
+        for needed, definition in _checks(name, metrics[name], catalogue).items():
+            if needed not in metrics:
+                metrics[needed] = definition
+                roles[needed] = "check"
     resolved = ResolvedExperiment(
         experiment=experiment,
         metrics=metrics,
@@ -163,6 +163,23 @@ def resolve(
         catalogue_file=catalogue_file,
     )
     return with_covariates(resolved, experiment.data.covariates, field="data.covariates")
+
+
+def _checks(
+    name: str, definition: MetricDefinition, catalogue: Catalogue
+) -> dict[str, MetricDefinition]:
+    """Metrics the spec does not name but ``name`` needs: a score's response rate, an
+    ltv metric's parts (:func:`upsell_ab.spec.ltv.ltv_components`)."""
+    from upsell_ab.spec.models import MetricType
+
+    needed: dict[str, MetricDefinition] = {}
+    if definition.response_rate is not None:
+        needed[definition.response_rate] = catalogue.metrics[definition.response_rate]
+    if definition.type is MetricType.ltv:
+        from upsell_ab.spec.ltv import ltv_components
+
+        needed.update(ltv_components(name, definition))
+    return needed
 
 
 def with_covariates(

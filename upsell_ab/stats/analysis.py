@@ -495,18 +495,26 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         notes=notes,
         segments=segment_results(original_resolved, original_data, analyze_metric),
     )
-    return _with_response_notes(resolved, analysis)
+    return _with_check_notes(resolved, analysis)
 
 
-def _with_response_notes(
+def _with_check_notes(
     resolved: ResolvedExperiment, analysis: ExperimentAnalysis
 ) -> ExperimentAnalysis:
-    """Scores among respondents get their response rates in their notes."""
-    if not any(d.response_rate for d in resolved.metrics.values()):
-        return analysis
-    from upsell_ab.stats.response_rate import response_notes
+    """Notes that need other metrics' results: a score among respondents gets its
+    response rates, an ltv metric its decomposition into purchases x order value x margin."""
+    extra: dict[str, list[str]] = {}
+    if any(d.response_rate for d in resolved.metrics.values()):
+        from upsell_ab.stats.response_rate import response_notes
 
-    extra = response_notes(resolved, analysis)
+        extra.update(response_notes(resolved, analysis))
+    if any(d.type is MetricType.ltv for d in resolved.metrics.values()):
+        from upsell_ab.stats.ltv import ltv_notes
+
+        for name, lines in ltv_notes(resolved, analysis).items():
+            extra.setdefault(name, []).extend(lines)
+    if not extra:
+        return analysis
     metrics = [
         replace(m, notes=[*m.notes, *extra[m.metric]]) if m.metric in extra else m
         for m in analysis.metrics
