@@ -51,6 +51,15 @@ class World:
     subscription_cadence_days: float = 30.0
     re_exposure_share: float = 0.2
     """Units that see their (same) variant again later: first exposure rules."""
+    survey_response_rate: float = 0.15
+    """P(a customer answers the post-purchase survey), before selective response."""
+    unhappy_response_factor: float = 1.6
+    """Unhappy customers (score <= 2) answer this much more often: response is selective."""
+    satisfaction_mean: float = 4.0
+    satisfaction_sd: float = 0.9
+    """Scores 1-5: a rounded normal around the mean (minus the offer's pressure)."""
+    third_repeat: float = 0.5
+    """P(another order in days 61-90 | ordered in days 31-60), before offer pressure."""
 
 
 MOMENT_ORDER: tuple[Moment, ...] = (
