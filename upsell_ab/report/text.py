@@ -140,6 +140,24 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
             offer.discount if offer else "",
         )
     console.print(variants)
+    if report.allocation:
+        allocation = Table(
+            title="Allocation by period (adaptive: weight, units)", title_justify="left"
+        )
+        ids = [v.id for v in report.variants]
+        for header in ("From", *ids, "Units"):
+            allocation.add_column(header, overflow="fold")
+        for period in report.allocation:
+            allocation.add_row(
+                period.label,
+                *(
+                    f"{fmt.percent(period.weights.get(v, 0.0), decimals=0)} "
+                    f"({fmt.count(period.units.get(v, 0))})"
+                    for v in ids
+                ),
+                fmt.count(sum(period.units.values())),
+            )
+        console.print(allocation)
 
     for metric in report.metrics:
         console.print(_metric_table(report, metric))
