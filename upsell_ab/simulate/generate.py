@@ -124,6 +124,94 @@ def simulate_detailed(
     return exposures, events, [r[2] for r in results]
 
 
+@dataclass(frozen=True)
+class Population:
+    """The customers who arrive for one experiment, before assignment."""
+
+    rng: np.random.Generator
+    unit_ids: np.ndarray
+    arrivals: np.ndarray
+    segment: np.ndarray
+    channel: np.ndarray
+    attributes: pd.DataFrame
+
+
+def arrive(
+    experiment: Experiment, *, units: int, days: int, seed: int, start: date | None, world: World
+) -> Population:
+    """Arrival times and attributes of ``units`` customers (the first draws of the
+    experiment's Generator, so every later draw depends only on the seed)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(stable_seed(seed, experiment.id))
+    plan = TrafficPlan(start=start or experiment.start or DEFAULT_START, days=days)
+    arrivals = arrival_times(plan, units, rng)
+    unit_ids = np.array([f"{experiment.id}-{i:07d}" for i in range(units)], dtype=object)
+    segment = rng.choice(len(SEGMENTS), size=units, p=world.segment_shares)
+    channel = rng.choice(len(CHANNELS), size=units, p=world.channel_shares)
+    past_orders = np.where(
+        segment == 0,
+        0,
+        np.where(segment == 1, 1 + rng.poisson(3, units), 8 + rng.poisson(6, units)),
+    )
+    attributes = pd.DataFrame(
+        {
+            experiment.population.unit: unit_ids,
+            "segment": np.asarray(SEGMENTS, dtype=object)[segment],
+            "channel": np.asarray(CHANNELS, dtype=object)[channel],
+            "past_orders": past_orders,
+        }
+    )
+    return Population(rng, unit_ids, arrivals, segment, channel, attributes)
+
+
+def behave(
+    experiment: Experiment,
+    population: Population,
+    assigned: np.ndarray,
+    truths: dict[str, VariantTruth],
+    world: World,
+    multiple_exposure_share: float = 0.0,
+    rows: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Exposures and events of the assigned customers among ``rows`` (all by default):
+    (exposures, events, units logged)."""
+    import numpy as np
+
+    rng = population.rng
+    units = len(population.unit_ids)
+    keep = np.ones(units, dtype=bool)
+    for variant_id, variant_truth in truths.items():
+        mask = assigned == variant_id
+        if rows is not None:
+            mask &= np.isin(np.arange(units), rows)
+        if variant_truth.exposure_keep < 1.0:
+            keep[mask] = rng.random(int(mask.sum())) < variant_truth.exposure_keep
+    in_experiment = np.array([v is not None for v in assigned], dtype=bool)
+    if rows is not None:
+        in_experiment &= np.isin(np.arange(units), rows)
+    idx = np.flatnonzero(in_experiment)
+    units_state = Units(
+        ids=population.unit_ids[idx],
+        variant=assigned[idx],
+        exposed_at=population.arrivals[idx],
+        segment=population.segment[idx],
+        channel=population.channel[idx],
+        logged=keep[idx],
+    )
+    exposures = _exposure_frame(
+        experiment,
+        units_state,
+        population.attributes.iloc[idx],
+        rng,
+        world,
+        multiple_exposure_share,
+    )
+    events = EventBuilder(experiment, units_state, truths, world, rng).build()
+    return exposures, events, int(units_state.logged.sum())
+
+
 def simulate_one(
     experiment: Experiment,
     *,
@@ -140,55 +228,18 @@ def simulate_one(
 
     from upsell_ab.assignment import Assigner
 
-    rng = np.random.default_rng(stable_seed(seed, experiment.id))
-    plan = TrafficPlan(start=start or experiment.start or DEFAULT_START, days=days)
-    arrivals = arrival_times(plan, units, rng)
-    unit_ids = np.array([f"{experiment.id}-{i:07d}" for i in range(units)], dtype=object)
-    segment = rng.choice(len(SEGMENTS), size=units, p=world.segment_shares)
-    channel = rng.choice(len(CHANNELS), size=units, p=world.channel_shares)
-    past_orders = np.where(
-        segment == 0,
-        0,
-        np.where(segment == 1, 1 + rng.poisson(3, units), 8 + rng.poisson(6, units)),
-    )
-    import pandas as pd
-
-    attributes = pd.DataFrame(
-        {
-            experiment.population.unit: unit_ids,
-            "segment": np.asarray(SEGMENTS, dtype=object)[segment],
-            "channel": np.asarray(CHANNELS, dtype=object)[channel],
-            "past_orders": past_orders,
-        }
-    )
+    population = arrive(experiment, units=units, days=days, seed=seed, start=start, world=world)
     # a draft is simulated as if it were running (the assigner refuses non-running specs)
     live = experiment.model_copy(update={"status": Status.running})
-    assigned = np.asarray(Assigner(live).assign_many(unit_ids, attributes), dtype=object)
-    in_experiment = np.array([v is not None for v in assigned], dtype=bool)
+    assigned = np.asarray(
+        Assigner(live).assign_many(population.unit_ids, population.attributes), dtype=object
+    )
     truths = truth.resolve(experiment)
-    keep = np.ones(units, dtype=bool)
-    for variant_id, variant_truth in truths.items():
-        mask = assigned == variant_id
-        if variant_truth.exposure_keep < 1.0:
-            keep[mask] = rng.random(int(mask.sum())) < variant_truth.exposure_keep
-    idx = np.flatnonzero(in_experiment)
-    units_state = Units(
-        ids=unit_ids[idx],
-        variant=assigned[idx],
-        exposed_at=arrivals[idx],
-        segment=segment[idx],
-        channel=channel[idx],
-        logged=keep[idx],
+    exposures, events, logged = behave(
+        experiment, population, assigned, truths, world, multiple_exposure_share
     )
-    exposures = _exposure_frame(
-        experiment, units_state, attributes.iloc[idx], rng, world, multiple_exposure_share
-    )
-    events = EventBuilder(experiment, units_state, truths, world, rng).build()
     summary = SimulatedExperiment(
-        experiment_id=experiment.id,
-        units_arrived=units,
-        units_exposed=int(units_state.logged.sum()),
-        truths=truths,
+        experiment_id=experiment.id, units_arrived=units, units_exposed=logged, truths=truths
     )
     return exposures, events, summary
 
