@@ -90,15 +90,11 @@ def simulate_bandit(
         if len(rows):
             assigner = bandit_assigner(live, store=store, sticky=sticky, at=_utc(moment))
             chosen = np.asarray(
-                assigner.assign_many(
-                    population.unit_ids[rows], population.attributes.iloc[rows]
-                ),
+                assigner.assign_many(population.unit_ids[rows], population.attributes.iloc[rows]),
                 dtype=object,
             )
             assigned[rows] = chosen
-            exposures, events, count = behave(
-                live, population, assigned, truths, world, rows=rows
-            )
+            exposures, events, count = behave(live, population, assigned, truths, world, rows=rows)
             logged += count
             tag = f"p{period}"
             exposures["event_id"] = [f"x-{experiment.id}-{tag}-{i}" for i in range(len(exposures))]
