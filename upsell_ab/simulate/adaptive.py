@@ -76,6 +76,12 @@ def simulate_bandit(
     begin = datetime(first_day.year, first_day.month, first_day.day)
     finish = begin + timedelta(days=days)
     sticky = StoreSticky(store)
+    source = resolved.source_file
+    holdout = None
+    if source is not None:
+        from upsell_ab.spec.program import holdout_for
+
+        holdout = holdout_for(source)
     arrivals = population.arrivals.astype("datetime64[us]")
     assigned = np.full(len(population.unit_ids), None, dtype=object)
     pending: list[pd.DataFrame] = []
@@ -88,7 +94,9 @@ def simulate_bandit(
             (arrivals >= np.datetime64(moment, "us")) & (arrivals < np.datetime64(end, "us"))
         )
         if len(rows):
-            assigner = bandit_assigner(live, store=store, sticky=sticky, at=_utc(moment))
+            assigner = bandit_assigner(
+                live, store=store, sticky=sticky, at=_utc(moment), holdout=holdout
+            )
             chosen = np.asarray(
                 assigner.assign_many(population.unit_ids[rows], population.attributes.iloc[rows]),
                 dtype=object,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from upsell_ab.spec.holdout_models import Holdout
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 
@@ -116,6 +117,7 @@ def simulate_detailed(
             truth=truth or Truth(),
             world=world or World(),
             multiple_exposure_share=multiple_exposure_share,
+            holdout=_holdout(item),
         )
         for item in experiments
     ]
@@ -212,6 +214,16 @@ def behave(
     return exposures, events, int(units_state.logged.sum())
 
 
+def _holdout(item: Experiment | ResolvedExperiment) -> Holdout | None:
+    """The programme holdout of a spec loaded from a file (``program.yaml`` beside it)."""
+    source = getattr(item, "source_file", None)
+    if source is None:
+        return None
+    from upsell_ab.spec.program import holdout_for
+
+    return holdout_for(source)
+
+
 def simulate_one(
     experiment: Experiment,
     *,
@@ -222,8 +234,10 @@ def simulate_one(
     truth: Truth,
     world: World,
     multiple_exposure_share: float = 0.0,
+    holdout: Holdout | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, SimulatedExperiment]:
-    """One experiment: (exposures, events, summary)."""
+    """One experiment: (exposures, events, summary); customers in the programme's
+    ``holdout`` are never exposed, as the production assigner keeps them out."""
     import numpy as np
 
     from upsell_ab.assignment import Assigner
@@ -232,7 +246,8 @@ def simulate_one(
     # a draft is simulated as if it were running (the assigner refuses non-running specs)
     live = experiment.model_copy(update={"status": Status.running})
     assigned = np.asarray(
-        Assigner(live).assign_many(population.unit_ids, population.attributes), dtype=object
+        Assigner(live, holdout=holdout).assign_many(population.unit_ids, population.attributes),
+        dtype=object,
     )
     truths = truth.resolve(experiment)
     exposures, events, logged = behave(

@@ -145,8 +145,34 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
     report.catalogues = sorted(c.path for c in catalogues.values())
     for catalogue_parsed in catalogues.values():
         report.problems += catalogue_parsed.problems
+    report.problems += _program_problems(path_list, report.specs, by_folder)
     report.problems = sorted_unique(report.problems)
     return report
+
+
+def _program_problems(
+    paths: list[Path], specs: list[Path], by_folder: dict[Path, list[Parsed]]
+) -> list[Problem]:
+    """Every ``program.yaml`` the specs obey (or named explicitly), checked once: its own
+    fields, and its holdout seed against every experiment it governs."""
+    from upsell_ab.spec.holdout_models import PROGRAM_NAME
+    from upsell_ab.spec.program import find_program, program_problems
+
+    programs: dict[Path, list[Experiment]] = {
+        p.resolve(): [] for p in paths if p.is_file() and p.name == PROGRAM_NAME
+    }
+    for spec in specs:
+        found = find_program(spec)
+        if found is None:
+            continue
+        governed = programs.setdefault(found.resolve(), [])
+        for parsed in by_folder.get(spec.resolve().parent, []):
+            if parsed.path.resolve() == spec.resolve() and parsed.model is not None:
+                governed.append(parsed.model)
+    problems: list[Problem] = []
+    for program, experiments in programs.items():
+        problems += program_problems(_relative(program), experiments)
+    return problems
 
 
 def _relative(path: Path) -> Path:
