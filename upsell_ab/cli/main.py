@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "analyze",
     "report",
+    "learn",
 )
 
 EPILOG = """exit codes:

@@ -64,6 +64,10 @@ class EventBuilder:
 
         ordered = [truths[v] for v in variant_ids]
         self.take = per_unit([t.take_rate for t in ordered])
+        if world.take_drift is not None and self.n:
+            moment, factor = world.take_drift
+            after = units.exposed_at >= np.datetime64(moment, "us")
+            self.take = np.where(after, np.clip(self.take * factor, 0.0, 1.0), self.take)
         self.price = per_unit([t.addon_price for t in ordered])
         self.discount = per_unit([t.discount_value for t in ordered])
         self.net = per_unit([t.net_price for t in ordered])

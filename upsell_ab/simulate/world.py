@@ -8,6 +8,7 @@ benchmark can state a different world (``World(repeat_30d=...)``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from upsell_ab.spec.models import Experiment, Moment, Offer, Tactic
 
@@ -60,6 +61,11 @@ class World:
     """Scores 1-5: a rounded normal around the mean (minus the offer's pressure)."""
     third_repeat: float = 0.5
     """P(another order in days 61-90 | ordered in days 31-60), before offer pressure."""
+    take_drift: tuple[datetime, float] | None = None
+    """A change over time shared by every arm (a campaign, the season): customers
+    exposed from this moment on (naive UTC) take the offer ``factor`` times as often.
+    None: no drift. Used to prove that a bandit's period-weighted analysis is not
+    fooled when weights move while the rate drifts (issue 14)."""
 
 
 MOMENT_ORDER: tuple[Moment, ...] = (
