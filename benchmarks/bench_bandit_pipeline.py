@@ -16,7 +16,8 @@ with the weights in force and a sticky store, ``allocate`` at every period's end
   drifted days) and the mean period-weighted lift (the analysis), each with its
   Monte-Carlo standard error.
 
-    python benchmarks/bench_bandit_pipeline.py --seeds 100 --out benchmarks/results/bandit_pipeline.md
+    python benchmarks/bench_bandit_pipeline.py --seeds 200 \\
+        --out benchmarks/results/bandit_pipeline.md
 """
 
 from __future__ import annotations
