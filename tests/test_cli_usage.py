@@ -23,6 +23,7 @@ BAD_CHOICE: dict[str, list[str]] = {
     "store": ["store", "list", "--format", "yaml"],
     "serve": ["serve", "--spool", "s", "--tokens", "t", "--port", "eighty"],
     "learn": ["learn", "--comparisons", "c.csv", "--method", "bayes"],
+    "conclude": ["conclude", "x.yaml", "--format", "yaml"],
 }
 
 

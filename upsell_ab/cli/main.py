@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "analyze",
     "report",
+    "conclude",
     "learn",
 )
 

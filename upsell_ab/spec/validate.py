@@ -138,6 +138,7 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
             from upsell_ab.spec.source_files import source_file_problems
 
             parsed.problems += source_file_problems(parsed)
+            parsed.problems += _concluded_problems(parsed)
         report.problems += parsed.problems
         by_folder.setdefault(spec.resolve().parent, []).append(parsed)
     for group in by_folder.values():
@@ -148,6 +149,44 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
     report.problems += _program_problems(path_list, report.specs, by_folder)
     report.problems = sorted_unique(report.problems)
     return report
+
+
+def _concluded_problems(parsed: Parsed) -> list[Problem]:
+    """A spec marked ``concluded`` must have its result record (``upsell-ab conclude``),
+    and the record must be of this spec: same hash (status aside)."""
+    experiment = parsed.model
+    if experiment.status.value != "concluded":
+        return []
+    from upsell_ab.archive.record import spec_hash
+    from upsell_ab.archive.store import latest, results_dir
+
+    folder = results_dir(parsed.path)
+    record = latest(folder, experiment.id)
+    if record is None:
+        return [
+            problem_at(
+                parsed.document,
+                str(parsed.path),
+                ("status",),
+                f"{experiment.id} is concluded but has no result record in "
+                f"{folder / experiment.id}",
+                f"run `upsell-ab conclude {parsed.path}` before marking it concluded",
+                "concluded",
+            )
+        ]
+    if record.get("spec_sha256") != spec_hash(experiment):
+        return [
+            problem_at(
+                parsed.document,
+                str(parsed.path),
+                ("status",),
+                f"the spec changed after it was concluded (v{record.get('version')} was "
+                "analysed with another spec)",
+                "undo the edit, or re-run `upsell-ab conclude --force` to archive a new version",
+                "concluded",
+            )
+        ]
+    return []
 
 
 def _program_problems(
