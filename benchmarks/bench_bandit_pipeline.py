@@ -66,6 +66,8 @@ def one_run(scenario: str, seed: int) -> dict[str, Any]:
             last = con.execute(
                 "SELECT weights FROM allocation_history ORDER BY period_start DESC LIMIT 1"
             ).fetchone()
+        except duckdb.CatalogException:
+            last = None  # the stop rule fired at the first update: nothing recorded
         finally:
             con.close()
     primary = resolved.experiment.metrics.primary

@@ -447,6 +447,9 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
                 guardrail=guardrails.get(name),
             )
         )
+    if is_adaptive(original_data):
+        results, batched_note = _batched_p_values(results, original_data, control)
+        adaptive_notes = [*adaptive_notes, batched_note]
     sequential = settings.sequential
     group_status = None
     if sequential.enabled and sequential.method in GROUP_METHODS:
@@ -496,6 +499,45 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         segments=segment_results(original_resolved, original_data, analyze_metric),
     )
     return _with_check_notes(resolved, analysis)
+
+
+def _batched_p_values(
+    results: list[MetricResult], data: ExperimentData, control: str
+) -> tuple[list[MetricResult], str]:
+    """Every frequentist p-value of an adaptive experiment from the batched z-test
+    (:mod:`upsell_ab.stats.batched`); estimates and intervals stay period-weighted."""
+    from upsell_ab.stats.batched import batched_z
+
+    assert data.periods is not None
+    out: list[MetricResult] = []
+    for result in results:
+        if result.metric not in data.periods.by_metric:
+            out.append(result)
+            continue
+        series = data.periods.series(result.metric)
+        comparisons = []
+        for c in result.comparisons:
+            f = c.frequentist
+            if f is None or f.sequential or f.status is not Status.ok:
+                comparisons.append(c)
+                continue
+            tested = batched_z(series, control, c.variant, f.alternative)
+            f = replace(
+                f,
+                method=f"{f.method}; p from batched z",
+                statistic=None if tested is None else tested.statistic,
+                p_value=None if tested is None else tested.p_value,
+            )
+            comparisons.append(replace(c, frequentist=f))
+        out.append(replace(result, comparisons=comparisons))
+    note = (
+        "p-values of an adaptive experiment come from the batched z-test (each allocation "
+        "period's z combined with equal weights; Zhang, Janson & Murphy 2020), which stays "
+        "valid when the bandit chose the allocation; the pooled test would reject too often "
+        "because starved arms keep their early luck. Estimates and intervals are "
+        "period-weighted; a period needs 5 units in both arms to count"
+    )
+    return out, note
 
 
 def _with_check_notes(
