@@ -30,8 +30,13 @@ def register(subparsers: Any) -> None:
         description=DESCRIPTION,
     )
     parser.add_argument(
-        "--comparisons", required=True, metavar="FILE.csv", help="one row per comparison"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="result records (upsell-ab conclude) or folders holding them, e.g. "
+        "experiments/results",
     )
+    parser.add_argument("--comparisons", metavar="FILE.csv", help="one row per comparison")
     parser.add_argument("--metric", help="the metric to pool (required when the file has several)")
     parser.add_argument("--by", metavar="LEVER", help="pool each value of this lever column")
     parser.add_argument(
@@ -57,16 +62,64 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             [Problem(Location(field="--level"), f"{args.level} is not in (0, 1)", "e.g. 0.95")]
         )
-    comparisons = read_comparisons(args.comparisons)
-    pools = pool_comparisons(
-        comparisons,
-        source=args.comparisons,
-        metric=args.metric,
-        by=args.by,
-        method=args.method,
-        hksj=args.hksj,
-        level=args.level,
+    if not args.paths and not args.comparisons:
+        raise InputError(
+            [
+                Problem(
+                    Location(field="learn"),
+                    "nothing to learn from",
+                    "give result records or folders (experiments/results), or --comparisons",
+                )
+            ]
+        )
+    comparisons = read_comparisons(args.comparisons) if args.comparisons else []
+    several: list[Any] = []
+    if args.paths:
+        from upsell_ab.learn.archive import archived_comparisons
+
+        archived, several = archived_comparisons(args.paths)
+        comparisons += archived
+    source = args.comparisons or " ".join(args.paths)
+    if not comparisons:
+        raise InputError(
+            [
+                Problem(
+                    Location(file=source),
+                    "no comparison varies a single offer lever",
+                    "pooling needs comparisons whose offers differ in exactly one lever",
+                )
+            ]
+        )
+    levers = (
+        [args.by]
+        if args.by or args.comparisons
+        else sorted({lever for c in comparisons for lever in c.levers})
     )
+    pools = []
+    for lever in levers:
+        # archived comparisons carry only the lever they vary: pool each where it applies
+        members = [c for c in comparisons if c.line or lever is None or lever in c.levers]
+        if not members:
+            continue
+        pools += pool_comparisons(
+            members,
+            source=source,
+            metric=args.metric,
+            by=lever,
+            method=args.method,
+            hksj=args.hksj,
+            level=args.level,
+        )
+    if several:
+        from dataclasses import replace
+
+        listed = "; ".join(
+            f"{s.experiment}:{s.variant} on {s.metric} ({', '.join(s.levers)})" for s in several
+        )
+        pools[0] = replace(
+            pools[0],
+            notes=(*pools[0].notes, f"varies several levers at once, not pooled: {listed}"),
+        )
     text = RENDERERS[args.format](pools)
     if args.output:
         from upsell_ab.output_file import write_output

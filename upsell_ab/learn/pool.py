@@ -77,7 +77,7 @@ def pool_comparisons(
                 )
             ]
         )
-    levers = sorted(chosen[0].levers)
+    levers = sorted({lever for c in chosen for lever in c.levers})
     if by is not None and by not in levers:
         raise InputError(
             [
@@ -122,7 +122,7 @@ def pool_comparisons(
             notes.append("fewer than 3 comparisons: no prediction interval, tau^2 is guesswork")
         pools.append(Pool(metric, by, value, tuple(members), result, tuple(notes)))
     if unvalued and pools:
-        lines = ", ".join(f"line {c.line}" for c in unvalued)
+        lines = ", ".join(f"line {c.line}" if c.line else c.experiment for c in unvalued)
         pools[0] = Pool(
             pools[0].metric,
             pools[0].lever,
