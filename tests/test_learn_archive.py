@@ -107,3 +107,35 @@ def test_learn_needs_a_source_and_a_metric(archive: Path) -> None:
     code, out, err = _run(["learn", str(archive)])
     assert code == 0, err  # one metric in these records: no --metric needed
     assert "timing = post_purchase vs at_checkout: 3 comparisons" in out
+
+
+def test_tagged_wordings_pool_by_style_across_different_texts(tmp_path: Path) -> None:
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    shutil.copy(ROOT / "experiments" / "metrics.yaml", folder / "metrics.yaml")
+    texts = {
+        "cafe_1": ("Would you like a cake?", "A cheesecake made for this coffee"),
+        "cafe_2": ("Anything else?", "Our scone goes with this tea"),
+    }
+    for name, (generic, specific) in texts.items():
+        spec = SPEC.format(id=name, discount="").replace("post_purchase", "at_checkout")
+        spec = spec.replace(
+            "      wording: Add a matching case?\n",
+            "      wording: {text}\n      wording_style: {style}\n",
+        )
+        spec = spec.replace("{text}", generic, 1).replace("{style}", "generic", 1)
+        spec = spec.replace("{text}", specific, 1).replace("{style}", "specific", 1)
+        (folder / f"{name}.yaml").write_text(spec, "utf-8")
+        sums = tmp_path / f"{name}.csv"
+        sums.write_text(
+            "variant,metric,n,sum\ncheckout,upsell_take_rate,1000,100\n"
+            "after,upsell_take_rate,1000,130\n",
+            "utf-8",
+        )
+        code, _, err = _run(["conclude", str(folder / f"{name}.yaml"), "--summary", str(sums)])
+        assert code == 0, err
+    code, out, err = _run(["learn", str(folder / "results"), "--format", "json"])
+    assert code == 0, err
+    (group,) = json.loads(out)["groups"]
+    assert group["lever"] == "wording" and group["value"] == "specific vs generic"
+    assert group["k"] == 2

@@ -8,7 +8,8 @@ what the *timing* does. Comparisons whose offers differ in several levers at onc
 listed (``several``) but never pooled for any single lever.
 
 Levers compared: ``tactic``; ``timing`` (moment, plus the delay when set); ``wording``
-(the text); ``discount`` (percent, amount, free shipping, limited time); ``items`` (the
+(its ``wording_style`` tag when set, so "specific vs generic" pools across experiments
+whose texts differ; else the text); ``discount`` (percent, amount, free shipping, limited time); ``items`` (the
 SKUs offered); ``offer`` (an offer against no offer). The value of a lever for a
 comparison reads "treatment vs control", e.g. ``post_purchase vs at_checkout``.
 
@@ -74,7 +75,8 @@ def lever_values(offer: dict[str, Any] | None) -> dict[str, str]:
         "offer": "offer",
         "tactic": str(offer.get("tactic", "")),
         "timing": _timing(offer),
-        "wording": str(offer.get("wording") or ""),
+        # a tagged wording compares by its style (texts differ between shops and years)
+        "wording": str(offer.get("wording_style") or offer.get("wording") or ""),
         "discount": _discount(offer),
         "items": items,
     }
