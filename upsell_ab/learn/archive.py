@@ -9,9 +9,10 @@ listed (``several``) but never pooled for any single lever.
 
 Levers compared: ``tactic``; ``timing`` (moment, plus the delay when set); ``wording``
 (its ``wording_style`` tag when set, so "specific vs generic" pools across experiments
-whose texts differ; else the text); ``discount`` (percent, amount, free shipping, limited time); ``items`` (the
-SKUs offered); ``offer`` (an offer against no offer). The value of a lever for a
-comparison reads "treatment vs control", e.g. ``post_purchase vs at_checkout``.
+whose texts differ; else the text); ``discount`` (percent, amount, free shipping,
+limited time); ``items`` (the SKUs offered); ``offer`` (an offer against no offer).
+The value of a lever for a comparison reads "treatment vs control", e.g.
+``post_purchase vs at_checkout``.
 
 The effect is the comparison's relative lift with the standard error implied by its
 interval, ``se = (high - low) / (2 z_{1 - a/2})`` (exact for the delta-method interval,
