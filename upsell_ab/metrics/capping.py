@@ -61,9 +61,22 @@ def metric_channels(metric: MetricDefinition) -> tuple[Channel, ...]:
         assert metric.numerator is not None and metric.denominator is not None
         main = [
             Channel(
-                "y", metric.numerator.event, metric.numerator.value, start, end, cap=metric.capping
+                "y",
+                metric.numerator.event,
+                metric.numerator.value,
+                start,
+                end,
+                margin=metric.margin,
+                cap=metric.capping,
             ),
-            Channel("d", metric.denominator.event, metric.denominator.value, start, end),
+            Channel(
+                "d",
+                metric.denominator.event,
+                metric.denominator.value,
+                start,
+                end,
+                margin=metric.margin,
+            ),
         ]
     else:
         assert metric.event is not None
@@ -71,7 +84,7 @@ def metric_channels(metric: MetricDefinition) -> tuple[Channel, ...]:
         summand: Summand
         if indicator or metric.type is MetricType.count_:
             summand = "count"
-        elif metric.type is MetricType.profit:
+        elif metric.type in (MetricType.profit, MetricType.ltv):
             summand = "profit"
         else:
             summand = metric.value
