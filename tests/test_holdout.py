@@ -189,3 +189,31 @@ def test_assign_and_simulate_keep_held_out_customers_out(shop: Path, tmp_path: P
     exposures, _ = simulate([resolved], units=4000, days=7, seed=3)
     exposed = exposures["unit_id"].unique()
     assert len(exposed) > 0 and not gate.held_out_many(exposed).any()
+
+
+def test_the_growthbook_javascript_sdk_applies_the_exported_holdout(
+    shop: Path, tmp_path: Path
+) -> None:
+    """The real GrowthBook JS SDK (tests/js) evaluates the exported ``filters`` for 5,000
+    customers exactly as our assigner with the holdout (namespace spec included)."""
+    from tests.test_web_growthbook_conformance import js_results
+    from upsell_ab.web.growthbook import export_paths
+
+    payload = export_paths([shop])
+    names = ["offer_timing", "cake_wording"]
+    people = [
+        {"customer_id": f"cust-{i}", "channel": "app" if i % 2 else "web"} for i in range(5000)
+    ]
+    rows = js_results(payload, names, people, tmp_path)
+    assigners = {n: Assigner.for_spec(shop / f"{n}.yaml") for n in names}
+    held = 0
+    mismatches = []
+    for person, row in zip(people, rows, strict=True):
+        held += HoldoutGate(HOLDOUT).held_out(person["customer_id"])
+        for name, (source, variant, _index, _in) in zip(names, row, strict=True):
+            ours = assigners[name].assign(person["customer_id"], person)
+            sdk = variant if source in ("experiment", "force") else None
+            if sdk != ours.variant:
+                mismatches.append((name, person, source, variant, ours))
+    assert not mismatches, mismatches[:3]
+    assert 170 < held < 330  # about 5 % of 5,000 held out, and none of them assigned
