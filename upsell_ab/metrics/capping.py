@@ -214,6 +214,14 @@ def count_if(condition: exp.Expr) -> exp.Expr:
     return exp.Sum(this=exp.Case(ifs=[exp.If(this=condition, true=one)], default=zero))
 
 
+def count_where(condition: exp.Expr) -> exp.Expr:
+    """``COUNT(CASE WHEN condition THEN 1 END)``: the rows where ``condition`` holds, as a
+    64-bit count. For per-group counters: DuckDB sums integers into 128-bit HUGEINTs, and
+    seven such sums in the per-unit aggregate of 10M units cost 10 % of the analysis
+    (issue 17). Unlike :func:`count_if` it gives 0, not NULL, over no rows."""
+    return exp.Count(this=exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))]))
+
+
 def eligible() -> exp.Expr:
     """A unit counts: exposed to a known variant, and to one variant only."""
     return exp.and_(
