@@ -86,9 +86,20 @@ def check(data: Path, spec: str, experiment: str, *, store: bool) -> float:
         os.chdir(cwd)
     hand = hand_stats(data, experiment, store=store)
     worst = 0.0
+
+    def plain(stats: object) -> dict[str, float]:
+        """Sums of the raw values: value metrics come centred and scaled
+        (``shift``/``scale``, see upsell_ab.metrics.sql_frames); undo that first."""
+        if hasattr(stats, "in_frame"):
+            stats = stats.in_frame(0.0, 1.0)  # type: ignore[attr-defined]
+        fields = asdict(stats)  # type: ignore[call-overload]
+        fields.pop("shift", None)
+        fields.pop("scale", None)
+        return fields
+
     for arm, metrics in hand.items():
         for metric, fields in metrics.items():
-            mine = asdict(ours.metrics[metric].by_variant[arm])
+            mine = plain(ours.metrics[metric].by_variant[arm])
             assert set(mine) == set(fields), (metric, sorted(mine), sorted(fields))
             for field, value in fields.items():
                 error = abs(mine[field] - value) / max(1.0, abs(value))
@@ -97,8 +108,8 @@ def check(data: Path, spec: str, experiment: str, *, store: bool) -> float:
                 worst = max(worst, error)
         for metric in metrics:  # the daily series ends at the totals
             last = ours.metrics[metric].daily[-1].by_variant[arm]
-            for field, value in asdict(last).items():
-                total = asdict(ours.metrics[metric].by_variant[arm])[field]
+            for field, value in plain(last).items():
+                total = plain(ours.metrics[metric].by_variant[arm])[field]
                 assert abs(value - total) <= 1e-9 * max(1.0, abs(total)), (metric, field)
     return worst
 

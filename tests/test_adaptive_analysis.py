@@ -123,3 +123,41 @@ def test_the_report_states_the_gain(store: Path) -> None:
     assert (
         "estimated gain on upsell_take_rate against an equal split of the same 1,900 units" in notes
     )
+
+
+def test_the_report_shows_the_weights_over_time_in_every_format(store: Path) -> None:
+    """The recorded weights and the units first exposed per period (counted from the
+    fixture's rows: 300 per arm, then 100/100/800) in JSON, Markdown, text and HTML
+    (an SVG bar per period, one segment per arm, the weight as its tooltip)."""
+    result = upsell_ab.load(SPEC).analyze(str(store))
+    (experiment,) = result.to_dict()["experiments"]
+    allocation = experiment["allocation"]
+    assert [p["start"] for p in allocation] == [None, "2026-04-10T00:00:00"]
+    assert allocation[1]["weights"] == {"generic": 0.1, "pairing": 0.1, "pairing_deal": 0.8}
+    assert [p["units"] for p in allocation] == [
+        {"generic": 300, "pairing": 300, "pairing_deal": 300},
+        {"generic": 100, "pairing": 100, "pairing_deal": 800},
+    ]
+    markdown = result.to_markdown()
+    assert "**Allocation by period**" in markdown
+    assert "| 2026-04-10 00:00 | 10% (100) | 10% (100) | 80% (800) | 1,000 |" in markdown
+    text = result.to_text()
+    assert "Allocation by period" in text and "80% (800)" in text
+    html = result.to_html()
+    assert "Allocation weights by period (adaptive)" in html
+    svg = html[html.index("Allocation weights by period") :]
+    svg = svg[: svg.index("</svg>")]
+    assert svg.count("<rect") == 2 * 3 + 3  # two periods x three arms, plus the legend
+    assert "<title>Pairing line with 30 yen off (pairing_deal): 80.0%</title>" in svg
+    assert "<title>Generic question (generic): 33.3%</title>" in svg
+
+
+def test_a_fixed_split_has_no_allocation_section() -> None:
+    result = upsell_ab.load(REPO / "experiments" / "cake_wording.yaml").analyze(
+        [
+            {"variant": "generic", "metric": "upsell_take_rate", "n": 2000, "sum": 180},
+            {"variant": "pairing", "metric": "upsell_take_rate", "n": 2000, "sum": 250},
+        ]
+    )
+    assert result.to_dict()["experiments"][0]["allocation"] is None
+    assert "Allocation by period" not in result.to_markdown() + result.to_html()

@@ -84,9 +84,17 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 customers at the spec's equal weights and no allocation history yet (the
+    simulator's fixed-split path; ``upsell-ab simulate`` itself would run the bandit)."""
+    from upsell_ab.events.store import EventStore
+    from upsell_ab.simulate import simulate
+    from upsell_ab.spec.load import load_experiment
+
     path = tmp_path_factory.mktemp("bandit") / "s.duckdb"
-    made = _cli("simulate", str(SPEC), "--store", str(path), "--units", "3000")
-    assert made.returncode == 0, made.stderr
+    exposures, events = simulate([load_experiment(SPEC)], units=3000, days=14, seed=0)
+    with EventStore(path) as target:
+        target.ingest_exposures(exposures)
+        target.ingest_events(events)
     return path
 
 

@@ -22,6 +22,8 @@ BAD_CHOICE: dict[str, list[str]] = {
     "export": ["export", "yaml", "experiments/"],
     "store": ["store", "list", "--format", "yaml"],
     "serve": ["serve", "--spool", "s", "--tokens", "t", "--port", "eighty"],
+    "learn": ["learn", "--comparisons", "c.csv", "--method", "bayes"],
+    "conclude": ["conclude", "x.yaml", "--format", "yaml"],
 }
 
 

@@ -88,6 +88,25 @@ def test_per_day_rows_only_for_units_with_several_event_days(unique: bool) -> No
     assert '"capped"."nd" > 1' in where
 
 
+@pytest.mark.parametrize("unique", [True, False])
+@pytest.mark.parametrize("daily", [True, False])
+def test_per_unit_event_counters_are_counts_not_integer_sums(unique: bool, daily: bool) -> None:
+    """DuckDB sums integers into 128-bit HUGEINTs: the counters of the one aggregation
+    over events (quality counts, events per type, in-window days) are ``COUNT``s."""
+    for name in ("ev_unit", "ev_day") if daily else ("ev_unit",):
+        cte = _cte(_sql(unique=unique, daily=daily), name)
+        for total in cte.find_all(exp.Sum):
+            case = total.this
+            if isinstance(case, exp.Case):
+                values = [i.args["true"] for i in case.args["ifs"]] + [case.args.get("default")]
+                assert not all(
+                    isinstance(v, exp.Literal) and not v.is_string and "." not in v.name
+                    for v in values
+                ), total.sql()
+    counted = [c.alias for c in _cte(_sql(unique=unique, daily=daily), "ev_unit").expressions]
+    assert {"orphans", "before", "outside", "events"} <= set(counted)
+
+
 def test_daily_and_totals_from_one_scan_in_duckdbs_plan() -> None:
     con = duckdb.connect()
     con.execute(

@@ -83,6 +83,12 @@ def test_every_code_is_reachable_and_known(tmp_path: Path) -> None:
             FILES.format(id=name, exposures=exports / "exp.csv", events=exports / events),
             encoding="utf-8",
         )
+    (folder / "done.yaml").write_text(
+        SPEC.format(id="done", metric="upsell_take_rate")
+        .replace("name: N\n", "name: Done\nstatus: concluded\n")
+        .replace("checkout", "done_ns"),
+        encoding="utf-8",
+    )
     lonely = tmp_path / "elsewhere" / "lonely.yaml"
     lonely.parent.mkdir()
     lonely.write_text(SPEC.format(id="x", metric="m"), encoding="utf-8")

@@ -34,6 +34,9 @@ CATALOGUE_CONTRACT = {
     "refund_rate": ("proportion", "refund", 30, "lower_is_better"),
     "unsubscribe_rate": ("proportion", "unsubscribe", 14, "lower_is_better"),
     "complaint_rate": ("proportion", "complaint", 14, "lower_is_better"),
+    "survey_response_rate": ("proportion", "survey_response", 14, "higher_is_better"),
+    "satisfaction_score": ("ratio", None, 14, "higher_is_better"),
+    "customer_ltv_90d": ("ltv", "order", 90, "higher_is_better"),
 }
 
 

@@ -18,6 +18,7 @@ from upsell_ab.errors import InputError, Location, Problem
 if TYPE_CHECKING:
     from upsell_ab.assignment.assigner import Assigner
     from upsell_ab.assignment.sticky import StickyAssigner, StickyStore
+    from upsell_ab.spec.holdout_models import Holdout
     from upsell_ab.spec.models import Experiment
 
 
@@ -27,9 +28,10 @@ def bandit_assigner(
     store: str | Path | None = None,
     sticky: StickyStore | None = None,
     at: datetime | None = None,
+    holdout: Holdout | None = None,
 ) -> Assigner | StickyAssigner:
     """The assigner with the weights in force at ``at`` (now by default). Fixed specs get
-    the spec's weights (and ``sticky`` when given)."""
+    the spec's weights (and ``sticky`` when given); ``holdout``: the programme's."""
     from upsell_ab.allocation.history import as_utc, load_allocation_periods, weights_at
     from upsell_ab.assignment.assigner import Assigner
     from upsell_ab.assignment.sticky import StickyAssigner
@@ -61,5 +63,5 @@ def bandit_assigner(
                 )
             ]
         )
-    assigner = Assigner(experiment, weights=dict(current))
+    assigner = Assigner(experiment, weights=dict(current), holdout=holdout)
     return StickyAssigner(assigner, sticky) if sticky is not None else assigner

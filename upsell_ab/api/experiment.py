@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from upsell_ab.api.result import Result
     from upsell_ab.assignment.assigner import Assigner, Assignment
+    from upsell_ab.spec.holdout_models import Holdout
     from upsell_ab.spec.models import Catalogue, MetricDefinition
     from upsell_ab.spec.models import Experiment as Spec
     from upsell_ab.spec.resolve import ResolvedExperiment
@@ -93,9 +94,19 @@ class Experiment:
     # ---------------------------------------------------------------- assignment
     @cached_property
     def _assigner(self) -> Assigner:
+        """The spec's assigner, with the programme's long-term holdout when a
+        ``program.yaml`` sits next to (or above) the spec file."""
         from upsell_ab.assignment.assigner import Assigner
 
-        return Assigner(self.spec)
+        return Assigner(self.spec, holdout=self.holdout)
+
+    @cached_property
+    def holdout(self) -> Holdout | None:
+        """The long-term holdout this experiment obeys (``program.yaml``), or None."""
+        from upsell_ab.spec.program import holdout_for
+
+        source = self.resolved.source_file
+        return holdout_for(source) if source is not None else None
 
     def assign(self, unit_id: str, attributes: Mapping[str, object] | None = None) -> Assignment:
         """The variant of one unit (``attributes`` feed the targeting conditions).

@@ -44,7 +44,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from upsell_ab.assignment.holdout import HoldoutGate
     from upsell_ab.assignment.outcomes import UnitIds
+    from upsell_ab.spec.holdout_models import Holdout
 
 
 class Reason(StrEnum):
@@ -58,6 +60,8 @@ class Reason(StrEnum):
     namespace = "namespace"
     coverage = "coverage"
     missing_unit = "missing_unit"
+    holdout = "holdout"
+    """In the programme's long-term holdout (``program.yaml``): no experiment, no offer."""
 
 
 REASON_CODES: tuple[Reason, ...] = tuple(Reason)
@@ -108,7 +112,11 @@ class Assigner:
     ``UPSELL_AB_NO_EXT`` is not set), False forces the Python/numpy path, True
     requires the extension. Results are identical either way. ``weights`` replaces the
     spec's weights (a bandit's current ones: :func:`upsell_ab.allocation.assign.bandit_assigner`).
-    """
+
+    ``holdout``: the programme's long-term holdout (``program.yaml``,
+    :func:`upsell_ab.spec.program.holdout_for`); its customers get
+    :attr:`Reason.holdout` after targeting and before the namespace check, as
+    GrowthBook checks ``filters`` (QA overrides still win)."""
 
     def __init__(
         self,
@@ -116,6 +124,7 @@ class Assigner:
         *,
         accelerated: bool | None = None,
         weights: Mapping[str, float] | None = None,
+        holdout: Holdout | None = None,
     ) -> None:
         self.experiment = experiment
         population = experiment.population
@@ -173,12 +182,36 @@ class Assigner:
             False, None, Reason.not_running, f"status is {experiment.status.value}"
         )
         self._missing = Assignment(False, None, Reason.missing_unit, "empty unit id")
+        self.holdout = holdout
+        self._gate: HoldoutGate | None = None
+        self._holdout_on_unit = holdout is not None and holdout.unit == population.unit
+        if holdout is not None:
+            from upsell_ab.assignment.holdout import HoldoutGate
+
+            self._gate = HoldoutGate(holdout, accelerated=accelerated)
+        self._held_out = Assignment(
+            False,
+            None,
+            Reason.holdout,
+            f"in the long-term holdout {holdout.id} ({holdout.share:g} of {holdout.unit})"
+            if holdout
+            else None,
+        )
+
         self._outside_ns = Assignment(
             False,
             None,
             Reason.namespace,
             f"outside namespace {namespace.name} {list(namespace.range)}" if namespace else None,
         )
+
+    @classmethod
+    def for_spec(cls, path: str, *, accelerated: bool | None = None) -> Assigner:
+        """The assigner of the spec at ``path`` with its programme's holdout (if any)."""
+        from upsell_ab.spec.load import load_spec
+        from upsell_ab.spec.program import holdout_for
+
+        return cls(load_spec(path), accelerated=accelerated, holdout=holdout_for(path))
 
     def assign(self, unit_id: str, attributes: Mapping[str, object] | None = None) -> Assignment:
         """Variant for one unit (``attributes`` feed the targeting conditions)."""
@@ -196,6 +229,14 @@ class Assigner:
                 value = attrs.get(attribute)
                 if not check(value):
                     return self._targeting_failure(index, value)
+        if self._gate is not None:
+            key = (
+                unit_id
+                if self._holdout_on_unit
+                else (attributes or _NO_ATTRIBUTES).get(self._gate.holdout.unit)
+            )
+            if self._gate.held_out(key):
+                return self._held_out
         if self._ns_bucket is not None and not self._ns_table[self._ns_bucket(unit_id)]:  # type: ignore[index]
             return self._outside_ns
         return self._pick(unit_id)
@@ -261,11 +302,39 @@ class Assigner:
                     reasons[failed] = _CODE[Reason.targeting]
                     open_ &= ~failed
                 codes[(codes != CODE_MISSING) & ~open_] = CODE_COVERAGE
+            if self._gate is not None:
+                self._apply_holdout(unit_ids, attributes, codes, reasons)
             variants = self._label_lut.take(codes)
         if len(outcomes.override_rows):
             variants[outcomes.override_rows] = self._label_lut[outcomes.override_variants]
             reasons[outcomes.override_rows] = _CODE[Reason.override]
         return BulkAssignment(variants, reasons)
+
+    def _apply_holdout(
+        self,
+        unit_ids: UnitIds,
+        attributes: pd.DataFrame | None,
+        codes: np.ndarray,
+        reasons: np.ndarray,
+    ) -> None:
+        """Mark held-out rows that targeting let through (as :meth:`assign` orders it)."""
+        import numpy as np
+
+        assert self._gate is not None
+        column = self._gate.holdout.unit
+        if self._holdout_on_unit:
+            keys: UnitIds = unit_ids
+        elif attributes is not None and column in attributes.columns:
+            keys = attributes[column]
+        else:
+            keys = [None] * len(codes)
+        held = self._gate.held_out_many(keys)
+        open_ = np.isin(
+            reasons, [_CODE[Reason.assigned], _CODE[Reason.coverage], _CODE[Reason.namespace]]
+        )
+        rows = held & open_
+        reasons[rows] = _CODE[Reason.holdout]
+        codes[rows] = CODE_COVERAGE
 
     @cached_property
     def _bulk_plan(self) -> BulkPlan:

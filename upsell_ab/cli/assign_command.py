@@ -31,6 +31,7 @@ from upsell_ab.errors import InputError, Location, Problem
 if TYPE_CHECKING:
     import pandas as pd
 
+    from upsell_ab.spec.holdout_models import Holdout
     from upsell_ab.spec.models import Condition, Experiment
 
 _NUMBER = re.compile(r"^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$")
@@ -71,19 +72,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _assigner(experiment: Experiment, args: argparse.Namespace) -> Any:
-    """The spec's assigner; for a bandit, the latest recorded weights (sticky on request)."""
+def _assigner(experiment: Experiment, args: argparse.Namespace, holdout: Holdout | None) -> Any:
+    """The spec's assigner (with the programme's holdout); for a bandit, the latest
+    recorded weights (sticky on request)."""
     if not experiment.allocation.is_bandit:
         from upsell_ab.assignment import Assigner
 
-        return Assigner(experiment)
+        return Assigner(experiment, holdout=holdout)
     from upsell_ab.allocation.assign import bandit_assigner
     from upsell_ab.allocation.history import store_path_for
     from upsell_ab.assignment.sticky import StoreSticky
 
     path = store_path_for(experiment, args.store)
     return bandit_assigner(
-        experiment, store=path, sticky=StoreSticky(path) if args.sticky else None
+        experiment,
+        store=path,
+        sticky=StoreSticky(path) if args.sticky else None,
+        holdout=holdout,
     )
 
 
@@ -95,12 +100,15 @@ def run(args: argparse.Namespace) -> int:
     if args.unit is not None and args.output is not None:
         raise _argument_error("--output is for --input; with --unit the answer is printed")
     from upsell_ab.spec.load import load_spec
+    from upsell_ab.spec.program import holdout_for
 
     experiment = load_spec(args.spec)
+    holdout = holdout_for(args.spec)
     if args.unit is not None:
-        assigner = _assigner(experiment, args)
+        assigner = _assigner(experiment, args, holdout)
         return _assign_one(experiment, args.unit, args.attr, args.format, assigner)
-    return _assign_file(experiment, Path(args.input), args.output, _assigner(experiment, args))
+    assigner = _assigner(experiment, args, holdout)
+    return _assign_file(experiment, Path(args.input), args.output, assigner, holdout)
 
 
 # ------------------------------------------------------------------ one unit
@@ -155,13 +163,18 @@ def parse_text(text: str, kinds: frozenset[str]) -> object:
 
 
 # ------------------------------------------------------------------- a file
-def _assign_file(experiment: Experiment, source: Path, target: str, assigner: Any) -> int:
+def _assign_file(
+    experiment: Experiment, source: Path, target: str, assigner: Any, holdout: Holdout | None
+) -> int:
     in_format = _format_of(source, "input")
     out_format = "csv" if target == "-" else _format_of(Path(target), "output")
     unit = experiment.population.unit
     kinds = expected_kinds(experiment.population.targeting)
     frame = _read(source, in_format)
-    missing = [c for c in [unit, *kinds] if c not in frame.columns]
+    needed = [unit, *kinds]
+    if holdout is not None and holdout.unit not in needed:
+        needed.append(holdout.unit)
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise InputError(
             [
@@ -172,6 +185,8 @@ def _assign_file(experiment: Experiment, source: Path, target: str, assigner: An
                         " (the spec's population.unit)"
                         if column == unit
                         else " (used by targeting)"
+                        if column in kinds
+                        else " (the long-term holdout's unit, program.yaml)"
                     ),
                     hint=f"columns present: {', '.join(map(str, frame.columns)) or 'none'}",
                     code="missing_column",
@@ -180,6 +195,12 @@ def _assign_file(experiment: Experiment, source: Path, target: str, assigner: An
             ]
         )
     attributes = _typed_attributes(frame, kinds, in_format)
+    if holdout is not None and holdout.unit != unit and holdout.unit in frame.columns:
+        import pandas as pd
+
+        attributes = (
+            attributes if attributes is not None else pd.DataFrame(index=frame.index)
+        ).assign(**{holdout.unit: _unit_ids(frame[holdout.unit], in_format)})
     try:
         variants = assigner.assign_many(_unit_ids(frame[unit], in_format), attributes)
     except TypeError as error:

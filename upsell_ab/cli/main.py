@@ -34,6 +34,8 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "analyze",
     "report",
+    "conclude",
+    "learn",
 )
 
 EPILOG = """exit codes:

@@ -89,12 +89,15 @@ def run(args: argparse.Namespace) -> int:
                 runs.append(result.run)
             step.advance()
         step("rendering the report")
+        from upsell_ab.report.history import load_history
+
         text = render_runs(
             runs,
             args.format,
             to_terminal=args.output is None,
             failures=failures,
             max_bytes=args.max_bytes,
+            history=load_history(args.paths),
         )
     if not runs and not failures:
         print("upsell-ab report: note: no running experiments found", file=sys.stderr)

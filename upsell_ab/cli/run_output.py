@@ -16,6 +16,7 @@ from upsell_ab.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from upsell_ab.report.failures import SpecFailure
+    from upsell_ab.report.history import HistoryEntry
     from upsell_ab.workflow import ExperimentRun
 
 FAIL_ON_CHOICES: tuple[str, ...] = ("quality", "guardrail")
@@ -60,6 +61,7 @@ def render_runs(
     to_terminal: bool,
     failures: Sequence[SpecFailure] = (),
     max_bytes: int | None = None,
+    history: Sequence[HistoryEntry] = (),
 ) -> str:
     from upsell_ab.report.render import render
 
@@ -69,6 +71,7 @@ def render_runs(
         color=to_terminal and sys.stdout.isatty(),
         failures=failures,
         max_bytes=max_bytes,
+        history=history,
     )
 
 

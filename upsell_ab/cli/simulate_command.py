@@ -16,7 +16,9 @@ and ingest them into a DuckDB store. Units are assigned by the real assigner
 (weights, targeting, coverage hold), with daily traffic, order values, repeat
 purchases, refunds, unsubscribes and pre-exposure history. True effects come
 from each variant's offer (docs/workflow.md) unless --effects overrides them.
-Deterministic per --seed; re-running adds nothing (idempotent ingest)."""
+Deterministic per --seed; re-running adds nothing (idempotent ingest). A bandit
+spec (allocation: bandit) is simulated period by period, calling `allocate` at
+each period's end as production would, so its weights move with the data."""
 
 
 def register(subparsers: Any) -> None:
@@ -67,13 +69,27 @@ def ingest(
     truth = load_effects(effects) if effects else Truth()
     if aa:
         truth = replace(truth, null=True)
-    exposures, events, summaries = simulate_detailed(
-        resolved, units=units, days=days, seed=seed, start=start, truth=truth
-    )
-    with EventStore(store) as target:
-        target.ingest_exposures(exposures, source_name="simulate")
-        target.ingest_events(events, source_name="simulate")
-    return summaries
+    fixed = [r for r in resolved if not r.experiment.allocation.is_bandit]
+    by_id: dict[str, SimulatedExperiment] = {}
+    if fixed:
+        exposures, events, summaries = simulate_detailed(
+            fixed, units=units, days=days, seed=seed, start=start, truth=truth
+        )
+        with EventStore(store) as target:
+            target.ingest_exposures(exposures, source_name="simulate")
+            target.ingest_events(events, source_name="simulate")
+        by_id.update((s.experiment_id, s) for s in summaries)
+    for item in resolved:
+        if item.experiment.allocation.is_bandit:
+            # weights depend on the data so far: simulated period by period, with
+            # ``allocate`` at every period's end, as production runs it
+            from upsell_ab.simulate.adaptive import simulate_bandit
+
+            run = simulate_bandit(
+                item, store, units=units, days=days, seed=seed, start=start, truth=truth
+            )
+            by_id[item.experiment.id] = run.summary
+    return [by_id[r.experiment.id] for r in resolved]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,10 @@ Two levels:
 - units exposed outside the spec's dates (ignored), percentile caps computed
   from few positive values;
 - a guardrail metric constant in every arm (it cannot be proven; the shipping
-  rule already requires proof, so this explains why).
+  rule already requires proof, so this explains why);
+- a score among respondents (satisfaction) whose response rate differs between
+  arms (:mod:`upsell_ab.decision.response_bias`; blocking when it is the decision
+  metric).
 
 The thresholds are documented in docs/decision.md and the README. None of the
 gates looks at the treatment effect, so they cannot bias the test: an A/A
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label
+from upsell_ab.decision.response_bias import response_bias_problems, response_bias_warnings
 from upsell_ab.metrics.sufficient import CupedStats, SampleStats
 from upsell_ab.stats.results import ExperimentAnalysis, MetricResult
 
@@ -121,6 +125,7 @@ def blocking_problems(
             "every arm, so it cannot tell the variants apart. If its events carry values, "
             "check that the value column was mapped at ingest (e.g. --map events.value=revenue)."
         )
+    problems.extend(response_bias_problems(resolved, analysis))
     return problems
 
 
@@ -187,6 +192,7 @@ def warnings(
                 f"{_constant_value(result)} for every unit in every arm: it cannot be shown "
                 "to hold; check that its events are ingested."
             )
+    out.extend(response_bias_warnings(resolved, analysis))
     return out
 
 

@@ -61,9 +61,22 @@ def metric_channels(metric: MetricDefinition) -> tuple[Channel, ...]:
         assert metric.numerator is not None and metric.denominator is not None
         main = [
             Channel(
-                "y", metric.numerator.event, metric.numerator.value, start, end, cap=metric.capping
+                "y",
+                metric.numerator.event,
+                metric.numerator.value,
+                start,
+                end,
+                margin=metric.margin,
+                cap=metric.capping,
             ),
-            Channel("d", metric.denominator.event, metric.denominator.value, start, end),
+            Channel(
+                "d",
+                metric.denominator.event,
+                metric.denominator.value,
+                start,
+                end,
+                margin=metric.margin,
+            ),
         ]
     else:
         assert metric.event is not None
@@ -71,7 +84,7 @@ def metric_channels(metric: MetricDefinition) -> tuple[Channel, ...]:
         summand: Summand
         if indicator or metric.type is MetricType.count_:
             summand = "count"
-        elif metric.type is MetricType.profit:
+        elif metric.type in (MetricType.profit, MetricType.ltv):
             summand = "profit"
         else:
             summand = metric.value
@@ -199,6 +212,14 @@ def sum_if(condition: exp.Expr, value: exp.Expr) -> exp.Expr:
 def count_if(condition: exp.Expr) -> exp.Expr:
     one, zero = exp.Literal.number(1), exp.Literal.number(0)
     return exp.Sum(this=exp.Case(ifs=[exp.If(this=condition, true=one)], default=zero))
+
+
+def count_where(condition: exp.Expr) -> exp.Expr:
+    """``COUNT(CASE WHEN condition THEN 1 END)``: the rows where ``condition`` holds, as a
+    64-bit count. For per-group counters: DuckDB sums integers into 128-bit HUGEINTs, and
+    seven such sums in the per-unit aggregate of 10M units cost 10 % of the analysis
+    (issue 17). Unlike :func:`count_if` it gives 0, not NULL, over no rows."""
+    return exp.Count(this=exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))]))
 
 
 def eligible() -> exp.Expr:

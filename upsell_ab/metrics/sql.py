@@ -49,6 +49,7 @@ from upsell_ab.metrics.capping import (
     apply_cap,
     cap_value,
     count_if,
+    count_where,
     eligible,
     in_window,
     metric_channels,
@@ -320,15 +321,15 @@ class QueryBuilder:
         ok = exp.and_(eligible(), fresh.copy(), copy=False)
         ts, first = qcol("ts", "e"), qcol("first_ts")
         columns: list[exp.Expr] = [
-            count_if(
+            count_where(
                 exp.and_(
                     fresh.copy(), exp.Is(this=qcol("u", "units"), expression=exp.Null()), copy=False
                 )
             ).as_(id_("orphans"), copy=False),
-            count_if(exp.and_(ok.copy(), exp.LT(this=ts, expression=first), copy=False)).as_(
+            count_where(exp.and_(ok.copy(), exp.LT(this=ts, expression=first), copy=False)).as_(
                 id_("before"), copy=False
             ),
-            count_if(
+            count_where(
                 exp.and_(
                     ok.copy(),
                     exp.GTE(this=ts.copy(), expression=first.copy()),
@@ -338,13 +339,13 @@ class QueryBuilder:
             ).as_(id_("outside"), copy=False),
         ]
         if self.dedup:
-            columns.append(count_if(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
+            columns.append(count_where(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
         for slot, ch in self.channels:
             if ch.column is not None:
                 continue  # read from the exposure rows (``units``), not from events
             condition = exp.and_(ok.copy(), in_window(ch), copy=False)
             columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False))
-        columns.append(count_if(fresh.copy()).as_(id_("events"), copy=False))
+        columns.append(count_where(fresh.copy()).as_(id_("events"), copy=False))
         for k, (event, column) in enumerate(self.measured):
             of_type = exp.and_(
                 fresh.copy(),
@@ -355,9 +356,9 @@ class QueryBuilder:
                 this=exp.Coalesce(this=qcol(column, "e"), expressions=[num(0.0)]),
                 expression=num(0.0),
             )
-            columns.append(count_if(of_type).as_(id_(f"t{k}"), copy=False))
+            columns.append(count_where(of_type).as_(id_(f"t{k}"), copy=False))
             columns.append(
-                count_if(exp.and_(of_type.copy(), nonzero, copy=False)).as_(
+                count_where(exp.and_(of_type.copy(), nonzero, copy=False)).as_(
                     id_(f"f{k}"), copy=False
                 )
             )
@@ -429,7 +430,7 @@ class QueryBuilder:
                     sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
                     for s, ch in window
                 ),
-                count_if(exp.Paren(this=self._any_window())).as_(id_("nwin"), copy=False),
+                count_where(exp.Paren(this=self._any_window())).as_(id_("nwin"), copy=False),
                 copy=False,
             )
             .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)

@@ -343,3 +343,57 @@ def timeseries_plot(series: Sequence[Series], *, title: str, fmt: Formatter = pe
         )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+# ----------------------------------------------------------------- allocation
+@dataclass(frozen=True)
+class WeightRow:
+    """One allocation period: its label and each variant's (label, weight, colour)."""
+
+    label: str
+    shares: Sequence[tuple[str, float, str]]
+
+
+def weights_chart(rows: Sequence[WeightRow], *, title: str) -> str:
+    """The bandit's weights over time: one 100 % bar per allocation period, split by
+    variant (the control first), with the weight as a tooltip and, when wide enough,
+    as text inside its segment."""
+    if not rows:
+        return ""
+    row_h, top = 22, 30
+    longest = max(text_width(r.label) for r in rows)
+    left = min(max(longest + 16, _LEFT_MIN), _LEFT_MAX)
+    legend_y = top + row_h * len(rows) + 16
+    height = int(legend_y + 18)
+    scale = _Scale(0.0, 1.0, left, WIDTH - _RIGHT)
+    parts = _svg_open(height, title)
+    for index, row in enumerate(rows):
+        y = top + row_h * index
+        parts.append(
+            f'<text x="{_c(left - 8)}" y="{_c(y + row_h / 2 + 4)}" text-anchor="end">'
+            f"<title>{escape(row.label)}</title>{escape(fit_label(row.label, left - 12))}</text>"
+        )
+        start = 0.0
+        for name, weight, color in row.shares:
+            x1, x2 = scale(start), scale(start + weight)
+            tip = f"{name}: {weight:.1%}"
+            parts.append(
+                f'<rect x="{_c(x1)}" y="{_c(y + 2)}" width="{_c(max(x2 - x1, 0.0))}" '
+                f'height="{_c(row_h - 4)}" fill="{color}"><title>{escape(tip)}</title></rect>'
+            )
+            if x2 - x1 >= 36:
+                parts.append(
+                    f'<text x="{_c((x1 + x2) / 2)}" y="{_c(y + row_h / 2 + 4)}" '
+                    f'text-anchor="middle" fill="#fff">{weight:.0%}</text>'
+                )
+            start += weight
+    x = float(left)
+    for name, _, color in rows[0].shares:
+        parts.append(
+            f'<rect x="{_c(x)}" y="{_c(legend_y - 9)}" width="10" height="10" fill="{color}"/>'
+        )
+        label = fit_label(name, 140)
+        parts.append(f'<text x="{_c(x + 14)}" y="{_c(legend_y)}">{escape(label)}</text>')
+        x += 14 + text_width(label) + 16
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -286,6 +286,37 @@ def _segments(report: ExperimentReport) -> str:
     )
 
 
+def _allocation(report: ExperimentReport) -> str:
+    """The bandit's weights over time (chart) and the same figures as a table."""
+    if not report.allocation:
+        return ""
+    colors = _variant_colors(report)
+    labels = {v.id: v.label for v in report.variants}
+    rows = [
+        charts.WeightRow(
+            period.label,
+            [(labels.get(v, v), period.weights.get(v, 0.0), colors[v]) for v in colors],
+        )
+        for period in report.allocation
+    ]
+    head = "".join(f"<th>{escape(labels.get(v, v))}</th>" for v in colors)
+    body = "".join(
+        f"<tr><td>{escape(period.label)}</td>"
+        + "".join(
+            f"<td>{period.weights.get(v, 0.0):.0%} ({period.units.get(v, 0):,})</td>"
+            for v in colors
+        )
+        + f"<td>{sum(period.units.values()):,}</td></tr>"
+        for period in report.allocation
+    )
+    chart = charts.weights_chart(rows, title="Allocation weights by period (adaptive)")
+    return (
+        f"<h3>Allocation by period</h3>{chart}<table><thead><tr><th>weights from</th>{head}"
+        f"<th>units</th></tr></thead><tbody>{body}</tbody></table>"
+        "<p><i>weight (units first exposed in the period)</i></p>"
+    )
+
+
 def _experiment(report: ExperimentReport) -> str:
     d = report.decision
     reasons = "".join(f"<li>{escape(r)}</li>" for r in d.reasons)
@@ -332,6 +363,7 @@ def _experiment(report: ExperimentReport) -> str:
         f"{escape(decision_text(report))}</div>{warned}<ul>{reasons}</ul>{breached}</div>"
         f"<ul>{facts}<li>{escape(srm_text(report))}</li></ul>"
         f'<h3>Variants and offers</h3><div class="variants">{cards}</div>'
+        f"{_allocation(report)}"
         f"<h3>Metrics</h3>{metrics}{_segments(report)}"
         f"<h3>Data quality</h3>{_quality(report)}{sequential}{notes}"
         "</section>"

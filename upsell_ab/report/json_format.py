@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 
 from upsell_ab.report.failures import SpecFailure
+from upsell_ab.report.history import HistoryEntry
 from upsell_ab.report.model import ExperimentReport, to_document
 from upsell_ab.report.rounding import SIGNIFICANT_DIGITS, round_floats
 
@@ -29,7 +30,11 @@ def render_json(
     *,
     indent: int | None = 2,
     failures: Sequence[SpecFailure] = (),
+    history: Sequence[HistoryEntry] = (),
 ) -> str:
-    """``{"schema_version", "generator", "experiments": [...], "errors": [...]}`` as text."""
+    """``{"schema_version", "generator", "experiments": [...], "errors": [...]}`` as text,
+    plus ``history`` (concluded experiments) when there are any."""
     document = to_document(reports, failures)
+    if history:
+        document["history"] = [entry.to_dict() for entry in history]
     return json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"

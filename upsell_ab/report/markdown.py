@@ -250,6 +250,28 @@ def _offers(report: ExperimentReport) -> list[str]:
     return ["**Offers**", "", *_table(headers, rows), ""]
 
 
+def _allocation(report: ExperimentReport) -> list[str]:
+    """Weights and units per allocation period of a bandit experiment."""
+    if not report.allocation:
+        return []
+    variants = [v.id for v in report.variants]
+    headers = ["weights from", *(escape(v) for v in variants), "units"]
+    rows = [
+        [
+            escape(period.label),
+            *(f"{period.weights.get(v, 0.0):.0%} ({period.units.get(v, 0):,})" for v in variants),
+            f"{sum(period.units.values()):,}",
+        ]
+        for period in report.allocation
+    ]
+    return [
+        "**Allocation by period** (adaptive: weight, and units first exposed in the period)",
+        "",
+        *_table(headers, rows),
+        "",
+    ]
+
+
 def _quality(report: ExperimentReport) -> list[str]:
     q = report.quality
     observed = ", ".join(
@@ -289,6 +311,7 @@ def _details(report: ExperimentReport) -> list[str]:
         lines += _metric_section(report, metric)
     lines += _segments(report)
     lines += _offers(report)
+    lines += _allocation(report)
     lines += _quality(report)
     if report.sequential is not None:
         s = report.sequential

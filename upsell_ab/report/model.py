@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
+from upsell_ab.report.allocation import AllocationPeriodReport, allocation_report
 from upsell_ab.report.metric import (
     BayesianReport,
     ComparisonReport,
@@ -59,7 +60,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
 ``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
@@ -214,6 +215,9 @@ class ExperimentReport:
     notes: list[str] = field(default_factory=list)
     segments: list[SegmentReport] | None = None
     """Exploratory per-segment breakdown; None when segments were not computed."""
+    allocation: list[AllocationPeriodReport] | None = None
+    """Weights and units per allocation period of an adaptive (bandit) experiment; None
+    for a fixed split."""
 
     @property
     def control(self) -> VariantReport:
@@ -260,10 +264,13 @@ class ExperimentReport:
             "metrics": [m.to_dict() for m in self.metrics],
             "notes": list(self.notes),
             "segments": (None if self.segments is None else [s.to_dict() for s in self.segments]),
+            "allocation": (
+                None if self.allocation is None else [a.to_dict() for a in self.allocation]
+            ),
         }
 
 
-_ROLE_ORDER = {"primary": 0, "decision": 1, "secondary": 2, "guardrail": 3}
+_ROLE_ORDER = {"primary": 0, "decision": 1, "secondary": 2, "guardrail": 3, "check": 4}
 
 
 def build_report(
@@ -370,6 +377,7 @@ def build_report(
         ),
         notes=list(analysis.notes),
         segments=[segment_report(s) for s in analysis.segments] if analysis.segments else None,
+        allocation=allocation_report(data.periods) if data is not None else None,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from upsell_ab.errors import InputError, Location, Problem
 from upsell_ab.report.failures import SpecFailure
+from upsell_ab.report.history import HistoryEntry, history_html, history_markdown, history_text
 from upsell_ab.report.model import ExperimentReport
 from upsell_ab.safe_text import escape_json_text, escape_strings
 
@@ -19,10 +20,13 @@ def render(
     color: bool = False,
     failures: Sequence[SpecFailure] = (),
     max_bytes: int | None = None,
+    history: Sequence[HistoryEntry] = (),
 ) -> str:
     """Render ``reports`` as ``fmt`` (one of FORMATS). ``color`` only affects
     ``text`` (pass ``sys.stdout.isatty()``); ``max_bytes`` only ``markdown``.
-    ``failures`` (specs that could not be reported) get their own error block.
+    ``failures`` (specs that could not be reported) get their own error block;
+    ``history`` (concluded experiments, :mod:`upsell_ab.report.history`) a section below
+    the running ones.
 
     Text from specs and data is untrusted: the human formats get a copy of the
     model with control characters and bidi overrides written as visible escapes
@@ -32,21 +36,28 @@ def render(
     if fmt == "json":
         from upsell_ab.report.json_format import render_json
 
-        return escape_json_text(render_json(reports, failures=failures))
+        return escape_json_text(render_json(reports, failures=failures, history=history))
     reports = [escape_strings(report) for report in reports]
     failures = [escape_strings(failure) for failure in failures]
+    history = [escape_strings(entry) for entry in history]
     if fmt == "text":
         from upsell_ab.report.text import render_text
 
-        return _failure_lines(failures) + render_text(reports, color=color)
+        return _failure_lines(failures) + render_text(reports, color=color) + history_text(history)
     if fmt == "markdown":
         from upsell_ab.report.markdown import MAX_BYTES, render_markdown
 
-        return render_markdown(reports, failures=failures, max_bytes=max_bytes or MAX_BYTES)
+        text = render_markdown(reports, failures=failures, max_bytes=max_bytes or MAX_BYTES)
+        return text + ("\n" + history_markdown(history) if history else "")
     if fmt == "html":
         from upsell_ab.report.html import render_html
 
-        return render_html(reports, failures=failures)
+        page = render_html(reports, failures=failures)
+        block = history_html(history)
+        if block and "</body>" in page:
+            head, _, tail = page.rpartition("</body>")
+            return head + block + "</body>" + tail
+        return page + block
     raise InputError(
         [
             Problem(

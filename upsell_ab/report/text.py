@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from upsell_ab.report import format as fmt
 from upsell_ab.report.labels import decision_text, ni_text, srm_text, test_name
-from upsell_ab.report.metric import CUPED_NOTE
 from upsell_ab.report.model import ExperimentReport, MetricReport
 from upsell_ab.report.segment import SEGMENT_NOTE
 
@@ -141,6 +140,24 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
             offer.discount if offer else "",
         )
     console.print(variants)
+    if report.allocation:
+        allocation = Table(
+            title="Allocation by period (adaptive: weight, units)", title_justify="left"
+        )
+        ids = [v.id for v in report.variants]
+        for header in ("From", *ids, "Units"):
+            allocation.add_column(header, overflow="fold")
+        for period in report.allocation:
+            allocation.add_row(
+                period.label,
+                *(
+                    f"{fmt.percent(period.weights.get(v, 0.0), decimals=0)} "
+                    f"({fmt.count(period.units.get(v, 0))})"
+                    for v in ids
+                ),
+                fmt.count(sum(period.units.values())),
+            )
+        console.print(allocation)
 
     for metric in report.metrics:
         console.print(_metric_table(report, metric))
@@ -156,10 +173,9 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
         verdicts = [c for c in metric.comparisons if c.non_inferiority is not None]
         for c in verdicts:
             console.print(Text(f"  guardrail {c.variant}: {ni_text(c)}"))
-        cuped = [n for n in metric.notes if n.startswith(CUPED_NOTE)]
-        for note in cuped:
+        for note in metric.notes:
             console.print(Text(f"  {note}"))
-        if verdicts or cuped:
+        if verdicts or metric.notes:
             console.print()
     if report.segments:
         console.print(_segment_table(report))

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from upsell_ab.spec.holdout_models import Holdout
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 
@@ -116,6 +117,7 @@ def simulate_detailed(
             truth=truth or Truth(),
             world=world or World(),
             multiple_exposure_share=multiple_exposure_share,
+            holdout=_holdout(item),
         )
         for item in experiments
     ]
@@ -124,21 +126,25 @@ def simulate_detailed(
     return exposures, events, [r[2] for r in results]
 
 
-def simulate_one(
-    experiment: Experiment,
-    *,
-    units: int,
-    days: int,
-    seed: int,
-    start: date | None,
-    truth: Truth,
-    world: World,
-    multiple_exposure_share: float = 0.0,
-) -> tuple[pd.DataFrame, pd.DataFrame, SimulatedExperiment]:
-    """One experiment: (exposures, events, summary)."""
-    import numpy as np
+@dataclass(frozen=True)
+class Population:
+    """The customers who arrive for one experiment, before assignment."""
 
-    from upsell_ab.assignment import Assigner
+    rng: np.random.Generator
+    unit_ids: np.ndarray
+    arrivals: np.ndarray
+    segment: np.ndarray
+    channel: np.ndarray
+    attributes: pd.DataFrame
+
+
+def arrive(
+    experiment: Experiment, *, units: int, days: int, seed: int, start: date | None, world: World
+) -> Population:
+    """Arrival times and attributes of ``units`` customers (the first draws of the
+    experiment's Generator, so every later draw depends only on the seed)."""
+    import numpy as np
+    import pandas as pd
 
     rng = np.random.default_rng(stable_seed(seed, experiment.id))
     plan = TrafficPlan(start=start or experiment.start or DEFAULT_START, days=days)
@@ -151,8 +157,6 @@ def simulate_one(
         0,
         np.where(segment == 1, 1 + rng.poisson(3, units), 8 + rng.poisson(6, units)),
     )
-    import pandas as pd
-
     attributes = pd.DataFrame(
         {
             experiment.population.unit: unit_ids,
@@ -161,34 +165,96 @@ def simulate_one(
             "past_orders": past_orders,
         }
     )
-    # a draft is simulated as if it were running (the assigner refuses non-running specs)
-    live = experiment.model_copy(update={"status": Status.running})
-    assigned = np.asarray(Assigner(live).assign_many(unit_ids, attributes), dtype=object)
-    in_experiment = np.array([v is not None for v in assigned], dtype=bool)
-    truths = truth.resolve(experiment)
+    return Population(rng, unit_ids, arrivals, segment, channel, attributes)
+
+
+def behave(
+    experiment: Experiment,
+    population: Population,
+    assigned: np.ndarray,
+    truths: dict[str, VariantTruth],
+    world: World,
+    multiple_exposure_share: float = 0.0,
+    rows: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Exposures and events of the assigned customers among ``rows`` (all by default):
+    (exposures, events, units logged)."""
+    import numpy as np
+
+    rng = population.rng
+    units = len(population.unit_ids)
     keep = np.ones(units, dtype=bool)
     for variant_id, variant_truth in truths.items():
         mask = assigned == variant_id
+        if rows is not None:
+            mask &= np.isin(np.arange(units), rows)
         if variant_truth.exposure_keep < 1.0:
             keep[mask] = rng.random(int(mask.sum())) < variant_truth.exposure_keep
+    in_experiment = np.array([v is not None for v in assigned], dtype=bool)
+    if rows is not None:
+        in_experiment &= np.isin(np.arange(units), rows)
     idx = np.flatnonzero(in_experiment)
     units_state = Units(
-        ids=unit_ids[idx],
+        ids=population.unit_ids[idx],
         variant=assigned[idx],
-        exposed_at=arrivals[idx],
-        segment=segment[idx],
-        channel=channel[idx],
+        exposed_at=population.arrivals[idx],
+        segment=population.segment[idx],
+        channel=population.channel[idx],
         logged=keep[idx],
     )
     exposures = _exposure_frame(
-        experiment, units_state, attributes.iloc[idx], rng, world, multiple_exposure_share
+        experiment,
+        units_state,
+        population.attributes.iloc[idx],
+        rng,
+        world,
+        multiple_exposure_share,
     )
     events = EventBuilder(experiment, units_state, truths, world, rng).build()
+    return exposures, events, int(units_state.logged.sum())
+
+
+def _holdout(item: Experiment | ResolvedExperiment) -> Holdout | None:
+    """The programme holdout of a spec loaded from a file (``program.yaml`` beside it)."""
+    source = getattr(item, "source_file", None)
+    if source is None:
+        return None
+    from upsell_ab.spec.program import holdout_for
+
+    return holdout_for(source)
+
+
+def simulate_one(
+    experiment: Experiment,
+    *,
+    units: int,
+    days: int,
+    seed: int,
+    start: date | None,
+    truth: Truth,
+    world: World,
+    multiple_exposure_share: float = 0.0,
+    holdout: Holdout | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, SimulatedExperiment]:
+    """One experiment: (exposures, events, summary); customers in the programme's
+    ``holdout`` are never exposed, as the production assigner keeps them out."""
+    import numpy as np
+
+    from upsell_ab.assignment import Assigner
+
+    population = arrive(experiment, units=units, days=days, seed=seed, start=start, world=world)
+    # a draft is simulated as if it were running (the assigner refuses non-running specs)
+    live = experiment.model_copy(update={"status": Status.running})
+    assigned = np.asarray(
+        Assigner(live, holdout=holdout).assign_many(population.unit_ids, population.attributes),
+        dtype=object,
+    )
+    truths = truth.resolve(experiment)
+    exposures, events, logged = behave(
+        experiment, population, assigned, truths, world, multiple_exposure_share
+    )
     summary = SimulatedExperiment(
-        experiment_id=experiment.id,
-        units_arrived=units,
-        units_exposed=int(units_state.logged.sum()),
-        truths=truths,
+        experiment_id=experiment.id, units_arrived=units, units_exposed=logged, truths=truths
     )
     return exposures, events, summary
 

@@ -64,6 +64,10 @@ class EventBuilder:
 
         ordered = [truths[v] for v in variant_ids]
         self.take = per_unit([t.take_rate for t in ordered])
+        if world.take_drift is not None and self.n:
+            moment, factor = world.take_drift
+            after = units.exposed_at >= np.datetime64(moment, "us")
+            self.take = np.where(after, np.clip(self.take * factor, 0.0, 1.0), self.take)
         self.price = per_unit([t.addon_price for t in ordered])
         self.discount = per_unit([t.discount_value for t in ordered])
         self.net = per_unit([t.net_price for t in ordered])
@@ -93,8 +97,12 @@ class EventBuilder:
                 "subscription_cancel",
                 "unsubscribe",
                 "complaint",
+                "survey_response",
             )
         }
+        self.pressure = per_unit([t.pressure for t in ordered])
+        self._late = np.zeros(0, dtype=int)
+        """Units with an order in days 31-60 (set by ``_repeats``)."""
         self.spend = np.exp(rng.normal(0.0, world.spend_sigma, self.n)) * np.where(
             units.segment == 2, world.vip_spend, 1.0
         )
@@ -159,6 +167,7 @@ class EventBuilder:
         orders += self._repeats()
         self._refunds(orders)
         self._contact_side_effects()
+        self._long_view()
         if not self.frames:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _EVENT_DTYPES.items()})
         events = pd.concat(self.frames, ignore_index=True)
@@ -316,6 +325,7 @@ class EventBuilder:
         ids2 = self._order_ids(second, "r2")
         self._add(second, when2, "order", value2, 0.0, ids2)
         out.append((second, when2, value2, ids2))
+        self._late = second
         return out
 
     def _refunds(self, orders: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> None:
@@ -340,6 +350,43 @@ class EventBuilder:
             p = np.clip(rate * self.mult[event_type], 0.0, 1.0)
             idx = np.flatnonzero(self.rng.random(self.n) < p)
             self._add(idx, self._after(idx, 600, 14 * 86400), event_type, np.zeros(len(idx)))
+
+    def _long_view(self) -> None:
+        """What pushy offers do later (issue 15), drawn from a child generator so the
+        short-term events of every seed stay as they were:
+
+        - late repeat orders (days 61-90) of customers who ordered again in days 31-60,
+          with P = ``third_repeat`` x (1 - LONG_RUN_REPEAT_LOSS x pressure), and their
+          refunds: the 90-day LTV sees what the 30-day repeat rate does not;
+        - post-purchase survey answers (``survey_response``, value = score 1-5) within
+          1-10 days: score = round(N(mean - SATISFACTION_LOSS x pressure, sd)) clipped to
+          1-5; unhappy customers (<= 2) answer ``unhappy_response_factor`` times as often,
+          so response is selective, as real surveys are.
+        """
+        import numpy as np
+
+        from upsell_ab.simulate.truth import LONG_RUN_REPEAT_LOSS, SATISFACTION_LOSS
+
+        rng, world = self.rng.spawn(1)[0], self.world
+        saved, self.rng = self.rng, rng
+        try:
+            late = self._late
+            keep = 1.0 - LONG_RUN_REPEAT_LOSS * self.pressure[late]
+            p3 = np.clip(world.third_repeat * keep * self.mult["repeat"][late], 0.0, 1.0)
+            third = late[rng.random(len(late)) < p3]
+            when = self._after(third, 61 * 86400, 90 * 86400)
+            value = self._values(len(third), self.spend[third])
+            ids = self._order_ids(third, "r3")
+            self._add(third, when, "order", value, 0.0, ids)
+            self._refunds([(third, when, value, ids)])
+            mean = world.satisfaction_mean - SATISFACTION_LOSS * self.pressure
+            score = np.clip(np.rint(rng.normal(mean, world.satisfaction_sd)), 1.0, 5.0)
+            p = world.survey_response_rate * self.mult["survey_response"]
+            p = np.where(score <= 2.0, p * world.unhappy_response_factor, p)
+            idx = np.flatnonzero(rng.random(self.n) < np.clip(p, 0.0, 1.0))
+            self._add(idx, self._after(idx, 86400, 10 * 86400), "survey_response", score[idx])
+        finally:
+            self.rng = saved
 
 
 _EVENT_DTYPES: dict[str, str] = {

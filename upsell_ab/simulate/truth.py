@@ -37,12 +37,42 @@ EVENT_EFFECTS: tuple[str, ...] = (
     "unsubscribe",
     "complaint",
     "discount",
+    "survey_response",
 )
 """Keys of an effects file that multiply a baseline rate (or value) of the variant."""
 
-ABSOLUTE_EFFECTS: tuple[str, ...] = ("take_rate", "exposure_keep", "addon_price")
+ABSOLUTE_EFFECTS: tuple[str, ...] = (
+    "take_rate",
+    "exposure_keep",
+    "addon_price",
+    "pressure",
+)
 """Keys that set a value outright: take rate (0..1), share of exposures that are
-logged (< 1 simulates a logging bug, hence an SRM), add-on price in yen."""
+logged (< 1 simulates a logging bug, hence an SRM), add-on price in yen, and the
+offer's pressure (0..1; see :data:`MOMENT_PRESSURE`)."""
+
+MOMENT_PRESSURE: Mapping[Moment, float] = MappingProxyType(
+    {
+        Moment.product_page: 0.4,
+        Moment.cart: 0.7,
+        Moment.at_checkout: 1.0,
+        Moment.post_purchase: 0.3,
+        Moment.follow_up_email: 0.5,
+        Moment.follow_up_call: 1.0,
+        Moment.renewal: 0.4,
+        Moment.usage_threshold: 0.2,
+        Moment.none: 0.0,
+    }
+)
+"""How pushy an offer feels, by timing (domain.md: "too early feels pushy"; a call
+interrupts): 1 = an offer that interrupts the purchase itself."""
+
+LONG_RUN_REPEAT_LOSS = 0.4
+"""The long view (issue 15): each unit of pressure costs this share of the customer's
+late repeat purchases (days 61-90: x (1 - 0.4 x pressure)); the 30-day repeat rate does
+not show it, so only long windows (and a holdout) see the trade-off."""
+SATISFACTION_LOSS = 0.5
+"""Each unit of pressure lowers the survey score by this many points (of 1-5)."""
 
 FREE_SHIPPING_COST = 500.0
 """Yen a free-shipping offer costs the shop per order (domain.md: ~500 yen)."""
@@ -113,6 +143,9 @@ class VariantTruth:
     price_reduction: float | None = None
     """Yen off the price the customer pays (percent or amount; not the shipping
     the shop absorbs); None = all of ``discount_value``."""
+    pressure: float = 0.0
+    """How pushy the offer is (0..1): lowers satisfaction and later repeat purchases
+    (:data:`SATISFACTION_LOSS`, :data:`LONG_RUN_REPEAT_LOSS`)."""
 
     @property
     def net_price(self) -> float:
@@ -151,7 +184,9 @@ def default_variant_truth(variant: Variant) -> VariantTruth:
     (capped at 2), a generous offer sells more. Side effects: follow-up
     e-mails raise unsubscribes (x1.3), calls raise complaints (x1.5), checkout
     interruptions lose a few orders (x0.99), discounts raise refunds a little
-    (x1 + discount share / 2).
+    (x1 + discount share / 2). The long view: the timing's pressure
+    (:data:`MOMENT_PRESSURE`) lowers late repeat purchases (days 61-90,
+    x (1 - 0.4 pressure)) and the survey score (-0.5 pressure); no offer has none.
     """
     offer = variant.offer
     if offer is None or offer_moment(offer) is Moment.none:
@@ -174,6 +209,7 @@ def default_variant_truth(variant: Variant) -> VariantTruth:
         multipliers["order"] = 0.99
     if share > 0:
         multipliers["refund"] = 1.0 + share / 2.0
+    pressure = MOMENT_PRESSURE[moment]
     reduction = discount - (FREE_SHIPPING_COST if offer.discount.free_shipping else 0.0)
     return VariantTruth(
         take_rate=take,
@@ -181,6 +217,7 @@ def default_variant_truth(variant: Variant) -> VariantTruth:
         discount_value=discount,
         multipliers=multipliers,
         price_reduction=reduction,
+        pressure=pressure,
     )
 
 
@@ -195,6 +232,8 @@ def apply_effects(truth: VariantTruth, effects: Mapping[str, float]) -> VariantT
             result = replace(result, exposure_keep=float(value))
         elif key == "addon_price":
             result = replace(result, addon_price=float(value))
+        elif key == "pressure":
+            result = replace(result, pressure=float(value))
         elif key == "upsell_purchase":
             result = replace(result, take_rate=min(result.take_rate * float(value), 1.0))
         elif key == "discount":
@@ -237,7 +276,7 @@ class Truth:
         return truths
 
 
-SHARE_EFFECTS: tuple[str, ...] = ("take_rate", "exposure_keep")
+SHARE_EFFECTS: tuple[str, ...] = ("take_rate", "exposure_keep", "pressure")
 """Effects that are shares (0..1), not multipliers or prices."""
 
 

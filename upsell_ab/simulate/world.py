@@ -8,6 +8,7 @@ benchmark can state a different world (``World(repeat_30d=...)``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from upsell_ab.spec.models import Experiment, Moment, Offer, Tactic
 
@@ -51,6 +52,20 @@ class World:
     subscription_cadence_days: float = 30.0
     re_exposure_share: float = 0.2
     """Units that see their (same) variant again later: first exposure rules."""
+    survey_response_rate: float = 0.15
+    """P(a customer answers the post-purchase survey), before selective response."""
+    unhappy_response_factor: float = 1.6
+    """Unhappy customers (score <= 2) answer this much more often: response is selective."""
+    satisfaction_mean: float = 4.0
+    satisfaction_sd: float = 0.9
+    """Scores 1-5: a rounded normal around the mean (minus the offer's pressure)."""
+    third_repeat: float = 0.5
+    """P(another order in days 61-90 | ordered in days 31-60), before offer pressure."""
+    take_drift: tuple[datetime, float] | None = None
+    """A change over time shared by every arm (a campaign, the season): customers
+    exposed from this moment on (naive UTC) take the offer ``factor`` times as often.
+    None: no drift. Used to prove that a bandit's period-weighted analysis is not
+    fooled when weights move while the rate drifts (issue 14)."""
 
 
 MOMENT_ORDER: tuple[Moment, ...] = (

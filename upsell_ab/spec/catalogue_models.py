@@ -28,6 +28,10 @@ class MetricType(StrEnum):
     """value x margin minus the discount given, per exposed unit."""
     quantile = "quantile"
     """A quantile (median, p90) of event values or of per-unit totals (``quantile``)."""
+    ltv = "ltv"
+    """Customer value over the window (the horizon): value x margin minus the discount per
+    exposed unit, as ``profit``; its lift is also decomposed into purchases per customer,
+    order value and margin rate (:mod:`upsell_ab.spec.ltv`, :mod:`upsell_ab.stats.ltv`)."""
 
 
 class Window(Model):
@@ -87,13 +91,15 @@ class Cuped(Model):
 
 ValueSource = Literal["value", "quantity", "discount", "count"]
 """What is summed per event: a column of the event table, or 1 per event."""
+AggregateValue = Literal["value", "quantity", "discount", "count", "profit"]
+"""A ratio side may also sum ``profit`` (value x the metric's ``margin`` - discount)."""
 
 
 class Aggregate(Model):
     """One side of a ratio: events of ``event`` type, summing ``value``."""
 
     event: Annotated[str, Field(min_length=1)]
-    value: ValueSource = "value"
+    value: AggregateValue = "value"
 
 
 class MetricDefinition(Model):
@@ -115,6 +121,10 @@ class MetricDefinition(Model):
     """Display unit ("JPY", "%") for reports."""
     quantile: QuantileSettings | None = None
     """Quantile metrics: the level and what it is taken over (events or units)."""
+    response_rate: Identifier | None = None
+    """A score among respondents (satisfaction): the catalogue's 0/1 metric that says
+    who responded. The analysis compares it between arms, because an offer that changes
+    who answers biases the score (:mod:`upsell_ab.decision.response_bias`)."""
 
     @model_validator(mode="after")
     def _shape(self) -> MetricDefinition:
@@ -156,22 +166,41 @@ class MetricDefinition(Model):
                             "remove it or set type: ratio",
                         )
                     )
-        if self.type is MetricType.profit and self.margin is None:
+        profit_side = any(
+            side is not None and side.value == "profit"
+            for side in (self.numerator, self.denominator)
+        )
+        needs_margin = self.type in (MetricType.profit, MetricType.ltv) or profit_side
+        if needs_margin and self.margin is None:
+            article = "an" if kind == "ltv" else "a"
+            what = f"{article} {kind} metric" if not profit_side else "a ratio side summing profit"
             found.append(
                 Finding(
                     ("type",),
-                    "a profit metric needs 'margin'",
+                    f"{what} needs 'margin'",
                     "add margin: 0.3 (gross margin on revenue, 0..1)",
                 )
             )
-        if self.type is not MetricType.profit and self.margin is not None:
+        if not needs_margin and self.margin is not None:
             found.append(
                 Finding(
                     ("margin",),
-                    "'margin' is for profit metrics only",
+                    "'margin' is for profit and ltv metrics (or a ratio side summing profit)",
                     "remove it or set type: profit",
                 )
             )
+        if self.type is MetricType.ltv:
+            for name in ("capping", "cuped"):
+                if getattr(self, name) is not None:
+                    found.append(
+                        Finding(
+                            (name,),
+                            f"an ltv metric takes no '{name}': its lift is decomposed into "
+                            "purchases x order value x margin rate, which must multiply back "
+                            "to the same customers' plain sums",
+                            f"remove '{name}', or use type: profit for a {name}-adjusted value",
+                        )
+                    )
         if self.type is MetricType.retention and self.window.start <= timedelta(0):
             found.append(
                 Finding(
@@ -196,6 +225,15 @@ class MetricDefinition(Model):
                     "remove 'capping'",
                 )
             )
+        if self.response_rate is not None and self.type not in (MetricType.ratio, MetricType.mean):
+            found.append(
+                Finding(
+                    ("response_rate",),
+                    f"'response_rate' is for scores among respondents (ratio or mean), not "
+                    f"{kind} metrics",
+                    "remove it, or use it on a ratio such as score per survey response",
+                )
+            )
         found.extend(quantile_findings(self))
         check(found)
         return self
@@ -205,3 +243,33 @@ class Catalogue(Model):
     """``experiments/metrics.yaml``: metric name -> definition."""
 
     metrics: dict[Identifier, MetricDefinition]
+
+    @model_validator(mode="after")
+    def _response_rates(self) -> Catalogue:
+        """A ``response_rate`` names a 0/1 metric of this catalogue (who responded)."""
+        from upsell_ab.spec.suggest import suggestion
+
+        found: list[Finding] = []
+        binary = (MetricType.proportion, MetricType.retention)
+        for name, definition in self.metrics.items():
+            target = definition.response_rate
+            if target is None:
+                continue
+            path = ("metrics", name, "response_rate")
+            other = self.metrics.get(target)
+            if other is None:
+                hint = suggestion(target, sorted(self.metrics), what="metrics")
+                found.append(Finding(path, f"'{target}' is not in the catalogue", hint))
+            elif other.type not in binary:
+                side = definition.numerator
+                event = side.event if side is not None else definition.event
+                found.append(
+                    Finding(
+                        path,
+                        f"'{target}' is a {other.type.value} metric; a response rate is 0/1",
+                        "name a proportion metric on the survey event, e.g. "
+                        f"{{type: proportion, event: {event}}}",
+                    )
+                )
+        check(found)
+        return self

@@ -28,4 +28,5 @@ PROBLEM_CODES: dict[str, str] = {
     "column_type": "a files source's column has a type the analysis cannot use (text timestamps)",
     "unreadable": "a files source's files exist but cannot be read as CSV/Parquet",
     "namespace_overlap": "two experiments of one folder share a namespace with overlapping ranges",
+    "concluded": "a concluded spec without its result record, or edited after it was concluded",
 }

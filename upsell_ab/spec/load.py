@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from upsell_ab.errors import Location, Problem, SpecError
+from upsell_ab.spec.holdout_models import PROGRAM_NAME
 from upsell_ab.spec.locate import (
     finding_problems,
     issue_problem,
@@ -168,7 +169,8 @@ def load_experiment(
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
     """Spec files named by ``paths`` (files, or folders searched one level), sorted, without
-    ``metrics.yaml`` and hidden files. A missing path raises :class:`SpecError`."""
+    ``metrics.yaml``, ``program.yaml`` and hidden files. A missing path raises
+    :class:`SpecError`."""
     found: set[Path] = set()
     missing: list[Problem] = []
     for raw in paths:
@@ -185,7 +187,7 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
         for candidate in candidates:
             if (
                 candidate.suffix in SPEC_SUFFIXES
-                and candidate.name != CATALOGUE_NAME
+                and candidate.name not in (CATALOGUE_NAME, PROGRAM_NAME)
                 and not candidate.name.startswith(".")
             ):
                 found.add(candidate)

@@ -105,6 +105,19 @@ class Item(Model):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
 
 
+class WordingStyle(StrEnum):
+    """A descriptive tag of an offer's wording (issue 15: lessons by lever)."""
+
+    generic = "generic"
+    """A plain question: "Would you like a cake too?"."""
+    specific = "specific"
+    """A concrete benefit or pairing: "A cheesecake made to go with this coffee"."""
+    social_proof = "social_proof"
+    """What others do: "Often bought together", "our most popular add-on"."""
+    personalised = "personalised"
+    """Based on the customer: purchase history, age group, usage."""
+
+
 class Offer(Model):
     """What a variant shows: tactic, timing, wording, discount and the items offered.
 
@@ -119,6 +132,9 @@ class Offer(Model):
     """A moment (``at_checkout``) or ``{moment: follow_up_email, delay: 3d}``."""
     wording: str | None = None
     """What the customer reads, any UTF-8 text."""
+    wording_style: WordingStyle | None = None
+    """What kind of wording it is, so lessons pool across experiments whose texts differ
+    (``learn`` compares styles, not texts, when both offers are tagged)."""
     discount: Annotated[
         Discount,
         BeforeValidator(_discount_shorthand, json_schema_input_type=Literal["none"] | Discount),

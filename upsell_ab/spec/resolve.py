@@ -20,8 +20,10 @@ from upsell_ab.spec.findings import Finding, FindingPath
 from upsell_ab.spec.models import Catalogue, Experiment, Guardrail, MetricDefinition
 from upsell_ab.spec.suggest import suggestion
 
-ROLES = ("primary", "secondary", "guardrail", "decision")
-"""Metric roles in the order they are listed and the order ``metrics`` keeps."""
+ROLES = ("primary", "secondary", "guardrail", "decision", "check")
+"""Metric roles in the order they are listed and the order ``metrics`` keeps. ``check``:
+a metric the spec does not name, analysed because another needs it (the response rate
+behind a satisfaction score); it is in no multiple-testing family and decides nothing."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class ResolvedExperiment:
     metrics: dict[str, MetricDefinition]
     """primary, secondary, guardrails, decision metric (in that order)."""
     roles: dict[str, str]
-    """metric name -> 'primary' | 'secondary' | 'guardrail' | 'decision' (first role wins)."""
+    """metric name -> 'primary' | 'secondary' | 'guardrail' | 'decision' | 'check' (first
+    role wins)."""
     source_file: Path | None = None
     catalogue_file: Path | None = None
 
@@ -147,6 +150,11 @@ def resolve(
     for _, name, role in metric_references(data):
         metrics.setdefault(name, catalogue.metrics[name])
         roles.setdefault(name, role)
+    for name in list(metrics):
+        for needed, definition in _checks(name, metrics[name], catalogue).items():
+            if needed not in metrics:
+                metrics[needed] = definition
+                roles[needed] = "check"
     resolved = ResolvedExperiment(
         experiment=experiment,
         metrics=metrics,
@@ -155,6 +163,23 @@ def resolve(
         catalogue_file=catalogue_file,
     )
     return with_covariates(resolved, experiment.data.covariates, field="data.covariates")
+
+
+def _checks(
+    name: str, definition: MetricDefinition, catalogue: Catalogue
+) -> dict[str, MetricDefinition]:
+    """Metrics the spec does not name but ``name`` needs: a score's response rate, an
+    ltv metric's parts (:func:`upsell_ab.spec.ltv.ltv_components`)."""
+    from upsell_ab.spec.models import MetricType
+
+    needed: dict[str, MetricDefinition] = {}
+    if definition.response_rate is not None:
+        needed[definition.response_rate] = catalogue.metrics[definition.response_rate]
+    if definition.type is MetricType.ltv:
+        from upsell_ab.spec.ltv import ltv_components
+
+        needed.update(ltv_components(name, definition))
+    return needed
 
 
 def with_covariates(

@@ -138,6 +138,7 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
             from upsell_ab.spec.source_files import source_file_problems
 
             parsed.problems += source_file_problems(parsed)
+            parsed.problems += _concluded_problems(parsed)
         report.problems += parsed.problems
         by_folder.setdefault(spec.resolve().parent, []).append(parsed)
     for group in by_folder.values():
@@ -145,8 +146,72 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
     report.catalogues = sorted(c.path for c in catalogues.values())
     for catalogue_parsed in catalogues.values():
         report.problems += catalogue_parsed.problems
+    report.problems += _program_problems(path_list, report.specs, by_folder)
     report.problems = sorted_unique(report.problems)
     return report
+
+
+def _concluded_problems(parsed: Parsed) -> list[Problem]:
+    """A spec marked ``concluded`` must have its result record (``upsell-ab conclude``),
+    and the record must be of this spec: same hash (status aside)."""
+    experiment = parsed.model
+    if experiment.status.value != "concluded":
+        return []
+    from upsell_ab.archive.record import spec_hash
+    from upsell_ab.archive.store import latest, results_dir
+
+    folder = results_dir(parsed.path)
+    record = latest(folder, experiment.id)
+    if record is None:
+        return [
+            problem_at(
+                parsed.document,
+                str(parsed.path),
+                ("status",),
+                f"{experiment.id} is concluded but has no result record in "
+                f"{folder / experiment.id}",
+                f"run `upsell-ab conclude {parsed.path}` before marking it concluded",
+                "concluded",
+            )
+        ]
+    if record.get("spec_sha256") != spec_hash(experiment):
+        return [
+            problem_at(
+                parsed.document,
+                str(parsed.path),
+                ("status",),
+                f"the spec changed after it was concluded (v{record.get('version')} was "
+                "analysed with another spec)",
+                "undo the edit, or re-run `upsell-ab conclude --force` to archive a new version",
+                "concluded",
+            )
+        ]
+    return []
+
+
+def _program_problems(
+    paths: list[Path], specs: list[Path], by_folder: dict[Path, list[Parsed]]
+) -> list[Problem]:
+    """Every ``program.yaml`` the specs obey (or named explicitly), checked once: its own
+    fields, and its holdout seed against every experiment it governs."""
+    from upsell_ab.spec.holdout_models import PROGRAM_NAME
+    from upsell_ab.spec.program import find_program, program_problems
+
+    programs: dict[Path, list[Experiment]] = {
+        p.resolve(): [] for p in paths if p.is_file() and p.name == PROGRAM_NAME
+    }
+    for spec in specs:
+        found = find_program(spec)
+        if found is None:
+            continue
+        governed = programs.setdefault(found.resolve(), [])
+        for parsed in by_folder.get(spec.resolve().parent, []):
+            if parsed.path.resolve() == spec.resolve() and parsed.model is not None:
+                governed.append(parsed.model)
+    problems: list[Problem] = []
+    for program, experiments in programs.items():
+        problems += program_problems(_relative(program), experiments)
+    return problems
 
 
 def _relative(path: Path) -> Path:

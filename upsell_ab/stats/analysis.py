@@ -447,13 +447,20 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
                 guardrail=guardrails.get(name),
             )
         )
+    if is_adaptive(original_data):
+        results, batched_note = _batched_p_values(results, original_data, control)
+        adaptive_notes = [*adaptive_notes, batched_note]
     sequential = settings.sequential
     group_status = None
     if sequential.enabled and sequential.method in GROUP_METHODS:
         results, group_status = apply_group_sequential(resolved, data, results)
     correction = settings.correction.value
     primary = [r for r in results if r.metric in confirmatory]
-    secondary = [r for r in results if r.metric not in confirmatory and r.metric not in guardrails]
+    secondary = [
+        r
+        for r in results
+        if r.metric not in confirmatory and r.metric not in guardrails and r.role != "check"
+    ]
     adjusted = {r.metric: r for r in _adjust_family(primary, correction)}
     adjusted.update({r.metric: r for r in _adjust_family(secondary, correction)})
     results = [adjusted.get(r.metric, r) for r in results]
@@ -483,7 +490,7 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         if deciding is not None:
             planned = planned_units(resolved, deciding, data)
             sequential_status = monitoring_status(deciding, planned)
-    return ExperimentAnalysis(
+    analysis = ExperimentAnalysis(
         experiment_id=data.experiment_id,
         metrics=results,
         srm=srm,
@@ -491,6 +498,70 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         notes=notes,
         segments=segment_results(original_resolved, original_data, analyze_metric),
     )
+    return _with_check_notes(resolved, analysis)
+
+
+def _batched_p_values(
+    results: list[MetricResult], data: ExperimentData, control: str
+) -> tuple[list[MetricResult], str]:
+    """Every frequentist p-value of an adaptive experiment from the batched z-test
+    (:mod:`upsell_ab.stats.batched`); estimates and intervals stay period-weighted."""
+    from upsell_ab.stats.batched import batched_z
+
+    assert data.periods is not None
+    out: list[MetricResult] = []
+    for result in results:
+        if result.metric not in data.periods.by_metric:
+            out.append(result)
+            continue
+        series = data.periods.series(result.metric)
+        comparisons = []
+        for c in result.comparisons:
+            f = c.frequentist
+            if f is None or f.sequential or f.status is not Status.ok:
+                comparisons.append(c)
+                continue
+            tested = batched_z(series, control, c.variant, f.alternative)
+            f = replace(
+                f,
+                method=f"{f.method}; p from batched z",
+                statistic=None if tested is None else tested.statistic,
+                p_value=None if tested is None else tested.p_value,
+            )
+            comparisons.append(replace(c, frequentist=f))
+        out.append(replace(result, comparisons=comparisons))
+    note = (
+        "p-values of an adaptive experiment come from the batched z-test (each allocation "
+        "period's z combined with equal weights; Zhang, Janson & Murphy 2020), which stays "
+        "valid when the bandit chose the allocation; the pooled test would reject too often "
+        "because starved arms keep their early luck. Estimates and intervals are "
+        "period-weighted; a period needs 5 units in both arms to count"
+    )
+    return out, note
+
+
+def _with_check_notes(
+    resolved: ResolvedExperiment, analysis: ExperimentAnalysis
+) -> ExperimentAnalysis:
+    """Notes that need other metrics' results: a score among respondents gets its
+    response rates, an ltv metric its decomposition into purchases x order value x margin."""
+    extra: dict[str, list[str]] = {}
+    if any(d.response_rate for d in resolved.metrics.values()):
+        from upsell_ab.stats.response_rate import response_notes
+
+        extra.update(response_notes(resolved, analysis))
+    if any(d.type is MetricType.ltv for d in resolved.metrics.values()):
+        from upsell_ab.stats.ltv import ltv_notes
+
+        for name, lines in ltv_notes(resolved, analysis).items():
+            extra.setdefault(name, []).extend(lines)
+    if not extra:
+        return analysis
+    metrics = [
+        replace(m, notes=[*m.notes, *extra[m.metric]]) if m.metric in extra else m
+        for m in analysis.metrics
+    ]
+    return replace(analysis, metrics=metrics)
 
 
 def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 from upsell_ab.errors import StatsError
 from upsell_ab.metrics.quantile import QuantileStats
@@ -185,10 +185,33 @@ def arm_estimate(
     when :func:`arm_status` is ``no_data``. Results are memoised (the inputs are
     frozen): both engines and the guardrail test ask for the same arms.
     """
-    return _arm_estimate(stats, theta, pooled_covariate_mean)
+    return _cached_estimate(_ExactKey(stats), theta, pooled_covariate_mean)
+
+
+@dataclass(frozen=True, slots=True)
+class _ExactKey:
+    """The memo key of one arm's statistics: its class and exact field values.
+
+    ``SampleStats`` compares equal to the same units in another frame (to 1e-12) and so
+    hashes on ``n`` alone; as a cache key that put every arm and day with the same ``n``
+    in one bucket (the daily series made ~30 tolerance comparisons per lookup). Exact
+    fields hash apart, and the same arm asked twice still hits."""
+
+    stats: MetricStats = field(compare=False, hash=False)
+    exact: tuple[object, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        values = tuple(getattr(self.stats, f.name) for f in fields(self.stats))
+        object.__setattr__(self, "exact", (type(self.stats), values))
 
 
 @functools.lru_cache(maxsize=4096)
+def _cached_estimate(
+    key: _ExactKey, theta: float | None, pooled_covariate_mean: float | None
+) -> ArmEstimate:
+    return _arm_estimate(key.stats, theta, pooled_covariate_mean)
+
+
 def _arm_estimate(
     stats: MetricStats, theta: float | None, pooled_covariate_mean: float | None
 ) -> ArmEstimate:

@@ -33,9 +33,10 @@ Conventions (``shared/design.md``):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from upsell_ab.metrics.sufficient import RatioStats, SampleStats
 from upsell_ab.stats.estimates import arm_estimate, arm_status
@@ -63,6 +64,18 @@ def _alternative(value: object) -> AlternativeName:
     return name  # type: ignore[return-value]
 
 
+@functools.cache
+def _special() -> Any:
+    """``scipy.special``, imported on first use (``validate``/``assign`` never need it).
+
+    Cached here because ``from scipy import special`` inside a function goes through
+    scipy's lazy module ``__getattr__`` on every call (~0.2 ms; the daily series makes
+    about a thousand p-value calls)."""
+    from scipy import special
+
+    return special
+
+
 @dataclass(frozen=True)
 class Reference:
     """The reference distribution of a test statistic: normal (df None) or Student t.
@@ -73,16 +86,14 @@ class Reference:
     df: float | None = None
 
     def sf(self, x: float) -> float:
-        from scipy import special
-
+        special = _special()
         if self.df is None:
             return float(special.ndtr(-x))
         return float(special.stdtr(self.df, -x))
 
     def ppf_upper(self, tail: float) -> float:
         """Critical value c with P(X > c) = tail (computed from the lower tail, exact far out)."""
-        from scipy import special
-
+        special = _special()
         if self.df is None:
             return float(-special.ndtri(tail))
         return float(-special.stdtrit(self.df, tail))

@@ -12,7 +12,9 @@ tactic, timing, wording, discount and items (``offer`` is null for a
    ``weights`` (the spec's, or the current weights a caller passes, e.g. a
    bandit's), ``coverage``, ``hashAttribute`` = the spec's unit, ``seed``,
    ``hashVersion`` 2, ``namespace`` ``[name, start, end]`` and the targeting
-   translated by :mod:`upsell_ab.web.conditions`.
+   translated by :mod:`upsell_ab.web.conditions`. With a programme holdout
+   (``program.yaml``) the rule gets ``filters`` instead of ``namespace``
+   (:func:`holdout_filters`).
 
 Why the SDK then picks what :class:`Assigner` picks: both hash
 ``fnv1a32(str(fnv1a32(seed + id))) % 10000 / 10000`` over UTF-16 code units,
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from upsell_ab.errors import Location, Problem, SpecError
+from upsell_ab.spec.holdout_models import Holdout
 from upsell_ab.spec.models import Experiment, Status, Variant
 from upsell_ab.web.conditions import (
     OBJECT_PROTOTYPE_NAMES,
@@ -76,10 +79,14 @@ def offer_value(experiment: Experiment, variant: Variant) -> dict[str, Any]:
 
 
 def experiment_feature(
-    experiment: Experiment, weights: Sequence[float] | None = None
+    experiment: Experiment,
+    weights: Sequence[float] | None = None,
+    holdout: Holdout | None = None,
 ) -> dict[str, Any]:
     """The GrowthBook feature definition for one experiment (raises :class:`Inexpressible`
-    or :class:`ValueError` through :func:`refusals` first; call that to get located errors)."""
+    or :class:`ValueError` through :func:`refusals` first; call that to get located errors).
+    ``holdout``: the programme's long-term holdout, as a rule ``filters`` entry
+    (:func:`holdout_filters`)."""
     found = refusals(experiment, weights)
     if found:
         raise ValueError(found[0].message)
@@ -115,11 +122,43 @@ def experiment_feature(
     condition = translate_targeting(population.targeting)
     if condition is not None:
         rule["condition"] = condition
-    if population.namespace is not None:
+    if holdout is not None:
+        rule["filters"] = holdout_filters(experiment, holdout)
+    elif population.namespace is not None:
         start, end = population.namespace.range
         rule["namespace"] = [population.namespace.name, start, end]
     rules.append(rule)
     return {"defaultValue": None, "rules": rules}
+
+
+def holdout_filters(experiment: Experiment, holdout: Holdout) -> list[dict[str, Any]]:
+    """The long-term holdout as GrowthBook ``filters``: a unit passes a filter when the
+    hash of its ``attribute`` under ``seed`` falls in one of ``ranges`` (the SDKs'
+    ``isFilteredOut``). The holdout keeps the v2 hash in ``[0, share)`` out, so the rule
+    lets ``[share, 1)`` through, which is exactly :class:`~upsell_ab.assignment.holdout.
+    HoldoutGate`. The SDKs ignore ``namespace`` when ``filters`` are present, so the
+    namespace becomes a second filter with the same test ``inNamespace`` makes (v1 hash
+    of the unit under ``"__" + name``, range ``[start, end)``)."""
+    filters: list[dict[str, Any]] = [
+        {
+            "seed": holdout.hash_seed,
+            "ranges": [[holdout.share, 1.0]],
+            "hashVersion": 2,
+            "attribute": holdout.unit,
+        }
+    ]
+    namespace = experiment.population.namespace
+    if namespace is not None:
+        start, end = namespace.range
+        filters.append(
+            {
+                "seed": f"__{namespace.name}",
+                "ranges": [[start, end]],
+                "hashVersion": 1,
+                "attribute": experiment.population.unit,
+            }
+        )
+    return filters
 
 
 def refusals(experiment: Experiment, weights: Sequence[float] | None = None) -> list[Refusal]:
@@ -182,13 +221,18 @@ def running(experiments: Iterable[Experiment]) -> list[Experiment]:
 def features_payload(
     experiments: Iterable[Experiment],
     weights: Mapping[str, Sequence[float]] | None = None,
+    holdouts: Mapping[str, Holdout] | None = None,
 ) -> dict[str, Any]:
     """``{"features": {experiment id: feature}}`` for every running experiment
-    (``weights``: current weights by experiment id, e.g. a bandit's)."""
+    (``weights``: current weights by experiment id, e.g. a bandit's; ``holdouts``: the
+    programme holdout each experiment obeys)."""
     weights = weights or {}
+    holdouts = holdouts or {}
     features: dict[str, Any] = {}
     for experiment in sorted(running(experiments), key=lambda e: e.id):
-        features[experiment.id] = experiment_feature(experiment, weights.get(experiment.id))
+        features[experiment.id] = experiment_feature(
+            experiment, weights.get(experiment.id), holdouts.get(experiment.id)
+        )
     return {"features": features}
 
 
@@ -199,8 +243,10 @@ def export_paths(
     (or :class:`ExportError`) lists every problem, located in the spec text."""
     from upsell_ab.spec.load import discover, parse_file
     from upsell_ab.spec.locate import problem_at, sorted_unique
+    from upsell_ab.spec.program import holdout_for
 
     experiments: list[Experiment] = []
+    holdouts: dict[str, Holdout] = {}
     problems: list[Problem] = []
     refused: list[Problem] = []
     seen: dict[str, Path] = {}
@@ -223,6 +269,9 @@ def export_paths(
             )
             continue
         seen[experiment.id] = path
+        holdout = holdout_for(path)
+        if holdout is not None:
+            holdouts[experiment.id] = holdout
         current = (weights or {}).get(experiment.id)
         for refusal in refusals(experiment, current):
             refused.append(
@@ -249,7 +298,7 @@ def export_paths(
         raise SpecError(sorted_unique(problems))
     if refused:
         raise ExportError(sorted_unique(refused))
-    return features_payload(experiments, weights)
+    return features_payload(experiments, weights, holdouts)
 
 
 def read_weights(path: str | Path) -> dict[str, list[float]]:

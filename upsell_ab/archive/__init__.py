@@ -1,0 +1,1 @@
+"""The results archive: concluded experiments as immutable, versioned JSON records."""

@@ -1,0 +1,1 @@
+"""Learning across experiments: comparisons from many experiments pooled by offer lever."""
