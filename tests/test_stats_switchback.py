@@ -8,6 +8,7 @@ import math
 import os
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -193,3 +194,72 @@ def test_interval_coverage_with_a_true_effect() -> None:
         covered += c.ci_low <= effect <= c.ci_high
     mc = math.sqrt(0.05 * 0.95 / reps)
     assert abs(covered / reps - 0.95) < 3 * mc, covered / reps
+
+
+# --- the data layer: slot totals in DuckDB ----------------------------------------------
+
+
+def cafe_store(
+    burn_in: int,
+) -> tuple[duckdb.DuckDBPyConnection, SlotClock, list[tuple[str, str, datetime, bool]]]:
+    """A DuckDB store with three days of walk-in visits (receipt ids), each exposed to its
+    hour's arm in Tokyo time; about 30 % take the cake."""
+    from upsell_ab.events.schema import create_schema
+
+    con = duckdb.connect()
+    create_schema(con)
+    clock = SlotClock("hour", "Asia/Tokyo", burn_in_minutes=burn_in)
+    assigner = Assigner(cafe())
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 12, 1, 0, 0)  # UTC, as the store keeps it
+    visits = []
+    for i in range(900):
+        at = start + timedelta(minutes=float(rng.uniform(0, 3 * 24 * 60)))
+        arm = assign_at(assigner, clock, at.replace(tzinfo=UTC)).variant
+        assert arm is not None
+        took = bool(rng.random() < 0.3)
+        visits.append((f"r{i}", arm, at, took))
+        con.execute(
+            "INSERT INTO exposures VALUES ('cafe-switchback', ?, ?, ?, ?, 1)",
+            [arm, f"r{i}", at, f"x{i}"],
+        )
+        if took:
+            con.execute(
+                "INSERT INTO events VALUES (?, ?, 'upsell_purchase', 520, 0, 1, NULL, ?, 1)",
+                [f"r{i}", at + timedelta(minutes=2), f"e{i}"],
+            )
+    return con, clock, visits
+
+
+def test_slot_totals_in_duckdb_match_a_python_recount_with_burn_in() -> None:
+    from upsell_ab.metrics.sql_slots import slot_totals
+
+    con, clock, visits = cafe_store(burn_in=10)
+    expected: dict[str, list[float]] = {}
+    arms: dict[str, str] = {}
+    for _, arm, at, took in visits:
+        aware = at.replace(tzinfo=UTC)
+        if clock.in_burn_in(aware):
+            continue
+        key = clock.key(aware)
+        arms[key] = arm
+        expected.setdefault(key, [0.0, 0.0])
+        expected[key][0] += 1
+        expected[key][1] += took
+    got = slot_totals(con, "cafe-switchback", clock, "upsell_purchase")
+    assert {r.slot: [r.n, r.total] for r in got} == expected
+    assert {r.slot: r.variant for r in got} == arms
+    assert sum(r.n for r in got) < len(visits)  # the burn-in removed visits
+    revenue = slot_totals(con, "cafe-switchback", clock, "upsell_purchase", binary=False)
+    assert {r.slot: r.total for r in revenue} == {k: v[1] * 520 for k, v in expected.items()}
+    result = compare_slots(got, "generic", "pairing")
+    assert result.slots == len(expected)
+
+
+def test_slot_totals_refuse_exposures_not_assigned_by_slot() -> None:
+    from upsell_ab.metrics.sql_slots import slot_totals
+
+    con, _, _ = cafe_store(burn_in=0)
+    wrong = SlotClock("day", "Asia/Tokyo")  # a day holds hours of both arms
+    with pytest.raises(ValueError, match="not assigned by day slot in Asia/Tokyo"):
+        slot_totals(con, "cafe-switchback", wrong, "upsell_purchase")
