@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from cli_support import run_cli
 
 from upsell_ab.assignment.hashing import hash_v2_bucket
@@ -139,3 +140,24 @@ def test_analyze_gives_no_verdict_on_a_switchback_until_it_reads_slots(tmp_path:
     decision = json.loads(result.stdout)["experiments"][0]["decision"]
     assert decision["action"] == "invalid"
     assert "switchback design" in decision["reasons"][0]
+
+
+def test_plan_counts_slots_for_a_switchback(tmp_path: Path) -> None:
+    from scipy import stats
+
+    (tmp_path / "metrics.yaml").write_text(CATALOGUE.read_text(encoding="utf-8"))
+    spec = tmp_path / "cafe_hours.yaml"
+    spec.write_text(SWITCHBACK, encoding="utf-8")
+    common = ("plan", str(spec), "--baseline", "0.3", "--mde", "0.08", "--mde-kind", "absolute")
+    missing = run_cli(*common)
+    assert missing.returncode == 1 and "--slot-sd" in missing.stderr
+    result = run_cli(*common, "--slot-sd", "0.08", "--units-per-slot", "26", "--format", "json")
+    payload = json.loads(result.stdout)
+    # Donner & Klar: (z_.975 + z_.8)^2 * 2 * (tau^2 + p(1-p)/m) / mde^2 slots per arm
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    per_arm = int(np.ceil(z**2 * 2 * (0.08**2 + 0.21 / 26) / 0.08**2))
+    assert (payload["design"], payload["slots_per_arm"], payload["slots"]) == (
+        "switchback",
+        per_arm,
+        2 * per_arm,
+    )
