@@ -161,3 +161,33 @@ def test_plan_counts_slots_for_a_switchback(tmp_path: Path) -> None:
         per_arm,
         2 * per_arm,
     )
+
+
+def test_assign_file_by_time_equals_assign_at_each_row(tmp_path: Path) -> None:
+    import pandas as pd
+
+    (tmp_path / "metrics.yaml").write_text(CATALOGUE.read_text(encoding="utf-8"))
+    spec = tmp_path / "cafe_hours.yaml"
+    spec.write_text(SWITCHBACK, encoding="utf-8")
+    times = ["2026-12-04T10:59", "2026-12-04T01:05+00:00", "2026-12-05T18:30", "2026-12-06T07:00"]
+    pd.DataFrame({"receipt": ["r1", "r2", "r3", "r4"], "at": times}).to_csv(
+        tmp_path / "in.csv", index=False
+    )
+    out = tmp_path / "out.csv"
+    made = run_cli(
+        "assign", str(spec), "--input", str(tmp_path / "in.csv"), "--output", str(out),
+        "--time-column", "at",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    bulk = pd.read_csv(out)["variant"].tolist()
+    single = [run_cli("assign", str(spec), "--at", t).stdout.strip() for t in times]
+    assert bulk == single
+    assert bulk[0] == bulk[1]  # 10:59 Tokyo and 01:05 UTC are the same hour slot
+    pd.DataFrame({"at": ["2026-12-04T10:00", "lunch"]}).to_csv(tmp_path / "bad.csv", index=False)
+    bad_out = tmp_path / "bad_out.csv"
+    bad = run_cli(
+        "assign", str(spec), "--input", str(tmp_path / "bad.csv"), "--output", str(bad_out),
+        "--time-column", "at",
+    )  # fmt: skip
+    assert bad.returncode == 1 and ":3" in bad.stderr and "lunch" in bad.stderr
+    assert not bad_out.exists()

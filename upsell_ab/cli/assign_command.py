@@ -75,6 +75,11 @@ def register(subparsers: Any) -> None:
         help="switchback specs (randomization.unit: time_slot): the arm of the slot holding "
         "this ISO 8601 time (no offset = the shop's local time) instead of --unit",
     )
+    parser.add_argument(
+        "--time-column",
+        default="timestamp",
+        help="switchback specs with --input: the column with each row's time (default timestamp)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -87,7 +92,7 @@ def _assign_slot(experiment: Experiment, args: argparse.Namespace) -> int:
             "--at is for switchback specs (randomization.unit: time_slot); give --unit ID"
         )
     if args.unit is not None or args.input is not None:
-        raise _argument_error("--at replaces --unit and --input for a switchback spec")
+        raise _argument_error("--at replaces --unit and --input; give one of them")
     try:
         at = datetime.fromisoformat(args.at)
     except ValueError:
@@ -136,9 +141,13 @@ def run(args: argparse.Namespace) -> int:
 
     experiment = load_spec(args.spec)
     if experiment.randomization.is_switchback:
+        if args.input is not None:
+            from upsell_ab.cli.assign_slots import assign_slot_file
+
+            return assign_slot_file(experiment, args)
         raise _argument_error(
             "this spec randomises time slots (randomization.unit: time_slot): "
-            "give --at TIME instead of --unit/--input"
+            "give --at TIME (or --input FILE with a time column) instead of --unit"
         )
     holdout = holdout_for(args.spec)
     if args.unit is not None:
