@@ -122,7 +122,7 @@ def main() -> None:
             rate = sum(p < 0.05 for p in p_values) / len(p_values)
             se = math.sqrt(0.05 * 0.95 / len(p_values))
             lines.append(
-                f"- false-positive rate of the period-weighted analysis: {rate:.3f} "
+                f"- false-positive rate of the analysis (batched-z p-values): {rate:.3f} "
                 f"({len(p_values)} comparisons; nominal 0.05 +- {se:.3f})"
             )
         else:

@@ -24,6 +24,7 @@ BAD_CHOICE: dict[str, list[str]] = {
     "serve": ["serve", "--spool", "s", "--tokens", "t", "--port", "eighty"],
     "learn": ["learn", "--comparisons", "c.csv", "--method", "bayes"],
     "conclude": ["conclude", "x.yaml", "--format", "yaml"],
+    "holdout": ["holdout", ".", "--format", "pdf"],
 }
 
 

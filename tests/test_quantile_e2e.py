@@ -61,6 +61,10 @@ def test_medians_match_numpy_and_every_format_renders(one_order_each: bool) -> N
     for arm in ("laptop_only", "bundle"):
         values = _arm_values(exposures, events, arm)
         assert medians[arm] == np.percentile(values, 50, method="inverted_cdf")
+    # the "Units" column counts exposed customers, as for every metric, not orders
+    units_shown = {v.variant: v.n for v in report.variants}
+    primary = {v.variant: v.n for v in result.metric(LAPTOP.primary_metric).variants}
+    assert units_shown == primary
     (comparison,) = result.comparisons("median_order_value")
     assert comparison.method == "quantile (order statistics)"
     variance = 0.0

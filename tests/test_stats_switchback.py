@@ -263,3 +263,37 @@ def test_slot_totals_refuse_exposures_not_assigned_by_slot() -> None:
     wrong = SlotClock("day", "Asia/Tokyo")  # a day holds hours of both arms
     with pytest.raises(ValueError, match="not assigned by day slot in Asia/Tokyo"):
         slot_totals(con, "cafe-switchback", wrong, "upsell_purchase")
+
+
+# --- planning: slots, not customers ---------------------------------------------------
+
+
+def test_slots_needed_closed_form_and_simulated_power() -> None:
+    from scipy import stats
+
+    from upsell_ab.stats.switchback import slots_needed
+
+    # take rate 30 %, slot shock sd 0.08, ~26 customers per slot, detect +8 points
+    within = math.sqrt(0.3 * 0.7)
+    plan = slots_needed(
+        within_sd=within, between_slot_sd=0.08, customers_per_slot=26, mde=0.08, power=0.8
+    )
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    expected = math.ceil(z**2 * 2 * (0.08**2 + within**2 / 26) / 0.08**2)
+    assert plan.slots_per_arm == expected and plan.slots == 2 * expected
+    assert plan.design_effect == pytest.approx(1 + 26 * 0.0064 / 0.21)
+    # simulated power of the slot analysis at the planned number of slots
+    rng = np.random.default_rng(8)
+    reps, hits = 400, 0
+    for _ in range(reps):
+        arms = np.repeat([False, True], plan.slots_per_arm)
+        n = np.full(plan.slots, 26)
+        p = np.clip(0.3 + rng.normal(0, 0.08, plan.slots) + 0.08 * arms, 0, 1)
+        takes = rng.binomial(n, p)
+        rows = [
+            SlotTotals(str(i), "pairing" if arms[i] else "generic", 26.0, float(takes[i]))
+            for i in range(plan.slots)
+        ]
+        hits += compare_slots(rows, "generic", "pairing").p_value < 0.05
+    mc = math.sqrt(0.8 * 0.2 / reps)  # 0.02
+    assert abs(hits / reps - 0.8) < 3 * mc, hits / reps  # 0.80 in the note of docs/switchback.md

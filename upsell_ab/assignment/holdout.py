@@ -70,6 +70,11 @@ class HoldoutGate:
         codes = outcome_codes(unit_ids, self._plan, self._extension).codes
         return (codes == HELD) | (codes == CODE_MISSING)
 
+    def group(self, unit_id: object) -> str:
+        """The variant to log for the programme exposure of ``unit_id``: ``holdout`` or
+        ``programme`` (:mod:`upsell_ab.spec.holdout_analysis`)."""
+        return "holdout" if self.held_out(unit_id) else "programme"
+
     def describe(self) -> str:
         h = self.holdout
         return f"holdout {h.id}: {h.share:.1%} of {h.unit} held out (seed {self.seed!r}, hash v2)"

@@ -22,20 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from upsell_ab.spec.randomization_models import SlotLength
+
 if TYPE_CHECKING:
     from upsell_ab.assignment.assigner import Assigner, Assignment
-
-
-class SlotLength(StrEnum):
-    """How long one randomised slot lasts (``day_of_week``: every Monday is one slot)."""
-
-    hour = "hour"
-    day = "day"
-    day_of_week = "day_of_week"
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,40 @@ def register(subparsers: Any) -> None:
         help="bandit specs: remember each unit's first variant in the store (required once "
         "the weights changed)",
     )
+    parser.add_argument(
+        "--at",
+        metavar="TIME",
+        help="switchback specs (randomization.unit: time_slot): the arm of the slot holding "
+        "this ISO 8601 time (no offset = the shop's local time) instead of --unit",
+    )
+    parser.add_argument(
+        "--time-column",
+        default="timestamp",
+        help="switchback specs with --input: the column with each row's time (default timestamp)",
+    )
     parser.set_defaults(run=run)
+
+
+def _assign_slot(experiment: Experiment, args: argparse.Namespace) -> int:
+    """A switchback spec: the slot key of ``--at`` is the hashed unit."""
+    from datetime import datetime
+
+    if not experiment.randomization.is_switchback:
+        raise _argument_error(
+            "--at is for switchback specs (randomization.unit: time_slot); give --unit ID"
+        )
+    if args.unit is not None or args.input is not None:
+        raise _argument_error("--at replaces --unit and --input; give one of them")
+    try:
+        at = datetime.fromisoformat(args.at)
+    except ValueError:
+        raise _argument_error(
+            f"--at {args.at!r} is not an ISO 8601 time such as 2026-12-04T10:30"
+        ) from None
+    from upsell_ab.assignment import Assigner
+
+    key = experiment.randomization.clock().key(at)
+    return _assign_one(experiment, key, args.attr, args.format, Assigner(experiment))
 
 
 def _assigner(experiment: Experiment, args: argparse.Namespace, holdout: Holdout | None) -> Any:
@@ -93,6 +126,10 @@ def _assigner(experiment: Experiment, args: argparse.Namespace, holdout: Holdout
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.at is not None:
+        from upsell_ab.spec.load import load_spec
+
+        return _assign_slot(load_spec(args.spec), args)
     if (args.unit is None) == (args.input is None):
         raise _argument_error("give either --unit ID or --input FILE --output FILE")
     if args.input is not None and args.output is None:
@@ -103,6 +140,15 @@ def run(args: argparse.Namespace) -> int:
     from upsell_ab.spec.program import holdout_for
 
     experiment = load_spec(args.spec)
+    if experiment.randomization.is_switchback:
+        if args.input is not None:
+            from upsell_ab.cli.assign_slots import assign_slot_file
+
+            return assign_slot_file(experiment, args)
+        raise _argument_error(
+            "this spec randomises time slots (randomization.unit: time_slot): "
+            "give --at TIME (or --input FILE with a time column) instead of --unit"
+        )
     holdout = holdout_for(args.spec)
     if args.unit is not None:
         assigner = _assigner(experiment, args, holdout)

@@ -36,6 +36,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "conclude",
     "learn",
+    "holdout",
 )
 
 EPILOG = """exit codes:

@@ -63,6 +63,12 @@ def register(subparsers: Any) -> None:
         "--days", type=positive_float, help="what D days can detect (default: the window)"
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--slot-sd", type=positive_float, help="switchback specs: sd of the slot effect"
+    )
+    parser.add_argument(
+        "--units-per-slot", type=positive_float, help="switchback specs: customers a slot"
+    )
     parser.set_defaults(run=run)
 
 
@@ -123,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
             f"'{primary}' is a {resolved.metrics[primary].type.value} metric: pass --std "
             "(per-unit standard deviation) or --store" + about_primary
         )
+    if experiment.randomization.is_switchback:
+        from upsell_ab.cli.plan_switchback import plan_switchback
+
+        return plan_switchback(args, resolved, inputs[0])
     coverage = experiment.population.coverage
     daily = args.daily_units if args.daily_units is not None else settings.daily_units
     if daily is None and history is not None and history.daily_units:

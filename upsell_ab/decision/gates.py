@@ -74,6 +74,14 @@ def blocking_problems(
     problems: list[str] = []
     experiment = resolved.experiment
     control = experiment.control.id
+    if experiment.randomization.is_switchback:
+        problems.append(
+            "This is a switchback design (time slots were randomised, "
+            "randomization.unit: time_slot), but this analysis treats customers as "
+            "independent; customers of one slot are correlated, so its intervals are too "
+            "narrow. Analyse the slot totals (docs/switchback.md) until analyze reads the "
+            "slot design."
+        )
     if data is not None:
         quality = data.quality
         periods = quality.exposure_periods

@@ -66,7 +66,7 @@ from upsell_ab.spec.data_models import (
     SourceKind,
     Table,
 )
-from upsell_ab.spec.findings import check
+from upsell_ab.spec.findings import Finding, check
 from upsell_ab.spec.offer_models import (
     Discount,
     Item,
@@ -84,6 +84,7 @@ from upsell_ab.spec.population_models import (
     Scalar,
 )
 from upsell_ab.spec.quantile_models import QuantileOf, QuantileSettings
+from upsell_ab.spec.randomization_models import Randomization
 from upsell_ab.spec.rules import WEIGHT_TOLERANCE, experiment_findings, role_findings
 
 __all__ = [
@@ -197,6 +198,8 @@ class Experiment(Model):
     data: DataSource = DataSource()
     allocation: Allocation = Allocation()
     """How traffic is split over time: fixed spec weights (default) or a bandit."""
+    randomization: Randomization = Randomization()
+    """What is hashed: the population's unit (default) or time slots (switchback)."""
     overrides: dict[str, Identifier] = Field(default_factory=dict)
     """QA: unit id -> forced variant id."""
 
@@ -237,6 +240,14 @@ class Experiment(Model):
         findings = experiment_findings(plain)
         if self.allocation.is_bandit:
             findings += allocation_findings(self._allocation_plain())
+            if self.randomization.is_switchback:
+                findings.append(
+                    Finding(
+                        ("randomization", "unit"),
+                        "a bandit cannot allocate time slots yet",
+                        "use allocation kind: fixed with unit: time_slot",
+                    )
+                )
         check(findings)
         return self
 

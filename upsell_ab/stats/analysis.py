@@ -111,7 +111,10 @@ def variant_summary(variant: str, stats: MetricStats | None) -> VariantSummary:
     if stats is None or arm_status(stats) is Status.no_data:
         return VariantSummary(variant=variant, n=0 if stats is None else stats.n, mean=None)
     if isinstance(stats, QuantileStats):
-        mean = stats.quantile
+        # the arm's exposed units, like every other metric (n counts observations:
+        # orders for a per-event quantile)
+        units = stats.units if stats.units is not None else stats.n
+        return VariantSummary(variant=variant, n=units, mean=float(stats.quantile))
     elif isinstance(stats, RatioStats | CupedRatioStats):
         mean = stats.numerator_sum / stats.denominator_sum
     elif isinstance(stats, SampleStats):

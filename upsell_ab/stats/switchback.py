@@ -120,3 +120,45 @@ def slot_srm(
     for r in rows:
         counts[r.variant] = counts.get(r.variant, 0) + 1
     return srm_test(counts, weights, alpha=alpha)
+
+
+@dataclass(frozen=True)
+class SlotPlan:
+    """Slots a switchback needs: per arm and in all, with the design effect behind them."""
+
+    slots_per_arm: int
+    slots: int
+    design_effect: float  # slot-mean variance over a single customer's variance / m
+
+
+def slots_needed(
+    *,
+    within_sd: float,
+    between_slot_sd: float,
+    customers_per_slot: float,
+    mde: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> SlotPlan:
+    """Slots per arm to detect an absolute difference ``mde`` between two arms at equal
+    weights, the slot being the unit (Donner & Klar 2000, "Design and Analysis of Cluster
+    Randomization Trials", ch. 5; two-sided, normal approximation):
+
+        sigma_slot^2 = tau^2 + sigma^2 / m,
+        G_arm = ceil((z_{1-alpha/2} + z_{power})^2 * 2 sigma_slot^2 / mde^2),
+
+    tau the sd of the slot effect, sigma the sd of one customer's outcome within a slot,
+    m the customers per slot. The design effect (variance against m independent customers)
+    is 1 + m tau^2 / sigma^2: a busy slot adds customers but not independent information.
+    At least 2 slots per arm (the analysis needs them)."""
+    from statistics import NormalDist
+
+    if mde <= 0 or customers_per_slot <= 0 or within_sd < 0 or between_slot_sd < 0:
+        raise StatsError("slots_needed needs mde > 0, customers_per_slot > 0 and sds >= 0")
+    variance = between_slot_sd**2 + within_sd**2 / customers_per_slot
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    per_arm = max(2, math.ceil(z**2 * 2 * variance / mde**2))
+    effect = (
+        1 + customers_per_slot * between_slot_sd**2 / within_sd**2 if within_sd > 0 else math.inf
+    )
+    return SlotPlan(per_arm, 2 * per_arm, effect)

@@ -1,0 +1,75 @@
+"""`upsell-ab holdout [PATH] --store DB`: the upsell programme against its long-term holdout.
+
+Reads ``program.yaml`` (PATH: the file, or a folder searched like ``metrics.yaml``), builds
+the programme-vs-holdout experiment (:mod:`upsell_ab.spec.holdout_analysis`) and runs the
+ordinary analysis on the programme exposures logged under the holdout's id. Heavy imports
+happen inside :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from upsell_ab.cli.exit_codes import ExitCode
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "holdout",
+        help="what the whole upsell programme did, against the long-term holdout",
+        description=(
+            "Compare customers in the long-term holdout (program.yaml: no offers at all) "
+            "with everyone else on the holdout's metrics (repeat purchase, unsubscribes, "
+            "complaints, LTV ...). Needs one programme exposure per customer logged under "
+            "the holdout's id with variant 'holdout' or 'programme' (HoldoutGate.group)."
+        ),
+    )
+    parser.add_argument(
+        "path", nargs="?", default=".", metavar="PATH", help="program.yaml or a folder"
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--store", metavar="DB", help="DuckDB store with the exposures")
+    source.add_argument("--summary", metavar="FILE.csv", help="per-group sums instead")
+    parser.add_argument("--format", choices=("text", "markdown", "json", "html"), default="text")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from upsell_ab.cli.run_output import render_runs, write_text
+    from upsell_ab.errors import InputError, Location, Problem
+    from upsell_ab.spec.holdout_analysis import programme_spec
+    from upsell_ab.spec.program import find_program, load_program
+    from upsell_ab.workflow import run_experiment
+
+    path = Path(args.path)
+    program_file = path if path.is_file() else find_program(path)
+    if program_file is None:
+        raise InputError(
+            [
+                Problem(
+                    Location(file=str(path)),
+                    "no program.yaml here or in a parent folder",
+                    "write one with a holdout (docs/spec.md, 'The programme and its holdout')",
+                )
+            ]
+        )
+    holdout = load_program(program_file).holdout
+    if holdout is None:
+        raise InputError(
+            [Problem(Location(file=str(program_file)), "program.yaml has no holdout", None)]
+        )
+    resolved = programme_spec(holdout, program_file)
+    experiment_run = run_experiment(resolved, store=args.store, summary=args.summary)
+    text = render_runs([experiment_run], args.format, to_terminal=args.output is None)
+    write_text(text, args.output)
+    if experiment_run.waiting_for_data:
+        print(
+            f"upsell-ab holdout: note: no programme exposure under '{holdout.id}' yet: log one "
+            "per customer with variant holdout or programme (HoldoutGate.group)",
+            file=sys.stderr,
+        )
+    return int(ExitCode.OK)
