@@ -119,10 +119,14 @@ def test_gain_against_an_equal_split_closed_form() -> None:
 
 
 def test_the_report_states_the_gain(store: Path) -> None:
-    notes = " ".join(upsell_ab.load(SPEC).analyze(str(store)).to_dict()["experiments"][0]["notes"])
-    assert (
-        "estimated gain on upsell_take_rate against an equal split of the same 1,900 units" in notes
-    )
+    result = upsell_ab.load(SPEC).analyze(str(store))
+    notes = " ".join(result.to_dict()["experiments"][0]["notes"])
+    phrase = "estimated gain on upsell_take_rate against an equal split of the same 1,900 units"
+    assert phrase in notes
+    # and in every other format (text may wrap: compare with whitespace collapsed)
+    for rendered in (result.to_markdown(), result.to_text(), result.to_html()):
+        # (Markdown escapes the metric's underscores, so the check starts after it)
+        assert phrase.split("upsell_take_rate ")[1] in " ".join(rendered.split())
 
 
 def test_the_report_shows_the_weights_over_time_in_every_format(store: Path) -> None:
