@@ -13,6 +13,7 @@ rates it draws from), never our own analysis.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -21,6 +22,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_bandit_pipeline import one_run
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("UPSELL_AB_SLOW"), reason="set UPSELL_AB_SLOW=1 (minutes of simulation)"
+)
 
 DRIFT_SEEDS = 6
 AA_SEEDS = 8

@@ -10,6 +10,7 @@ but earns least.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_bandit import run_once, summary
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("UPSELL_AB_SLOW"), reason="set UPSELL_AB_SLOW=1 (minutes of simulation)"
+)
 
 SEEDS = 40
 
