@@ -103,10 +103,9 @@ class Experiment:
     @cached_property
     def holdout(self) -> Holdout | None:
         """The long-term holdout this experiment obeys (``program.yaml``), or None."""
-        from upsell_ab.spec.program import holdout_for
+        from upsell_ab.spec.program import holdout_of
 
-        source = self.resolved.source_file
-        return holdout_for(source) if source is not None else None
+        return holdout_of(self.resolved.source_file)
 
     def assign(self, unit_id: str, attributes: Mapping[str, object] | None = None) -> Assignment:
         """The variant of one unit (``attributes`` feed the targeting conditions).

@@ -66,15 +66,27 @@ def data_fingerprint(run: ExperimentRun) -> dict[str, Any]:
     return round_floats({"units": units, "metrics": metrics})
 
 
-def build_record(run: ExperimentRun, *, concluded_by: str, version: int) -> dict[str, Any]:
-    """The record of ``run`` (see the module docstring)."""
+def data_hash(data: dict[str, Any]) -> str:
+    """SHA-256 of a data fingerprint's canonical JSON."""
+    return hashlib.sha256(canonical(data).encode("utf-8")).hexdigest()
+
+
+def build_record(
+    run: ExperimentRun,
+    *,
+    concluded_by: str,
+    version: int,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record of ``run`` (see the module docstring); ``data``: its fingerprint, when
+    the caller already has it."""
     from upsell_ab import __version__
     from upsell_ab.report.model import to_document
 
     experiment = run.resolved.experiment
     document = to_document([run.report()])
     result = document["experiments"][0]
-    data = data_fingerprint(run)
+    data = data if data is not None else data_fingerprint(run)
     winner = run.outcome.variant if run.outcome.action.value == "ship" else None
     offer = None
     if winner is not None:
@@ -91,7 +103,7 @@ def build_record(run: ExperimentRun, *, concluded_by: str, version: int) -> dict
         "spec": experiment.model_dump(mode="json"),
         "spec_sha256": spec_hash(experiment),
         "data": data,
-        "data_sha256": hashlib.sha256(canonical(data).encode("utf-8")).hexdigest(),
+        "data_sha256": data_hash(data),
         "decision": {
             "action": run.outcome.action.value,
             "winner": winner,

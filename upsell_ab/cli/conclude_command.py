@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from upsell_ab.archive.record import build_record, data_fingerprint, spec_hash
+    from upsell_ab.archive.record import build_record, data_fingerprint, data_hash, spec_hash
     from upsell_ab.archive.store import results_dir, write_record
     from upsell_ab.errors import InputError, Location, Problem
     from upsell_ab.workflow import run_experiment
@@ -59,18 +59,14 @@ def run(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    import hashlib
-
-    from upsell_ab.archive.record import canonical
-
-    data_sha = hashlib.sha256(canonical(data_fingerprint(experiment_run)).encode()).hexdigest()
+    data = data_fingerprint(experiment_run)
     who = args.by or _user()
     written = write_record(
         results_dir(args.spec, args.results),
-        lambda version: build_record(experiment_run, concluded_by=who, version=version),
+        lambda version: build_record(experiment_run, concluded_by=who, version=version, data=data),
         experiment.id,
         spec_sha=spec_hash(experiment),
-        data_sha=data_sha,
+        data_sha=data_hash(data),
         force=args.force,
     )
     outcome = experiment_run.outcome

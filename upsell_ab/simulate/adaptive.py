@@ -76,12 +76,9 @@ def simulate_bandit(
     begin = datetime(first_day.year, first_day.month, first_day.day)
     finish = begin + timedelta(days=days)
     sticky = StoreSticky(store)
-    source = resolved.source_file
-    holdout = None
-    if source is not None:
-        from upsell_ab.spec.program import holdout_for
+    from upsell_ab.spec.program import holdout_of
 
-        holdout = holdout_for(source)
+    holdout = holdout_of(resolved.source_file)
     arrivals = population.arrivals.astype("datetime64[us]")
     assigned = np.full(len(population.unit_ids), None, dtype=object)
     pending: list[pd.DataFrame] = []

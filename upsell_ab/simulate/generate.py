@@ -216,12 +216,9 @@ def behave(
 
 def _holdout(item: Experiment | ResolvedExperiment) -> Holdout | None:
     """The programme holdout of a spec loaded from a file (``program.yaml`` beside it)."""
-    source = getattr(item, "source_file", None)
-    if source is None:
-        return None
-    from upsell_ab.spec.program import holdout_for
+    from upsell_ab.spec.program import holdout_of
 
-    return holdout_for(source)
+    return holdout_of(getattr(item, "source_file", None))
 
 
 def simulate_one(

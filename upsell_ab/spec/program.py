@@ -68,3 +68,8 @@ def holdout_for(spec_path: str | Path) -> Holdout | None:
     """The holdout every experiment under ``spec_path`` obeys (None without program.yaml)."""
     found = find_program(spec_path)
     return load_program(found).holdout if found is not None else None
+
+
+def holdout_of(source_file: str | Path | None) -> Holdout | None:
+    """The holdout of a spec loaded from ``source_file`` (None for a spec built in Python)."""
+    return holdout_for(source_file) if source_file is not None else None
