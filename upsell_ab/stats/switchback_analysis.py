@@ -186,9 +186,10 @@ def design_notes(resolved: ResolvedExperiment, data: ExperimentData) -> list[str
         + (f" ({units[v] / slots[v]:.1f} a slot)" if slots[v] else "")
         for v in variants
     )
+    length = SlotLength(clock.slot).value.replace("_", " ")
     notes = [
         f"switchback design: time slots were randomised, not customers (each "
-        f"{SlotLength(clock.slot).value.replace('_', ' ')} in {clock.timezone} gets one arm), so the unit "
+        f"{length} in {clock.timezone} gets one arm), so the unit "
         f"of analysis is the slot: {total_slots:,} slots with {total_units:,} customers "
         f"({per_slot:.1f} a slot); {arms}. Estimates are ratios of slot sums; intervals and "
         "p-values are cluster-robust over slots (CR2, Bell & McCaffrey 2002) with "
