@@ -42,6 +42,7 @@ from datetime import date, timedelta
 
 from sqlglot import exp
 
+from upsell_ab.assignment.switchback import SlotClock
 from upsell_ab.events.sources import Relation, SourceTables
 from upsell_ab.metrics.capping import (
     Channel,
@@ -103,6 +104,9 @@ class QueryPlan:
     allocation: tuple[AllocationWindow, ...] = ()
     """Allocation windows of an adaptive experiment: adds per-(variant, period) rows
     (:mod:`upsell_ab.metrics.sql_periods`)."""
+    switchback: SlotClock | None = None
+    """The slot clock of a switchback spec: adds per-(variant, slot) rows after the
+    burn-in (:mod:`upsell_ab.metrics.sql_slots`)."""
 
 
 def _relation(relation: Relation, dialect: Dialect) -> exp.Expr:
@@ -653,6 +657,11 @@ class QueryBuilder:
 
             stats = self._stat_columns()
             branches.append(period_branch(self.row, self.stats_source, stats, self.plan.allocation))
+        if self.plan.switchback is not None:
+            from upsell_ab.metrics.sql_slots import slot_branch
+
+            stats = self._stat_columns()
+            branches.append(slot_branch(self.row, self.stats_source, stats, self.plan.switchback))
         return branches
 
     def _daily_branch(self) -> exp.Select:
