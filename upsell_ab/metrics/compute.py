@@ -143,7 +143,7 @@ def compute_experiment_data(
     from dataclasses import replace
 
     from upsell_ab.metrics.sql import QueryBuilder
-    from upsell_ab.metrics.sql_exact import FALLBACK_NOTE, is_exact_failure
+    from upsell_ab.metrics.sql_exact import FALLBACK_NOTE, FINEST, is_exact_failure, too_fine
 
     if not allocation and resolved.experiment.allocation.is_bandit:
         allocation = recorded_windows(resolved, store if connection is None else None)
@@ -161,18 +161,24 @@ def compute_experiment_data(
     notes: tuple[str, ...] = ()
     try:
         builder = QueryBuilder(plan, engine.dialect)
+        reason: str | None = None
         try:
             rows = engine.execute(builder.build().sql(dialect=engine.dialect))
+            fine = too_fine(rows, builder.output_columns) if builder.exact else None
+            if fine is not None:
+                reason = f"non-zero '{fine}' values below {FINEST:g}"
         except StoreError as error:
             if not builder.exact or not is_exact_failure(str(error)):
                 raise
+            reason = _first_line(str(error))
+        if reason is not None:
             # a value outside the exact ranges: DOUBLE sums, added in a fixed order
             plan = replace(plan, exact_sums=False)
             builder = QueryBuilder(plan, engine.dialect)
             if isinstance(engine, DuckDBEngine):
                 engine.single_thread()
             rows = engine.execute(builder.build().sql(dialect=engine.dialect))
-            notes = (FALLBACK_NOTE.format(reason=_first_line(str(error))),)
+            notes = (FALLBACK_NOTE.format(reason=reason),)
         quantile_rows = _quantile_rows(plan, engine)
     finally:
         engine.close()

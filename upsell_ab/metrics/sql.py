@@ -61,10 +61,12 @@ from upsell_ab.metrics.periods import AllocationWindow
 from upsell_ab.metrics.sql_daily import daily_increments
 from upsell_ab.metrics.sql_exact import (
     BOUNDS,
+    SUMMED_COLUMNS,
     as_double,
     bounds_cte,
     exact_sum,
     exact_sum_if,
+    finest,
     with_bounds,
 )
 from upsell_ab.metrics.sql_frames import frame_ctes, framed, scale, shift, to_frame
@@ -168,6 +170,18 @@ class QueryBuilder:
         )
         """(event type, column) pairs whose measured values feed a metric: the query
         counts their events and those with a non-zero value (an unmapped column is all 0)."""
+        self.summed: tuple[str, ...] = tuple(
+            sorted(
+                {
+                    column
+                    for _, ch in self.channels
+                    if ch.column is None
+                    for column in SUMMED_COLUMNS[ch.summand]
+                }
+            )
+        )
+        """Event columns the per-unit sums add (``kept`` aliases): with exact sums the
+        query reports each one's smallest non-zero magnitude (:mod:`.sql_exact`)."""
 
     # ------------------------------------------------------------------ helpers
     def _cte(self, name: str, query: exp.Expr, reused: bool = False) -> None:
@@ -368,6 +382,11 @@ class QueryBuilder:
                 self._sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False)
             )
         columns.append(count_where(fresh.copy()).as_(id_("events"), copy=False))
+        if self.exact:
+            for column in self.summed:
+                columns.append(
+                    finest(fresh.copy(), qcol(column, "e")).as_(id_(f"fine_{column}"), copy=False)
+                )
         for k, (event, column) in enumerate(self.measured):
             of_type = exp.and_(
                 fresh.copy(),
@@ -624,6 +643,15 @@ class QueryBuilder:
             branches.append(
                 self.row("dups", n=exp.Sum(this=qcol("dups"))).from_(id_("ev_unit"), copy=False)
             )
+        if self.exact:
+            for column in self.summed:
+                branches.append(
+                    self.row(
+                        "fine",
+                        seg_value=string(column),
+                        value=exp.Min(this=qcol(f"fine_{column}")),
+                    ).from_(id_("ev_unit"), copy=False)
+                )
         multi = exp.and_(
             exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
             exp.NEQ(this=qcol("v"), expression=qcol("v_max")),

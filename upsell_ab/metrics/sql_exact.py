@@ -13,9 +13,12 @@ taken over integers and the order of the additions cannot matter:
    rounded to a 128-bit integer (HUGEINT), which DuckDB adds exactly. Each value is
    rounded once to a multiple of 2^-60 (8.7e-19, far below any currency's or
    quantity's resolution); a value or a unit's sum must stay below 2^67 (1.5e20) in
-   magnitude. (``DECIMAL(38, 18)`` would do the same in base 10, but converting its
-   sums back to DOUBLE doubled the cost of the per-unit step; a power of two is exact
-   and free.)
+   magnitude, and every non-zero value at least 2^-20 (about 1e-6), so that it keeps
+   40 significant bits (relative rounding below 1e-12). The query reports the
+   smallest non-zero magnitude of each summed column (``kind = 'fine'`` rows) to check
+   that. (``DECIMAL(38, 18)`` would do the same in base 10, but converting its sums
+   back to DOUBLE doubled the cost of the per-unit step; a power of two is exact and
+   free.)
 2. **Per-unit terms** (y, y^2, x*y, daily increments ...) are summed per variant,
    segment, allocation period and day as 128-bit integers in units of a per-statistic
    *quantum* ``q = 2^(floor(log2 M) - 62)``, where ``M = max |term|`` over the units
@@ -28,7 +31,8 @@ taken over integers and the order of the additions cannot matter:
    one would overflow).
 
 **When it does not fit** (a non-finite value, a value or sum beyond the ranges above),
-DuckDB raises a conversion or out-of-range error instead of returning a wrong number;
+DuckDB raises a conversion or out-of-range error instead of returning a wrong number
+(and a value below 2^-20 shows in the ``fine`` rows);
 :func:`~upsell_ab.metrics.compute.compute_experiment_data` then re-runs the query with
 plain DOUBLE sums on one thread (a fixed order: still deterministic) and says so in the
 report's notes (:data:`FALLBACK_NOTE`).
@@ -38,6 +42,8 @@ Only the DuckDB dialect uses this; PostgreSQL's NUMERIC and Spark keep their own
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlglot import exp
 
 from upsell_ab.metrics.sql_layout import id_, num, qcol
@@ -45,15 +51,27 @@ from upsell_ab.metrics.sql_layout import id_, num, qcol
 EVENT_BITS = 60
 """Fractional bits of the per-unit event sums (128-bit integers of 2^-60)."""
 EVENT_SCALE = float(2**EVENT_BITS)
+FINEST = 2.0**-20
+"""Smallest non-zero event value (magnitude) the fixed point keeps to 1e-12 relative."""
+SUMMED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "value": ("val",),
+    "quantity": ("qty",),
+    "discount": ("disc",),
+    "profit": ("val", "disc"),
+    "count": (),
+}
+"""The event columns (``kept`` aliases) each summand adds up."""
+CANONICAL = {"val": "value", "disc": "discount", "qty": "quantity"}
 QUANTUM_BITS = 62
 """A term is at most 2^(QUANTUM_BITS + 1) quanta (``M < 2^(floor(log2 M) + 1)``)."""
-LOWEST_EXPONENT = -960
-"""Smallest ``floor(log2 M)`` used: keeps ``q >= 2^-1022`` (a normal DOUBLE, never 0)."""
+LOWEST_EXPONENT = -1012
+"""Smallest ``floor(log2 M)`` used: keeps ``q >= 2^-1074`` (the smallest DOUBLE, never 0;
+dividing by a power of two stays exact even when it is subnormal)."""
 BOUNDS = "bounds"
 """The one-row CTE holding every statistic's quantum."""
 FALLBACK_NOTE = (
     "Sums were added in floating point on one thread, because a value did not fit the "
-    "exact 128-bit sums (beyond 1e20 in magnitude, or not finite; DuckDB: {reason}). "
+    "exact 128-bit sums (beyond 1e20 or below 1e-6 in magnitude, or not finite: {reason}). "
     "The report is still reproducible; only the parallel speed-up was lost."
 )
 EXACT_FAILURES = ("Conversion Error", "Out of Range Error", "Overflow")
@@ -73,6 +91,26 @@ def exact_sum_if(condition: exp.Expr, value: exp.Expr) -> exp.Expr:
     return exp.Sum(
         this=exp.Case(ifs=[exp.If(this=condition, true=fixed_value(value))], default=zero)
     )
+
+
+def finest(condition: exp.Expr, column: exp.Expr) -> exp.Expr:
+    """``MIN(|column|)`` over the rows where ``condition`` holds and it is not 0."""
+    nonzero = exp.and_(condition, exp.NEQ(this=column, expression=num(0.0)), copy=False)
+    return exp.Min(this=exp.Case(ifs=[exp.If(this=nonzero, true=exp.Abs(this=column.copy()))]))
+
+
+def too_fine(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> str | None:
+    """The event column (``value``, ``discount``, ``quantity``) whose smallest non-zero
+    value is below :data:`FINEST` (from the query's ``fine`` rows), or None when the
+    fixed-point event sums were exact enough."""
+    index = {name: i for i, name in enumerate(columns)}
+    for row in rows:
+        if row[index["kind"]] != "fine":
+            continue
+        smallest = row[index["value"]]
+        if smallest is not None and float(smallest) < FINEST:
+            return CANONICAL[str(row[index["seg_value"]])]
+    return None
 
 
 def as_double(value: exp.Expr) -> exp.Expr:
@@ -134,8 +172,10 @@ __all__ = [
     "bounds_cte",
     "exact_sum",
     "exact_sum_if",
+    "finest",
     "fixed_value",
     "is_exact_failure",
     "quantum",
+    "too_fine",
     "with_bounds",
 ]

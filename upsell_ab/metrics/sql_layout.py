@@ -139,6 +139,7 @@ Kind = Literal[
     "measured",
     "frame",
     "period",
+    "fine",
 ]
 
 
