@@ -74,13 +74,15 @@ def blocking_problems(
     problems: list[str] = []
     experiment = resolved.experiment
     control = experiment.control.id
-    if experiment.randomization.is_switchback:
+    if experiment.randomization.is_switchback and (data is None or data.slots is None):
+        source = data.origin if data is not None and data.origin else "this input"
         problems.append(
             "This is a switchback design (time slots were randomised, "
-            "randomization.unit: time_slot), but this analysis treats customers as "
-            "independent; customers of one slot are correlated, so its intervals are too "
-            "narrow. Analyse the slot totals (docs/switchback.md) until analyze reads the "
-            "slot design."
+            f"randomization.unit: time_slot), but {source} has no statistics per slot, so "
+            "the analysis treats customers as independent; customers of one slot are "
+            "correlated, so its intervals are too narrow. Analyse the event store (or "
+            "files) the exposures are in, where the slot totals are computed "
+            "(docs/switchback.md)."
         )
     if data is not None:
         quality = data.quality
@@ -321,8 +323,8 @@ def small_sample(
 def _fragility_note(
     resolved: ResolvedExperiment, result: MetricResult, control: str, variant: str
 ) -> str | None:
-    if not _is_binary(resolved, result.metric):
-        return None
+    if not _is_binary(resolved, result.metric) or resolved.experiment.randomization.is_switchback:
+        return None  # a switchback's customers are not independent: no per-customer index
     arms = {v.variant: v for v in result.variants}
     comparison = next((c for c in result.comparisons if c.variant == variant), None)
     c_arm, t_arm = arms.get(control), arms.get(variant)

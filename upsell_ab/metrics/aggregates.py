@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from upsell_ab.metrics.periods import PeriodSplit
 from upsell_ab.metrics.sufficient import MetricStats
+
+if TYPE_CHECKING:
+    from upsell_ab.metrics.sql_slots import SlotSplit
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,6 @@ class ExperimentData:
     periods: PeriodSplit | None = None
     """Statistics per allocation period when the weights changed (adaptive allocation);
     None for a fixed split."""
+    slots: SlotSplit | None = None
+    """Statistics per randomised time slot of a switchback spec (after the burn-in);
+    None for a customer-randomised spec or input without slots (a summary CSV)."""

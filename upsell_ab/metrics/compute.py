@@ -84,6 +84,9 @@ def build_plan(
         start=experiment.start if dated else None,
         end=experiment.end if dated else None,
         allocation=tuple(allocation),
+        switchback=(
+            experiment.randomization.clock() if experiment.randomization.is_switchback else None
+        ),
     )
 
 
@@ -422,6 +425,17 @@ def assemble(
             lambda slot, r: _stats(slot, r, frames),
             lambda slot: _empty(slot, frames),
         )
+    slot_stats = None
+    if plan.switchback is not None:
+        from upsell_ab.metrics.sql_slots import slot_split
+
+        slot_stats = slot_split(
+            plan.experiment_id,
+            plan.switchback,
+            slots,
+            by_kind["slot"],
+            lambda slot, r: _stats(slot, r, frames),
+        )
     metrics = {
         slot.name: MetricData(
             metric=slot.name,
@@ -443,6 +457,7 @@ def assemble(
             for r in by_kind["measured"]
         },
         periods=split,
+        slots=slot_stats,
     )
 
 

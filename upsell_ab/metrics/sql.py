@@ -42,6 +42,7 @@ from datetime import date, timedelta
 
 from sqlglot import exp
 
+from upsell_ab.assignment.switchback import SlotClock
 from upsell_ab.events.sources import Relation, SourceTables
 from upsell_ab.metrics.capping import (
     Channel,
@@ -112,6 +113,9 @@ class QueryPlan:
     """DuckDB: every sum over integers (:mod:`upsell_ab.metrics.sql_exact`), so the
     result does not depend on the number of threads; False: plain DOUBLE sums (the
     fallback, run on one thread)."""
+    switchback: SlotClock | None = None
+    """The slot clock of a switchback spec: adds per-(variant, slot) rows after the
+    burn-in (:mod:`upsell_ab.metrics.sql_slots`)."""
 
 
 def _relation(relation: Relation, dialect: Dialect) -> exp.Expr:
@@ -712,6 +716,12 @@ class QueryBuilder:
                     joins=(BOUNDS,) if self.exact else (),
                 )
             )
+        if self.plan.switchback is not None:
+            from upsell_ab.metrics.sql_slots import slot_branch
+
+            stats = self._stat_columns()
+            slots = slot_branch(self.row, self.stats_source, stats, self.plan.switchback)
+            branches.append(with_bounds(slots) if self.exact else slots)
         return branches
 
     def _daily_branch(self) -> exp.Select:

@@ -140,6 +140,7 @@ Kind = Literal[
     "frame",
     "period",
     "fine",
+    "slot",
 ]
 
 

@@ -423,8 +423,14 @@ def _adjust_family(results: list[MetricResult], correction: str) -> list[MetricR
 
 def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAnalysis:
     """Analyse every metric of ``resolved`` (see the module docstring). An adaptive
-    (bandit) experiment is analysed on its period-weighted statistics (:mod:`.adaptive`)."""
+    (bandit) experiment is analysed on its period-weighted statistics (:mod:`.adaptive`),
+    a switchback on its slot totals (:mod:`.switchback_analysis`)."""
     from upsell_ab.stats.adaptive import adaptive_srm, is_adaptive, period_weighted_view
+
+    if resolved.experiment.randomization.is_switchback and data.slots is not None:
+        from upsell_ab.stats.switchback_analysis import analyze_switchback
+
+        return analyze_switchback(resolved, data)
 
     original_resolved, original_data = resolved, data
     resolved, data, adaptive_notes = period_weighted_view(resolved, data)
