@@ -308,15 +308,17 @@ def test_in_range_data_gets_no_fallback_note(monkeypatch: pytest.MonkeyPatch) ->
 
 
 # ------------------------------------------------------------------ plan shape
-INTEGER_COLUMNS = {"dn", "dups", "orphans", "before", "outside", "events"}
 
 
 def _summed_types(sql: str) -> list[str]:
     """For every SUM of the query, what it adds: 'hugeint' (a CAST to HUGEINT, or a CASE
     of them), 'count' (integers: a CASE of 1/0, a column of counts), 'fixed' (a window
     over the fixed-point per-(unit, day) sums) or the SQL of anything else."""
+    tree = parse_one(sql, dialect="duckdb")
+    counts = {a.alias for a in tree.find_all(exp.Alias) if isinstance(a.this, exp.Count)}
+    counts.add("dn")  # the 0/1 unit counter of the daily increments
     kinds: list[str] = []
-    for node in parse_one(sql, dialect="duckdb").find_all(exp.Sum):
+    for node in tree.find_all(exp.Sum):
         arg = node.this
         branches = (
             [*(i.args["true"] for i in arg.args["ifs"]), arg.args.get("default")]
@@ -326,7 +328,7 @@ def _summed_types(sql: str) -> list[str]:
         if all(isinstance(b, exp.Cast) and b.to.this == exp.DataType.Type.INT128 for b in branches):
             kinds.append("hugeint")
         elif all(isinstance(b, exp.Literal) and b.is_int for b in branches) or (
-            isinstance(arg, exp.Column) and (arg.name in INTEGER_COLUMNS or arg.name[0] in "tf")
+            isinstance(arg, exp.Column) and arg.name in counts
         ):
             kinds.append("count")
         elif isinstance(node.parent, exp.Window) and isinstance(arg, exp.Column):
