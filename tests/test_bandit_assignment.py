@@ -119,6 +119,31 @@ def test_the_assign_command_reads_the_weights_and_needs_sticky(tmp_path: Path) -
     assert StoreSticky(path).get_many(EXPERIMENT.id, ["c7"]) == {"c7": expected}
 
 
+def test_export_without_recorded_weights_says_it_used_the_starting_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exporting a bandit without ``--store``/``--weights`` gives the spec's starting
+    weights: the user is told, since a front end would then split differently from
+    ``allocate``'s latest weights. With ``--store`` the note is gone."""
+    import json
+
+    from upsell_ab.cli.main import main
+
+    spec = str(REPO / "experiments" / "cookie_wording_bandit.yaml")
+    assert main(["export", "growthbook", spec]) == 0
+    captured = capsys.readouterr()
+    rule = json.loads(captured.out)["features"][EXPERIMENT.id]["rules"][-1]
+    assert rule["weights"] == pytest.approx([1 / 3] * 3, abs=1e-3)
+    assert f"note: {EXPERIMENT.id} is a bandit" in captured.err
+    assert "--store DB" in captured.err
+    path = tmp_path / "s.duckdb"
+    with EventStore(path):
+        pass
+    _record(path, 10, UPDATES[1])
+    assert main(["export", "growthbook", spec, "--store", str(path)]) == 0
+    assert "is a bandit" not in capsys.readouterr().err
+
+
 def test_export_carries_the_recorded_weights_to_the_real_javascript_sdk(tmp_path: Path) -> None:
     """``export growthbook --store`` puts the latest recorded weights in the payload, and
     GrowthBook's own JavaScript SDK then assigns exactly as ``Assigner(weights=...)``."""

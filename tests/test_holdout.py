@@ -188,8 +188,12 @@ def test_assign_and_simulate_keep_held_out_customers_out(shop: Path, tmp_path: P
 
     resolved = load_experiment(shop / "cake_wording.yaml")
     exposures, _ = simulate([resolved], units=4000, days=7, seed=3)
-    exposed = exposures["unit_id"].unique()
+    # the experiment's exposures; every customer also gets one programme exposure
+    # (experiment = the holdout's id: tests/test_simulate_programme.py)
+    ours = exposures["experiment"] == "cake_wording"
+    exposed = exposures.loc[ours, "unit_id"].unique()
     assert len(exposed) > 0 and not gate.held_out_many(exposed).any()
+    assert set(exposures.loc[~ours, "experiment"]) == {"upsell_2027"}
 
 
 def test_the_growthbook_javascript_sdk_applies_the_exported_holdout(

@@ -153,3 +153,8 @@ def test_repeated_experiments_and_single_rows_are_explained(tmp_path: Path) -> N
     assert code == 0
     assert "(shop_a) share a control and are correlated" in out
     assert "one comparison: nothing to pool" in out
+    # one comparison has no heterogeneity to test: no Q p-value of 1, in text or JSON
+    assert "Q not tested (one comparison)" in out
+    code, out, _ = _run(["learn", "--comparisons", str(path), "--by", "timing", "--format", "json"])
+    single = [p for p in json.loads(out)["groups"] if p["k"] == 1]
+    assert single and all(p["q_p_value"] is None for p in single)

@@ -10,6 +10,7 @@ f(m) = 1 / (m s sqrt(2 pi)), m = e^mu; and a seeded simulation of the observed p
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,3 +56,31 @@ def test_observed_power_at_the_planned_n_is_the_target() -> None:
     observed = hits / runs
     print(f"planned n {n} per arm: observed power {observed:.3f}")
     assert abs(observed - 0.8) < 3 * math.sqrt(0.8 * 0.2 / runs), observed
+
+
+def test_plan_names_a_quantile_primary_as_planned_like_a_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The printed kind must not call a median a "mean": it says how it is planned."""
+    from upsell_ab.cli.main import main
+
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    (tmp_path / "metrics.yaml").write_text((root / "metrics.yaml").read_text("utf-8"), "utf-8")
+    spec = (root / "cake_wording.yaml").read_text("utf-8")
+    spec = spec.replace("primary: upsell_take_rate", "primary: median_order_value")
+    (tmp_path / "cake_median.yaml").write_text(spec, "utf-8")
+    code = main(
+        [
+            "plan",
+            str(tmp_path / "cake_median.yaml"),
+            "--baseline",
+            "median_order_value=1200",
+            "--std",
+            "median_order_value=400",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = next(x for x in out.splitlines() if "median_order_value (" in x)
+    assert "(quantile, planned as a mean," in line
+    assert "(mean," not in line

@@ -28,6 +28,7 @@ CATALOGUE_CONTRACT = {
     "median_order_value": ("quantile", "order", 7, "higher_is_better"),
     "orders_per_customer": ("count", "order", 7, "higher_is_better"),
     "repeat_purchase_30d": ("retention", "order", 30, "higher_is_better"),
+    "repeat_purchase_61_90d": ("retention", "order", 90, "higher_is_better"),
     "subscription_start_rate": ("proportion", "subscription_start", 14, "higher_is_better"),
     "subscription_cancel_rate": ("proportion", "subscription_cancel", 30, "lower_is_better"),
     "profit_per_customer": ("profit", "order", 7, "higher_is_better"),
@@ -61,6 +62,7 @@ def test_catalogue_has_exactly_the_agreed_metrics() -> None:
     assert rpc.cuped is not None and rpc.cuped.lookback.days == 28
     assert catalogue.metrics["profit_per_customer"].margin == 0.3
     assert catalogue.metrics["repeat_purchase_30d"].window.start.days == 1
+    assert catalogue.metrics["repeat_purchase_61_90d"].window.start.days == 61
     ratio = catalogue.metrics["items_per_order"]
     assert ratio.numerator is not None and ratio.numerator.value == "quantity"
     assert ratio.denominator is not None and ratio.denominator.value == "count"

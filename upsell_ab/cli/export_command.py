@@ -47,21 +47,29 @@ def register(subparsers: Any) -> None:
     growthbook.set_defaults(run=run)
 
 
-def recorded_weights(paths: list[str], store: str) -> dict[str, list[float]]:
-    """Latest recorded weights (spec order) of every running bandit spec under ``paths``."""
-    from datetime import UTC, datetime
-
-    from upsell_ab.allocation.history import load_allocation_periods, weights_at
+def _bandit_specs(paths: list[str]) -> list[Any]:
+    """Every valid bandit spec under ``paths`` (invalid specs are export_paths' to report)."""
     from upsell_ab.spec.load import discover, parse_file
     from upsell_ab.spec.models import Experiment
 
-    now = datetime.now(UTC)
-    found: dict[str, list[float]] = {}
+    found = []
     for path in discover(paths):
         parsed = parse_file(path, Experiment)
         experiment = parsed.model
-        if parsed.problems or experiment is None or not experiment.allocation.is_bandit:
-            continue
+        if not parsed.problems and experiment is not None and experiment.allocation.is_bandit:
+            found.append(experiment)
+    return found
+
+
+def recorded_weights(bandits: list[Any], store: str) -> dict[str, list[float]]:
+    """Latest recorded weights (spec order) of every bandit spec in ``bandits``."""
+    from datetime import UTC, datetime
+
+    from upsell_ab.allocation.history import load_allocation_periods, weights_at
+
+    now = datetime.now(UTC)
+    found: dict[str, list[float]] = {}
+    for experiment in bandits:
         periods = load_allocation_periods(store, experiment)
         current = weights_at(periods, now) if now >= periods[0].period_start else periods[0]
         found[experiment.id] = [float(current.weights[v.id]) for v in experiment.variants]
@@ -69,11 +77,23 @@ def recorded_weights(paths: list[str], store: str) -> dict[str, list[float]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from upsell_ab.cli.run_output import write_text
     from upsell_ab.web.growthbook import dumps, export_paths, read_weights
 
-    weights = recorded_weights(args.paths, args.store) if args.store else {}
+    bandits = _bandit_specs(args.paths)
+    weights = recorded_weights(bandits, args.store) if args.store else {}
     weights.update(read_weights(args.weights) if args.weights else {})
     payload = export_paths(args.paths, weights or None)
     write_text(dumps(payload), args.output)
+    for experiment in bandits:
+        if experiment.id not in weights:
+            # A front end assigning with the starting weights while allocate has moved them
+            # would split traffic differently from the backend: say so, never silently.
+            print(
+                f"note: {experiment.id} is a bandit; exported with the spec's starting "
+                "weights (give --store DB for its latest recorded weights, or --weights FILE)",
+                file=sys.stderr,
+            )
     return int(ExitCode.OK)

@@ -160,6 +160,7 @@ def metric_inputs(
                 source=source,
                 variance_reduction=reduction,
                 cuped=definition.cuped is not None and reduction is not None,
+                metric_type=mtype if mtype == "quantile" else None,
             )
         )
         if rate and baseline is None:

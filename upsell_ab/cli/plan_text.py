@@ -167,7 +167,8 @@ def render_text(
         )
     for metric in plan.metrics:
         m = metric.input
-        head = f"  {m.role} {m.name} ({m.kind}, {_baseline(m)}): {_effect(metric)}"
+        kind = f"{m.metric_type}, planned as a mean" if m.metric_type else m.kind
+        head = f"  {m.role} {m.name} ({kind}, {_baseline(m)}): {_effect(metric)}"
         if metric.total_units is None:
             lines.append(f"{head}: not planned ({metric.missing})")
             continue

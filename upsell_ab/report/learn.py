@@ -92,7 +92,11 @@ def _summary(pool: Pool) -> list[str]:
     lines = [
         f"pooled estimate {r.estimate:+.4f} ({level} CI {r.ci[0]:+.4f} to {r.ci[1]:+.4f})",
         f"between-experiment variance tau^2 {r.tau2:.4f}; I^2 {r.i2:.1%}; "
-        f"Q {r.q:.2f} on {r.q_df} df (p = {r.q_p_value:.3g})",
+        + (
+            f"Q {r.q:.2f} on {r.q_df} df (p = {r.q_p_value:.3g})"
+            if r.q_p_value is not None
+            else "Q not tested (one comparison)"
+        ),
     ]
     if r.prediction_interval is not None:
         low, high = r.prediction_interval

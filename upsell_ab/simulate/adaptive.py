@@ -15,7 +15,10 @@ A bandit cannot be: its weights depend on the data so far. So, period by period
 3. at the period's end :func:`upsell_ab.allocation.update.allocate` (the code behind
    ``upsell-ab allocate``) records the next period's weights from the store.
 
-Events after the last period (long metric windows) are ingested at the end.
+Events after the last period (long metric windows) are ingested at the end, and so
+are the programme exposures and the no-offer behaviour of customers the bandit did not
+offer anything when a ``program.yaml`` holdout exists
+(:mod:`upsell_ab.simulate.programme`).
 """
 
 from __future__ import annotations
@@ -114,6 +117,15 @@ def simulate_bandit(
                 updates.append(update)
         period, moment = period + 1, end
     _release(store, pending, before=None, tag="late")
+    if holdout is not None:
+        from upsell_ab.simulate.programme import programme_data
+
+        programme_exposures, programme_events = programme_data(
+            live, population, assigned, holdout, seed=seed, world=world
+        )
+        with EventStore(store) as target:
+            target.ingest_exposures(programme_exposures, source_name="simulate programme")
+            target.ingest_events(programme_events, source_name="simulate programme")
     summary = SimulatedExperiment(
         experiment_id=experiment.id, units_arrived=units, units_exposed=logged, truths=truths
     )

@@ -234,22 +234,40 @@ def simulate_one(
     holdout: Holdout | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, SimulatedExperiment]:
     """One experiment: (exposures, events, summary); customers in the programme's
-    ``holdout`` are never exposed, as the production assigner keeps them out."""
+    ``holdout`` are never exposed, as the production assigner keeps them out, and every
+    arriving customer gets a programme exposure (:mod:`upsell_ab.simulate.programme`)."""
     import numpy as np
+    import pandas as pd
 
     from upsell_ab.assignment import Assigner
 
     population = arrive(experiment, units=units, days=days, seed=seed, start=start, world=world)
     # a draft is simulated as if it were running (the assigner refuses non-running specs)
     live = experiment.model_copy(update={"status": Status.running})
-    assigned = np.asarray(
-        Assigner(live, holdout=holdout).assign_many(population.unit_ids, population.attributes),
-        dtype=object,
+    plain = np.asarray(
+        Assigner(live).assign_many(population.unit_ids, population.attributes), dtype=object
     )
     truths = truth.resolve(experiment)
+    # drawn as without a holdout, so a seed's data for everyone else stay the same
     exposures, events, logged = behave(
-        experiment, population, assigned, truths, world, multiple_exposure_share
+        experiment, population, plain, truths, world, multiple_exposure_share
     )
+    if holdout is not None:
+        from upsell_ab.simulate.programme import drop_units, programme_data
+
+        assigned = np.asarray(
+            Assigner(live, holdout=holdout).assign_many(population.unit_ids, population.attributes),
+            dtype=object,
+        )
+        held = np.array([a is None and p is not None for a, p in zip(assigned, plain, strict=True)])
+        gone = population.unit_ids[held]
+        exposures, events = drop_units(exposures, gone), drop_units(events, gone)
+        logged = int(exposures["unit_id"].nunique())
+        extra_exposures, extra_events = programme_data(
+            experiment, population, assigned, holdout, seed=seed, world=world
+        )
+        exposures = pd.concat([exposures, extra_exposures], ignore_index=True)
+        events = pd.concat([events, extra_events], ignore_index=True)
     summary = SimulatedExperiment(
         experiment_id=experiment.id, units_arrived=units, units_exposed=logged, truths=truths
     )

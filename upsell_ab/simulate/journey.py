@@ -48,10 +48,13 @@ class EventBuilder:
         truths: dict[str, VariantTruth],
         world: World,
         rng: np.random.Generator,
+        moment: Moment | None = None,
     ) -> None:
         import numpy as np
 
         self.experiment = experiment
+        self.moment = moment if moment is not None else touchpoint(experiment)
+        """Where the units are exposed (default: the experiment's touchpoint)."""
         self.units = units
         self.world = world
         self.rng = rng
@@ -65,8 +68,8 @@ class EventBuilder:
         ordered = [truths[v] for v in variant_ids]
         self.take = per_unit([t.take_rate for t in ordered])
         if world.take_drift is not None and self.n:
-            moment, factor = world.take_drift
-            after = units.exposed_at >= np.datetime64(moment, "us")
+            drift_from, factor = world.take_drift
+            after = units.exposed_at >= np.datetime64(drift_from, "us")
             self.take = np.where(after, np.clip(self.take * factor, 0.0, 1.0), self.take)
         self.price = per_unit([t.addon_price for t in ordered])
         self.discount = per_unit([t.discount_value for t in ordered])
@@ -200,7 +203,7 @@ class EventBuilder:
         """
         import numpy as np
 
-        moment = touchpoint(self.experiment)
+        moment = self.moment
         world = self.world
         # segment factors normalised to average 1, so the stated take rate is the take rate
         factors = np.asarray(world.segment_take) / np.dot(world.segment_shares, world.segment_take)

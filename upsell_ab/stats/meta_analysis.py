@@ -82,7 +82,8 @@ class MetaAnalysis:
     tau2: float
     q: float
     q_df: int
-    q_p_value: float
+    q_p_value: float | None
+    """None for one study: there is no heterogeneity to test (not a p of 1)."""
     i2: float
     prediction_interval: tuple[float, float] | None
     weights: tuple[float, ...]
@@ -207,7 +208,7 @@ def meta_analyze(
         raise ValueError("the Hartung-Knapp interval needs at least 2 estimates")
     q = cochran_q(y, v) if k >= 2 else 0.0
     q_df = k - 1
-    q_p = float(chi2.sf(q, q_df)) if q_df > 0 else 1.0
+    q_p = float(chi2.sf(q, q_df)) if q_df > 0 else None
     converged = True
     if method == "fe":
         tau2 = 0.0

@@ -68,6 +68,9 @@ class MetricInput:
     variance_reduction: float | None = None
     """CUPED on history: share of variance removed (applied when ``cuped`` is True)."""
     cuped: bool = False
+    metric_type: str | None = None
+    """The catalogue type when it is not what ``kind`` says (``quantile``: planned as a mean
+    with the order-statistic standard deviation), so ``plan`` can name it."""
 
 
 @dataclass(frozen=True)
