@@ -39,6 +39,10 @@ class MetricData:
     """Cumulative per day, in date order (empty unless asked for)."""
 
 
+ORPHAN_SHARE = 0.20
+"""Warn when more than this share of the metrics' events belong to never-exposed units."""
+
+
 @dataclass(frozen=True)
 class QualitySummary:
     """Data-quality counts; the SRM test itself is run by ``stats.srm``."""
@@ -49,9 +53,14 @@ class QualitySummary:
     multiple_exposure_units: int = 0
     """Units exposed to more than one variant: excluded from every metric."""
     orphan_events: int = 0
-    """Events of units never exposed to this experiment."""
+    """Events of units never exposed to this experiment (nor, when counted, to another
+    experiment of the source: see ``other_experiment_events``)."""
     events_before_exposure: int = 0
     """Events of exposed units before their first exposure (not counted; may feed CUPED)."""
+    events_just_before_exposure: int = 0
+    """Of those, the events less than 14 hours before the first exposure: what a clock or
+    time-zone mistake produces (orders days before a customer's first offer are history,
+    not a mistake). The time-zone warning reads this count."""
     events_outside_window: int = 0
     """Events after first exposure but outside every metric's attribution window."""
     duplicates_dropped: int = 0
@@ -65,6 +74,15 @@ class QualitySummary:
     metric_events: int = 0
     """Events of the metrics' types after de-duplication (orphans and excluded units
     included): the denominator of the before-exposure and orphan shares."""
+    other_experiment_events: int | None = None
+    """Events of units exposed only to OTHER experiments of the same source: taken out of
+    ``orphan_events`` and ``metric_events``. Counted only when the orphan share would
+    otherwise be above :data:`ORPHAN_SHARE` (:mod:`upsell_ab.metrics.sql_orphans`);
+    None when not counted."""
+
+    @property
+    def orphan_share(self) -> float:
+        return self.orphan_events / self.metric_events if self.metric_events else 0.0
 
     @property
     def total_units(self) -> int:

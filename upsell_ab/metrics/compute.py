@@ -163,11 +163,37 @@ def compute_experiment_data(
         sql = builder.build().sql(dialect=engine.dialect)
         rows = engine.execute(sql)
         quantile_rows = _quantile_rows(plan, engine)
+        weights = {v.id: v.weight for v in resolved.experiment.variants}
+        data = assemble(plan, builder.output_columns, rows, weights)
+        data = _without_other_experiments(plan, builder, engine, data)
     finally:
         engine.close()
-    weights = {v.id: v.weight for v in resolved.experiment.variants}
-    data = assemble(plan, builder.output_columns, rows, weights)
     return data if quantile_rows is None else with_quantiles(plan, data, quantile_rows)
+
+
+def _without_other_experiments(
+    plan: QueryPlan, builder: Any, engine: QueryEngine, data: ExperimentData
+) -> ExperimentData:
+    """Above the warning threshold only: take the events of other experiments' units out
+    of the orphan count (:mod:`upsell_ab.metrics.sql_orphans`)."""
+    from dataclasses import replace
+
+    from upsell_ab.metrics.aggregates import ORPHAN_SHARE
+    from upsell_ab.metrics.sql_orphans import orphans_elsewhere_sql
+
+    quality = data.quality
+    if quality.orphan_share <= ORPHAN_SHARE:
+        return data
+    types = tuple(sorted({ch.event for _, ch in builder.channels}))
+    (row,) = engine.execute(orphans_elsewhere_sql(plan, types, engine.dialect))
+    elsewhere = min(int(row[0] or 0), quality.orphan_events)
+    quality = replace(
+        quality,
+        orphan_events=quality.orphan_events - elsewhere,
+        metric_events=quality.metric_events - elsewhere,
+        other_experiment_events=elsewhere,
+    )
+    return replace(data, quality=quality)
 
 
 def _quantile_rows(plan: QueryPlan, engine: QueryEngine) -> list[tuple[Any, ...]] | None:
@@ -358,6 +384,7 @@ def assemble(
         multiple_exposure_units=sum(r.count("n") for r in by_kind["multi"]),
         orphan_events=quality_row.count("orphans") if quality_row else 0,
         events_before_exposure=quality_row.count("before") if quality_row else 0,
+        events_just_before_exposure=quality_row.count("near") if quality_row else 0,
         events_outside_window=quality_row.count("outside") if quality_row else 0,
         duplicates_dropped=sum(r.count("n") for r in by_kind["dups"]),
         unknown_variants=dict(

@@ -47,6 +47,7 @@ from upsell_ab.events.sources import Relation, SourceTables
 from upsell_ab.metrics.capping import (
     Channel,
     Dialect,
+    _shift,
     apply_cap,
     cap_value,
     count_if,
@@ -75,6 +76,10 @@ from upsell_ab.spec.models import Constant, MetricDefinition
 
 MEASURED = {"value": "val", "profit": "val", "discount": "disc", "quantity": "qty"}
 """Summand -> the event column it measures (profit's revenue part is the value)."""
+CLOCK_SLIP = timedelta(hours=14)
+"""The largest offset a time-zone mistake can put between two clocks (UTC-12 to UTC+14):
+events this close before a unit's first exposure count as ``near`` (the time-zone check)."""
+
 MATERIALIZING = frozenset({"duckdb", "postgres"})
 """Dialects that accept ``WITH x AS MATERIALIZED`` (computed once, reused)."""
 
@@ -333,6 +338,16 @@ class QueryBuilder:
             count_where(exp.and_(ok.copy(), exp.LT(this=ts, expression=first), copy=False)).as_(
                 id_("before"), copy=False
             ),
+            # the span a clock mistake can explain (UTC-12 to UTC+14): the time-zone check
+            # reads these, not orders placed weeks before a customer's first offer
+            count_where(
+                exp.and_(
+                    ok.copy(),
+                    exp.LT(this=ts.copy(), expression=first.copy()),
+                    exp.GTE(this=ts.copy(), expression=_shift(first.copy(), -CLOCK_SLIP)),
+                    copy=False,
+                )
+            ).as_(id_("near"), copy=False),
             count_where(
                 exp.and_(
                     ok.copy(),
@@ -571,6 +586,7 @@ class QueryBuilder:
                 "quality",
                 orphans=exp.Sum(this=qcol("orphans")),
                 before=exp.Sum(this=qcol("before")),
+                near=exp.Sum(this=qcol("near")),
                 outside=exp.Sum(this=qcol("outside")),
                 n=exp.Sum(this=qcol("events")),
             ).from_(id_("ev_unit"), copy=False)

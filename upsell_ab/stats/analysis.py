@@ -582,6 +582,12 @@ def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:
             f"{quality.multiple_exposure_units} units ({share:.2%}) saw more than one variant "
             f"(limit {settings.max_multiple_exposure_share:.2%}); they are excluded"
         )
+    if quality.other_experiment_events:
+        notes.append(
+            f"{quality.other_experiment_events:,} events of the metrics' types belong to "
+            "customers of other experiments in the same source: not orphans of this one, "
+            "and left out of the event counts"
+        )
     if quality.unknown_variants:
         listed = ", ".join(f"{v} ({n})" for v, n in sorted(quality.unknown_variants.items()))
         notes.append(f"exposures name variants the spec does not have: {listed}")
