@@ -6,8 +6,10 @@ with the weights in force and a sticky store, ``allocate`` at every period's end
 
 * **A/A**: every wording behaves as the control (``Truth(null=True)``). Reported: the mean
   final weight of each arm (no systematic preference: each near 1/3 within Monte-Carlo
-  error) and the false-positive rate of the analysis (share of treatment-vs-control
-  comparisons on the primary metric with p < 0.05; nominal 0.05).
+  error), the false-positive rate of the analysis (share of treatment-vs-control
+  comparisons on the primary metric with p < 0.05; nominal 0.05), the Bayesian side
+  (share of comparisons with P(beat control) >= 0.95 and <= 0.05; 0.05 each in a fixed
+  design) and how often the decision says "ship".
 * **drift**: the default truths (take rates in the ratio 15.4 : 19.3 : 25.7 %) and every
   arm's take rate doubling for customers exposed from day 8 on, while the bandit has
   already moved traffic to the best arm. Reported against the simulator's truth (the
@@ -78,6 +80,8 @@ def one_run(scenario: str, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "final_weights": json.loads(last[0]) if last else None,
         "p_values": {v: c.p_value for v, c in comparisons.items()},
+        "prob_beat": {v: c.prob_beat_baseline for v, c in comparisons.items()},
+        "action": result.decision.action,
         "lift": {v: c.relative_lift for v, c in comparisons.items()},
         "pooled_lift": {
             v: pooled[v].mean / pooled[control].mean - 1.0 for v in comparisons if pooled[v].n
@@ -124,6 +128,17 @@ def main() -> None:
             lines.append(
                 f"- false-positive rate of the analysis (batched-z p-values): {rate:.3f} "
                 f"({len(p_values)} comparisons; nominal 0.05 +- {se:.3f})"
+            )
+            chances = [c for r in runs for c in r["prob_beat"].values() if c is not None]
+            high = sum(c >= 0.95 for c in chances) / len(chances)
+            low = sum(c <= 0.05 for c in chances) / len(chances)
+            ships = sum(r["action"] == "ship" for r in runs)
+            lines.append(
+                f"- Bayesian P(beat control) >= 0.95: {high:.3f}, <= 0.05: {low:.3f} "
+                f"({len(chances)} comparisons; 0.05 each in a fixed design)"
+            )
+            lines.append(
+                f"- decision 'ship' (rule of the spec: both engines): {ships} of {len(runs)}"
             )
         else:
             lines += ["## Drift (every take rate doubles from day 8; truth = default lifts)", ""]

@@ -215,7 +215,26 @@ def test_events_before_exposure_are_a_headline_warning(tmp_path: Path) -> None:
             events.append([f"u{i}", (t + shift).isoformat(), "upsell_purchase", 480, 0, f"o{i}"])
     store = _ingest(tmp_path, exposures, events)
     reports = _analyze(tmp_path, write_spec(tmp_path / "specs", spec("tz")), store)
-    _headline(reports, "72% of the metrics' events happened before the unit's first exposure")
+    _headline(
+        reports, "72% of the metrics' events happened in the 14 hours before the unit's first"
+    )
+
+
+def test_orders_long_before_exposure_are_history_not_a_clock_mistake(tmp_path: Path) -> None:
+    """Returning customers ordered weeks before their first offer: that is history (it
+    feeds CUPED), not a time-zone slip, so no warning, even at 72 % of the events; the
+    same share 9 hours early is one (the test above)."""
+    exposures, events = [], []
+    for i in range(1000):
+        t = datetime(2025, 3, 3, 9) + timedelta(minutes=i)
+        exposures.append(["tz", "control" if i % 2 == 0 else "treatment", f"u{i}", t.isoformat()])
+        if i % 4 == 0:
+            shift = timedelta(days=-20) if (i // 4) % 25 < 18 else timedelta(hours=1)
+            events.append([f"u{i}", (t + shift).isoformat(), "upsell_purchase", 480, 0, f"o{i}"])
+    store = _ingest(tmp_path, exposures, events)
+    reports = _analyze(tmp_path, write_spec(tmp_path / "specs", spec("tz")), store)
+    assert "time-zone" not in reports["text"]
+    assert "time-zone" not in reports["markdown"]
 
 
 def test_no_difference_reads_as_no_difference_and_zero_baseline_has_a_reason(

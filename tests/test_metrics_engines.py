@@ -180,3 +180,69 @@ def test_spark_agrees_with_duckdb(spark_session: Any, duckdb_result: ExperimentD
     load_spark(spark_session, *DATA)
     result = compute_experiment_data(RESOLVED, connection=spark_session, segments=True, daily=True)
     _compare(result, duckdb_result)
+
+
+def _shared_store() -> tuple[Any, Any, int]:
+    """DATA plus 600 customers of another experiment with 3 orders each (one delivered
+    twice): over the 20 % orphan share, so the second count runs. Returns the frames and
+    the hand count of those customers' distinct order events."""
+    import pandas as pd
+
+    exposures, events = DATA
+    start = exposures["timestamp"].min()
+    others = pd.DataFrame(
+        {
+            "experiment": "other_exp",
+            "variant": "control",
+            "unit_id": [f"other{i}" for i in range(600)],
+            "timestamp": start,
+            "channel": "web",
+            "event_id": [f"ox{i}" for i in range(600)],
+            "tier": "new",
+        }
+    )[list(exposures.columns)]
+    orders = events.iloc[[0] * 1800].copy()
+    orders["unit_id"] = [f"other{i // 3}" for i in range(1800)]
+    orders["event_type"] = "order"
+    orders["event_id"] = [f"oe{i}" for i in range(1800)]
+    orders["timestamp"] = start + pd.Timedelta(days=1)
+    shared_events = pd.concat([events, orders, orders.iloc[:1]], ignore_index=True)
+    return pd.concat([exposures, others], ignore_index=True), shared_events, 1800
+
+
+def _check_shared(result: ExperimentData, expected_elsewhere: int) -> None:
+    plain = oracle(*DATA, "exp1", VARIANTS, METRICS)
+    quality = result.quality
+    assert quality.other_experiment_events == expected_elsewhere
+    assert quality.orphan_events == plain.orphans == 40  # the strangers, as before
+    for name in METRICS:  # the statistics themselves do not move
+        for variant in VARIANTS:
+            assert_close(
+                stats_dict(result.metrics[name].by_variant[variant]), plain.stats[name][variant]
+            )
+
+
+def test_other_experiments_customers_are_not_orphans_duckdb() -> None:
+    exposures, events, elsewhere = _shared_store()
+    con = duckdb.connect()
+    load_duckdb(con, exposures, events)
+    _check_shared(compute_experiment_data(RESOLVED, connection=con), elsewhere)
+
+
+@pytest.mark.postgres
+def test_other_experiments_customers_are_not_orphans_postgres(postgres_dsn: str) -> None:
+    import psycopg
+
+    exposures, events, elsewhere = _shared_store()
+    load_postgres(postgres_dsn, exposures, events)
+    with psycopg.connect(postgres_dsn) as conn:
+        _check_shared(compute_experiment_data(RESOLVED, connection=conn), elsewhere)
+    load_postgres(postgres_dsn, *DATA)
+
+
+@pytest.mark.spark
+def test_other_experiments_customers_are_not_orphans_spark(spark_session: Any) -> None:
+    exposures, events, elsewhere = _shared_store()
+    load_spark(spark_session, exposures, events)
+    _check_shared(compute_experiment_data(RESOLVED, connection=spark_session), elsewhere)
+    load_spark(spark_session, *DATA)

@@ -84,23 +84,39 @@ def test_slot_arm_is_the_growthbook_hash_of_the_slot_key_single_equals_bulk() ->
 # --- the oracle: statsmodels OLS with cluster-robust covariance -------------------------
 
 
-def test_cluster_robust_difference_matches_statsmodels_ols_cluster() -> None:
-    import statsmodels.api as sm
-
-    rng = np.random.default_rng(7)
-    slots, y, treated, rows = [], [], [], []
+def customers_in_slots(
+    seed: int, weights: np.ndarray | None = None
+) -> tuple[list[int], list[float], list[float], list[float], list[SlotTotals]]:
+    """14 slots of 3..11 customers with a slot shock: per-customer slot, outcome, treated
+    flag and weight (1, or a ratio metric's denominator), and the slot totals."""
+    rng = np.random.default_rng(seed)
+    slots: list[int] = []
+    y: list[float] = []
+    treated: list[float] = []
+    w: list[float] = []
+    rows = []
     for s in range(14):
         arm = "pairing" if s % 3 == 0 or s % 5 == 0 else "generic"
         n = int(rng.integers(3, 12))
         shock = rng.normal(0, 0.15)
         values = (rng.random(n) < 0.3 + shock).astype(float)
+        weight = np.ones(n) if weights is None else rng.integers(1, 4, n).astype(float)
         slots += [s] * n
         y += list(values)
         treated += [1.0 if arm == "pairing" else 0.0] * n
-        rows.append(SlotTotals(f"s{s}", arm, float(n), float(values.sum())))
+        w += list(weight)
+        # a ratio metric's slot: numerator sum(w y), denominator sum(w)
+        rows.append(SlotTotals(f"s{s}", arm, float(weight.sum()), float((weight * values).sum())))
+    return slots, y, treated, w, rows
+
+
+def test_cluster_robust_difference_matches_statsmodels_ols_cluster() -> None:
+    import statsmodels.api as sm
+
+    slots, y, treated, _, rows = customers_in_slots(7)
     x = sm.add_constant(np.array(treated))
     fit = sm.OLS(np.array(y), x).fit(cov_type="cluster", cov_kwds={"groups": np.array(slots)})
-    ours = compare_slots(rows, "generic", "pairing")
+    ours = compare_slots(rows, "generic", "pairing", correction="cr1")
     big_n, k = len(y), 2
     assert ours.difference == pytest.approx(fit.params[1], rel=1e-12)
     # statsmodels' CR1 adds the factor (N - 1) / (N - K) to our G / (G - 1)
@@ -108,6 +124,49 @@ def test_cluster_robust_difference_matches_statsmodels_ols_cluster() -> None:
         fit.bse[1] ** 2, rel=1e-10
     )
     assert ours.slots == 14 and ours.df == 12
+
+
+def cr2_by_matrices(
+    slots: list[int], y: list[float], treated: list[float], w: list[float]
+) -> tuple[float, float, float]:
+    """CR2 variance and Bell-McCaffrey df of the treatment coefficient of the WLS fit
+    y ~ 1 + treated (weights w) straight from the definitions (Bell & McCaffrey 2002;
+    Imbens & Kolesar 2016, section 3): generic matrices, no use of the closed forms."""
+    from scipy.linalg import sqrtm
+
+    root = np.sqrt(np.array(w))
+    x = np.column_stack([np.ones(len(y)), treated]) * root[:, None]
+    yt = np.array(y) * root
+    bread = np.linalg.inv(x.T @ x)
+    beta = bread @ x.T @ yt
+    resid = yt - x @ beta
+    hat = x @ bread @ x.T
+    groups = np.array(slots)
+    meat = np.zeros((2, 2))
+    columns = []
+    ell = np.array([0.0, 1.0])
+    m = np.eye(len(y)) - hat
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        adjust = np.real(sqrtm(np.linalg.inv(np.eye(len(idx)) - hat[np.ix_(idx, idx)])))
+        score = x[idx].T @ adjust @ resid[idx]
+        meat += np.outer(score, score)
+        # Bell-McCaffrey: column g of G = (I - H)_{., g} A_g X_g (X'X)^{-1} ell
+        columns.append(m[:, idx] @ adjust @ x[idx] @ bread @ ell)
+    cov = bread @ meat @ bread
+    lam = np.linalg.eigvalsh(np.column_stack(columns).T @ np.column_stack(columns))
+    return float(beta[1]), float(cov[1, 1]), float(lam.sum() ** 2 / (lam**2).sum())
+
+
+@pytest.mark.parametrize("ratio", [False, True])
+def test_cr2_and_bell_mccaffrey_df_match_the_matrix_definitions(ratio: bool) -> None:
+    slots, y, treated, w, rows = customers_in_slots(11, np.ones(1) if ratio else None)
+    beta, variance, df = cr2_by_matrices(slots, y, treated, w)
+    ours = compare_slots(rows, "generic", "pairing")
+    assert ours.difference == pytest.approx(beta, rel=1e-10)
+    assert ours.std_error**2 == pytest.approx(variance, rel=1e-8)
+    assert ours.df == pytest.approx(df, rel=1e-8)
+    assert ours.df < ours.slots - 2  # unequal slots and arms: fewer than G - 2
 
 
 def test_too_few_slots_is_refused_and_srm_counts_slots() -> None:

@@ -122,24 +122,29 @@ def test_typed_construction_applies_the_same_rules() -> None:
     assert berlin.key(datetime(2026, 12, 4, 23, 30, tzinfo=UTC)) == "2026-12-05"  # 00:30 local
 
 
-def test_analyze_gives_no_verdict_on_a_switchback_until_it_reads_slots(tmp_path: Path) -> None:
-    """Until analyze uses the slot analysis, its per-customer intervals on a switchback
-    spec are too narrow: the decision must be invalid with the reason, not a winner."""
+def test_analyze_refuses_exposures_not_assigned_by_slot(tmp_path: Path) -> None:
+    """Exposures hashed per customer (the spec said time_slot, the app did not) show two
+    arms within an hour: refused with the slot named and no report, never a verdict."""
     (tmp_path / "metrics.yaml").write_text(CATALOGUE.read_text(encoding="utf-8"))
     cake = (CATALOGUE.parent / "cake_wording.yaml").read_text(encoding="utf-8")
+    cake = cake.replace("id: cake_wording", "id: cafe_hours", 1)
+    per_customer = tmp_path / "per_customer.yaml"
+    per_customer.write_text(cake, encoding="utf-8")
     spec = tmp_path / "cafe_hours.yaml"
     spec.write_text(
-        cake.replace("id: cake_wording", "id: cafe_hours", 1)
-        + "randomization: {unit: time_slot, slot: hour, timezone: Asia/Tokyo}\n",
+        cake + "randomization: {unit: time_slot, slot: hour, timezone: Asia/Tokyo}\n",
         encoding="utf-8",
     )
     store = str(tmp_path / "s.duckdb")
-    made = run_cli("simulate", str(spec), "--store", store, "--units", "2000", "--days", "7")
+    made = run_cli(
+        "simulate", str(per_customer), "--store", store, "--units", "2000", "--days", "7"
+    )
     assert made.returncode == 0, made.stderr
     result = run_cli("analyze", str(spec), "--store", store, "--format", "json")
-    decision = json.loads(result.stdout)["experiments"][0]["decision"]
-    assert decision["action"] == "invalid"
-    assert "switchback design" in decision["reasons"][0]
+    assert result.returncode == 1 and result.stdout == ""
+    assert "has customers in more than one arm" in result.stderr
+    assert "not assigned by hour slot in Asia/Tokyo" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_plan_counts_slots_for_a_switchback(tmp_path: Path) -> None:

@@ -126,7 +126,9 @@ def run_on_data(
     step(f"{resolved.experiment.id}: analysing")
     analysis = analyze(resolved, data)
     outcome = decide(resolved, analysis, data)
-    lifts = daily_lifts(resolved, data) if daily else {}
+    # the daily chart's engines count customers; a switchback's unit is the slot
+    switchback = resolved.experiment.randomization.is_switchback
+    lifts = daily_lifts(resolved, data) if daily and not switchback else {}
     return ExperimentRun(resolved, data, analysis, outcome, lifts)
 
 

@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
                 [Problem(Location(file=str(specs)), "no running embedded experiments")]
             )
         step(f"simulating {len(resolved)} experiments into {store}")
-        ingest(resolved, store, units=args.units, days=DEMO_DAYS, seed=DEMO_SEED)
+        for group, units in _traffic(resolved, args.units):
+            ingest(group, store, units=units, days=DEMO_DAYS, seed=DEMO_SEED)
         runs = []
         for item in resolved:
             runs.append(run_experiment(item, store=store, step=step))
@@ -120,6 +121,25 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return int(ExitCode.OK)
+
+
+def _traffic(resolved: list[Any], units: int) -> list[tuple[list[Any], int]]:
+    """(specs, customers) to simulate. A bandit spec that states its shop's traffic
+    (``analysis.daily_units``) gets that traffic: a bandit is for small shops, and at the
+    demo's 20,000 customers the first update would already settle it (stop rule), so a
+    newcomer would never see the weights move."""
+    fixed = [r for r in resolved if not _small_bandit(r)]
+    groups = [(fixed, units)] if fixed else []
+    for item in resolved:
+        if _small_bandit(item):
+            daily = item.experiment.analysis.daily_units
+            groups.append(([item], min(units, round(daily * DEMO_DAYS))))
+    return groups
+
+
+def _small_bandit(item: Any) -> bool:
+    experiment = item.experiment
+    return bool(experiment.allocation.is_bandit and experiment.analysis.daily_units)
 
 
 def _bandit_updates(resolved: list[Any], store: Path) -> list[str]:

@@ -112,7 +112,7 @@ def add_write_flags(parser: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     apply_memory_argument(args)
     from upsell_ab.errors import InputError
-    from upsell_ab.events.ingest import validated_chunks
+    from upsell_ab.events.parquet_ingest import source_stream
     from upsell_ab.events.plausibility import ValueBounds
     from upsell_ab.events.schema import event_mapping, exposure_mapping, split_map_flags
     from upsell_ab.events.store import DEFAULT_STORE, EventStore
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         ("events", args.events, events),
     )
     streams = [
-        validated_chunks(path, kind, mapping, timezone=args.timezone)
+        source_stream(path, kind, mapping, timezone=args.timezone)
         for kind, files, mapping in work
         for path in files
     ]

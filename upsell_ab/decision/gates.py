@@ -19,10 +19,12 @@ Two levels:
 
 *Warnings* (shown in the headline of every report format, the verdict stands):
 
-- events before the unit's first exposure above ``BEFORE_EXPOSURE_SHARE``
-  of the metrics' events (a time-zone mistake shifts every event before its
-  exposure), orphan events above ``ORPHAN_SHARE`` (events of units never
-  exposed: a unit-id mismatch), duplicates above ``DUPLICATE_SHARE``;
+- events in the 14 hours before the unit's first exposure above
+  ``BEFORE_EXPOSURE_SHARE`` of the metrics' events (a time-zone mistake shifts
+  events just before their exposure; orders days earlier are history), orphan
+  events above ``ORPHAN_SHARE`` (events of units exposed to no experiment of the
+  source: a unit-id mismatch; other experiments' customers are not orphans),
+  duplicates above ``DUPLICATE_SHARE``;
 - units exposed outside the spec's dates (ignored), percentile caps computed
   from few positive values;
 - a guardrail metric constant in every arm (it cannot be proven; the shipping
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label
 from upsell_ab.decision.response_bias import response_bias_problems, response_bias_warnings
+from upsell_ab.metrics.aggregates import ORPHAN_SHARE
 from upsell_ab.metrics.sufficient import CupedStats, SampleStats
 from upsell_ab.stats.results import ExperimentAnalysis, MetricResult
 
@@ -52,8 +55,6 @@ if TYPE_CHECKING:
 
 BEFORE_EXPOSURE_SHARE = 0.20
 """Warn when more than this share of the metrics' events precede the unit's exposure."""
-ORPHAN_SHARE = 0.20
-"""Warn when more than this share of the metrics' events belong to never-exposed units."""
 DUPLICATE_SHARE = 0.05
 """Warn when more than this share of event rows were duplicates (same event id)."""
 FEW_POSITIVE_UNITS = 20
@@ -74,13 +75,15 @@ def blocking_problems(
     problems: list[str] = []
     experiment = resolved.experiment
     control = experiment.control.id
-    if experiment.randomization.is_switchback:
+    if experiment.randomization.is_switchback and (data is None or data.slots is None):
+        source = data.origin if data is not None and data.origin else "this input"
         problems.append(
             "This is a switchback design (time slots were randomised, "
-            "randomization.unit: time_slot), but this analysis treats customers as "
-            "independent; customers of one slot are correlated, so its intervals are too "
-            "narrow. Analyse the slot totals (docs/switchback.md) until analyze reads the "
-            "slot design."
+            f"randomization.unit: time_slot), but {source} has no statistics per slot, so "
+            "the analysis treats customers as independent; customers of one slot are "
+            "correlated, so its intervals are too narrow. Analyse the event store (or "
+            "files) the exposures are in, where the slot totals are computed "
+            "(docs/switchback.md)."
         )
     if data is not None:
         quality = data.quality
@@ -146,19 +149,22 @@ def warnings(
         quality = data.quality
         events = quality.metric_events
         if events:
-            before = quality.events_before_exposure / events
+            before = quality.events_just_before_exposure / events
             if before > BEFORE_EXPOSURE_SHARE:
                 out.append(
-                    f"{before:.0%} of the metrics' events happened before the unit's first "
-                    f"exposure (over {BEFORE_EXPOSURE_SHARE:.0%}): a time-zone mistake in the "
-                    "events or exposures is likely; those events are not counted."
+                    f"{before:.0%} of the metrics' events happened in the 14 hours before the "
+                    f"unit's first exposure (over {BEFORE_EXPOSURE_SHARE:.0%}): a time-zone "
+                    "mistake in the events or exposures is likely; those events are not counted."
                 )
-            orphans = quality.orphan_events / events
+            orphans = quality.orphan_share
             if orphans > ORPHAN_SHARE:
+                elsewhere = (
+                    "" if quality.other_experiment_events is None else " nor to any other one"
+                )
                 out.append(
                     f"{orphans:.0%} of the metrics' events belong to units never exposed to "
-                    f"this experiment (over {ORPHAN_SHARE:.0%}): check that events and "
-                    "exposures use the same unit id."
+                    f"this experiment{elsewhere} (over {ORPHAN_SHARE:.0%}): check that events "
+                    "and exposures use the same unit id."
                 )
             rows = events + quality.duplicates_dropped
             duplicates = quality.duplicates_dropped / rows
@@ -321,8 +327,8 @@ def small_sample(
 def _fragility_note(
     resolved: ResolvedExperiment, result: MetricResult, control: str, variant: str
 ) -> str | None:
-    if not _is_binary(resolved, result.metric):
-        return None
+    if not _is_binary(resolved, result.metric) or resolved.experiment.randomization.is_switchback:
+        return None  # a switchback's customers are not independent: no per-customer index
     arms = {v.variant: v for v in result.variants}
     comparison = next((c for c in result.comparisons if c.variant == variant), None)
     c_arm, t_arm = arms.get(control), arms.get(variant)

@@ -254,8 +254,9 @@ def quality_problems(
         observed = ", ".join(f"{k} {v:,}" for k, v in srm.observed.items())
         expected = ", ".join(f"{k} {v:,.0f}" for k, v in srm.expected.items())
         p = f"{srm.p_value:.2g}" if srm.p_value is not None else "n/a"
+        units = "slots" if resolved.experiment.randomization.is_switchback else "units"
         problems.append(
-            f"Sample ratio mismatch: units per variant {observed} differ from the configured "
+            f"Sample ratio mismatch: {units} per variant {observed} differ from the configured "
             f"split (expected {expected}; chi-square p = {p} < {settings.srm_alpha:g}). "
             "Assignment or exposure logging is broken, so no variant can be declared a winner."
         )

@@ -33,7 +33,13 @@ class Need:
 
 def unit_variances(result: MetricResult, data: ExperimentData | None) -> dict[str, float]:
     """Per-unit variance per variant: from the sufficient statistics when we have
-    them, else p(1-p) when the means are proportions in [0, 1]."""
+    them, else p(1-p) when the means are proportions in [0, 1]. A switchback's are the
+    slot analysis' Var(mean) x customers: the per-customer variance times the design
+    effect, so the extra sample counts the slots' correlation."""
+    if data is not None and data.slots is not None:
+        from upsell_ab.stats.switchback_analysis import effective_unit_variances
+
+        return effective_unit_variances(data.slots, result.metric)
     if data is not None and result.metric in data.metrics:
         from upsell_ab.stats.estimates import arm_estimates
 
@@ -65,6 +71,9 @@ def required_per_variant(
         MetricType.proportion,
         MetricType.retention,
     )
+    # a switchback's 0/1 outcomes are not independent: the observed (design-effect)
+    # variances, not p(1 - p)
+    rate = rate and not resolved.experiment.randomization.is_switchback
     try:
         if rate:
             return power.sample_size_proportion(

@@ -80,7 +80,7 @@ def iter_source(
         raise InputError(
             [Problem(Location(file=display), "file not found", "check the path", "not_found")]
         )
-    digest = _file_sha256(path)
+    digest = file_sha256(path)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         yield from _parquet_chunks(path, display, digest, chunk_rows)
@@ -90,7 +90,7 @@ def iter_source(
         yield from _csv_chunks(path, display, digest, chunk_rows)
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

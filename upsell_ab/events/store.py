@@ -13,6 +13,9 @@ problem in any chunk, any conflict, or any error rolls the whole transaction
 back (DuckDB DDL is transactional, so even an added column disappears): the
 committed store changes only when every row of every source was valid.
 ``dry_run=True`` does all of it and rolls back, returning what would happen.
+Parquet files are written inside DuckDB instead, in the same transaction and
+with the same outcome (:mod:`upsell_ab.events.parquet_ingest`); they fall back
+to the chunked path for every case that path alone words (refusals, warnings).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import InputError, Problem, StoreError
 from upsell_ab.events.batch_write import BatchWriter
-from upsell_ab.events.ingest import CanonicalBatch, validated_chunks
+from upsell_ab.events.ingest import CanonicalBatch
+from upsell_ab.events.parquet_ingest import ParquetSource, source_stream, write_parquet
 from upsell_ab.events.readers import DEFAULT_CHUNK_ROWS
 from upsell_ab.events.schema import (
     EXPOSURE_COLUMNS,
@@ -226,7 +230,7 @@ class EventStore:
         timezone: str | None,
         source_name: str | None,
     ) -> Iterable[CanonicalBatch | InputError]:
-        return validated_chunks(
+        return source_stream(
             source,
             kind,
             mapping,
@@ -273,22 +277,15 @@ class EventStore:
         try:
             next_id = self._next_ingest_id()
             for stream in streams:
-                writer: BatchWriter | None = None
-                first: CanonicalBatch | None = None
-                warnings: list[Problem] = []
-                for item in stream:
-                    if isinstance(item, InputError):
-                        problems.extend(item.problems)
-                        continue
-                    warnings.extend(item.warnings)
-                    if problems:
-                        continue
-                    if writer is None:
-                        first = item
-                        writer = BatchWriter(connection, item.kind, next_id, replace)
-                    if item.kind == "exposures":
-                        self._add_attribute_columns(item.attributes)
-                    writer.write(item)
+                native = None
+                writer: BatchWriter | None
+                first: CanonicalBatch | None
+                if isinstance(stream, ParquetSource) and not (replace or dry_run or problems):
+                    native = write_parquet(connection, stream, next_id, self._add_attribute_columns)
+                if native is not None:
+                    writer, first, warnings = native.writer, native.first, native.warnings
+                else:
+                    writer, first, warnings = self._write_chunks(stream, next_id, replace, problems)
                 if writer is None or first is None or problems:
                     continue
                 writer.finish()
@@ -309,6 +306,33 @@ class EventStore:
         if dry_run:
             reports = [replace_id(r) for r in reports]
         return reports
+
+    def _write_chunks(
+        self,
+        stream: Iterable[CanonicalBatch | InputError],
+        ingest_id: int,
+        replace: bool,
+        problems: list[Problem],
+    ) -> tuple[BatchWriter | None, CanonicalBatch | None, list[Problem]]:
+        """The chunked path: each validated chunk classified and written as it comes;
+        after the first problem only validation goes on (``problems`` collects it)."""
+        writer: BatchWriter | None = None
+        first: CanonicalBatch | None = None
+        warnings: list[Problem] = []
+        for item in stream:
+            if isinstance(item, InputError):
+                problems.extend(item.problems)
+                continue
+            warnings.extend(item.warnings)
+            if problems:
+                continue
+            if writer is None:
+                first = item
+                writer = BatchWriter(self.connect(), item.kind, ingest_id, replace)
+            if item.kind == "exposures":
+                self._add_attribute_columns(item.attributes)
+            writer.write(item)
+        return writer, first, warnings
 
     def _next_ingest_id(self) -> int:
         row = self.connect().execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests")

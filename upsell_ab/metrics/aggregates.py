@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from upsell_ab.metrics.periods import PeriodSplit
 from upsell_ab.metrics.sufficient import MetricStats
+
+if TYPE_CHECKING:
+    from upsell_ab.metrics.sql_slots import SlotSplit
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,10 @@ class MetricData:
     """Cumulative per day, in date order (empty unless asked for)."""
 
 
+ORPHAN_SHARE = 0.20
+"""Warn when more than this share of the metrics' events belong to never-exposed units."""
+
+
 @dataclass(frozen=True)
 class QualitySummary:
     """Data-quality counts; the SRM test itself is run by ``stats.srm``."""
@@ -45,9 +53,14 @@ class QualitySummary:
     multiple_exposure_units: int = 0
     """Units exposed to more than one variant: excluded from every metric."""
     orphan_events: int = 0
-    """Events of units never exposed to this experiment."""
+    """Events of units never exposed to this experiment (nor, when counted, to another
+    experiment of the source: see ``other_experiment_events``)."""
     events_before_exposure: int = 0
     """Events of exposed units before their first exposure (not counted; may feed CUPED)."""
+    events_just_before_exposure: int = 0
+    """Of those, the events less than 14 hours before the first exposure: what a clock or
+    time-zone mistake produces (orders days before a customer's first offer are history,
+    not a mistake). The time-zone warning reads this count."""
     events_outside_window: int = 0
     """Events after first exposure but outside every metric's attribution window."""
     duplicates_dropped: int = 0
@@ -61,6 +74,15 @@ class QualitySummary:
     metric_events: int = 0
     """Events of the metrics' types after de-duplication (orphans and excluded units
     included): the denominator of the before-exposure and orphan shares."""
+    other_experiment_events: int | None = None
+    """Events of units exposed only to OTHER experiments of the same source: taken out of
+    ``orphan_events`` and ``metric_events``. Counted only when the orphan share would
+    otherwise be above :data:`ORPHAN_SHARE` (:mod:`upsell_ab.metrics.sql_orphans`);
+    None when not counted."""
+
+    @property
+    def orphan_share(self) -> float:
+        return self.orphan_events / self.metric_events if self.metric_events else 0.0
 
     @property
     def total_units(self) -> int:
@@ -106,3 +128,6 @@ class ExperimentData:
     periods: PeriodSplit | None = None
     """Statistics per allocation period when the weights changed (adaptive allocation);
     None for a fixed split."""
+    slots: SlotSplit | None = None
+    """Statistics per randomised time slot of a switchback spec (after the burn-in);
+    None for a customer-randomised spec or input without slots (a summary CSV)."""

@@ -84,6 +84,9 @@ def build_plan(
         start=experiment.start if dated else None,
         end=experiment.end if dated else None,
         allocation=tuple(allocation),
+        switchback=(
+            experiment.randomization.clock() if experiment.randomization.is_switchback else None
+        ),
     )
 
 
@@ -140,7 +143,10 @@ def compute_experiment_data(
     """Sufficient statistics per metric and variant (+ segments, + cumulative days,
     + per allocation window when ``allocation`` has more than one) and the data-quality
     summary, from one query run where the data lives."""
+    from dataclasses import replace
+
     from upsell_ab.metrics.sql import QueryBuilder
+    from upsell_ab.metrics.sql_exact import FALLBACK_NOTE, FINEST, is_exact_failure, too_fine
 
     if not allocation and resolved.experiment.allocation.is_bandit:
         allocation = recorded_windows(resolved, store if connection is None else None)
@@ -155,16 +161,75 @@ def compute_experiment_data(
         allocation=allocation if len(allocation) > 1 else (),
     )
     engine = open_engine(plan.source, store=store, connection=connection)
+    notes: tuple[str, ...] = ()
     try:
         builder = QueryBuilder(plan, engine.dialect)
-        sql = builder.build().sql(dialect=engine.dialect)
-        rows = engine.execute(sql)
+        reason: str | None = None
+        try:
+            rows = engine.execute(builder.build().sql(dialect=engine.dialect))
+            fine = too_fine(rows, builder.output_columns) if builder.exact else None
+            if fine is not None:
+                reason = f"non-zero '{fine}' values below {FINEST:g}"
+        except StoreError as error:
+            if not builder.exact or not is_exact_failure(str(error)):
+                raise
+            reason = _first_line(str(error))
+        if reason is not None:
+            # a value outside the exact ranges: DOUBLE sums, added in a fixed order
+            plan = replace(plan, exact_sums=False)
+            builder = QueryBuilder(plan, engine.dialect)
+            if isinstance(engine, DuckDBEngine):
+                engine.single_thread()
+            rows = engine.execute(builder.build().sql(dialect=engine.dialect))
+            notes = (FALLBACK_NOTE.format(reason=reason),)
         quantile_rows = _quantile_rows(plan, engine)
+        weights = {v.id: v.weight for v in resolved.experiment.variants}
+        data = assemble(plan, builder.output_columns, canonical_order(rows), weights)
+        data = _without_other_experiments(plan, builder, engine, data)
     finally:
         engine.close()
-    weights = {v.id: v.weight for v in resolved.experiment.variants}
-    data = assemble(plan, builder.output_columns, rows, weights)
-    return data if quantile_rows is None else with_quantiles(plan, data, quantile_rows)
+    if notes:
+        data = replace(data, input_notes=(*data.input_notes, *notes))
+    if quantile_rows is None:
+        return data
+    return with_quantiles(plan, data, canonical_order(quantile_rows))
+
+
+def canonical_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The result rows in one fixed order: parallel threads return the UNION's rows in
+    any order, and nothing built from them may depend on it."""
+    return sorted(rows, key=lambda row: tuple((value is None, str(value)) for value in row))
+
+
+def _first_line(message: str) -> str:
+    """The gist of a DuckDB error (its first line, without our 'query failed' prefix)."""
+    line = message.splitlines()[0] if message else ""
+    return line.removeprefix("DuckDB query failed: ").strip() or "a value"
+
+
+def _without_other_experiments(
+    plan: QueryPlan, builder: Any, engine: QueryEngine, data: ExperimentData
+) -> ExperimentData:
+    """Above the warning threshold only: take the events of other experiments' units out
+    of the orphan count (:mod:`upsell_ab.metrics.sql_orphans`)."""
+    from dataclasses import replace
+
+    from upsell_ab.metrics.aggregates import ORPHAN_SHARE
+    from upsell_ab.metrics.sql_orphans import orphans_elsewhere_sql
+
+    quality = data.quality
+    if quality.orphan_share <= ORPHAN_SHARE:
+        return data
+    types = tuple(sorted({ch.event for _, ch in builder.channels}))
+    (row,) = engine.execute(orphans_elsewhere_sql(plan, types, engine.dialect))
+    elsewhere = min(int(row[0] or 0), quality.orphan_events)
+    quality = replace(
+        quality,
+        orphan_events=quality.orphan_events - elsewhere,
+        metric_events=quality.metric_events - elsewhere,
+        other_experiment_events=elsewhere,
+    )
+    return replace(data, quality=quality)
 
 
 def _quantile_rows(plan: QueryPlan, engine: QueryEngine) -> list[tuple[Any, ...]] | None:
@@ -355,6 +420,7 @@ def assemble(
         multiple_exposure_units=sum(r.count("n") for r in by_kind["multi"]),
         orphan_events=quality_row.count("orphans") if quality_row else 0,
         events_before_exposure=quality_row.count("before") if quality_row else 0,
+        events_just_before_exposure=quality_row.count("near") if quality_row else 0,
         events_outside_window=quality_row.count("outside") if quality_row else 0,
         duplicates_dropped=sum(r.count("n") for r in by_kind["dups"]),
         unknown_variants=dict(
@@ -386,6 +452,17 @@ def assemble(
             lambda slot, r: _stats(slot, r, frames),
             lambda slot: _empty(slot, frames),
         )
+    slot_stats = None
+    if plan.switchback is not None:
+        from upsell_ab.metrics.sql_slots import slot_split
+
+        slot_stats = slot_split(
+            plan.experiment_id,
+            plan.switchback,
+            slots,
+            by_kind["slot"],
+            lambda slot, r: _stats(slot, r, frames),
+        )
     metrics = {
         slot.name: MetricData(
             metric=slot.name,
@@ -407,6 +484,7 @@ def assemble(
             for r in by_kind["measured"]
         },
         periods=split,
+        slots=slot_stats,
     )
 
 

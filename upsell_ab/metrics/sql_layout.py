@@ -36,6 +36,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "n",
     "orphans",
     "before",
+    "near",
     "outside",
     "value",
     "scale",
@@ -50,6 +51,7 @@ COLUMN_TYPES: dict[str, str] = {
     "n": "BIGINT",
     "orphans": "BIGINT",
     "before": "BIGINT",
+    "near": "BIGINT",
     "outside": "BIGINT",
     "value": "DOUBLE",
     "scale": "DOUBLE",
@@ -139,6 +141,8 @@ Kind = Literal[
     "measured",
     "frame",
     "period",
+    "fine",
+    "slot",
 ]
 
 

@@ -14,13 +14,23 @@ after its exposure (a take rate); otherwise the sum of ``value`` of those events
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
 
 from upsell_ab.assignment.switchback import SlotClock, SlotLength
+from upsell_ab.errors import StoreError
+from upsell_ab.metrics.sql_layout import id_, qcol, string
+from upsell_ab.metrics.sufficient import MetricStats
 from upsell_ab.stats.switchback import SlotTotals
 
 if TYPE_CHECKING:
     import duckdb
+
+    from upsell_ab.metrics.sql_layout import MetricSlot, RowFactory
 
 _KEY = {
     SlotLength.hour: "strftime(local_ts, '%Y-%m-%dT%H')",
@@ -86,3 +96,127 @@ def slot_totals(
     return [
         SlotTotals(slot, variant, float(n), float(total)) for slot, variant, _, n, total in rows
     ]
+
+
+# --------------------------------------------------------------------------------------
+# The slot branch of the experiment query (every metric of the spec, every engine)
+
+
+def local_time(first_ts: exp.Expr, timezone: str) -> exp.Expr:
+    """The naive UTC ``first_ts`` as naive local time in ``timezone`` (``AT TIME ZONE``
+    twice on DuckDB and PostgreSQL, ``from_utc_timestamp`` on Spark)."""
+    utc = exp.AtTimeZone(this=first_ts, zone=string("UTC"))
+    return exp.AtTimeZone(this=utc, zone=string(timezone))
+
+
+def slot_branch(
+    row: RowFactory, table: str, stats: dict[str, exp.Expr], clock: SlotClock
+) -> exp.Select:
+    """``kind='slot'`` rows: n and every statistic per (variant, local day[, local hour]),
+    units first exposed in a slot's burn-in left out. The slot key is formed in Python
+    from (day, hour) (:func:`slot_key`), so no dialect's date formatting is involved."""
+    slot = SlotLength(clock.slot)
+    local = local_time(qcol("first_ts"), clock.timezone)
+    day = exp.cast(local.copy(), "DATE")
+    hour = exp.Extract(this=exp.var("HOUR"), expression=local.copy())
+    minute = exp.Extract(this=exp.var("MINUTE"), expression=local.copy())
+    hourly = slot is SlotLength.hour
+    select = row(
+        "slot",
+        variant=qcol("v"),
+        day=day,
+        seg_index=hour.copy() if hourly else exp.Literal.number(0),
+        n=exp.Count(this=exp.Star()),
+        **stats,
+    ).from_(id_(table), copy=False)
+    if clock.burn_in_minutes:
+        into_slot: exp.Expr = (
+            minute
+            if hourly
+            else exp.Add(
+                this=exp.Mul(this=hour.copy(), expression=exp.Literal.number(60)),
+                expression=minute,
+            )
+        )
+        select = select.where(
+            exp.GTE(this=into_slot, expression=exp.Literal.number(clock.burn_in_minutes)),
+            copy=False,
+        )
+    keys: list[exp.Expr] = [qcol("v"), day.copy()]
+    if hourly:
+        keys.append(hour.copy())
+    return select.group_by(*keys, copy=False)
+
+
+def slot_key(slot: SlotLength, day: date, hour: int) -> str:
+    """The :meth:`SlotClock.key` of a slot row: ``YYYY-MM-DDTHH``, ``YYYY-MM-DD``, ``dow-N``."""
+    if slot is SlotLength.hour:
+        return f"{day.isoformat()}T{hour:02d}"
+    if slot is SlotLength.day:
+        return day.isoformat()
+    return f"dow-{day.isoweekday()}"
+
+
+@dataclass(frozen=True)
+class SlotSplit:
+    """Sufficient statistics per randomised slot (after the burn-in), for every metric."""
+
+    clock: SlotClock
+    arms: dict[str, str]
+    """Slot key -> its arm, in time order."""
+    units: dict[str, int]
+    """Slot key -> customers first exposed in it after the burn-in."""
+    by_metric: dict[str, dict[str, MetricStats]]
+    """Metric -> slot key -> statistics of that slot's customers."""
+
+    def slots_per_arm(self, variants: Sequence[str]) -> dict[str, int]:
+        counts = dict.fromkeys(variants, 0)
+        for arm in self.arms.values():
+            counts[arm] = counts.get(arm, 0) + 1
+        return counts
+
+    def units_per_arm(self, variants: Sequence[str]) -> dict[str, int]:
+        counts = dict.fromkeys(variants, 0)
+        for key, arm in self.arms.items():
+            counts[arm] = counts.get(arm, 0) + self.units[key]
+        return counts
+
+
+def slot_split(
+    experiment: str,
+    clock: SlotClock,
+    slots: Sequence[MetricSlot],
+    rows: Sequence[Any],
+    make: Callable[[MetricSlot, Any], MetricStats],
+) -> SlotSplit:
+    """The ``slot`` rows as a :class:`SlotSplit`. Rows of one slot key are added (a
+    ``day_of_week`` slot spans many days). A slot with customers in two arms was not
+    assigned by this clock: refused (:class:`StoreError` naming the slot), never analysed."""
+    from datetime import datetime
+
+    length = SlotLength(clock.slot)
+    arms: dict[str, str] = {}
+    units: dict[str, int] = {}
+    by_metric: dict[str, dict[str, MetricStats]] = {s.name: {} for s in slots}
+    mixed: list[str] = []
+    for r in sorted(rows, key=lambda r: (str(r.values["day"]), r.count("seg_index"))):
+        day = r.values["day"]
+        day = day.date() if isinstance(day, datetime) else day
+        key = slot_key(length, day, r.count("seg_index"))
+        variant = str(r.values["variant"])
+        if arms.setdefault(key, variant) != variant:
+            mixed.append(key)
+            continue
+        units[key] = units.get(key, 0) + r.count("n")
+        for slot in slots:
+            stats = make(slot, r)
+            cell = by_metric[slot.name]
+            cell[key] = cell[key] + stats if key in cell else stats  # type: ignore[operator]
+    if mixed:
+        raise StoreError(
+            f"slot {mixed[0]!r} of {experiment!r} has customers in more than one arm "
+            f"({len(set(mixed))} such slot(s)): the exposures were not assigned by "
+            f"{length.value} slot in {clock.timezone}; check the spec's randomization "
+            "(slot, timezone) and the exposure timestamps (stored as UTC)"
+        )
+    return SlotSplit(clock, arms, units, by_metric)

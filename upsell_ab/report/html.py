@@ -245,7 +245,8 @@ def _quality(report: ExperimentReport) -> str:
         counts += f"<li>Exposures from {q.first_exposure} to {q.last_exposure}</li>"
     return (
         f"<p{srm_class}>{escape(srm_text(report))}</p>"
-        f"<table><tr><th>Variant</th><th>Units</th><th>Expected</th></tr>{rows}</table>"
+        f"<table><tr><th>Variant</th><th>{q.srm_unit.capitalize()}</th><th>Expected</th></tr>"
+        f"{rows}</table>"
         f"<ul>{counts}</ul>"
     )
 

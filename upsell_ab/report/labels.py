@@ -127,7 +127,8 @@ def srm_text(report: ExperimentReport) -> str:
         # no units (waiting for data) or one arm: there was nothing to test
         return "SRM not tested (no units)" if quality.total_units == 0 else "SRM not tested"
     state = "SRM FLAGGED" if quality.srm_flagged else "SRM ok"
-    return f"{state} (p = {fmt.p_value(quality.srm_p_value)})"
+    over = " over slots" if quality.srm_unit == "slots" else ""  # a switchback's unit
+    return f"{state}{over} (p = {fmt.p_value(quality.srm_p_value)})"
 
 
 def interval_name(comparison: ComparisonReport) -> str:

@@ -130,6 +130,9 @@ class QualityReport:
     units_exposed_outside_dates: int | None = None
     exposure_periods: dict[str, tuple[date, date]] | None = None
     metric_events: int | None = None
+    srm_unit: str = "units"
+    """What ``observed`` counts: "units", or "slots" for a switchback spec (renderers only;
+    the JSON keeps its keys, docs/switchback.md)."""
 
     def to_dict(self) -> dict[str, Any]:
         periods = self.exposure_periods
@@ -332,6 +335,7 @@ def build_report(
         observed=dict(srm.observed),
         expected=dict(srm.expected),
         total_units=sum(srm.observed.values()),
+        srm_unit="slots" if experiment.randomization.is_switchback else "units",
         **quality_kwargs,
     )
     sequential_spec = analysis_spec.sequential

@@ -120,7 +120,9 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
         console.print(
             Text("Guardrails breached: " + ", ".join(report.decision.guardrails_breached))
         )
-    quality = srm_text(report) + f"; {fmt.count(report.quality.total_units)} units"
+    quality = (
+        srm_text(report) + f"; {fmt.count(report.quality.total_units)} {report.quality.srm_unit}"
+    )
     console.print(Text(quality, style="red" if report.quality.srm_flagged else ""))
 
     variants = Table(title="Variants", title_justify="left", expand=False)

@@ -176,9 +176,11 @@ def behave(
     world: World,
     multiple_exposure_share: float = 0.0,
     rows: np.ndarray | None = None,
+    slots: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Exposures and events of the assigned customers among ``rows`` (all by default):
-    (exposures, events, units logged)."""
+    (exposures, events, units logged). ``slots``: each customer's slot key when time
+    slots were randomised (a switchback), for the slot shock of the take rate."""
     import numpy as np
 
     rng = population.rng
@@ -201,6 +203,7 @@ def behave(
         segment=population.segment[idx],
         channel=population.channel[idx],
         logged=keep[idx],
+        slot=None if slots is None else slots[idx],
     )
     exposures = _exposure_frame(
         experiment,
@@ -244,13 +247,22 @@ def simulate_one(
     population = arrive(experiment, units=units, days=days, seed=seed, start=start, world=world)
     # a draft is simulated as if it were running (the assigner refuses non-running specs)
     live = experiment.model_copy(update={"status": Status.running})
-    plain = np.asarray(
-        Assigner(live).assign_many(population.unit_ids, population.attributes), dtype=object
-    )
+    slots = None
+    if experiment.randomization.is_switchback:
+        from upsell_ab.simulate.slots import slot_assignment
+
+        # the till hashes the hour, not the customer; the programme holdout does not
+        # apply to slots (docs/switchback.md)
+        slots, plain = slot_assignment(live, population.arrivals)
+        holdout = None
+    else:
+        plain = np.asarray(
+            Assigner(live).assign_many(population.unit_ids, population.attributes), dtype=object
+        )
     truths = truth.resolve(experiment)
     # drawn as without a holdout, so a seed's data for everyone else stay the same
     exposures, events, logged = behave(
-        experiment, population, plain, truths, world, multiple_exposure_share
+        experiment, population, plain, truths, world, multiple_exposure_share, slots=slots
     )
     if holdout is not None:
         from upsell_ab.simulate.programme import drop_units, programme_data

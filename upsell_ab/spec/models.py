@@ -238,6 +238,16 @@ class Experiment(Model):
             },
         }
         findings = experiment_findings(plain)
+        if self.randomization.is_switchback and self.analysis.sequential.enabled:
+            findings.append(
+                Finding(
+                    ("analysis", "sequential"),
+                    "sequential monitoring is not available for a switchback (time-slot) "
+                    "design: the slot analysis is fixed-horizon",
+                    "remove analysis.sequential and analyse once, at the planned number of "
+                    "slots (upsell-ab plan --slot-sd S --units-per-slot M)",
+                )
+            )
         if self.allocation.is_bandit:
             findings += allocation_findings(self._allocation_plain())
             if self.randomization.is_switchback:

@@ -423,8 +423,14 @@ def _adjust_family(results: list[MetricResult], correction: str) -> list[MetricR
 
 def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAnalysis:
     """Analyse every metric of ``resolved`` (see the module docstring). An adaptive
-    (bandit) experiment is analysed on its period-weighted statistics (:mod:`.adaptive`)."""
+    (bandit) experiment is analysed on its period-weighted statistics (:mod:`.adaptive`),
+    a switchback on its slot totals (:mod:`.switchback_analysis`)."""
     from upsell_ab.stats.adaptive import adaptive_srm, is_adaptive, period_weighted_view
+
+    if resolved.experiment.randomization.is_switchback and data.slots is not None:
+        from upsell_ab.stats.switchback_analysis import analyze_switchback
+
+        return analyze_switchback(resolved, data)
 
     original_resolved, original_data = resolved, data
     resolved, data, adaptive_notes = period_weighted_view(resolved, data)
@@ -575,6 +581,12 @@ def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:
         notes.append(
             f"{quality.multiple_exposure_units} units ({share:.2%}) saw more than one variant "
             f"(limit {settings.max_multiple_exposure_share:.2%}); they are excluded"
+        )
+    if quality.other_experiment_events:
+        notes.append(
+            f"{quality.other_experiment_events:,} events of the metrics' types belong to "
+            "customers of other experiments in the same source: not orphans of this one, "
+            "and left out of the event counts"
         )
     if quality.unknown_variants:
         listed = ", ".join(f"{v} ({n})" for v, n in sorted(quality.unknown_variants.items()))

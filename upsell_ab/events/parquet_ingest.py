@@ -1,0 +1,555 @@
+"""Ingest a Parquet file inside DuckDB: validate, de-duplicate and insert in SQL.
+
+The chunked path (:mod:`upsell_ab.events.ingest` + :mod:`upsell_ab.events.batch_write`)
+decodes every row into pandas, validates it there and classifies each chunk
+against the store; at 22M rows that took 5x DuckDB's own ``CREATE TABLE AS
+read_parquet`` and held up to the memory limit. Here DuckDB reads the file
+with ``read_parquet`` and every step is a set-based statement, inside the
+store's one write transaction:
+
+1. **shape**: the column checks (missing columns, did-you-mean, attributes,
+   look-alike columns) run on the file's schema through the same
+   :func:`~upsell_ab.events.ingest.to_canonical` (an empty frame), so their
+   messages are the chunked path's;
+2. **validate**: one aggregate scan counts the rows the chunked path would
+   refuse (empty required text, empty or implausible timestamps, non-finite or
+   negative amounts) and the implausible values (``--bound``);
+3. **insert**: ``INSERT INTO <table> SELECT ... FROM read_parquet(...)`` of the
+   canonical rows with their ids, minus the ids already stored (an anti-join;
+   skipped when the table was empty), in file order;
+4. **de-duplicate**: the ids this batch inserted more than once (one aggregate
+   over the batch's rows); for each, every copy but the first is deleted;
+5. **classify**: rows matching stored ids are compared by content, events
+   without order id by (unit, type, time) against stored ones with an order
+   id (and the reverse); the chunked path's time-shift check
+   (:meth:`BatchWriter.finish`) runs unchanged.
+
+Whenever the file must be refused (any bad row, a conflict inside the file or
+with the store) or needs a warning worded per row (implausible values), the
+rows this batch inserted are deleted again and the source goes through the
+chunked path, so refusals and warnings read exactly as before; a refused
+ingest is no faster, an accepted one never decodes a row in Python. Files the
+SQL cannot treat identically are left to the chunked path as a whole: text or
+epoch timestamps, naive timestamps with ``--timezone`` (daylight-saving
+checks), decimal/boolean/float identifiers, ``--replace`` and ``--dry-run``.
+
+Memory: every statement is a DuckDB scan, hash aggregate or hash join under
+the connection's ``memory_limit`` (:mod:`upsell_ab.events.memory`), spilling to
+its temporary directory beyond it; ``preserve_insertion_order`` stays on for
+the insert (rows keep the file's order in the store, so the first copy of a
+duplicate is the one kept and one-thread analyses add in the same order as
+after the chunked path) and is turned off for the statements whose output
+order does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from upsell_ab.errors import InputError, Problem
+from upsell_ab.events.batch_write import BatchWriter
+from upsell_ab.events.identity import DERIVED_PREFIX, content_sql, derived_id_sql
+from upsell_ab.events.ingest import (
+    NUMERIC_DEFAULTS,
+    CanonicalBatch,
+    to_canonical,
+    validated_chunks,
+)
+from upsell_ab.events.plausibility import ANY_TYPE
+from upsell_ab.events.readers import DEFAULT_CHUNK_ROWS, SourceTable, file_sha256
+from upsell_ab.events.schema import (
+    EVENT_COLUMNS,
+    EXPOSURE_COLUMNS,
+    ColumnMapping,
+    Kind,
+    quote_identifier,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+_WHITESPACE = (
+    r"[\t-\r\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
+    r"\x{202f}\x{205f}\x{3000}]"
+)
+"""What pyarrow's ``utf8_trim_whitespace`` (the chunked path's ``str.strip``) removes."""
+
+_TEXT_TYPES = frozenset({"VARCHAR"})
+_INTEGER_TYPES = frozenset(
+    {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+    }
+)
+_NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE"}
+_ROW = "file_row_number"
+_IDENTITY_TEXT: dict[str, tuple[str, ...]] = {
+    "exposures": ("experiment", "variant", "unit_id"),
+    "events": ("unit_id", "event_type", "order_id"),
+}
+"""Text fields of the identity key (:func:`~upsell_ab.events.identity.identity_sql`)."""
+_IDENTITY_HASH: dict[str, str] = {
+    "exposures": 'hash(experiment, variant, unit_id, "timestamp")',
+    "events": "CASE WHEN order_id IS NOT NULL THEN hash('o', event_type, order_id) "
+    'ELSE hash(unit_id, "timestamp", event_type) END',
+}
+"""A 64-bit hash of the identity fields: equal identity keys give equal hashes."""
+
+
+@dataclass(frozen=True)
+class ParquetSource:
+    """A Parquet file to ingest. Iterating it yields the chunked path's stream (what
+    :meth:`EventStore.write_streams` falls back to); the store tries
+    :func:`write_parquet` first."""
+
+    path: Path
+    kind: Kind
+    mapping: ColumnMapping
+    timezone: str | None = None
+    source_name: str | None = None
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    @property
+    def display(self) -> str:
+        return self.source_name or str(self.path)
+
+    def __iter__(self) -> Iterator[CanonicalBatch | InputError]:
+        return validated_chunks(
+            self.path,
+            self.kind,
+            self.mapping,
+            timezone=self.timezone,
+            source_name=self.source_name,
+            chunk_rows=self.chunk_rows,
+        )
+
+
+def source_stream(
+    source: Any,
+    kind: Kind,
+    mapping: ColumnMapping,
+    *,
+    timezone: str | None = None,
+    source_name: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Any:
+    """A :class:`ParquetSource` for a Parquet path, else the chunked stream."""
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if path.suffix.lower() in PARQUET_SUFFIXES and path.is_file():
+            return ParquetSource(path, kind, mapping, timezone, source_name, chunk_rows)
+    return validated_chunks(
+        source, kind, mapping, timezone=timezone, source_name=source_name, chunk_rows=chunk_rows
+    )
+
+
+@dataclass(frozen=True)
+class NativeBatch:
+    """What :func:`write_parquet` wrote: the batch's description (an empty frame, as the
+    chunked path's first chunk would describe it), its writer (tally) and warnings."""
+
+    first: CanonicalBatch
+    writer: BatchWriter
+    warnings: list[Problem]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The SELECT turning the file's rows into canonical rows, and its parameters."""
+
+    select: str
+    params: dict[str, Any]
+    checks: list[str]
+    """Conditions on canonical rows that the chunked path refuses."""
+    implausible: list[str]
+    """Conditions that the chunked path reports as implausible values."""
+    bound_params: dict[str, Any]
+    """Parameters of ``implausible``."""
+    columns: list[str]
+    """Store columns written (without event_id and ingest_id)."""
+
+
+def write_parquet(
+    connection: duckdb.DuckDBPyConnection,
+    source: ParquetSource,
+    ingest_id: int,
+    add_attribute_columns: Any,
+) -> NativeBatch | None:
+    """Write ``source`` as batch ``ingest_id`` in SQL, inside the caller's transaction.
+
+    Returns None, having written nothing, when the chunked path must take the
+    source (a column type the SQL does not treat identically, a refusal to word,
+    an implausible value to warn about); see the module docstring.
+    """
+    shape = _shape(source)
+    if shape is None:
+        return None
+    previous = connection.execute("SELECT current_setting('disabled_optimizers')").fetchall()
+    # DuckDB's statistics propagation folds isnan() to false when the Parquet min/max
+    # (which leave NaN out) exclude it, so NaN amounts would skip their default
+    connection.execute("SET disabled_optimizers = 'statistics_propagation'")
+    try:
+        return _write(connection, source, shape, ingest_id, add_attribute_columns)
+    finally:
+        connection.execute("SET disabled_optimizers = ?", [str(previous[0][0] or "")])
+
+
+def _write(
+    connection: duckdb.DuckDBPyConnection,
+    source: ParquetSource,
+    shape: CanonicalBatch,
+    ingest_id: int,
+    add_attribute_columns: Any,
+) -> NativeBatch | None:
+    types = _column_types(connection, source.path)
+    if types is None or _ROW in types:
+        return None
+    plan = _plan(source, shape, types)
+    if plan is None:
+        return None
+    kind = source.kind
+    src = f"({plan.select})"
+    params = plan.params
+    with _unordered(connection):
+        separator = " OR ".join(f"contains({c}, chr(31))" for c in _IDENTITY_TEXT[kind])
+        counts = connection.execute(
+            "SELECT count(*), (count(*) FILTER (WHERE starts_with(event_id, "
+            f"'{DERIVED_PREFIX}')) > 0 AND count(*) FILTER (WHERE event_id IS NULL) > 0) "
+            f"OR count(*) FILTER (WHERE {separator}) > 0, "
+            + ", ".join(
+                [f"count(*) FILTER (WHERE {c})" for c in plan.checks + plan.implausible] or ["0"]
+            )
+            + f" FROM {src}",
+            {**params, **plan.bound_params},
+        ).fetchall()[0]
+    rows_read, mixed = int(counts[0]), bool(counts[1])
+    bad = sum(int(c) for c in counts[2 : 2 + len(plan.checks)])
+    odd = sum(int(c) for c in counts[2 + len(plan.checks) :])
+    refuse_odd = source.mapping.bounds is not None and source.mapping.bounds.refuse
+    if mixed or bad or (odd and refuse_odd):
+        # refused (the chunked path words every problem with its row), or ids that only
+        # the derived id's text can tell apart (see _classify): the chunked path's rules
+        return None
+    warnings = list(shape.warnings) if not odd else _row_warnings(source)
+    if warnings is None:
+        return None
+    keyed = f"(SELECT *, COALESCE(event_id, {derived_id_sql(kind)}) AS _eid FROM {src})"
+    prior = bool(connection.execute(f"SELECT count(*) > 0 FROM {kind}").fetchall()[0][0])
+    try:
+        outcome = _classify(connection, kind, src, keyed, params, prior)
+        if outcome is None:
+            return None
+        skipped, matched_ids = outcome
+        if kind == "exposures":
+            add_attribute_columns(shape.attributes)
+        writer = BatchWriter(connection, kind, ingest_id, replace=False)
+        quoted = [quote_identifier(c) for c in plan.columns]
+        target = ", ".join([*quoted, "event_id", "ingest_id"])
+        values = ", ".join([*(f"s.{q}" for q in quoted), "s._eid", "$batch"])
+        where = [f"s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_skip)"] if skipped else []
+        if prior:
+            where.append(f"NOT EXISTS (SELECT 1 FROM {kind} AS t WHERE t.event_id = s._eid)")
+        condition = f" WHERE {' AND '.join(where)}" if where else ""
+        with _in_file_order(connection, joined=bool(where)):
+            inserted = _count(
+                connection.execute(
+                    f"INSERT INTO {kind} ({target}) SELECT {values} FROM {keyed} AS s{condition}",
+                    {**params, "batch": ingest_id},
+                )
+            )
+    finally:
+        connection.execute("DROP TABLE IF EXISTS temp._upsell_native_skip")
+    tally = writer.tally
+    tally.rows_read = rows_read
+    tally.rows_added = inserted
+    tally.in_source = skipped
+    tally.already = matched_ids
+    return NativeBatch(shape, writer, warnings)
+
+
+class _unordered:
+    """``preserve_insertion_order`` off for statements whose output order is irrelevant
+    (aggregates, temporary tables keyed by row number): less memory, no ordered sink."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("SET preserve_insertion_order = false")
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.execute("SET preserve_insertion_order = true")
+
+
+class _in_file_order:
+    """Rows reach the store in the file's order. A plain scan keeps it in parallel
+    (``preserve_insertion_order``); a hash join in the insert's pipeline (skipping
+    repeats or stored ids) keeps it only when the file is its probe side and one
+    thread probes, so that insert runs on one thread with the build side fixed to the
+    join's right (the skipped rows, the stored ids): cheaper in memory than sorting
+    the rows, and deterministic."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, *, joined: bool) -> None:
+        self.connection = connection
+        self.joined = joined
+        self.saved: tuple[int, str] | None = None
+
+    def __enter__(self) -> None:
+        if not self.joined:
+            return
+        threads, disabled = self.connection.execute(
+            "SELECT current_setting('threads'), current_setting('disabled_optimizers')"
+        ).fetchall()[0]
+        self.saved = (int(threads), str(disabled or ""))
+        self.connection.execute("SET threads = 1")
+        chosen = ",".join(x for x in (str(disabled or ""), "build_side_probe_side") if x)
+        self.connection.execute("SET disabled_optimizers = ?", [chosen])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            self.connection.execute("SET threads = ?", [self.saved[0]])
+            self.connection.execute("SET disabled_optimizers = ?", [self.saved[1]])
+
+
+def _count(result: Any) -> int:
+    rows = result.fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def _classify(
+    connection: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    src: str,
+    keyed: str,
+    params: dict[str, Any],
+    prior: bool,
+) -> tuple[int, int] | None:
+    """Before anything is written: the rows to skip as repeats inside the file (every copy
+    of an id but the first, in ``_upsell_native_skip``) and the number of ids already
+    stored. None when a conflict needs the chunked path's wording.
+
+    Repeats are found without computing every row's SHA-256: rows are grouped by a
+    64-bit ``hash`` of the given id, else of the identity fields (whose joined text the
+    derived id hashes); only rows of groups with several rows get their real id and
+    content hash, and are grouped again by id, so hash collisions only add candidates.
+    Two rows with one derived id have equal identity fields unless a field contains the
+    separator U+001F, and a given id equals a derived one only if it starts with
+    ``sha256:``; :func:`_write` leaves files with either to the chunked path.
+    """
+    key = f"CASE WHEN event_id IS NOT NULL THEN hash(event_id) ELSE {_IDENTITY_HASH[kind]} END"
+    with _unordered(connection):
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE _upsell_native_skip AS "
+            f"WITH k AS (SELECT {key} AS h FROM {src} GROUP BY h HAVING count(*) > 1), "
+            f"c AS (SELECT {_ROW} AS _row, _eid, sha256({content_sql(kind)}) AS _content "
+            f"FROM {keyed} WHERE {key} IN (SELECT h FROM k)) "
+            "SELECT _row, _eid, _content, _row <> min(_row) OVER (PARTITION BY _eid) AS _repeat "
+            "FROM c",
+            params,
+        )
+        conflicting = connection.execute(
+            "SELECT count(*) FROM (SELECT _eid FROM _upsell_native_skip GROUP BY _eid "
+            "HAVING count(DISTINCT _content) > 1)"
+        ).fetchall()[0][0]
+        if conflicting:
+            return None
+        connection.execute("DELETE FROM _upsell_native_skip WHERE NOT _repeat")
+        skipped = int(
+            connection.execute("SELECT count(*) FROM _upsell_native_skip").fetchall()[0][0]
+        )
+        matched_ids = 0
+        if prior:
+            stored = connection.execute(
+                f"SELECT count(DISTINCT s._eid), count(*) FILTER (WHERE "
+                f"sha256({content_sql(kind, 's')}) <> sha256({content_sql(kind, 't')})) "
+                f"FROM {keyed} AS s JOIN {kind} AS t ON t.event_id = s._eid",
+                params,
+            ).fetchall()[0]
+            if stored[1]:
+                return None
+            matched_ids = int(stored[0])
+            if kind == "events" and _restated(connection, keyed, params):
+                return None
+    return skipped, matched_ids
+
+
+def _restated(connection: duckdb.DuckDBPyConnection, keyed: str, params: dict[str, Any]) -> bool:
+    """An event without id that equals a stored derived-id event at the same unit, type
+    and time, one of them with an order id and the other without (a re-export that added
+    or dropped order ids): a conflict for the chunked path to word."""
+    found = connection.execute(
+        f"SELECT count(*) FROM {keyed} AS s JOIN events AS t ON t.unit_id = s.unit_id "
+        'AND t.event_type = s.event_type AND t."timestamp" = s."timestamp" '
+        f"WHERE s.event_id IS NULL AND starts_with(t.event_id, '{DERIVED_PREFIX}') "
+        "AND (t.order_id IS NULL) <> (s.order_id IS NULL)",
+        params,
+    ).fetchall()[0][0]
+    return bool(found)
+
+
+def _shape(source: ParquetSource) -> CanonicalBatch | None:
+    """The column-level checks of the chunked path, on the file's schema (no rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(source.path)
+    except (pa.ArrowException, OSError):
+        return None  # the chunked path words the unreadable file
+    table = SourceTable(
+        schema.empty_table().to_pandas(), source.display, "parquet", file_sha256(source.path)
+    )
+    try:
+        return to_canonical(table, source.mapping, timezone=source.timezone)
+    except InputError:
+        return None
+
+
+def _column_types(connection: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str] | None:
+    import duckdb
+
+    try:
+        rows = connection.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    except duckdb.Error:
+        return None
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _plan(source: ParquetSource, shape: CanonicalBatch, types: dict[str, str]) -> _Plan | None:
+    """The canonical SELECT over ``read_parquet``, or None when a column's type needs the
+    chunked path's rules (see the module docstring)."""
+    mapping = source.mapping
+    params: dict[str, Any] = {"path": str(source.path)}
+    exprs: list[str] = []
+    checks: list[str] = []
+    for index, (canonical, source_col) in enumerate(mapping.columns.items()):
+        name = quote_identifier(canonical)
+        if canonical in mapping.constants:
+            value = mapping.constants[canonical]
+            params[f"k{index}"] = value
+            cast = "VARCHAR" if isinstance(value, str) else "DOUBLE"
+            exprs.append(f"CAST($k{index} AS {cast}) AS {name}")
+            continue
+        if source_col not in types:
+            default = (
+                f"CAST({NUMERIC_DEFAULTS[canonical]!r} AS DOUBLE)"
+                if canonical in NUMERIC_DEFAULTS
+                else "CAST(NULL AS VARCHAR)"
+            )
+            exprs.append(f"{default} AS {name}")
+            continue
+        column, kind = quote_identifier(source_col), types[source_col]
+        if canonical == "timestamp":
+            expr = _timestamp(column, kind, naive_ok=source.timezone is None)
+            if expr is not None:
+                checks.append(
+                    '"timestamp" IS NULL OR "timestamp" < TIMESTAMP \'1900-01-01\' '
+                    "OR \"timestamp\" >= TIMESTAMP '2200-01-01'"
+                )
+        elif canonical in NUMERIC_DEFAULTS:
+            expr = _number(column, kind, NUMERIC_DEFAULTS[canonical])
+            if expr is not None:
+                checks.append(f"isinf({name}) OR {name} < 0")
+        else:
+            expr = _text(column, kind)
+            if expr is not None and canonical in mapping.required:
+                checks.append(f"{name} IS NULL")
+        if expr is None:
+            return None
+        exprs.append(f"{expr} AS {name}")
+    for attribute in shape.attributes:
+        expr = _text(quote_identifier(attribute), types.get(attribute, ""))
+        if expr is None:
+            return None
+        exprs.append(f"{expr} AS {quote_identifier(attribute)}")
+    fixed = EXPOSURE_COLUMNS if source.kind == "exposures" else EVENT_COLUMNS
+    select = f"SELECT {', '.join(exprs)}, {_ROW} FROM read_parquet($path, {_ROW} = true)"
+    bound_params: dict[str, Any] = {}
+    implausible = _bounds(mapping, bound_params) if source.kind == "events" else []
+    return _Plan(
+        select,
+        params,
+        checks,
+        implausible,
+        bound_params,
+        [c for c in fixed if c != "event_id"] + list(shape.attributes),
+    )
+
+
+def _text(column: str, kind: str) -> str | None:
+    """Identifier-like text as the chunked path makes it: Unicode blanks stripped at
+    both ends, empty -> NULL; integers printed in full. The regex runs only on values
+    whose first or last character is not printable ASCII."""
+    if kind in _INTEGER_TYPES:
+        return f"CAST({column} AS VARCHAR)"
+    if kind not in _TEXT_TYPES:
+        return None
+    edge = f"ord({column}) NOT BETWEEN 33 AND 126 OR ord(right({column}, 1)) NOT BETWEEN 33 AND 126"
+    strip = f"regexp_replace({column}, '^{_WHITESPACE}+|{_WHITESPACE}+$', '', 'g')"
+    return f"CASE WHEN {edge} THEN NULLIF({strip}, '') ELSE {column} END"
+
+
+def _timestamp(column: str, kind: str, *, naive_ok: bool) -> str | None:
+    """UTC-naive microseconds: aware values converted to UTC; naive ones kept (taken as
+    UTC) when no ``--timezone`` is given; nanoseconds floored as numpy does."""
+    if kind == "TIMESTAMP WITH TIME ZONE":
+        return f"timezone('UTC', {column})"
+    if not naive_ok:
+        return None
+    if kind in ("TIMESTAMP", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        return f"CAST({column} AS TIMESTAMP)"
+    if kind == "TIMESTAMP_NS":
+        ns = f"epoch_ns({column})"
+        return f"make_timestamp(({ns} - ((({ns} % 1000) + 1000) % 1000)) // 1000)"
+    return None
+
+
+def _number(column: str, kind: str, default: float) -> str | None:
+    """Float64; NULL and NaN take the default (as the chunked path's empty cells)."""
+    if kind not in _NUMBER_TYPES:
+        return None
+    value = f"CAST({column} AS DOUBLE)"
+    return f"CASE WHEN {value} IS NULL OR isnan({value}) THEN {default!r} ELSE {value} END"
+
+
+def _bounds(mapping: ColumnMapping, params: dict[str, Any]) -> list[str]:
+    """:meth:`ValueBounds.outside` as SQL conditions (a type's own range replaces ``*``)."""
+    if mapping.bounds is None:
+        return []
+    ranges = mapping.bounds.ranges
+    specific = {t for t, _ in ranges if t != ANY_TYPE}
+    conditions: list[str] = []
+    for index, ((event_type, column), (low, high)) in enumerate(sorted(ranges.items())):
+        params[f"lo{index}"], params[f"hi{index}"] = float(low), float(high)
+        name = quote_identifier(column)
+        if event_type == ANY_TYPE:
+            own = sorted(t for t in specific if (t, column) in ranges)
+            params[f"ty{index}"] = own
+            selected = f"NOT list_contains(CAST($ty{index} AS VARCHAR[]), event_type)"
+        else:
+            params[f"ty{index}"] = event_type
+            selected = f"event_type = CAST($ty{index} AS VARCHAR)"
+        conditions.append(f"({selected} AND ({name} < $lo{index} OR {name} > $hi{index}))")
+    return conditions
+
+
+def _row_warnings(source: ParquetSource) -> list[Problem] | None:
+    """Warnings worded per row by the chunked validator (only when SQL found implausible
+    values); None if it unexpectedly refuses the file."""
+    warnings: list[Problem] = []
+    for item in source:
+        if isinstance(item, InputError):
+            return None
+        warnings.extend(item.warnings)
+    return warnings
