@@ -122,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
             f"{summary.experiment_id}: {summary.units_exposed:,} of {summary.units_arrived:,} "
             f"units exposed ({takes})"
         )
+        if summary.holdout is not None:
+            print(
+                f"  programme {summary.holdout}: a programme exposure for each of the "
+                f"{summary.units_arrived:,} customers, {summary.held_out:,} held out (no offer)"
+            )
         if summary.units_exposed == 0:
             print(
                 f"  note: no simulated customer matched {summary.experiment_id}'s targeting; "
