@@ -104,3 +104,24 @@ def test_assign_at_agrees_with_the_simulated_arms(
         moment: datetime = row["timestamp"].to_pydatetime().replace(tzinfo=UTC)
         assert main(["assign", str(SPEC), "--at", moment.isoformat()]) == 0
         assert row["variant"] in capsys.readouterr().out
+
+
+def test_python_api_analyses_dataframes_of_a_switchback_by_slot() -> None:
+    """``upsell_ab.api``: exposures and events as DataFrames (read in place by DuckDB)
+    go through the same slot analysis as the store; a visit has no order history."""
+    import upsell_ab.api as api
+
+    exposures, events = simulated(World(), units=6000)
+    first = first_exposures(exposures)
+    before = events.merge(first[["unit_id", "timestamp"]], on="unit_id", suffixes=("", "_x"))
+    assert (before["timestamp"] >= before["timestamp_x"]).all()  # no pre-exposure history
+    result = api.load(SPEC).analyze(exposures=exposures, events=events)
+    comparison = result.comparisons("upsell_take_rate")[0]
+    assert comparison.method is not None and comparison.method.startswith("switchback")
+    clock = load_experiment(SPEC).experiment.randomization.clock()
+    kept = [not clock.in_burn_in(t.to_pydatetime().replace(tzinfo=UTC)) for t in first["timestamp"]]
+    assert (
+        result.to_dict()["experiments"][0]["quality"]["total_units"]
+        == first.loc[kept, "slot"].nunique()
+    )
+    assert "switchback design" in result.to_markdown()

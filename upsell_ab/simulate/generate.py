@@ -30,6 +30,7 @@ from upsell_ab.simulate.journey import EventBuilder, Units
 from upsell_ab.simulate.traffic import DEFAULT_START, TrafficPlan, arrival_times
 from upsell_ab.simulate.truth import Truth, VariantTruth
 from upsell_ab.simulate.world import CHANNELS, SEGMENTS, World
+from upsell_ab.spec.holdout_analysis import HOLDOUT_VARIANT
 from upsell_ab.spec.models import Experiment, Status
 
 if TYPE_CHECKING:
@@ -48,6 +49,10 @@ class SimulatedExperiment:
     units_arrived: int
     units_exposed: int
     truths: dict[str, VariantTruth]
+    holdout: str | None = None
+    """The programme holdout's id when a ``program.yaml`` holds customers out."""
+    held_out: int = 0
+    """Arriving customers in that holdout (programme exposure ``holdout``, no offer)."""
 
 
 def stable_seed(seed: int, experiment_id: str) -> list[int]:
@@ -264,6 +269,7 @@ def simulate_one(
     exposures, events, logged = behave(
         experiment, population, plain, truths, world, multiple_exposure_share, slots=slots
     )
+    held_out = 0
     if holdout is not None:
         from upsell_ab.simulate.programme import drop_units, programme_data
 
@@ -278,10 +284,16 @@ def simulate_one(
         extra_exposures, extra_events = programme_data(
             experiment, population, assigned, holdout, seed=seed, world=world
         )
+        held_out = int((extra_exposures["variant"] == HOLDOUT_VARIANT).sum())
         exposures = pd.concat([exposures, extra_exposures], ignore_index=True)
         events = pd.concat([events, extra_events], ignore_index=True)
     summary = SimulatedExperiment(
-        experiment_id=experiment.id, units_arrived=units, units_exposed=logged, truths=truths
+        experiment_id=experiment.id,
+        units_arrived=units,
+        units_exposed=logged,
+        truths=truths,
+        holdout=holdout.id if holdout is not None else None,
+        held_out=held_out,
     )
     return exposures, events, summary
 

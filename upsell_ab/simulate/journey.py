@@ -172,7 +172,9 @@ class EventBuilder:
     def build(self) -> pd.DataFrame:
         import pandas as pd
 
-        self._history()
+        if self.units.slot is None:
+            # a switchback's unit is a visit (a receipt): it has no order history
+            self._history()
         orders: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         orders += self._exposure_orders()
         orders += self._repeats()
