@@ -168,3 +168,21 @@ def test_the_demo_shows_the_programmes_trade_off(tmp_path: Path) -> None:
             "AND variant = 'holdout'"
         ).fetchone() or (None,)
     assert overlap == 0 and held is not None and held > 0
+
+
+def test_without_store_the_programme_reads_the_store_the_specs_name(
+    shop: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """No --store: the programme exposures are read from the one store every reported
+    spec names (``data.store``), as the experiments are."""
+    folder, store = shop
+    named = tmp_path / "named"
+    named.mkdir()
+    for name in ("metrics.yaml", "program.yaml"):
+        shutil.copy(folder / name, named / name)
+    text = SPEC.replace("data: {kind: embedded}", f"data: {{kind: embedded, store: '{store}'}}")
+    (named / "timing_programme.yaml").write_text(text, "utf-8")
+    with_store = _json(["report", str(folder), "--store", str(store)], tmp_path / "a.json")
+    without = _json(["report", str(named)], tmp_path / "b.json")
+    assert without["programme"] == with_store["programme"]
+    assert without["programme"]["units"]["holdout"] > 0

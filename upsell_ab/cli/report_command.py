@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         programme = None
         if runs:
             step("the programme against its long-term holdout")
-            programme = programme_section(args.paths, args.store, failures)
+            programme = programme_section(args.paths, args.store or _shared_store(runs), failures)
         text = render_runs(
             runs,
             args.format,
@@ -128,3 +128,10 @@ def programme_section(paths: list[str], store: str | None, failures: list[Any]) 
         lines = [line for line in str(error).splitlines() if line.strip()]
         failures.append(SpecFailure("program.yaml", "data", lines or [type(error).__name__]))
         return None
+
+
+def _shared_store(runs: list[Any]) -> str | None:
+    """The embedded store every reported experiment names (None when they name none or
+    several): where the programme exposures are looked for without ``--store``."""
+    stores = {run.resolved.experiment.data.store for run in runs}
+    return next(iter(stores)) if len(stores) == 1 else None
