@@ -157,7 +157,8 @@ def test_demo_store_passes_the_gate_with_summary_outputs_and_comment(
     assert "| Experiment | Decision | Deciding metric |" in summary
     decisions = json.loads(result["outputs"]["decisions"])
     running = [
-        "cake_wording", "cookie_wording_bandit", "discount_depth", "laptop_bundle", "offer_timing"
+        "cafe_addon_switchback", "cake_wording", "cookie_wording_bandit", "discount_depth",
+        "laptop_bundle", "offer_timing",
     ]  # fmt: skip
     assert sorted(decisions) == running
     for experiment in running:

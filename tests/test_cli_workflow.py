@@ -174,6 +174,10 @@ def test_demo_prints_a_decision_per_bundled_experiment(
     for bandit in bandits:
         (line,) = [x for x in before.splitlines() if x.startswith(f"{bandit}: ")]
         assert any(s in line for s in statuses), line
+    # the bandit runs at its shop's stated traffic (analysis.daily_units), so the weights
+    # move during the demo instead of the stop rule settling it at the first update
+    assert "Allocation by period (adaptive" in before
+    assert "allocation was adaptive" in before
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<svg" in html and all(e in html for e in expected)
     assert (tmp_path / "report.md").stat().st_size > 0

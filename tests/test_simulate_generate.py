@@ -238,3 +238,41 @@ def test_refund_multiplier_raises_refunds(experiment: Experiment) -> None:
     refunded = events.loc[events["event_type"] == "refund", "unit_id"].unique()
     rate = units.assign(r=units["unit_id"].isin(refunded)).groupby("variant")["r"].mean()
     assert rate["pairing"] > 2.0 * rate["generic"]
+
+
+def test_a_second_simulation_into_the_same_store_is_refused_and_changes_nothing(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another --seed gives the same ids other content: refused with a hint a simulating
+    user can follow (simulate has no --replace), and the store keeps the first run."""
+    from pathlib import Path
+
+    import duckdb
+
+    from upsell_ab.cli.main import main
+
+    root = Path(str(tmp_path))
+    spec = str(Path(__file__).resolve().parents[1] / "experiments" / "cake_wording.yaml")
+    store = str(root / "s.duckdb")
+    args = ["simulate", spec, "--store", store, "--units", "500"]
+    assert main([*args, "--seed", "1"]) == 0
+
+    def rows() -> tuple[int, int]:
+        con = duckdb.connect(store, read_only=True)
+        try:
+            return (
+                con.execute("SELECT count(*) FROM exposures").fetchone()[0],  # type: ignore[index]
+                con.execute("SELECT count(*) FROM events").fetchone()[0],  # type: ignore[index]
+            )
+        finally:
+            con.close()
+
+    first = rows()
+    capsys.readouterr()
+    assert main([*args, "--seed", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "this store holds a different simulation" in err
+    assert "--replace" not in err
+    assert rows() == first
+    assert main([*args, "--seed", "1"]) == 0  # the same run again adds nothing
+    assert rows() == first

@@ -278,16 +278,22 @@ def test_the_holdout_analysis_recovers_the_stated_programme_effects(
     from upsell_ab.spec.load import load_experiment
 
     store = tmp_path / "programme.duckdb"
-    code, out = _run(
+    code, simulated = _run(
         ["simulate", str(shop), "--store", str(store), "--units", str(UNITS), "--seed", "1"]
     )
-    assert code == 0, out
+    assert code == 0, simulated
     report_file = tmp_path / "holdout.json"
     code, out = _run(
         ["holdout", str(shop), "--store", str(store), "--format", "json", "-o", str(report_file)]
     )
     assert code == 0, out
-    found = _comparisons(json.loads(report_file.read_text("utf-8")))
+    document = json.loads(report_file.read_text("utf-8"))
+    found = _comparisons(document)
+    held = document["experiments"][0]["quality"]["observed"]["holdout"]
+    assert (
+        f"programme {HOLDOUT_ID}: a programme exposure for each of the {UNITS:,} customers, "
+        f"{held:,} held out (no offer)"
+    ) in simulated
     truth = stated_effects(load_experiment(shop / "timing_programme.yaml").experiment)
     assert truth["upsell_revenue_per_customer"] > 0
     assert truth["repeat_purchase_61_90d"] < 0 and truth["satisfaction_score"] < 0

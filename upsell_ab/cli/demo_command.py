@@ -2,8 +2,10 @@
 
 No server and no network: the bundled example experiments get simulated
 exposures and events in an embedded DuckDB file, then the same workflow as
-``report`` prints a decision per experiment and writes ``report.html`` and
-``report.md`` next to the store.
+``report`` prints a decision per experiment and what the whole programme did against
+its long-term holdout (the examples run under the demo's ``program.yaml``, in a copy:
+:mod:`upsell_ab.cli.demo_programme`); it writes ``report.html`` and ``report.md`` next to
+the store.
 """
 
 from __future__ import annotations
@@ -50,10 +52,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_memory_argument(args)
+    from upsell_ab.cli.demo_programme import with_programme
     from upsell_ab.cli.exit_codes import ExitCode
     from upsell_ab.cli.run_output import progress, render_runs, write_text
     from upsell_ab.cli.simulate_command import ingest
     from upsell_ab.errors import InputError, Location, Problem
+    from upsell_ab.report.programme import load_programme
     from upsell_ab.spec.models import SourceKind
     from upsell_ab.workflow import run_experiment, running_specs
 
@@ -77,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         )
     output_dir.mkdir(parents=True, exist_ok=True)
     store = Path(args.store) if args.store else output_dir / "demo.duckdb"
+    specs = with_programme(specs, output_dir)
     with progress(total=None) as step:
         step(f"loading specs from {specs}")
         resolved = [
@@ -87,18 +92,24 @@ def run(args: argparse.Namespace) -> int:
                 [Problem(Location(file=str(specs)), "no running embedded experiments")]
             )
         step(f"simulating {len(resolved)} experiments into {store}")
-        ingest(resolved, store, units=args.units, days=DEMO_DAYS, seed=DEMO_SEED)
+        for group, units in _traffic(resolved, args.units):
+            ingest(group, store, units=units, days=DEMO_DAYS, seed=DEMO_SEED)
         runs = []
         for item in resolved:
             runs.append(run_experiment(item, store=store, step=step))
             step.advance()
+        step("the programme against its long-term holdout")
+        programme = load_programme([specs], store)
         step("rendering")
-        text = render_runs(runs, "text", to_terminal=True)
-        write_text(render_runs(runs, "html", to_terminal=False), str(output_dir / "report.html"))
-        write_text(render_runs(runs, "markdown", to_terminal=False), str(output_dir / "report.md"))
+        text = render_runs(runs, "text", to_terminal=True, programme=programme)
+        for fmt, name in (("html", "report.html"), ("markdown", "report.md")):
+            page = render_runs(runs, fmt, to_terminal=False, programme=programme)
+            write_text(page, str(output_dir / name))
     write_text(text, None)
     for line in _bandit_updates(resolved, store):
         print(line)
+    if programme is not None:
+        print(f"Programme ({programme.holdout} holdout): {programme.summary()}")
     print("Decisions:")
     for run_ in runs:
         outcome = run_.outcome
@@ -106,10 +117,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {run_.resolved.experiment.id}: {what}")
     print(
         f"Wrote {output_dir / 'report.html'} and {output_dir / 'report.md'} "
-        f"(store {store}) in {time.perf_counter() - began:.1f} s.",
+        f"(store {store}, specs {specs}) in {time.perf_counter() - began:.1f} s.",
         file=sys.stderr,
     )
     return int(ExitCode.OK)
+
+
+def _traffic(resolved: list[Any], units: int) -> list[tuple[list[Any], int]]:
+    """(specs, customers) to simulate. A bandit spec that states its shop's traffic
+    (``analysis.daily_units``) gets that traffic: a bandit is for small shops, and at the
+    demo's 20,000 customers the first update would already settle it (stop rule), so a
+    newcomer would never see the weights move."""
+    fixed = [r for r in resolved if not _small_bandit(r)]
+    groups = [(fixed, units)] if fixed else []
+    for item in resolved:
+        if _small_bandit(item):
+            daily = item.experiment.analysis.daily_units
+            groups.append(([item], min(units, round(daily * DEMO_DAYS))))
+    return groups
+
+
+def _small_bandit(item: Any) -> bool:
+    experiment = item.experiment
+    return bool(experiment.allocation.is_bandit and experiment.analysis.daily_units)
 
 
 def _bandit_updates(resolved: list[Any], store: Path) -> list[str]:

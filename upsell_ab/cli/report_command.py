@@ -91,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
         step("rendering the report")
         from upsell_ab.report.history import load_history
 
+        programme = None
+        if runs:
+            step("the programme against its long-term holdout")
+            programme = programme_section(args.paths, args.store or _shared_store(runs), failures)
         text = render_runs(
             runs,
             args.format,
@@ -98,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             failures=failures,
             max_bytes=args.max_bytes,
             history=load_history(args.paths),
+            programme=programme,
         )
     if not runs and not failures:
         print("upsell-ab report: note: no running experiments found", file=sys.stderr)
@@ -108,3 +113,25 @@ def run(args: argparse.Namespace) -> int:
     if code:
         print(f"upsell-ab report: exit {int(code)} ({code.name.lower()})", file=sys.stderr)
     return int(code)
+
+
+def programme_section(paths: list[str], store: str | None, failures: list[Any]) -> Any:
+    """The programme section (:mod:`upsell_ab.report.programme`) when the specs obey a
+    ``program.yaml`` holdout; a holdout that cannot be analysed gets an error block."""
+    from upsell_ab.errors import UpsellAbError
+    from upsell_ab.report.failures import SpecFailure
+    from upsell_ab.report.programme import load_programme
+
+    try:
+        return load_programme(paths, store)
+    except UpsellAbError as error:
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        failures.append(SpecFailure("program.yaml", "data", lines or [type(error).__name__]))
+        return None
+
+
+def _shared_store(runs: list[Any]) -> str | None:
+    """The embedded store every reported experiment names (None when they name none or
+    several): where the programme exposures are looked for without ``--store``."""
+    stores = {run.resolved.experiment.data.store for run in runs}
+    return next(iter(stores)) if len(stores) == 1 else None

@@ -17,6 +17,7 @@ from upsell_ab.cli.exit_codes import ExitCode
 if TYPE_CHECKING:
     from upsell_ab.report.failures import SpecFailure
     from upsell_ab.report.history import HistoryEntry
+    from upsell_ab.report.programme import ProgrammeSection
     from upsell_ab.workflow import ExperimentRun
 
 FAIL_ON_CHOICES: tuple[str, ...] = ("quality", "guardrail")
@@ -62,6 +63,7 @@ def render_runs(
     failures: Sequence[SpecFailure] = (),
     max_bytes: int | None = None,
     history: Sequence[HistoryEntry] = (),
+    programme: ProgrammeSection | None = None,
 ) -> str:
     from upsell_ab.report.render import render
 
@@ -72,6 +74,7 @@ def render_runs(
         failures=failures,
         max_bytes=max_bytes,
         history=history,
+        programme=programme,
     )
 
 

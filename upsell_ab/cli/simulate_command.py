@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +77,7 @@ def ingest(
         exposures, events, summaries = simulate_detailed(
             fixed, units=units, days=days, seed=seed, start=start, truth=truth
         )
-        with EventStore(store) as target:
+        with EventStore(store) as target, _simulation_conflicts():
             target.ingest_exposures(exposures, source_name="simulate")
             target.ingest_events(events, source_name="simulate")
         by_id.update((s.experiment_id, s) for s in summaries)
@@ -90,6 +92,32 @@ def ingest(
             )
             by_id[item.experiment.id] = run.summary
     return [by_id[r.experiment.id] for r in resolved]
+
+
+@contextmanager
+def _simulation_conflicts() -> Iterator[None]:
+    """A store already holding another simulation (other --seed/--units/--days/--start)
+    refuses the new rows (same ids, other content); simulate has no --replace, so its
+    hint names what a simulating user can do."""
+    from dataclasses import replace
+
+    from upsell_ab.errors import InputError
+
+    try:
+        yield
+    except InputError as error:
+        problems = [
+            replace(
+                p,
+                hint="this store holds a different simulation (another --seed, --units, "
+                "--days or --start); simulate into a new --store, or remove the old batch "
+                "with 'upsell-ab store remove N' (N from 'upsell-ab store list')",
+            )
+            if p.code == "conflict"
+            else p
+            for p in error.problems
+        ]
+        raise InputError(problems) from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,6 +150,11 @@ def run(args: argparse.Namespace) -> int:
             f"{summary.experiment_id}: {summary.units_exposed:,} of {summary.units_arrived:,} "
             f"units exposed ({takes})"
         )
+        if summary.holdout is not None:
+            print(
+                f"  programme {summary.holdout}: a programme exposure for each of the "
+                f"{summary.units_arrived:,} customers, {summary.held_out:,} held out (no offer)"
+            )
         if summary.units_exposed == 0:
             print(
                 f"  note: no simulated customer matched {summary.experiment_id}'s targeting; "

@@ -52,10 +52,13 @@ def remove_spill(directory: str | None) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def duckdb_threads() -> int:
-    """Threads for the metric queries: 1 (deterministic sums) unless
-    ``UPSELL_AB_DUCKDB_THREADS`` asks for more."""
-    raw = os.environ.get("UPSELL_AB_DUCKDB_THREADS", "1")
+def duckdb_threads() -> int | None:
+    """Threads for the metric queries: ``UPSELL_AB_DUCKDB_THREADS`` when set, else None
+    (DuckDB's default: every core). The query's sums are exact integers
+    (:mod:`upsell_ab.metrics.sql_exact`), so any number of threads gives the same bytes."""
+    raw = os.environ.get("UPSELL_AB_DUCKDB_THREADS")
+    if raw is None or not raw.strip():
+        return None
     try:
         return max(1, int(raw))
     except ValueError:
@@ -104,11 +107,9 @@ class DuckDBEngine:
                 raise
             # Aggregates only: row order is irrelevant, and keeping it costs memory.
             self.connection.execute("SET preserve_insertion_order = false")
-        if self._owned:
-            # Parallel threads add floating-point sums in a varying order, so the same
-            # store gave reports differing in the 13th digit; one thread sums in a fixed
-            # order (byte-identical reports). UPSELL_AB_DUCKDB_THREADS trades that for speed.
-            self.connection.execute("SET threads = ?", [duckdb_threads()])
+        threads = duckdb_threads()
+        if self._owned and threads is not None:
+            self.connection.execute("SET threads = ?", [threads])
 
     def execute(self, sql: str) -> list[Row]:
         import duckdb
@@ -117,6 +118,12 @@ class DuckDBEngine:
             return [tuple(r) for r in self.connection.execute(sql).fetchall()]
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
+
+    def single_thread(self) -> None:
+        """One thread from now on (floating-point sums then add in a fixed order); a
+        caller's connection is left as it is."""
+        if self._owned:
+            self.connection.execute("SET threads = 1")
 
     def close(self) -> None:
         if self._owned:

@@ -143,7 +143,10 @@ def compute_experiment_data(
     """Sufficient statistics per metric and variant (+ segments, + cumulative days,
     + per allocation window when ``allocation`` has more than one) and the data-quality
     summary, from one query run where the data lives."""
+    from dataclasses import replace
+
     from upsell_ab.metrics.sql import QueryBuilder
+    from upsell_ab.metrics.sql_exact import FALLBACK_NOTE, FINEST, is_exact_failure, too_fine
 
     if not allocation and resolved.experiment.allocation.is_bandit:
         allocation = recorded_windows(resolved, store if connection is None else None)
@@ -158,17 +161,50 @@ def compute_experiment_data(
         allocation=allocation if len(allocation) > 1 else (),
     )
     engine = open_engine(plan.source, store=store, connection=connection)
+    notes: tuple[str, ...] = ()
     try:
         builder = QueryBuilder(plan, engine.dialect)
-        sql = builder.build().sql(dialect=engine.dialect)
-        rows = engine.execute(sql)
+        reason: str | None = None
+        try:
+            rows = engine.execute(builder.build().sql(dialect=engine.dialect))
+            fine = too_fine(rows, builder.output_columns) if builder.exact else None
+            if fine is not None:
+                reason = f"non-zero '{fine}' values below {FINEST:g}"
+        except StoreError as error:
+            if not builder.exact or not is_exact_failure(str(error)):
+                raise
+            reason = _first_line(str(error))
+        if reason is not None:
+            # a value outside the exact ranges: DOUBLE sums, added in a fixed order
+            plan = replace(plan, exact_sums=False)
+            builder = QueryBuilder(plan, engine.dialect)
+            if isinstance(engine, DuckDBEngine):
+                engine.single_thread()
+            rows = engine.execute(builder.build().sql(dialect=engine.dialect))
+            notes = (FALLBACK_NOTE.format(reason=reason),)
         quantile_rows = _quantile_rows(plan, engine)
         weights = {v.id: v.weight for v in resolved.experiment.variants}
-        data = assemble(plan, builder.output_columns, rows, weights)
+        data = assemble(plan, builder.output_columns, canonical_order(rows), weights)
         data = _without_other_experiments(plan, builder, engine, data)
     finally:
         engine.close()
-    return data if quantile_rows is None else with_quantiles(plan, data, quantile_rows)
+    if notes:
+        data = replace(data, input_notes=(*data.input_notes, *notes))
+    if quantile_rows is None:
+        return data
+    return with_quantiles(plan, data, canonical_order(quantile_rows))
+
+
+def canonical_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The result rows in one fixed order: parallel threads return the UNION's rows in
+    any order, and nothing built from them may depend on it."""
+    return sorted(rows, key=lambda row: tuple((value is None, str(value)) for value in row))
+
+
+def _first_line(message: str) -> str:
+    """The gist of a DuckDB error (its first line, without our 'query failed' prefix)."""
+    line = message.splitlines()[0] if message else ""
+    return line.removeprefix("DuckDB query failed: ").strip() or "a value"
 
 
 def _without_other_experiments(

@@ -61,6 +61,16 @@ from upsell_ab.metrics.capping import (
 )
 from upsell_ab.metrics.periods import AllocationWindow
 from upsell_ab.metrics.sql_daily import daily_increments
+from upsell_ab.metrics.sql_exact import (
+    BOUNDS,
+    SUMMED_COLUMNS,
+    as_double,
+    bounds_cte,
+    exact_sum,
+    exact_sum_if,
+    finest,
+    with_bounds,
+)
 from upsell_ab.metrics.sql_frames import frame_ctes, framed, scale, shift, to_frame
 from upsell_ab.metrics.sql_layout import (
     OUTPUT_COLUMNS,
@@ -104,6 +114,10 @@ class QueryPlan:
     allocation: tuple[AllocationWindow, ...] = ()
     """Allocation windows of an adaptive experiment: adds per-(variant, period) rows
     (:mod:`upsell_ab.metrics.sql_periods`)."""
+    exact_sums: bool = True
+    """DuckDB: every sum over integers (:mod:`upsell_ab.metrics.sql_exact`), so the
+    result does not depend on the number of threads; False: plain DOUBLE sums (the
+    fallback, run on one thread)."""
     switchback: SlotClock | None = None
     """The slot clock of a switchback spec: adds per-(variant, slot) rows after the
     burn-in (:mod:`upsell_ab.metrics.sql_slots`)."""
@@ -139,6 +153,8 @@ class QueryBuilder:
     def __init__(self, plan: QueryPlan, dialect: Dialect) -> None:
         self.plan = plan
         self.dialect = dialect
+        self.exact = plan.exact_sums and dialect == "duckdb"
+        """Order-independent integer sums (DuckDB's parallel aggregation)."""
         self.slots: tuple[MetricSlot, ...] = build_slots(plan.metrics)
         self.channels: tuple[tuple[MetricSlot, Channel], ...] = tuple(
             (slot, ch) for slot in self.slots for ch in metric_channels(slot.definition)
@@ -148,6 +164,9 @@ class QueryBuilder:
         )
         """Exposure columns holding CUPED covariates (``cuped.column``), aliased c0, c1..."""
         self.ctes: list[tuple[str, exp.Expr, bool]] = []
+        self.inline: set[str] = set()
+        """CTEs cheaper to recompute than to store (``NOT MATERIALIZED``): a projection of
+        a materialised table read twice (DuckDB would otherwise buffer all its rows)."""
         self.row = RowFactory(self.output_columns)
         self.framed = framed(self.channels)
         self.stats_source = "scaled" if self.framed else "capped"
@@ -163,6 +182,18 @@ class QueryBuilder:
         )
         """(event type, column) pairs whose measured values feed a metric: the query
         counts their events and those with a non-zero value (an unmapped column is all 0)."""
+        self.summed: tuple[str, ...] = tuple(
+            sorted(
+                {
+                    column
+                    for _, ch in self.channels
+                    if ch.column is None
+                    for column in SUMMED_COLUMNS[ch.summand]
+                }
+            )
+        )
+        """Event columns the per-unit sums add (``kept`` aliases): with exact sums the
+        query reports each one's smallest non-zero magnitude (:mod:`.sql_exact`)."""
 
     # ------------------------------------------------------------------ helpers
     def _cte(self, name: str, query: exp.Expr, reused: bool = False) -> None:
@@ -170,6 +201,10 @@ class QueryBuilder:
 
     def _segment_alias(self, index: int) -> str:
         return f"a{index}"
+
+    def _sum_if(self, condition: exp.Expr, value: exp.Expr) -> exp.Expr:
+        """A per-unit (or per-unit-day) sum of event values: exact fixed point on DuckDB."""
+        return exact_sum_if(condition, value) if self.exact else sum_if(condition, value)
 
     # ------------------------------------------------------------------- stages
     def _dated(self, source: Relation) -> exp.Expr | None:
@@ -227,10 +262,10 @@ class QueryBuilder:
     def _exposure_ctes(self) -> None:
         xp = self._raw_exposures(known=True)
         if self.plan.segments:
-            # attributes are those of the first exposure (ties broken by variant id)
-            order = exp.Order(
-                expressions=[exp.Ordered(this=qcol("ts")), exp.Ordered(this=qcol("v"))]
-            )
+            # attributes are those of the first exposure (ties broken by variant id, then
+            # by the attributes themselves, so parallel threads cannot pick another row)
+            keys = ["ts", "v", *(self._segment_alias(i) for i in range(len(self.plan.segments)))]
+            order = exp.Order(expressions=[exp.Ordered(this=qcol(k)) for k in keys])
             rank = exp.Window(this=exp.RowNumber(), partition_by=[qcol("u")], order=order)
             xp = exp.select(exp.Star(), rank.as_(id_("rn"), copy=False), copy=False).from_(
                 xp.subquery(id_("raw"), copy=False), copy=False
@@ -300,7 +335,9 @@ class QueryBuilder:
             self._cte("kept", ev)
             return
         order = exp.Order(
-            expressions=[exp.Ordered(this=qcol(c)) for c in ("ts", "u", "etype", "val", "disc")]
+            expressions=[
+                exp.Ordered(this=qcol(c)) for c in ("ts", "u", "etype", "val", "disc", "qty")
+            ]
         )
         rank = exp.Window(this=exp.RowNumber(), partition_by=[qcol("eid")], order=order)
         ranked = exp.select(exp.Star(), rank.as_(id_("rn"), copy=False), copy=False).from_(
@@ -363,8 +400,15 @@ class QueryBuilder:
             if ch.column is not None:
                 continue  # read from the exposure rows (``units``), not from events
             condition = exp.and_(ok.copy(), in_window(ch), copy=False)
-            columns.append(sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False))
+            columns.append(
+                self._sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False)
+            )
         columns.append(count_where(fresh.copy()).as_(id_("events"), copy=False))
+        if self.exact:
+            for column in self.summed:
+                columns.append(
+                    finest(fresh.copy(), qcol(column, "e")).as_(id_(f"fine_{column}"), copy=False)
+                )
         for k, (event, column) in enumerate(self.measured):
             of_type = exp.and_(
                 fresh.copy(),
@@ -446,7 +490,7 @@ class QueryBuilder:
                 qcol("u", "e"),
                 day.as_(id_("day"), copy=False),
                 *(
-                    sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
+                    self._sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
                     for s, ch in window
                 ),
                 count_where(exp.Paren(this=self._any_window())).as_(id_("nwin"), copy=False),
@@ -467,7 +511,7 @@ class QueryBuilder:
             source = (
                 qcol(f"c{self.covariate_columns.index(ch.column)}", "units")
                 if ch.column is not None
-                else qcol(name, "ev_unit")
+                else self._exact_value(qcol(name, "ev_unit"))
             )
             value: exp.Expr = exp.Coalesce(this=source, expressions=[num(0.0)])
             if ch.indicator:
@@ -542,18 +586,37 @@ class QueryBuilder:
             .from_(id_("capped"), copy=False)
             .join(exp.Table(this=id_("frames")), join_type="CROSS", copy=False)
         )
-        self._cte("scaled", scaled, reused=True)
+        self._cte("scaled", scaled)
+        if self.dialect in MATERIALIZING:
+            self.inline.add("scaled")  # read by the sums and their bounds: recomputed
+
+    def _exact_value(self, value: exp.Expr) -> exp.Expr:
+        """An exact fixed-point per-unit sum as DOUBLE (unchanged without exact sums)."""
+        return as_double(value) if self.exact else value
 
     # ------------------------------------------------------------------ outputs
-    def _stat_columns(self, table: str | None = None) -> dict[str, exp.Expr]:
+    def _terms(self, table: str | None = None) -> dict[str, exp.Expr]:
+        """Every statistic's per-unit term (its SUM over units is the statistic)."""
         values: dict[str, exp.Expr] = {}
         for slot in self.slots:
             for field, (a, b) in slot.terms:
                 term: exp.Expr = qcol(slot.column(a), table)
                 if b is not None:
                     term = exp.Mul(this=term, expression=qcol(slot.column(b), table))
-                values[slot.stat_column(field)] = exp.Sum(this=term)
+                values[slot.stat_column(field)] = term
         return values
+
+    def _stat_columns(self, table: str | None = None) -> dict[str, exp.Expr]:
+        return {name: self._total(term, name) for name, term in self._terms(table).items()}
+
+    def _total(self, term: exp.Expr, name: str) -> exp.Expr:
+        """SUM of a statistic's terms: exact (quantised 128-bit integers) on DuckDB."""
+        return exact_sum(term, name) if self.exact else exp.Sum(this=term)
+
+    def _from_stats(self, select: exp.Select) -> exp.Select:
+        """``select`` FROM the per-unit statistics table (with ``bounds`` when exact)."""
+        select = select.from_(id_(self.stats_source), copy=False)
+        return with_bounds(select) if self.exact else select
 
     def _branches(self) -> list[exp.Select]:
         count = exp.Count(this=exp.Star())
@@ -561,25 +624,25 @@ class QueryBuilder:
         last_day = exp.cast(exp.Max(this=qcol("first_ts")), "DATE", copy=False)
         stats = self._stat_columns()
         branches = [
-            self.row(
-                "metric", variant=qcol("v"), day=first_day, last_day=last_day, n=count, **stats
-            )
-            .from_(id_(self.stats_source), copy=False)
-            .group_by(qcol("v"), copy=False)
+            self._from_stats(
+                self.row(
+                    "metric", variant=qcol("v"), day=first_day, last_day=last_day, n=count, **stats
+                )
+            ).group_by(qcol("v"), copy=False)
         ]
         for index in range(len(self.plan.segments)):
             alias = self._segment_alias(index)
             branches.append(
-                self.row(
-                    "segment",
-                    variant=qcol("v"),
-                    seg_index=exp.Literal.number(index),
-                    seg_value=qcol(alias),
-                    n=count.copy(),
-                    **self._stat_columns(),
-                )
-                .from_(id_(self.stats_source), copy=False)
-                .group_by(qcol("v"), qcol(alias), copy=False)
+                self._from_stats(
+                    self.row(
+                        "segment",
+                        variant=qcol("v"),
+                        seg_index=exp.Literal.number(index),
+                        seg_value=qcol(alias),
+                        n=count.copy(),
+                        **self._stat_columns(),
+                    )
+                ).group_by(qcol("v"), qcol(alias), copy=False)
             )
         branches.append(
             self.row(
@@ -605,6 +668,15 @@ class QueryBuilder:
             branches.append(
                 self.row("dups", n=exp.Sum(this=qcol("dups"))).from_(id_("ev_unit"), copy=False)
             )
+        if self.exact:
+            for column in self.summed:
+                branches.append(
+                    self.row(
+                        "fine",
+                        seg_value=string(column),
+                        value=exp.Min(this=qcol(f"fine_{column}")),
+                    ).from_(id_("ev_unit"), copy=False)
+                )
         multi = exp.and_(
             exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
             exp.NEQ(this=qcol("v"), expression=qcol("v_max")),
@@ -656,39 +728,56 @@ class QueryBuilder:
             from upsell_ab.metrics.sql_periods import period_branch
 
             stats = self._stat_columns()
-            branches.append(period_branch(self.row, self.stats_source, stats, self.plan.allocation))
+            branches.append(
+                period_branch(
+                    self.row,
+                    self.stats_source,
+                    stats,
+                    self.plan.allocation,
+                    joins=(BOUNDS,) if self.exact else (),
+                )
+            )
         if self.plan.switchback is not None:
             from upsell_ab.metrics.sql_slots import slot_branch
 
             stats = self._stat_columns()
-            branches.append(slot_branch(self.row, self.stats_source, stats, self.plan.switchback))
+            slots = slot_branch(self.row, self.stats_source, stats, self.plan.switchback)
+            branches.append(with_bounds(slots) if self.exact else slots)
         return branches
 
     def _daily_branch(self) -> exp.Select:
         self._multi_day_cte()
         percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
         increments = daily_increments(
-            self.slots, self.channels, has_caps=percentile, framed=self.framed
+            self.slots,
+            self.channels,
+            has_caps=percentile,
+            framed=self.framed,
+            exact=self.exact,
         )
         values = {
-            slot.stat_column(field): exp.Sum(this=qcol(slot.stat_column(field)))
+            slot.stat_column(field): self._total(
+                qcol(slot.stat_column(field), "increments"), slot.stat_column(field)
+            )
             for slot in self.slots
             for field, _ in slot.terms
         }
-        return (
-            self.row(
-                "daily", variant=qcol("v"), day=qcol("day"), n=exp.Sum(this=qcol("dn")), **values
-            )
-            .from_(increments.subquery(id_("increments"), copy=False), copy=False)
-            .group_by(qcol("v"), qcol("day"), copy=False)
-        )
+        select = self.row(
+            "daily", variant=qcol("v"), day=qcol("day"), n=exp.Sum(this=qcol("dn")), **values
+        ).from_(increments.subquery(id_("increments"), copy=False), copy=False)
+        if self.exact:
+            select = with_bounds(select)
+        return select.group_by(qcol("v"), qcol("day"), copy=False)
 
     def build(self) -> exp.Expr:
         self.ctes = []
+        self.inline = set()
         self._exposure_ctes()
         self._event_ctes()
         self._unit_event_cte()
         self._per_unit_ctes()
+        if self.exact:
+            self._cte(BOUNDS, bounds_cte(self._terms(), self.stats_source), reused=True)
         branches = self._branches()
         query: exp.Expr = branches[0]
         for branch in branches[1:]:
@@ -704,7 +793,8 @@ class QueryBuilder:
         for name, cte, reusable in self.ctes:
             # materialise only what is read more than once (else DuckDB buffers it for nothing)
             materialized = reusable and references.get(name, 0) > 1
-            result = result.with_(id_(name), as_=cte, materialized=materialized or None, copy=False)
+            keep: bool | None = False if name in self.inline else (materialized or None)
+            result = result.with_(id_(name), as_=cte, materialized=keep, copy=False)
         return result
 
     @property

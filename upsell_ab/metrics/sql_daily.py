@@ -32,6 +32,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from upsell_ab.metrics.capping import Channel, apply_cap, cap_value
+from upsell_ab.metrics.sql_exact import as_double
 from upsell_ab.metrics.sql_frames import to_frame
 from upsell_ab.metrics.sql_layout import MetricSlot, id_, num, qcol
 
@@ -82,10 +83,12 @@ def daily_increments(
     *,
     has_caps: bool,
     framed: tuple[tuple[MetricSlot, Channel], ...] = (),
+    exact: bool = False,
 ) -> exp.Query:
     """``SELECT v, day, dn, <stat columns>`` of every increment (a UNION ALL of three
     branches); needs ``capped`` (with ``nd``, ``dmax``), ``ev_day``, maybe ``caps`` and,
-    for ``framed`` channels, ``frames``."""
+    for ``framed`` channels, ``frames``. ``exact``: ``ev_day`` holds fixed-point HUGEINT sums
+    (:mod:`upsell_ab.metrics.sql_exact`), whose running sums are exact too."""
     caps = "caps" if has_caps else None
     frame = _framing(framed)
 
@@ -133,7 +136,7 @@ def daily_increments(
     )
     return exp.union(
         exp.union(entry, single, distinct=False, copy=False),
-        _multi_day(slots, channels, caps, framed),
+        _multi_day(slots, channels, caps, framed, exact),
         distinct=False,
         copy=False,
     )
@@ -157,8 +160,10 @@ def _multi_day(
     channels: tuple[tuple[MetricSlot, Channel], ...],
     caps: str | None,
     framed: tuple[tuple[MetricSlot, Channel], ...],
+    exact: bool = False,
 ) -> exp.Select:
-    """Increments of units with in-window events on several days, from their running sums."""
+    """Increments of units with in-window events on several days, from their running sums
+    (exact fixed-point running sums when ``exact``, read back as DOUBLE)."""
     order = exp.Order(expressions=[exp.Ordered(this=qcol("day", "e"))])
 
     def running(name: str, end: str, end_side: str | None) -> exp.Expr:
@@ -204,7 +209,10 @@ def _multi_day(
             name = slot.column(ch.var)
             if ch.fixed:
                 return qcol(name, "s")
-            raw = exp.Coalesce(this=qcol(f"{name}_{suffix}", "s"), expressions=[num(0.0)])
+            running: exp.Expr = qcol(f"{name}_{suffix}", "s")
+            if exact:
+                running = as_double(running)
+            raw = exp.Coalesce(this=running, expressions=[num(0.0)])
             return frame(slot, ch, unit_state(raw, ch, caps, slot))
 
         return state

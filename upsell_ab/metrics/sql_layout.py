@@ -141,6 +141,7 @@ Kind = Literal[
     "measured",
     "frame",
     "period",
+    "fine",
     "slot",
 ]
 

@@ -49,18 +49,24 @@ def period_index(first_ts: exp.Expr, starts: Sequence[datetime]) -> exp.Expr:
 
 
 def period_branch(
-    row: RowFactory, table: str, stats: dict[str, exp.Expr], windows: Sequence[AllocationWindow]
+    row: RowFactory,
+    table: str,
+    stats: dict[str, exp.Expr],
+    windows: Sequence[AllocationWindow],
+    joins: Sequence[str] = (),
 ) -> exp.Select:
-    """``kind='period'`` rows: n and every statistic per (variant, period)."""
+    """``kind='period'`` rows: n and every statistic per (variant, period); ``joins``:
+    one-row tables the statistics read (cross-joined)."""
     starts = [w.start for w in windows[1:]]
     if any(s is None for s in starts):
         raise ValueError("only the first allocation window may start at the beginning")
     index = period_index(qcol("first_ts"), [s for s in starts if s is not None])
-    return (
-        row("period", variant=qcol("v"), seg_index=index, n=exp.Count(this=exp.Star()), **stats)
-        .from_(id_(table), copy=False)
-        .group_by(qcol("v"), index.copy(), copy=False)
-    )
+    select = row(
+        "period", variant=qcol("v"), seg_index=index, n=exp.Count(this=exp.Star()), **stats
+    ).from_(id_(table), copy=False)
+    for name in joins:
+        select = select.join(exp.Table(this=id_(name)), join_type="CROSS", copy=False)
+    return select.group_by(qcol("v"), index.copy(), copy=False)
 
 
 def period_split(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from upsell_ab.report.failures import SpecFailure
 from upsell_ab.report.history import HistoryEntry
 from upsell_ab.report.model import ExperimentReport, to_document
+from upsell_ab.report.programme import ProgrammeSection
 from upsell_ab.report.rounding import SIGNIFICANT_DIGITS, round_floats
 
 __all__ = ["SIGNIFICANT_DIGITS", "render_json", "round_floats"]
@@ -31,10 +32,14 @@ def render_json(
     indent: int | None = 2,
     failures: Sequence[SpecFailure] = (),
     history: Sequence[HistoryEntry] = (),
+    programme: ProgrammeSection | None = None,
 ) -> str:
     """``{"schema_version", "generator", "experiments": [...], "errors": [...]}`` as text,
-    plus ``history`` (concluded experiments) when there are any."""
+    plus ``history`` (concluded experiments) when there are any and ``programme`` (the
+    whole programme against its long-term holdout) when the specs have one."""
     document = to_document(reports, failures)
+    if programme is not None:
+        document["programme"] = round_floats(programme.to_dict())
     if history:
         document["history"] = [entry.to_dict() for entry in history]
     return json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"

@@ -60,12 +60,13 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
 ``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
 added the top-level ``errors`` list and the decision action ``waiting_for_data``;
-1.4 added the comparisons' ``interval_method`` and ``relative_interval_method``."""
+1.4 added the comparisons' ``interval_method`` and ``relative_interval_method``; 1.6
+added the top-level ``programme`` (the whole programme against its long-term holdout)."""
 
 
 class ResolvedLike(Protocol):

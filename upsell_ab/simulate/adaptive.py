@@ -117,17 +117,25 @@ def simulate_bandit(
                 updates.append(update)
         period, moment = period + 1, end
     _release(store, pending, before=None, tag="late")
+    held_out = 0
     if holdout is not None:
         from upsell_ab.simulate.programme import programme_data
+        from upsell_ab.spec.holdout_analysis import HOLDOUT_VARIANT
 
         programme_exposures, programme_events = programme_data(
             live, population, assigned, holdout, seed=seed, world=world
         )
+        held_out = int((programme_exposures["variant"] == HOLDOUT_VARIANT).sum())
         with EventStore(store) as target:
             target.ingest_exposures(programme_exposures, source_name="simulate programme")
             target.ingest_events(programme_events, source_name="simulate programme")
     summary = SimulatedExperiment(
-        experiment_id=experiment.id, units_arrived=units, units_exposed=logged, truths=truths
+        experiment_id=experiment.id,
+        units_arrived=units,
+        units_exposed=logged,
+        truths=truths,
+        holdout=holdout.id if holdout is not None else None,
+        held_out=held_out,
     )
     return AdaptiveRun(summary, updates)
 

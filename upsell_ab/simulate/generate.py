@@ -30,6 +30,7 @@ from upsell_ab.simulate.journey import EventBuilder, Units
 from upsell_ab.simulate.traffic import DEFAULT_START, TrafficPlan, arrival_times
 from upsell_ab.simulate.truth import Truth, VariantTruth
 from upsell_ab.simulate.world import CHANNELS, SEGMENTS, World
+from upsell_ab.spec.holdout_analysis import HOLDOUT_VARIANT
 from upsell_ab.spec.models import Experiment, Status
 
 if TYPE_CHECKING:
@@ -48,6 +49,10 @@ class SimulatedExperiment:
     units_arrived: int
     units_exposed: int
     truths: dict[str, VariantTruth]
+    holdout: str | None = None
+    """The programme holdout's id when a ``program.yaml`` holds customers out."""
+    held_out: int = 0
+    """Arriving customers in that holdout (programme exposure ``holdout``, no offer)."""
 
 
 def stable_seed(seed: int, experiment_id: str) -> list[int]:
@@ -176,9 +181,11 @@ def behave(
     world: World,
     multiple_exposure_share: float = 0.0,
     rows: np.ndarray | None = None,
+    slots: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Exposures and events of the assigned customers among ``rows`` (all by default):
-    (exposures, events, units logged)."""
+    (exposures, events, units logged). ``slots``: each customer's slot key when time
+    slots were randomised (a switchback), for the slot shock of the take rate."""
     import numpy as np
 
     rng = population.rng
@@ -201,6 +208,7 @@ def behave(
         segment=population.segment[idx],
         channel=population.channel[idx],
         logged=keep[idx],
+        slot=None if slots is None else slots[idx],
     )
     exposures = _exposure_frame(
         experiment,
@@ -244,14 +252,24 @@ def simulate_one(
     population = arrive(experiment, units=units, days=days, seed=seed, start=start, world=world)
     # a draft is simulated as if it were running (the assigner refuses non-running specs)
     live = experiment.model_copy(update={"status": Status.running})
-    plain = np.asarray(
-        Assigner(live).assign_many(population.unit_ids, population.attributes), dtype=object
-    )
+    slots = None
+    if experiment.randomization.is_switchback:
+        from upsell_ab.simulate.slots import slot_assignment
+
+        # the till hashes the hour, not the customer; the programme holdout does not
+        # apply to slots (docs/switchback.md)
+        slots, plain = slot_assignment(live, population.arrivals)
+        holdout = None
+    else:
+        plain = np.asarray(
+            Assigner(live).assign_many(population.unit_ids, population.attributes), dtype=object
+        )
     truths = truth.resolve(experiment)
     # drawn as without a holdout, so a seed's data for everyone else stay the same
     exposures, events, logged = behave(
-        experiment, population, plain, truths, world, multiple_exposure_share
+        experiment, population, plain, truths, world, multiple_exposure_share, slots=slots
     )
+    held_out = 0
     if holdout is not None:
         from upsell_ab.simulate.programme import drop_units, programme_data
 
@@ -266,10 +284,16 @@ def simulate_one(
         extra_exposures, extra_events = programme_data(
             experiment, population, assigned, holdout, seed=seed, world=world
         )
+        held_out = int((extra_exposures["variant"] == HOLDOUT_VARIANT).sum())
         exposures = pd.concat([exposures, extra_exposures], ignore_index=True)
         events = pd.concat([events, extra_events], ignore_index=True)
     summary = SimulatedExperiment(
-        experiment_id=experiment.id, units_arrived=units, units_exposed=logged, truths=truths
+        experiment_id=experiment.id,
+        units_arrived=units,
+        units_exposed=logged,
+        truths=truths,
+        holdout=holdout.id if holdout is not None else None,
+        held_out=held_out,
     )
     return exposures, events, summary
 

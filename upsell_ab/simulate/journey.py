@@ -36,6 +36,8 @@ class Units:
     segment: np.ndarray
     channel: np.ndarray
     logged: np.ndarray
+    slot: np.ndarray | None = None
+    """Slot key per unit when time slots were randomised (a switchback), else None."""
 
 
 class EventBuilder:
@@ -71,6 +73,12 @@ class EventBuilder:
             drift_from, factor = world.take_drift
             after = units.exposed_at >= np.datetime64(drift_from, "us")
             self.take = np.where(after, np.clip(self.take * factor, 0.0, 1.0), self.take)
+        if units.slot is not None and world.slot_take_sd > 0 and self.n:
+            # a switchback's customers of one slot share its weather, staff and queue:
+            # one shock per slot on the take rate (within-slot correlation)
+            keys, inverse = np.unique(units.slot, return_inverse=True)
+            shock = rng.normal(0.0, world.slot_take_sd, len(keys))[inverse]
+            self.take = np.clip(self.take + shock, 0.0, 1.0)
         self.price = per_unit([t.addon_price for t in ordered])
         self.discount = per_unit([t.discount_value for t in ordered])
         self.net = per_unit([t.net_price for t in ordered])
@@ -164,7 +172,9 @@ class EventBuilder:
     def build(self) -> pd.DataFrame:
         import pandas as pd
 
-        self._history()
+        if self.units.slot is None:
+            # a switchback's unit is a visit (a receipt): it has no order history
+            self._history()
         orders: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         orders += self._exposure_orders()
         orders += self._repeats()

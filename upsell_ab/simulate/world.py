@@ -66,6 +66,11 @@ class World:
     exposed from this moment on (naive UTC) take the offer ``factor`` times as often.
     None: no drift. Used to prove that a bandit's period-weighted analysis is not
     fooled when weights move while the rate drifts (issue 14)."""
+    slot_take_sd: float = 0.06
+    """Switchback specs only (time slots randomised): the sd of a shock to the take rate
+    shared by every customer of one slot (an hour's weather, staff, queue), so outcomes
+    are correlated within a slot as in a real shop; a per-customer analysis of such data
+    is overconfident (docs/switchback.md). 0: independent customers."""
 
 
 MOMENT_ORDER: tuple[Moment, ...] = (

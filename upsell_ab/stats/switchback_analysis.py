@@ -33,7 +33,7 @@ from upsell_ab.metrics.sufficient import (
     RatioStats,
     SampleStats,
 )
-from upsell_ab.spec.models import Direction, Engine, Guardrail, MetricDefinition
+from upsell_ab.spec.models import Direction, Engine, Guardrail, MetricDefinition, MetricType
 from upsell_ab.spec.randomization_models import SlotLength
 from upsell_ab.stats.results import (
     ArmEstimate,
@@ -210,16 +210,12 @@ def design_notes(resolved: ResolvedExperiment, data: ExperimentData) -> list[str
             "arm estimates (a Beta-Binomial posterior would count the customers of a slot "
             "as independent)"
         )
-    skipped = [
-        name
-        for name, definition in resolved.metrics.items()
-        if definition.cuped is not None or name not in split.by_metric
-    ]
-    if skipped:
+    cuped = [name for name, d in resolved.metrics.items() if d.cuped is not None]
+    if cuped:
         notes.append(
             "switchback: CUPED is not applied to slot totals; "
-            + ", ".join(skipped)
-            + " analysed without the covariate (or not at all: see the metric's notes)"
+            + ", ".join(cuped)
+            + " analysed without the covariate"
         )
     if any(m.by_segment for m in data.metrics.values()) or any(
         m.daily for m in data.metrics.values()
@@ -249,7 +245,10 @@ def _metric(
 
     treatments = [v for v in variants if v != control]
     rows = slot_rows(split, name)
-    if rows is None or any(isinstance(s, QuantileStats) for s in split.by_metric[name].values()):
+    quantile = definition.type is MetricType.quantile or any(
+        isinstance(s, QuantileStats) for s in split.by_metric.get(name, {}).values()
+    )
+    if rows is None or quantile:
         note = (
             f"{name}: this metric's statistics cannot be reduced to slot totals (a quantile), "
             "so a switchback spec gives it no result"
