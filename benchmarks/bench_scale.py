@@ -24,6 +24,10 @@ Results go to a Markdown table (``--out``).
 
     nice python benchmarks/bench_scale.py --customers 1000000 10000000 \\
         --repeats 3 --data /tmp/bench --out benchmarks/results/scale.md [--report]
+
+``--ingest-only [--ingest-memory-limit 1GB]`` times only the ingest against DuckDB's
+own ``CREATE TABLE AS`` (``--repeats`` runs each, interleaved), at the default memory
+limit and at each given one, then checks the store's statistics against the hand query.
 """
 
 from __future__ import annotations
@@ -145,12 +149,21 @@ def pairs(
     return row
 
 
-def bench_size(root: Path, customers: int, repeats: int, report: bool) -> list[dict[str, object]]:
+def bench_size(
+    root: Path,
+    customers: int,
+    repeats: int,
+    report: bool,
+    ingest_only: bool = False,
+    ingest_limits: tuple[str, ...] = (),
+) -> list[dict[str, object]]:
     data = root / f"c{customers}"
     if not (data / "orders.parquet").exists():
         print(generate(data, customers), flush=True)
     py, cli = sys.executable, shutil.which("upsell-ab") or "upsell-ab"
     rows: list[dict[str, object]] = []
+    if ingest_only:
+        return bench_ingest(data, customers, repeats, ingest_limits)
     # 1. correctness first (files), then timing
     worst = check(data, "upsell_bench.files.yaml", "upsell_bench", store=False)
     print(f"{customers:,}: files statistics agree with the hand query (worst {worst:.1e})")
@@ -213,6 +226,46 @@ def bench_size(root: Path, customers: int, repeats: int, report: bool) -> list[d
     return rows
 
 
+def ingest_command(cli: str, limit: str | None = None) -> list[str]:
+    command = [cli, "ingest", "--store", "store.duckdb", "--spec", "upsell_bench.files.yaml"]
+    command += ["--exposures", "exposures.parquet", "--events", "orders.parquet"]
+    return command + (["--memory-limit", limit] if limit else [])
+
+
+def bench_ingest(
+    data: Path, customers: int, repeats: int, limits: tuple[str, ...]
+) -> list[dict[str, object]]:
+    """Ingest into a new store vs DuckDB's CREATE TABLE AS read_parquet, interleaved and
+    in fresh processes (each run starts from no store), at the default memory limit and
+    at each of ``limits``; the last store is then checked against the hand query."""
+    py, cli = sys.executable, shutil.which("upsell-ab") or "upsell-ab"
+    rows: list[dict[str, object]] = []
+    for limit in (None, *limits):
+        mine: list[Run] = []
+        theirs: list[Run] = []
+        for _ in range(repeats):
+            for name in ("store.duckdb", "store.duckdb.wal", "native.duckdb"):
+                (data / name).unlink(missing_ok=True)
+            mine.append(run(ingest_command(cli, limit), data))
+            theirs.append(run([py, "-c", native_ingest_script(data)], data))
+        label = f"{customers:,} ingest (ours" + (f", --memory-limit {limit}" if limit else "")
+        row = {
+            "what": label + ") vs DuckDB CREATE TABLE AS read_parquet",
+            "ours_s": statistics.median(r.wall for r in mine),
+            "hand_s": statistics.median(r.wall for r in theirs),
+            "ours_mb": max(r.rss_mb for r in mine),
+            "hand_mb": max(r.rss_mb for r in theirs),
+            "ours_all": [round(r.wall, 2) for r in mine],
+            "hand_all": [round(r.wall, 2) for r in theirs],
+        }
+        print(row, flush=True)
+        rows.append(row)
+    (data / "native.duckdb").unlink(missing_ok=True)
+    worst = check(data, "store_specs/upsell_bench.yaml", "upsell_bench", store=True)
+    print(f"{customers:,}: store statistics agree with the hand query (worst {worst:.1e})")
+    return rows
+
+
 FIVE = (
     "import sys; sys.path.insert(0, {here!r}); from pathlib import Path; "
     "from hand_query import hand_stats, tests; "
@@ -265,10 +318,27 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/upsell_ab_bench"))
     parser.add_argument("--report", action="store_true", help="also time report over 5 experiments")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--ingest-only", action="store_true", help="time only the ingest (and check the store)"
+    )
+    parser.add_argument(
+        "--ingest-memory-limit",
+        action="append",
+        default=[],
+        metavar="SIZE",
+        help="also time the ingest with --memory-limit SIZE (repeat)",
+    )
     args = parser.parse_args()
     rows: list[dict[str, object]] = []
     for customers in args.customers:
-        rows += bench_size(args.data, customers, args.repeats, args.report)
+        rows += bench_size(
+            args.data,
+            customers,
+            args.repeats,
+            args.report,
+            args.ingest_only,
+            tuple(args.ingest_memory_limit),
+        )
     note = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} "
         f"cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB "

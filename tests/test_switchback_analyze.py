@@ -352,3 +352,33 @@ def test_ratio_cuped_and_quantile_metrics_on_a_switchback(tmp_path: Path) -> Non
     quantile = analysis.metric("median_order_value")
     assert all(c.frequentist is None and c.bayesian is None for c in quantile.comparisons)
     assert "cannot be reduced to slot totals" in quantile.notes[0]
+
+
+def test_keep_running_counts_the_slots_design_effect(tmp_path: Path) -> None:
+    """The extra sample of a switchback uses the slot analysis' variance: with a slot
+    shock (design effect about 1 + 25 x 0.12^2 / 0.21 = 2.7) it asks for clearly more
+    customers than independent customers would need (statsmodels' power for two
+    proportions), and says how many slots that is."""
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    text = SPEC.replace("  engine: both\n", "  engine: frequentist\n  mde: 0.15\n")
+    resolved = cafe_spec(tmp_path, text)
+    con = duckdb.connect()
+    fill_store(con, resolved, np.random.default_rng(21), days=3, shock_sd=0.12)
+    run = run_on_data(resolved, compute_experiment_data(resolved, connection=con))
+    assert run.outcome.action.value == "keep_running", run.outcome.reasons
+    extra = run.outcome.additional_units_needed
+    assert extra is not None
+    result = run.analysis.metric("upsell_take_rate")
+    control = next(v for v in result.variants if v.variant == "generic")
+    assert control.mean is not None
+    independent = NormalIndPower().solve_power(
+        proportion_effectsize(control.mean * 1.15, control.mean), alpha=0.05, power=0.8
+    )
+    assert extra + control.n > 1.5 * independent, (extra, control.n, independent)
+    reason = next(r for r in run.outcome.reasons if "more units per variant" in r)
+    split = compute_experiment_data(resolved, connection=con).slots
+    assert split is not None
+    per_slot = sum(split.units.values()) / len(split.units)
+    assert f"about {math.ceil(extra / per_slot):,} more hour slots per variant" in reason

@@ -125,3 +125,29 @@ def test_python_api_analyses_dataframes_of_a_switchback_by_slot() -> None:
         == first.loc[kept, "slot"].nunique()
     )
     assert "switchback design" in result.to_markdown()
+
+
+def test_python_api_assigns_slots_and_refuses_unit_ids() -> None:
+    """``Experiment.assign_at`` is ``assign --at`` (the GrowthBook hash of the slot key);
+    ``assign``/``assign_many`` of a unit id on a switchback spec are refused, never a
+    per-receipt arm; ``assign_at`` on a customer spec is refused too."""
+    import upsell_ab.api as api
+    from upsell_ab.errors import InputError
+
+    experiment = api.load(SPEC)
+    spec = experiment.spec
+    ids = [v.id for v in spec.variants]
+    bounds = np.cumsum([v.weight for v in spec.variants])
+    for hour in range(48):
+        local = datetime(2026, 6, 1, 0, 30) + pd.Timedelta(hours=hour).to_pytimedelta()
+        key = spec.randomization.clock().key(local)
+        bucket = hash_v2_bucket(spec.seed, key)
+        expected = ids[int(np.searchsorted(bounds, bucket / 10000, side="right"))]
+        assert experiment.assign_at(local).variant == expected
+    with pytest.raises(InputError, match="assign_at"):
+        experiment.assign("r-1")
+    with pytest.raises(InputError, match="assign_at"):
+        experiment.assign_many(["r-1", "r-2"])
+    cake = api.load(REPO / "experiments" / "cake_wording.yaml")
+    with pytest.raises(InputError, match="switchback specs"):
+        cake.assign_at(datetime(2026, 6, 1, 10))

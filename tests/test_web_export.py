@@ -27,8 +27,11 @@ def test_payload_has_one_feature_per_running_experiment(
     features = json.loads(out)["features"]
     # subscription_upgrade is a draft: not exported
     assert sorted(features) == [
-        "cake_wording", "cookie_wording_bandit", "discount_depth", "laptop_bundle", "offer_timing"
+        "cafe_addon_switchback", "cake_wording", "cookie_wording_bandit", "discount_depth",
+        "laptop_bundle", "offer_timing",
     ]  # fmt: skip
+    # a switchback hashes the time slot, not the receipt
+    assert features["cafe_addon_switchback"]["rules"][-1]["hashAttribute"] == "time_slot"
     timing = features["offer_timing"]
     assert timing["defaultValue"] is None
     force, experiment = timing["rules"][:-1], timing["rules"][-1]

@@ -109,7 +109,10 @@ def customers(count: int, seed: int) -> list[dict[str, Any]]:
 def experiments() -> list[Experiment]:
     """The example specs, a running copy of each that is not running (so its targeting
     and coverage are exercised too), and the operators spec."""
-    specs = [load_spec(p) for p in discover([EXAMPLES])]
+    # a switchback hashes time slots, not customers: test_python_sdk_matches_slot_keys
+    specs = [
+        s for s in (load_spec(p) for p in discover([EXAMPLES])) if not s.randomization.is_switchback
+    ]
     live = [
         s.model_copy(update={"id": f"{s.id}_live", "status": Status.running})
         for s in specs
@@ -271,3 +274,30 @@ def test_ids_outside_the_bmp_are_where_hashing_conventions_part() -> None:
     assert all(code_point_fnv(t) == fnv1a32(t) for t in bmp)
     emoji = ["🎂u1", "😀", "mixed-ケ-🎂-9", "🍰☕️u77"]
     assert all(code_point_fnv(t) != fnv1a32(t) for t in emoji)
+
+
+def test_python_sdk_matches_slot_keys() -> None:
+    """A switchback spec's rule hashes the ``time_slot`` attribute: given the slot key,
+    the GrowthBook SDK picks the arm `upsell-ab assign --at` picks, for two weeks of hours."""
+    from datetime import datetime, timedelta
+
+    from upsell_ab.assignment.switchback import assign_at
+
+    switchbacks = [
+        s for s in (load_spec(p) for p in discover([EXAMPLES])) if s.randomization.is_switchback
+    ]
+    assert switchbacks, "the examples include a switchback spec"
+    payload = features_payload(switchbacks)
+    client = GrowthBook(features=payload["features"])
+    for spec in switchbacks:
+        clock = spec.randomization.clock()
+        assigner = Assigner(spec)
+        seen = set()
+        for hour in range(14 * 24):
+            at = datetime(2026, 6, 1) + timedelta(hours=hour, minutes=30)
+            client.set_attributes({"time_slot": clock.key(at), "receipt_id": f"r{hour}"})
+            value = client.eval_feature(spec.id).value
+            assert value is not None
+            assert value["variant"] == assign_at(assigner, clock, at).variant, clock.key(at)
+            seen.add(value["variant"])
+        assert seen == {v.id for v in spec.variants}

@@ -12,11 +12,12 @@ locations are field paths such as ``variants[1].weight``). An
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upsell_ab.errors import Location, Problem, SpecError
+from upsell_ab.errors import InputError, Location, Problem, SpecError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,6 +123,7 @@ class Experiment:
             >>> exp.assign("c-123", {"channel": "web"}).reason.value
             'targeting'
         """
+        self._not_switchback("assign")
         return self._assigner.assign(unit_id, attributes)
 
     def assign_many(
@@ -142,7 +144,45 @@ class Experiment:
             ...               for i, c in zip(ids, attrs["channel"])]
             True
         """
+        self._not_switchback("assign_many")
         return self._assigner.assign_many(unit_ids, attributes)
+
+    def assign_at(self, at: datetime) -> Assignment:
+        """Switchback specs (``randomization.unit: time_slot``): the arm of the time slot
+        holding ``at`` (an aware time is converted to the shop's time zone, a naive one is
+        read as the shop's local time), as ``upsell-ab assign SPEC --at`` prints it: the
+        slot key hashed as the unit id (docs/switchback.md)."""
+        from upsell_ab.assignment.assigner import Assigner
+        from upsell_ab.assignment.switchback import assign_at
+
+        randomization = self.spec.randomization
+        if not randomization.is_switchback:
+            raise InputError(
+                [
+                    Problem(
+                        Location(field="randomization.unit"),
+                        "assign_at is for switchback specs (randomization.unit: time_slot)",
+                        hint="give the unit id to assign(unit_id)",
+                        code="usage",
+                    )
+                ]
+            )
+        return assign_at(Assigner(self.spec), randomization.clock(), at)
+
+    def _not_switchback(self, method: str) -> None:
+        """A switchback spec hashes time slots: a customer id would be randomised wrongly."""
+        if self.spec.randomization.is_switchback:
+            raise InputError(
+                [
+                    Problem(
+                        Location(field="randomization.unit"),
+                        f"{method}: this spec randomises time slots (randomization.unit: "
+                        "time_slot), not units",
+                        hint="use assign_at(time) for the arm of the slot holding that time",
+                        code="usage",
+                    )
+                ]
+            )
 
     # ------------------------------------------------------------------ analysis
     def analyze(

@@ -91,7 +91,8 @@ def daily_units(resolved: ResolvedExperiment, data: ExperimentData | None) -> fl
     """Units a day entering the experiment: observed, else the spec's daily_units."""
     if data is not None and data.first_exposure and data.last_exposure:
         days = (data.last_exposure - data.first_exposure).days + 1
-        total = data.quality.total_units
+        # a switchback counts the customers its slots kept after the burn-in
+        total = sum(data.slots.units.values()) if data.slots else data.quality.total_units
         if total > 0 and days > 0:
             return total / days
     configured = resolved.experiment.analysis.daily_units
@@ -202,4 +203,13 @@ def _need(
             f"To {goal} in {result.metric} with {settings.power * 100:g} % power at "
             f"alpha {alpha:g}, about {units:,} more units per variant are needed{when}."
         )
+        if data is not None and data.slots is not None and data.slots.units:
+            # a switchback: the variances carry the design effect; say it in slots too
+            per_slot = sum(data.slots.units.values()) / len(data.slots.units)
+            length = str(data.slots.clock.slot).replace("_", " ")
+            reason = reason[:-1] + (
+                f" (customers, with the slots' design effect: about "
+                f"{math.ceil(units / per_slot):,} more {length} slots per variant at "
+                f"{per_slot:.1f} customers a slot)."
+            )
     return Need(units=units, days=days, reason=reason)

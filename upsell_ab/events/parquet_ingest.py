@@ -250,30 +250,34 @@ def _write(
         outcome = _classify(connection, kind, src, keyed, params, prior)
         if outcome is None:
             return None
-        skipped, matched_ids = outcome
+        repeats, matched_ids, skipped = outcome
         if kind == "exposures":
             add_attribute_columns(shape.attributes)
         writer = BatchWriter(connection, kind, ingest_id, replace=False)
         quoted = [quote_identifier(c) for c in plan.columns]
         target = ", ".join([*quoted, "event_id", "ingest_id"])
         values = ", ".join([*(f"s.{q}" for q in quoted), "s._eid", "$batch"])
-        where = [f"s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_skip)"] if skipped else []
-        if prior:
-            where.append(f"NOT EXISTS (SELECT 1 FROM {kind} AS t WHERE t.event_id = s._eid)")
-        condition = f" WHERE {' AND '.join(where)}" if where else ""
-        with _in_file_order(connection, joined=bool(where)):
-            inserted = _count(
-                connection.execute(
-                    f"INSERT INTO {kind} ({target}) SELECT {values} FROM {keyed} AS s{condition}",
-                    {**params, "batch": ingest_id},
-                )
+        inserted = 0
+        if skipped < rows_read:
+            joined = skipped > 0
+            condition = (
+                f" WHERE s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_skip)" if joined else ""
             )
+            with _in_file_order(connection, joined=joined):
+                inserted = _count(
+                    connection.execute(
+                        f"INSERT INTO {kind} ({target}) SELECT {values} FROM {keyed} AS s"
+                        + condition,
+                        {**params, "batch": ingest_id},
+                    )
+                )
     finally:
-        connection.execute("DROP TABLE IF EXISTS temp._upsell_native_skip")
+        for name in ("_upsell_native_dup", "_upsell_native_skip", "_upsell_native_stored"):
+            connection.execute(f"DROP TABLE IF EXISTS temp.{name}")
     tally = writer.tally
     tally.rows_read = rows_read
     tally.rows_added = inserted
-    tally.in_source = skipped
+    tally.in_source = repeats
     tally.already = matched_ids
     return NativeBatch(shape, writer, warnings)
 
@@ -334,65 +338,81 @@ def _classify(
     keyed: str,
     params: dict[str, Any],
     prior: bool,
-) -> tuple[int, int] | None:
-    """Before anything is written: the rows to skip as repeats inside the file (every copy
-    of an id but the first, in ``_upsell_native_skip``) and the number of ids already
-    stored. None when a conflict needs the chunked path's wording.
+) -> tuple[int, int, int] | None:
+    """Before anything is written: the rows the insert must skip (``_upsell_native_skip``:
+    every copy of an id but the first, and every row whose id is stored), returned as
+    (repeats inside the file, ids already stored, rows skipped); None when a conflict
+    needs the chunked path's wording.
 
     Repeats are found without computing every row's SHA-256: rows are grouped by a
     64-bit ``hash`` of the given id, else of the identity fields (whose joined text the
     derived id hashes); only rows of groups with several rows get their real id and
-    content hash, and are grouped again by id, so hash collisions only add candidates.
+    content key, and are grouped again by id, so hash collisions only add candidates.
     Two rows with one derived id have equal identity fields unless a field contains the
     separator U+001F, and a given id equals a derived one only if it starts with
-    ``sha256:``; :func:`_write` leaves files with either to the chunked path.
+    ``sha256:``; :func:`_write` leaves files with either to the chunked path. Contents
+    are compared as the content keys' text (equal text, equal SHA-256).
     """
     key = f"CASE WHEN event_id IS NOT NULL THEN hash(event_id) ELSE {_IDENTITY_HASH[kind]} END"
     with _unordered(connection):
         connection.execute(
-            "CREATE OR REPLACE TEMP TABLE _upsell_native_skip AS "
+            "CREATE OR REPLACE TEMP TABLE _upsell_native_dup AS "
             f"WITH k AS (SELECT {key} AS h FROM {src} GROUP BY h HAVING count(*) > 1), "
-            f"c AS (SELECT {_ROW} AS _row, _eid, sha256({content_sql(kind)}) AS _content "
+            f"c AS (SELECT {_ROW} AS _row, _eid, {content_sql(kind)} AS _content "
             f"FROM {keyed} WHERE {key} IN (SELECT h FROM k)) "
             "SELECT _row, _eid, _content, _row <> min(_row) OVER (PARTITION BY _eid) AS _repeat "
             "FROM c",
             params,
         )
         conflicting = connection.execute(
-            "SELECT count(*) FROM (SELECT _eid FROM _upsell_native_skip GROUP BY _eid "
+            "SELECT count(*) FROM (SELECT _eid FROM _upsell_native_dup GROUP BY _eid "
             "HAVING count(DISTINCT _content) > 1)"
         ).fetchall()[0][0]
         if conflicting:
             return None
-        connection.execute("DELETE FROM _upsell_native_skip WHERE NOT _repeat")
-        skipped = int(
-            connection.execute("SELECT count(*) FROM _upsell_native_skip").fetchall()[0][0]
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE _upsell_native_skip AS "
+            "SELECT _row FROM _upsell_native_dup WHERE _repeat"
         )
+        repeats = _scalar(connection, "SELECT count(*) FROM _upsell_native_skip")
         matched_ids = 0
         if prior:
-            stored = connection.execute(
-                f"SELECT count(DISTINCT s._eid), count(*) FILTER (WHERE "
-                f"sha256({content_sql(kind, 's')}) <> sha256({content_sql(kind, 't')})) "
+            connection.execute(
+                "CREATE OR REPLACE TEMP TABLE _upsell_native_stored AS "
+                f"SELECT s.{_ROW} AS _row, s._eid, {content_sql(kind, 's')} "
+                f"IS DISTINCT FROM {content_sql(kind, 't')} AS _differs "
                 f"FROM {keyed} AS s JOIN {kind} AS t ON t.event_id = s._eid",
                 params,
+            )
+            differing, matched_ids = connection.execute(
+                "SELECT count(*) FILTER (WHERE _differs), count(DISTINCT _eid) "
+                "FROM _upsell_native_stored"
             ).fetchall()[0]
-            if stored[1]:
+            if differing or (kind == "events" and _restated(connection, keyed, params)):
                 return None
-            matched_ids = int(stored[0])
-            if kind == "events" and _restated(connection, keyed, params):
-                return None
-    return skipped, matched_ids
+            connection.execute(
+                "INSERT INTO _upsell_native_skip SELECT _row FROM _upsell_native_stored "
+                "EXCEPT SELECT _row FROM _upsell_native_skip"
+            )
+        skipped = _scalar(connection, "SELECT count(*) FROM _upsell_native_skip")
+    return repeats, int(matched_ids), skipped
+
+
+def _scalar(connection: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(connection.execute(sql).fetchall()[0][0])
 
 
 def _restated(connection: duckdb.DuckDBPyConnection, keyed: str, params: dict[str, Any]) -> bool:
     """An event without id that equals a stored derived-id event at the same unit, type
     and time, one of them with an order id and the other without (a re-export that added
-    or dropped order ids): a conflict for the chunked path to word."""
+    or dropped order ids), unless its id is stored (then it is compared by id): a
+    conflict for the chunked path to word."""
     found = connection.execute(
         f"SELECT count(*) FROM {keyed} AS s JOIN events AS t ON t.unit_id = s.unit_id "
         'AND t.event_type = s.event_type AND t."timestamp" = s."timestamp" '
         f"WHERE s.event_id IS NULL AND starts_with(t.event_id, '{DERIVED_PREFIX}') "
-        "AND (t.order_id IS NULL) <> (s.order_id IS NULL)",
+        "AND (t.order_id IS NULL) <> (s.order_id IS NULL) "
+        f"AND s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_stored)",
         params,
     ).fetchall()[0][0]
     return bool(found)

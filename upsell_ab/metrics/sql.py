@@ -164,6 +164,9 @@ class QueryBuilder:
         )
         """Exposure columns holding CUPED covariates (``cuped.column``), aliased c0, c1..."""
         self.ctes: list[tuple[str, exp.Expr, bool]] = []
+        self.inline: set[str] = set()
+        """CTEs cheaper to recompute than to store (``NOT MATERIALIZED``): a projection of
+        a materialised table read twice (DuckDB would otherwise buffer all its rows)."""
         self.row = RowFactory(self.output_columns)
         self.framed = framed(self.channels)
         self.stats_source = "scaled" if self.framed else "capped"
@@ -583,7 +586,9 @@ class QueryBuilder:
             .from_(id_("capped"), copy=False)
             .join(exp.Table(this=id_("frames")), join_type="CROSS", copy=False)
         )
-        self._cte("scaled", scaled, reused=True)
+        self._cte("scaled", scaled)
+        if self.dialect in MATERIALIZING:
+            self.inline.add("scaled")  # read by the sums and their bounds: recomputed
 
     def _exact_value(self, value: exp.Expr) -> exp.Expr:
         """An exact fixed-point per-unit sum as DOUBLE (unchanged without exact sums)."""
@@ -766,6 +771,7 @@ class QueryBuilder:
 
     def build(self) -> exp.Expr:
         self.ctes = []
+        self.inline = set()
         self._exposure_ctes()
         self._event_ctes()
         self._unit_event_cte()
@@ -787,7 +793,8 @@ class QueryBuilder:
         for name, cte, reusable in self.ctes:
             # materialise only what is read more than once (else DuckDB buffers it for nothing)
             materialized = reusable and references.get(name, 0) > 1
-            result = result.with_(id_(name), as_=cte, materialized=materialized or None, copy=False)
+            keep: bool | None = False if name in self.inline else (materialized or None)
+            result = result.with_(id_(name), as_=cte, materialized=keep, copy=False)
         return result
 
     @property

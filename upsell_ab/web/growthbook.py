@@ -10,7 +10,8 @@ tactic, timing, wording, discount and items (``offer`` is null for a
    checks overrides before anything else, so they come first).
 2. The experiment rule: ``key`` = experiment id, ``variations`` in spec order,
    ``weights`` (the spec's, or the current weights a caller passes, e.g. a
-   bandit's), ``coverage``, ``hashAttribute`` = the spec's unit, ``seed``,
+   bandit's), ``coverage``, ``hashAttribute`` = the spec's unit (``time_slot``, the
+   slot key, for a switchback spec), ``seed``,
    ``hashVersion`` 2, ``namespace`` ``[name, start, end]`` and the targeting
    translated by :mod:`upsell_ab.web.conditions`. With a programme holdout
    (``program.yaml``) the rule gets ``filters`` instead of ``namespace``
@@ -46,6 +47,10 @@ from upsell_ab.web.conditions import (
     translate_targeting,
 )
 
+SLOT_ATTRIBUTE = "time_slot"
+"""The hash attribute of a switchback spec's rule: the slot key (``2026-12-04T10``,
+``2026-12-04`` or ``dow-5``), which :class:`~upsell_ab.assignment.Assigner` hashes as the
+unit id (:mod:`upsell_ab.assignment.switchback`)."""
 HASH_VERSION = 2
 WEIGHT_TOLERANCE = 0.01
 """GrowthBook replaces weights summing outside [0.99, 1.01] by equal weights."""
@@ -91,7 +96,12 @@ def experiment_feature(
     if found:
         raise ValueError(found[0].message)
     population = experiment.population
-    unit = population.unit
+    # a switchback hashes the time slot: the page passes the slot key (the shop's local
+    # hour, day or weekday, as `upsell-ab assign --at` prints it) as this attribute
+    switchback = experiment.randomization.is_switchback
+    unit = SLOT_ATTRIBUTE if switchback else population.unit
+    if switchback:
+        holdout = None  # the programme holdout does not apply to slots
     variations = [offer_value(experiment, v) for v in experiment.variants]
     rules: list[dict[str, Any]] = []
     forced: dict[str, list[str]] = {}
