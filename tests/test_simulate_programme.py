@@ -14,8 +14,9 @@ so every programme customer is in a variant, and the difference is
 (s_g the segment shares, w_v the share of programme customers in variant v: the ids, hence
 holdout membership and variants, are the same in every seed, so the realised shares, not
 the spec's weights, are what the estimate averages to over seeds; with the weights the
-upsell revenue's truth is off by ~0.8 yen, 0.5 of its standard error). The intervals are judged by their coverage over many seeds
-(``UPSELL_AB_SLOW=1``): within 3 Monte-Carlo standard errors of 95 %.
+upsell revenue's truth is off by ~0.8 yen, 0.5 of its standard error). The intervals are
+judged by their coverage over many seeds (``UPSELL_AB_SLOW=1``): within 3 Monte-Carlo
+standard errors of 95 %.
 """
 
 from __future__ import annotations
