@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from upsell_ab.errors import InputError
 from upsell_ab.events import parquet_ingest
@@ -385,3 +387,61 @@ def test_store_order_is_the_file_order_when_rows_are_skipped(paths: Paths, tmp_p
     assert min(new.rows_added, new.duplicates_in_source, already) > 500  # all three kinds
     paths.tables_equal()
     assert all(paths.native)
+
+
+@st.composite
+def event_logs(draw: st.DrawFn) -> list[tuple[Any, ...]]:
+    """Small event logs with repeats (same and different content), padded and empty ids,
+    missing and NaN amounts, with and without order ids."""
+    ids = st.sampled_from(["e1", "e2", " e3", "e4\u3000", "", None])
+    units = st.sampled_from(["u1", "u2", " u3 ", "u4"])
+    amounts = st.sampled_from([0.0, 1.5, 100.0, None, math.nan])
+    times = st.sampled_from(["2024-05-02T10:00:00", "2024-05-02T10:00:00.5", "2024-05-03T00:00"])
+    row = st.tuples(
+        ids,
+        units,
+        st.sampled_from(["order", "refund"]),
+        amounts,
+        amounts,
+        st.sampled_from([1, 2, None]),
+        st.sampled_from(["o1", "o2", None, " "]),
+        times,
+    )
+    return draw(st.lists(row, min_size=1, max_size=12))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(first=event_logs(), second=event_logs(), with_ids=st.booleans())
+def test_property_sql_path_agrees_with_the_chunked_path(
+    tmp_path_factory: pytest.TempPathFactory,
+    first: list[tuple[Any, ...]],
+    second: list[tuple[Any, ...]],
+    with_ids: bool,
+) -> None:
+    """Any two files, ingested one after the other (and the first again): both paths give
+    the same reports or the same refusals, and the same tables after every step."""
+    folder = tmp_path_factory.mktemp("prop")
+    both = Paths(folder)
+    original = parquet_ingest.write_parquet
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        both.native.append(result is not None)
+        return result
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("upsell_ab.events.store.write_parquet", spy)
+            for index, rows_ in enumerate((first, second, first)):
+                path = events_file(folder / f"f{index}.parquet", rows_, ids=with_ids)
+                try:
+                    old, new = both.ingest(path, "events", event_mapping())
+                    assert new == old
+                    assert both.native[-1]  # an accepted file went through the SQL path
+                except InputError:
+                    pass  # both refused with equal problems (checked inside ingest)
+                both.tables_equal()
+    finally:
+        both.close()

@@ -405,12 +405,14 @@ def _scalar(connection: duckdb.DuckDBPyConnection, sql: str) -> int:
 def _restated(connection: duckdb.DuckDBPyConnection, keyed: str, params: dict[str, Any]) -> bool:
     """An event without id that equals a stored derived-id event at the same unit, type
     and time, one of them with an order id and the other without (a re-export that added
-    or dropped order ids): a conflict for the chunked path to word."""
+    or dropped order ids), unless its id is stored (then it is compared by id): a
+    conflict for the chunked path to word."""
     found = connection.execute(
         f"SELECT count(*) FROM {keyed} AS s JOIN events AS t ON t.unit_id = s.unit_id "
         'AND t.event_type = s.event_type AND t."timestamp" = s."timestamp" '
         f"WHERE s.event_id IS NULL AND starts_with(t.event_id, '{DERIVED_PREFIX}') "
-        "AND (t.order_id IS NULL) <> (s.order_id IS NULL)",
+        "AND (t.order_id IS NULL) <> (s.order_id IS NULL) "
+        f"AND s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_stored)",
         params,
     ).fetchall()[0][0]
     return bool(found)
