@@ -43,7 +43,6 @@ from upsell_ab.metrics.capping import (
     eligible,
     in_window,
     metric_channels,
-    sum_if,
     summand,
 )
 from upsell_ab.metrics.quantile import Z_95, QuantileStats
@@ -153,10 +152,14 @@ class QuantileQueryBuilder:
                 .where(condition, copy=False)
             )
         if by_unit:
+            # exact (fixed-point) per-unit sums on DuckDB, as in the main query, so the
+            # quantile does not depend on the number of threads
             sums = [
-                sum_if(
-                    exp.and_(base._fresh(), in_window(metric_channels(s.definition)[0])),
-                    summand(metric_channels(s.definition)[0]),
+                base._exact_value(
+                    base._sum_if(
+                        exp.and_(base._fresh(), in_window(metric_channels(s.definition)[0])),
+                        summand(metric_channels(s.definition)[0]),
+                    )
                 ).as_(id_(f"y{s.k}"), copy=False)
                 for s in by_unit
             ]
