@@ -1,5 +1,7 @@
-"""What one DuckDB thread costs, and what it buys: metric-query time and
-run-to-run identity of the JSON report at 1 and 2 threads.
+"""Metric-query time and run-to-run identity of the JSON report at 1 and 2 DuckDB threads.
+
+Written when one thread was the determinism fix; the query's sums are now exact integer
+sums (``upsell_ab/metrics/sql_exact.py``), so both settings should give one document.
 
 Run: ``python benchmarks/bench_report_determinism.py [UNITS]`` (default 300,000
 customers of the cake example, 14 days; about a minute on 2 cores). Each

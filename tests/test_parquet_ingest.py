@@ -445,3 +445,13 @@ def test_property_sql_path_agrees_with_the_chunked_path(
                 both.tables_equal()
     finally:
         both.close()
+
+
+def test_empty_file_is_one_logged_batch_of_nothing(paths: Paths, tmp_path: Path) -> None:
+    path = events_file(tmp_path / "e.parquet", EVENTS[:1])
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(path).slice(0, 0), empty)
+    old, new = paths.ingest(empty, "events", event_mapping())
+    assert new == old and (new.rows_read, new.rows_added) == (0, 0)
+    paths.tables_equal()
+    assert paths.native == [True]

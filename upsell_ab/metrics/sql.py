@@ -400,9 +400,10 @@ class QueryBuilder:
             if ch.column is not None:
                 continue  # read from the exposure rows (``units``), not from events
             condition = exp.and_(ok.copy(), in_window(ch), copy=False)
-            columns.append(
-                self._sum_if(condition, summand(ch)).as_(id_(slot.column(ch.var)), copy=False)
-            )
+            # read back as DOUBLE inside the aggregate: the materialised per-unit rows
+            # hold 8-byte doubles, not 16-byte integers
+            total = self._exact_value(self._sum_if(condition, summand(ch)))
+            columns.append(total.as_(id_(slot.column(ch.var)), copy=False))
         columns.append(count_where(fresh.copy()).as_(id_("events"), copy=False))
         if self.exact:
             for column in self.summed:
@@ -511,7 +512,7 @@ class QueryBuilder:
             source = (
                 qcol(f"c{self.covariate_columns.index(ch.column)}", "units")
                 if ch.column is not None
-                else self._exact_value(qcol(name, "ev_unit"))
+                else qcol(name, "ev_unit")
             )
             value: exp.Expr = exp.Coalesce(this=source, expressions=[num(0.0)])
             if ch.indicator:

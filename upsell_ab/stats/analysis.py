@@ -39,7 +39,7 @@ note or status, never a placeholder number.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -421,6 +421,26 @@ def _adjust_family(results: list[MetricResult], correction: str) -> list[MetricR
     ]
 
 
+def adjust_families(
+    results: list[MetricResult],
+    confirmatory: Collection[str],
+    guardrails: Collection[str],
+    correction: str,
+) -> list[MetricResult]:
+    """Multiple-testing control in two families: the confirmatory metrics (primary and
+    decision) and the secondary ones; guardrails (one-sided non-inferiority, each its
+    own question) and ``check`` metrics stay unadjusted."""
+    primary = [r for r in results if r.metric in confirmatory]
+    secondary = [
+        r
+        for r in results
+        if r.metric not in confirmatory and r.metric not in guardrails and r.role != "check"
+    ]
+    adjusted = {r.metric: r for r in _adjust_family(primary, correction)}
+    adjusted.update({r.metric: r for r in _adjust_family(secondary, correction)})
+    return [adjusted.get(r.metric, r) for r in results]
+
+
 def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAnalysis:
     """Analyse every metric of ``resolved`` (see the module docstring). An adaptive
     (bandit) experiment is analysed on its period-weighted statistics (:mod:`.adaptive`),
@@ -463,16 +483,7 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
     group_status = None
     if sequential.enabled and sequential.method in GROUP_METHODS:
         results, group_status = apply_group_sequential(resolved, data, results)
-    correction = settings.correction.value
-    primary = [r for r in results if r.metric in confirmatory]
-    secondary = [
-        r
-        for r in results
-        if r.metric not in confirmatory and r.metric not in guardrails and r.role != "check"
-    ]
-    adjusted = {r.metric: r for r in _adjust_family(primary, correction)}
-    adjusted.update({r.metric: r for r in _adjust_family(secondary, correction)})
-    results = [adjusted.get(r.metric, r) for r in results]
+    results = adjust_families(results, confirmatory, guardrails, settings.correction.value)
 
     weights = {v.id: v.weight for v in experiment.variants}
     srm = (

@@ -115,7 +115,7 @@ def _as_arm(estimate: SlotEstimate) -> ArmEstimate:
 
 def analyze_switchback(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAnalysis:
     """The switchback analysis of every metric (module docstring); ``data.slots`` set."""
-    from upsell_ab.stats.analysis import _adjust_family
+    from upsell_ab.stats.analysis import adjust_families
 
     assert data.slots is not None
     split = data.slots
@@ -141,16 +141,7 @@ def analyze_switchback(resolved: ResolvedExperiment, data: ExperimentData) -> Ex
         )
         for name, definition in resolved.metrics.items()
     ]
-    correction = settings.correction.value
-    primary = [r for r in results if r.metric in confirmatory]
-    secondary = [
-        r
-        for r in results
-        if r.metric not in confirmatory and r.metric not in guardrails and r.role != "check"
-    ]
-    adjusted = {r.metric: r for r in _adjust_family(primary, correction)}
-    adjusted.update({r.metric: r for r in _adjust_family(secondary, correction)})
-    results = [adjusted.get(r.metric, r) for r in results]
+    results = adjust_families(results, confirmatory, guardrails, settings.correction.value)
     weights = {v.id: v.weight for v in experiment.variants}
     srm = slot_srm(
         [SlotTotals(k, arm, 0.0, 0.0) for k, arm in split.arms.items()],
