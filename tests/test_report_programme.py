@@ -186,3 +186,30 @@ def test_without_store_the_programme_reads_the_store_the_specs_name(
     without = _json(["report", str(named)], tmp_path / "b.json")
     assert without["programme"] == with_store["programme"]
     assert without["programme"]["units"]["holdout"] > 0
+
+
+def test_the_holdout_command_answers_with_the_programme_not_a_ship_verdict(
+    shop: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """``upsell-ab holdout`` used to print the experiment machinery's headline ("Decision:
+    Keep control"), which reads as "switch the programme off". It now answers as the
+    report's section does, in every format, and its JSON carries the same ``programme``
+    object as ``report``'s next to the full analysis."""
+    folder, store = shop
+    code, text = _run(["holdout", str(folder), "--store", str(store)])
+    assert code == 0
+    assert text.startswith("What has our whole upsell programme done to customers?")
+    assert "Decision:" not in text and "Keep control" not in text and "Ship" not in text
+    for fmt in ("markdown", "html"):
+        target = tmp_path / f"h.{fmt}"
+        code, _ = _run(
+            ["holdout", str(folder), "--store", str(store), "--format", fmt, "-o", str(target)]
+        )
+        body = target.read_text("utf-8")
+        assert code == 0 and "What has our whole upsell programme done" in body
+        assert "Keep control" not in body
+    html_text = (tmp_path / "h.html").read_text("utf-8")
+    assert html_text.startswith("<!doctype html>") and html_text.rstrip().endswith("</html>")
+    holdout = _json(["holdout", str(folder), "--store", str(store)], tmp_path / "h.json")
+    report = _json(["report", str(folder), "--store", str(store)], tmp_path / "r.json")
+    assert holdout["programme"] == report["programme"]

@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from upsell_ab.cli.run_output import render_runs, write_text
+    from upsell_ab.cli.run_output import write_text
     from upsell_ab.errors import InputError, Location, Problem
     from upsell_ab.spec.holdout_analysis import programme_spec
     from upsell_ab.spec.program import find_program, load_program
@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
         )
     resolved = programme_spec(holdout, program_file)
     experiment_run = run_experiment(resolved, store=args.store, summary=args.summary)
-    text = render_runs([experiment_run], args.format, to_terminal=args.output is None)
-    write_text(text, args.output)
+    write_text(_render(holdout, experiment_run, args.format, args.output is None), args.output)
     if experiment_run.waiting_for_data:
         print(
             f"upsell-ab holdout: note: no programme exposure under '{holdout.id}' yet: log one "
@@ -73,3 +72,37 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return int(ExitCode.OK)
+
+
+def _render(holdout: Any, experiment_run: Any, fmt: str, to_terminal: bool) -> str:
+    """The programme's answer (gained / lost / no clear difference per metric, as in the
+    report's programme section). The experiment machinery's headline ("Ship programme",
+    "Keep control") would read as a verdict on switching the programme off, which a
+    holdout comparison does not give, so it is not shown; JSON is the report document
+    (full analysis) with the ``programme`` answer at the top level, as ``report`` writes."""
+    from upsell_ab.cli.run_output import render_runs
+    from upsell_ab.report.json_format import render_json
+    from upsell_ab.report.programme import (
+        build_section,
+        programme_html,
+        programme_markdown,
+        programme_text,
+    )
+
+    if experiment_run.waiting_for_data:
+        return render_runs([experiment_run], fmt, to_terminal=to_terminal)
+    section = build_section(holdout, experiment_run.report())
+    if fmt == "json":
+        # the report's document, with its top-level ``programme`` as ``report`` writes it
+        return render_json([experiment_run.report()], programme=section)
+    if fmt == "markdown":
+        return programme_markdown(section)
+    if fmt == "html":
+        from html import escape
+
+        title = escape(f"Upsell programme against holdout {holdout.id}")
+        return (
+            f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}'
+            f"</title></head>\n<body>\n{programme_html(section)}\n</body></html>\n"
+        )
+    return programme_text(section)
