@@ -76,6 +76,17 @@ def run(command: list[str], cwd: Path) -> Run:
     return Run(wall, kilobytes / 1024)
 
 
+def plain(stats: object) -> dict[str, float]:
+    """Sums of the raw values: value metrics come centred and scaled
+    (``shift``/``scale``, see upsell_ab.metrics.sql_frames); undo that first."""
+    if hasattr(stats, "in_frame"):
+        stats = stats.in_frame(0.0, 1.0)  # type: ignore[attr-defined]
+    fields = asdict(stats)  # type: ignore[call-overload]
+    fields.pop("shift", None)
+    fields.pop("scale", None)
+    return fields
+
+
 def check(data: Path, spec: str, experiment: str, *, store: bool) -> float:
     """Worst relative difference between upsell_ab's statistics and the hand query's."""
     from upsell_ab.metrics.compute import compute_experiment_data
@@ -90,16 +101,6 @@ def check(data: Path, spec: str, experiment: str, *, store: bool) -> float:
         os.chdir(cwd)
     hand = hand_stats(data, experiment, store=store)
     worst = 0.0
-
-    def plain(stats: object) -> dict[str, float]:
-        """Sums of the raw values: value metrics come centred and scaled
-        (``shift``/``scale``, see upsell_ab.metrics.sql_frames); undo that first."""
-        if hasattr(stats, "in_frame"):
-            stats = stats.in_frame(0.0, 1.0)  # type: ignore[attr-defined]
-        fields = asdict(stats)  # type: ignore[call-overload]
-        fields.pop("shift", None)
-        fields.pop("scale", None)
-        return fields
 
     for arm, metrics in hand.items():
         for metric, fields in metrics.items():
