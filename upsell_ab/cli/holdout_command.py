@@ -91,10 +91,11 @@ def _render(holdout: Any, experiment_run: Any, fmt: str, to_terminal: bool) -> s
 
     if experiment_run.waiting_for_data:
         return render_runs([experiment_run], fmt, to_terminal=to_terminal)
-    section = build_section(holdout, experiment_run.report())
+    report = experiment_run.report()
+    section = build_section(holdout, report)
     if fmt == "json":
         # the report's document, with its top-level ``programme`` as ``report`` writes it
-        return render_json([experiment_run.report()], programme=section)
+        return render_json([report], programme=section)
     if fmt == "markdown":
         return programme_markdown(section)
     if fmt == "html":
