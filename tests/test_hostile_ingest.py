@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli_support import run_cli
 from upsell_ab.events.ingest import MAX_ATTRIBUTE_COLUMNS
 
@@ -89,3 +91,47 @@ def test_store_path_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
     done = run_cli("ingest", "--store", str(tmp_path / "no" / "s.duckdb"), "--exposures", str(path))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _big_id_events(tmp_path: Path, fmt: str) -> Path:
+    """Three events: two integer ids just above 2**53 (a float64 cannot tell them apart)
+    and one without an id, so the id column holds integers and a null."""
+    rows = [
+        {"event_id": 2**53 + 1, "unit_id": "u1", "timestamp": TS, "event_type": "order", "value": 10},
+        {"event_id": 2**53 + 2, "unit_id": "u1", "timestamp": TS, "event_type": "order", "value": 20},
+        {"event_id": None, "unit_id": "u2", "timestamp": TS, "event_type": "order", "value": 30},
+    ]  # fmt: skip
+    if fmt == "jsonl":
+        path = tmp_path / "e.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        return path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "e.parquet"
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    table = pa.table(
+        {**columns, "event_id": pa.array(columns["event_id"], pa.int64())}
+    )  # timestamps as text: the chunked path reads this file
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_integer_event_ids_above_2_53_with_a_null_are_kept_exactly(
+    tmp_path: Path, fmt: str
+) -> None:
+    """pandas reads an integer column with a null as float64, which rounds 2**53 + 1 to
+    2**53: the two ids would have merged and one order been skipped as a duplicate."""
+    store = tmp_path / "s.duckdb"
+    done = run_cli("ingest", "--store", str(store), "--events", str(_big_id_events(tmp_path, fmt)))
+    assert done.returncode == 0, done.stderr
+    import duckdb
+
+    with duckdb.connect(str(store), read_only=True) as connection:
+        ids = connection.execute(
+            "SELECT event_id, value FROM events WHERE event_id NOT LIKE 'sha256:%' ORDER BY 2"
+        ).fetchall()
+        total = connection.execute("SELECT count(*) FROM events").fetchone()
+    assert ids == [(str(2**53 + 1), 10.0), (str(2**53 + 2), 20.0)]
+    assert total == (3,)

@@ -249,7 +249,8 @@ def _parquet_chunks(
         emitted = False
         for batch in handle.iter_batches(batch_size=min(chunk_rows, 2**31 - 1)):
             rows = np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
-            yield SourceTable(batch.to_pandas(), display, "parquet", digest, rows)
+            frame = batch.to_pandas(types_mapper=_exact_integers)
+            yield SourceTable(frame, display, "parquet", digest, rows)
             offset += batch.num_rows
             emitted = True
         if not emitted:
@@ -264,15 +265,43 @@ def _parquet_chunks(
         ) from None
 
 
+def _exact_integers(arrow_type: Any) -> Any:
+    """Integer Parquet columns stay Arrow integers in pandas: the default conversion
+    turns an integer column with a null into float64, which rounds ids above 2**53
+    (9007199254740993 -> ...992), so two distinct event ids could merge silently."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return pd.ArrowDtype(arrow_type) if pa.types.is_integer(arrow_type) else None
+
+
+_FLOAT_EXACT_INTEGERS = 2.0**53
+"""Beyond this magnitude a float64 no longer holds every integer."""
+
+
 def _read_jsonl(path: Path, display: str) -> pd.DataFrame:
     """JSON lines as a frame. A column whose values mix JSON types (``"value": 10`` on
     one line, ``"abc"`` on the next; ids as strings then numbers) becomes text, so
     validation can name the row of the bad value instead of pyarrow failing on the
-    whole column."""
+    whole column. pandas reads a column of integers with a null as float64, which
+    rounds integers above 2**53; when a float column holds such a value the file is
+    read again with every value kept as the Python object JSON gave (exact)."""
+    import json
+
+    import numpy as np
     import pandas as pd
 
     try:
         frame = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        if any(
+            pd.api.types.is_float_dtype(frame[name].dtype)
+            and bool(np.any(np.abs(frame[name].to_numpy()) > _FLOAT_EXACT_INTEGERS))
+            for name in frame.columns
+        ):
+            with path.open(encoding="utf-8") as handle:
+                records = [json.loads(line) for line in handle if line.strip()]
+            frame = pd.DataFrame(records, dtype=object)
+            frame = frame.where(frame.notna(), None)
     except (ValueError, UnicodeDecodeError) as error:
         raise _bad_file(
             display, f"cannot read JSON lines: {error}", "one JSON object per line"
