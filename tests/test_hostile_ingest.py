@@ -96,11 +96,12 @@ def test_store_path_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
 def _big_id_events(tmp_path: Path, fmt: str) -> Path:
     """Three events: two integer ids just above 2**53 (a float64 cannot tell them apart)
     and one without an id, so the id column holds integers and a null."""
+    order = {"timestamp": TS, "event_type": "order"}
     rows = [
-        {"event_id": 2**53 + 1, "unit_id": "u1", "timestamp": TS, "event_type": "order", "value": 10},
-        {"event_id": 2**53 + 2, "unit_id": "u1", "timestamp": TS, "event_type": "order", "value": 20},
-        {"event_id": None, "unit_id": "u2", "timestamp": TS, "event_type": "order", "value": 30},
-    ]  # fmt: skip
+        {"event_id": 2**53 + 1, "unit_id": "u1", **order, "value": 10},
+        {"event_id": 2**53 + 2, "unit_id": "u1", **order, "value": 20},
+        {"event_id": None, "unit_id": "u2", **order, "value": 30},
+    ]
     if fmt == "jsonl":
         path = tmp_path / "e.jsonl"
         path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
