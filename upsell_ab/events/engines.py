@@ -12,6 +12,8 @@ the query builder could not modify the data. Drivers are imported lazily.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -43,6 +45,36 @@ def configure_duckdb(connection: Any, memory_limit: str | None = None) -> str:
     connection.execute(f"SET memory_limit = '{duckdb_memory_setting(memory_limit)}'")
     connection.execute("SET temp_directory = ?", [spill])
     return spill
+
+
+@contextmanager
+def utc_session(run: Callable[[str], list[Row]], show: str, set_to: str) -> Iterator[None]:
+    """Run a query with the session time zone at UTC, then put the caller's back.
+
+    A ``TIMESTAMP WITH TIME ZONE`` column compared with the naive date bounds of a spec
+    (or truncated to days) is read in the *session* time zone, which DuckDB and
+    PostgreSQL take from the machine or server. Without this, the same Parquet file gave
+    different exposures counted and different lifts on a laptop in Los Angeles than on a
+    UTC server. Naive timestamps (the store's, UTC by contract) are unaffected.
+    ``run`` executes one statement and returns its rows."""
+    rows = run(show)
+    previous = str(rows[0][0]) if rows else "UTC"
+    changed = previous.upper() not in ("UTC", "ETC/UTC")
+    if changed:
+        run(set_to.format(zone="'UTC'"))
+    try:
+        yield
+    finally:
+        if changed:
+            run(set_to.format(zone=_quoted(previous)))
+
+
+def _quoted(zone: str) -> str:
+    return "'" + zone.replace("'", "''") + "'"
+
+
+_DUCKDB_ZONE = ("SELECT current_setting('TimeZone')", "SET TimeZone = {zone}")
+_POSTGRES_ZONE = ("SHOW TimeZone", "SET TIME ZONE {zone}")
 
 
 def remove_spill(directory: str | None) -> None:
@@ -111,11 +143,15 @@ class DuckDBEngine:
         if self._owned and threads is not None:
             self.connection.execute("SET threads = ?", [threads])
 
+    def _rows(self, sql: str) -> list[Row]:
+        return [tuple(r) for r in self.connection.execute(sql).fetchall()]
+
     def execute(self, sql: str) -> list[Row]:
         import duckdb
 
         try:
-            return [tuple(r) for r in self.connection.execute(sql).fetchall()]
+            with utc_session(self._rows, *_DUCKDB_ZONE):
+                return [tuple(r) for r in self.connection.execute(sql).fetchall()]
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
 
@@ -157,9 +193,13 @@ class DuckDBRelationEngine:
         import duckdb
 
         try:
-            return [tuple(r) for r in self.anchor.query(self._SELF, sql).fetchall()]
+            with utc_session(self._rows, *_DUCKDB_ZONE):
+                return self._rows(sql)
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
+
+    def _rows(self, sql: str) -> list[Row]:
+        return [tuple(r) for r in self.anchor.query(self._SELF, sql).fetchall()]
 
     def close(self) -> None:
         for name in reversed(self.views):
@@ -197,11 +237,15 @@ class PostgresEngine:
         import psycopg
 
         try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(sql)  # no parameters: psycopg does not parse '%' placeholders
-                return [tuple(r) for r in cursor.fetchall()]
+            with utc_session(self._rows, *_POSTGRES_ZONE):
+                return self._rows(sql)
         except psycopg.Error as error:
             raise StoreError(f"PostgreSQL query failed: {error}") from error
+
+    def _rows(self, sql: str) -> list[Row]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql)  # no parameters: psycopg does not parse '%' placeholders
+            return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
 
     def close(self) -> None:
         if self._owned:
