@@ -143,3 +143,19 @@ def test_spark_slots_match_a_python_recount(spark_session: Any, kind: str) -> No
     x, e, expected, arms = frames(kind)
     load_spark(spark_session, x, e)
     check(compute_experiment_data(resolved_for(kind), connection=spark_session), expected, arms)
+
+
+@pytest.mark.parametrize("kind", sorted(CLOCKS))
+def test_duckdb_slots_of_timestamps_with_time_zone_in_another_session_zone(kind: str) -> None:
+    """TIMESTAMPTZ columns (tz-aware Parquet) in a session set to Los Angeles: the same
+    slots as the naive UTC columns' Python recount."""
+    x, e, expected, arms = frames(kind)
+    con = duckdb.connect()
+    load_duckdb(con, x, e)
+    for table in ("exposures", "events"):
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT * REPLACE "
+            f'(timezone(\'UTC\', "timestamp") AS "timestamp") FROM {table}'
+        )
+    con.execute("SET TimeZone = 'America/Los_Angeles'")
+    check(compute_experiment_data(resolved_for(kind), connection=con), expected, arms)

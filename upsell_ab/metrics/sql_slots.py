@@ -103,9 +103,13 @@ def slot_totals(
 
 
 def local_time(first_ts: exp.Expr, timezone: str) -> exp.Expr:
-    """The naive UTC ``first_ts`` as naive local time in ``timezone`` (``AT TIME ZONE``
-    twice on DuckDB and PostgreSQL, ``from_utc_timestamp`` on Spark)."""
-    utc = exp.AtTimeZone(this=first_ts, zone=string("UTC"))
+    """The UTC ``first_ts`` as naive local time in ``timezone`` (``AT TIME ZONE`` twice on
+    DuckDB and PostgreSQL, ``from_utc_timestamp`` on Spark). The cast to a naive
+    ``TIMESTAMP`` first makes a column WITH time zone naive UTC (the engines run queries
+    in a UTC session): ``AT TIME ZONE 'UTC'`` of an aware value would instead drop the
+    zone, and the second ``AT TIME ZONE`` would then read UTC as local time."""
+    naive = exp.cast(first_ts, "TIMESTAMP")
+    utc = exp.AtTimeZone(this=naive, zone=string("UTC"))
     return exp.AtTimeZone(this=utc, zone=string(timezone))
 
 
