@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from upsell_ab import __version__
 from upsell_ab.cli.exit_codes import ExitCode
@@ -63,13 +64,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+GC_THRESHOLD = (50_000, 20, 20)
+"""Cyclic-GC thresholds while a command runs (CPython's default is (700, 10, 10)).
+
+A command is short-lived and allocates mostly while it imports (pydantic models, SQLGlot,
+SciPy) and builds small trees; with the default, the young generations are collected
+hundreds of times and each collection walks the freshly imported objects: 0.14-0.17 s of
+``analyze`` and 0.56 s of ``report`` over five experiments at 1M customers (measured with
+``gc.callbacks``, issue 17), for no memory returned. A higher first threshold collects
+the same garbage in a few dozen passes; mypy runs with ``gc.set_threshold(200_000, 30, 30)``
+for the same reason."""
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """:data:`GC_THRESHOLD` for the duration of a command, then the caller's thresholds."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return int(ExitCode.INVALID_INPUT)
-    return run_guarded(args.command, lambda: _run_and_flush(args), _print_error)
+    with _fewer_collections():
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "run", None):
+            parser.print_help()
+            return int(ExitCode.INVALID_INPUT)
+        return run_guarded(args.command, lambda: _run_and_flush(args), _print_error)
 
 
 def _run_and_flush(args: argparse.Namespace) -> int:
