@@ -74,20 +74,25 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return int(ExitCode.INVALID_INPUT)
+    from upsell_ab.metrics.shared import sharing
+
     runs = []
     failures = list(found.failures)
     with progress(total=len(found.running)) as step:
-        for resolved in found.running:
-            try:
-                result = Experiment(resolved).analyze(
-                    args.store, daily=not args.no_daily, step=step
-                )
-            except UpsellAbError as error:
-                # the store or query failed for this spec: its own error block, the rest report
-                failures.append(data_failure(resolved, error))
-            else:
-                runs.append(result.run)
-            step.advance()
+        # one store connection and one other-experiment event count for all experiments
+        # (closed before the programme section opens the store again)
+        with sharing(found.running, args.store):
+            for resolved in found.running:
+                try:
+                    result = Experiment(resolved).analyze(
+                        args.store, daily=not args.no_daily, step=step
+                    )
+                except UpsellAbError as error:
+                    # the store or query failed for this spec: its error block, the rest report
+                    failures.append(data_failure(resolved, error))
+                else:
+                    runs.append(result.run)
+                step.advance()
         step("rendering the report")
         from upsell_ab.report.history import load_history
 

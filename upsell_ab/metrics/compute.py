@@ -41,6 +41,8 @@ from upsell_ab.metrics.aggregates import (
     QualitySummary,
 )
 from upsell_ab.metrics.periods import AllocationWindow
+from upsell_ab.metrics.shared import SharedStore
+from upsell_ab.metrics.shared import active as active_share
 from upsell_ab.metrics.sufficient import MetricStats
 from upsell_ab.spec.models import SourceKind
 
@@ -103,6 +105,13 @@ def experiment_sql(
     return render(build_plan(resolved, segments=segments, daily=daily), dialect)
 
 
+def store_path(
+    source: SourceTables, store: str | Path | None, default: str | Path = DEFAULT_STORE
+) -> str | Path:
+    """The embedded store a source is read from: ``store`` when given, else the spec's."""
+    return store or source.store or default
+
+
 def open_engine(source: SourceTables, *, store: str | Path | None, connection: Any) -> QueryEngine:
     """The engine for a source: the caller's connection, else one opened from the spec."""
     if connection is not None:
@@ -114,7 +123,7 @@ def open_engine(source: SourceTables, *, store: str | Path | None, connection: A
         return SparkEngine()
     if source.kind is SourceKind.files:
         return DuckDBEngine()
-    return DuckDBEngine(path=store or source.store or DEFAULT_STORE)
+    return DuckDBEngine(path=store_path(source, store))
 
 
 def recorded_windows(
@@ -160,7 +169,14 @@ def compute_experiment_data(
         unique_event_ids=store_file,
         allocation=allocation if len(allocation) > 1 else (),
     )
-    engine = open_engine(plan.source, store=store, connection=connection)
+    # inside a report (:mod:`upsell_ab.metrics.shared`) the store's connection is shared
+    shared = active_share() if store_file else None
+    path = store_path(plan.source, store)
+    engine: QueryEngine = (
+        shared.engine(path)
+        if shared is not None
+        else open_engine(plan.source, store=store, connection=connection)
+    )
     notes: tuple[str, ...] = ()
     try:
         builder = QueryBuilder(plan, engine.dialect)
@@ -178,6 +194,8 @@ def compute_experiment_data(
             # a value outside the exact ranges: DOUBLE sums, added in a fixed order
             plan = replace(plan, exact_sums=False)
             builder = QueryBuilder(plan, engine.dialect)
+            if shared is not None:  # one thread from here on: a connection of its own
+                engine, shared = open_engine(plan.source, store=store, connection=None), None
             if isinstance(engine, DuckDBEngine):
                 engine.single_thread()
             rows = engine.execute(builder.build().sql(dialect=engine.dialect))
@@ -185,9 +203,12 @@ def compute_experiment_data(
         quantile_rows = _quantile_rows(plan, engine)
         weights = {v.id: v.weight for v in resolved.experiment.variants}
         data = assemble(plan, builder.output_columns, canonical_order(rows), weights)
-        data = _without_other_experiments(plan, builder, engine, data)
+        data = _without_other_experiments(
+            plan, builder, engine, data, shared=(shared, path) if shared is not None else None
+        )
     finally:
-        engine.close()
+        if shared is None:
+            engine.close()
     if notes:
         data = replace(data, input_notes=(*data.input_notes, *notes))
     if quantile_rows is None:
@@ -208,10 +229,16 @@ def _first_line(message: str) -> str:
 
 
 def _without_other_experiments(
-    plan: QueryPlan, builder: Any, engine: QueryEngine, data: ExperimentData
+    plan: QueryPlan,
+    builder: Any,
+    engine: QueryEngine,
+    data: ExperimentData,
+    *,
+    shared: tuple[SharedStore, str | Path] | None = None,
 ) -> ExperimentData:
     """Above the warning threshold only: take the events of other experiments' units out
-    of the orphan count (:mod:`upsell_ab.metrics.sql_orphans`)."""
+    of the orphan count (:mod:`upsell_ab.metrics.sql_orphans`; inside a report one query
+    answers for every experiment of the store, :mod:`upsell_ab.metrics.shared`)."""
     from dataclasses import replace
 
     from upsell_ab.metrics.aggregates import ORPHAN_SHARE
@@ -221,8 +248,12 @@ def _without_other_experiments(
     if quality.orphan_share <= ORPHAN_SHARE:
         return data
     types = tuple(sorted({ch.event for _, ch in builder.channels}))
-    (row,) = engine.execute(orphans_elsewhere_sql(plan, types, engine.dialect))
-    elsewhere = min(int(row[0] or 0), quality.orphan_events)
+    if shared is not None:
+        count = shared[0].orphans_elsewhere(shared[1], plan, types)
+    else:
+        (row,) = engine.execute(orphans_elsewhere_sql(plan, types, engine.dialect))
+        count = int(row[0] or 0)
+    elsewhere = min(count, quality.orphan_events)
     quality = replace(
         quality,
         orphan_events=quality.orphan_events - elsewhere,

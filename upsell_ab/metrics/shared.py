@@ -1,0 +1,218 @@
+"""What the experiments of one ``report`` share: the store's connection and one count of
+other experiments' events for all of them (issue 17: "one scan per experiment at most").
+
+``upsell-ab report`` analyses every running experiment of a folder, usually all in one
+embedded store. Analysed one by one, each experiment opened the store again (a cold
+buffer pool each time) and, in a store shared by several experiments (the orphan share
+is then far above :data:`~upsell_ab.metrics.aggregates.ORPHAN_SHARE`), ran a second
+query over every exposure and event to tell other experiments' customers from true
+orphans (:mod:`upsell_ab.metrics.sql_orphans`). Inside :func:`sharing`,
+:func:`~upsell_ab.metrics.compute.compute_experiment_data`
+
+- reads every experiment of one store through one read-only connection (closed, with its
+  spill directory, when the block ends), and
+- answers that second question for *every* experiment of the block that reads the same
+  exposures and events with ONE query (:func:`orphans_elsewhere_all_sql`): one pass over
+  the exposures grouped by unit, one over the events, instead of one pair per experiment.
+
+Only the embedded store takes part (it holds one row per event id, so counts need no
+de-duplication); files, PostgreSQL and Spark sources and a caller's connection keep the
+per-experiment path. The numbers are the same either way (tested against the
+per-experiment query and against counts made in Python on small stores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from upsell_ab.spec.models import SourceKind
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+    from upsell_ab.events.engines import DuckDBEngine
+    from upsell_ab.events.sources import Relation
+    from upsell_ab.metrics.sql import QueryPlan
+    from upsell_ab.spec.resolve import ResolvedExperiment
+
+
+@dataclass(frozen=True)
+class OrphanQuestion:
+    """One experiment's part of the shared count: its id, configured variants and the
+    event types its metrics read (the same three inputs as the per-experiment query)."""
+
+    experiment_id: str
+    variants: tuple[str, ...]
+    event_types: tuple[str, ...]
+
+
+SourceKey = tuple[str, "Relation", "Relation"]
+"""(store path, exposures, events): experiments with equal keys read the same rows."""
+
+
+@dataclass
+class SharedStore:
+    """Open connections and computed counts of one :func:`sharing` block."""
+
+    experiments: tuple[ResolvedExperiment, ...]
+    store: str | Path | None = None
+    """The store every experiment is read from (``report --store``), else each spec's."""
+    engines: dict[str, DuckDBEngine] = field(default_factory=dict)
+    orphans: dict[SourceKey, dict[OrphanQuestion, int]] = field(default_factory=dict)
+
+    def engine(self, path: str | Path) -> DuckDBEngine:
+        """The block's read-only connection to the store at ``path`` (opened on first use)."""
+        from upsell_ab.events.engines import DuckDBEngine
+
+        key = str(Path(path))
+        if key not in self.engines:
+            self.engines[key] = DuckDBEngine(path=path)
+        return self.engines[key]
+
+    def orphans_elsewhere(
+        self, path: str | Path, plan: QueryPlan, event_types: tuple[str, ...]
+    ) -> int:
+        """The per-experiment query's answer for ``plan``, from one query run for every
+        experiment of the block that reads the same store tables (run on first need)."""
+        key: SourceKey = (str(Path(path)), plan.source.exposures, plan.source.events)
+        if key not in self.orphans:
+            questions = {question(plan.experiment_id, plan.variants, event_types)}
+            questions.update(self._questions(key))
+            ordered = tuple(
+                sorted(questions, key=lambda q: (q.experiment_id, q.variants, q.event_types))
+            )
+            sql = orphans_elsewhere_all_sql(plan.source.exposures, plan.source.events, ordered)
+            (row,) = self.engine(path).execute(sql)
+            self.orphans[key] = {q: int(n or 0) for q, n in zip(ordered, row, strict=True)}
+        return self.orphans[key][question(plan.experiment_id, plan.variants, event_types)]
+
+    def _questions(self, key: SourceKey) -> list[OrphanQuestion]:
+        """The questions of the block's other experiments that read the tables of ``key``."""
+        from upsell_ab.metrics.compute import build_plan, store_path
+
+        out = []
+        for resolved in self.experiments:
+            if resolved.experiment.data.kind is not SourceKind.embedded or not resolved.metrics:
+                continue
+            plan = build_plan(resolved, unique_event_ids=True)
+            where = str(Path(store_path(plan.source, self.store)))
+            if (where, plan.source.exposures, plan.source.events) != key:
+                continue
+            out.append(question(plan.experiment_id, plan.variants, metric_event_types(plan)))
+        return out
+
+    def close(self) -> None:
+        engines, self.engines = list(self.engines.values()), {}
+        for engine in engines:
+            engine.close()
+
+
+def question(experiment_id: str, variants: Sequence[str], types: Sequence[str]) -> OrphanQuestion:
+    return OrphanQuestion(experiment_id, tuple(variants), tuple(sorted(set(types))))
+
+
+def metric_event_types(plan: QueryPlan) -> tuple[str, ...]:
+    """The event types the metrics of ``plan`` read (as the experiment query's channels)."""
+    from upsell_ab.metrics.capping import metric_channels
+    from upsell_ab.metrics.sql_layout import build_slots
+
+    slots = build_slots(plan.metrics)
+    return tuple(sorted({ch.event for slot in slots for ch in metric_channels(slot.definition)}))
+
+
+_ACTIVE: ContextVar[SharedStore | None] = ContextVar("upsell_ab_shared_store", default=None)
+
+
+def active() -> SharedStore | None:
+    """The innermost :func:`sharing` block's state (None outside any)."""
+    return _ACTIVE.get()
+
+
+@contextmanager
+def sharing(
+    experiments: Sequence[ResolvedExperiment], store: str | Path | None = None
+) -> Iterator[SharedStore]:
+    """Analyses of ``experiments`` (read from ``store``, else each spec's store) inside
+    this block share store connections and the other-experiment event count (module
+    docstring); everything is closed on exit."""
+    state = SharedStore(tuple(experiments), store)
+    token = _ACTIVE.set(state)
+    try:
+        yield state
+    finally:
+        _ACTIVE.reset(token)
+        state.close()
+
+
+def orphans_elsewhere_all_sql(
+    exposures: Relation, events: Relation, questions: Sequence[OrphanQuestion]
+) -> str:
+    """One row, one column per question: the events of its types whose unit is exposed to
+    no configured variant of its experiment but to some other experiment (the same count
+    as :func:`upsell_ab.metrics.sql_orphans.orphans_elsewhere_sql` on a store, where
+    event ids are unique). Per unit and question two flags, ``max`` of 0/1 so that NULL
+    experiments or variants count as "no", as they fail the per-experiment ``WHERE``."""
+    from sqlglot import exp
+
+    from upsell_ab.metrics.sql import _relation, _source_col
+    from upsell_ab.metrics.sql_layout import string
+
+    def flag(condition: exp.Expr, alias: str) -> exp.Expr:
+        case = exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))])
+        return exp.Max(this=case.else_(exp.Literal.number(0), copy=False)).as_(alias)
+
+    unit = _source_col(exposures, "unit_id")
+    columns: list[exp.Expr] = [unit.as_("u")]
+    for i, q in enumerate(questions):
+        same = exp.EQ(this=_source_col(exposures, "experiment"), expression=string(q.experiment_id))
+        known = exp.In(
+            this=_source_col(exposures, "variant"), expressions=[string(v) for v in q.variants]
+        )
+        columns.append(flag(exp.and_(same.copy(), known, copy=False), f"mine{i}"))
+        columns.append(flag(exp.Not(this=same), f"other{i}"))
+    present = exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null()))
+    per_unit = (
+        exp.select(*columns, copy=False)
+        .from_(_relation(exposures, "duckdb"), copy=False)
+        .where(present, copy=False)
+        .group_by(unit.copy(), copy=False)
+    )
+    event_type = _qualified(events, "event_type")
+    counts: list[exp.Expr] = []
+    for i, q in enumerate(questions):
+        relevant = exp.In(this=event_type.copy(), expressions=[string(t) for t in q.event_types])
+        wanted = exp.and_(
+            relevant,
+            exp.EQ(this=exp.column(f"mine{i}", "x"), expression=exp.Literal.number(0)),
+            exp.EQ(this=exp.column(f"other{i}", "x"), expression=exp.Literal.number(1)),
+            copy=False,
+        )
+        counts.append(
+            exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=wanted)).as_(
+                f"n{i}"
+            )
+        )
+    joined = exp.EQ(this=_qualified(events, "unit_id"), expression=exp.column("u", "x"))
+    query = (
+        exp.select(*counts, copy=False)
+        .from_(_relation(events, "duckdb").as_("e"), copy=False)
+        .join(per_unit.subquery("x", copy=False), on=joined, copy=False)
+    )
+    return query.sql(dialect="duckdb")
+
+
+def _qualified(relation: Relation, canonical: str) -> exp.Expr:
+    """The events' column qualified by the alias ``e`` (a constant stays a literal)."""
+    from sqlglot import exp
+
+    from upsell_ab.metrics.sql import _source_col
+
+    column = _source_col(relation, canonical)
+    if isinstance(column, exp.Column):
+        return exp.Column(this=column.this, table=exp.to_identifier("e"))
+    return column
