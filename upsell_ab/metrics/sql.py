@@ -199,6 +199,10 @@ class QueryBuilder:
     def _cte(self, name: str, query: exp.Expr, reused: bool = False) -> None:
         self.ctes.append((name, query, reused and self.dialect in MATERIALIZING))
 
+    def _reuse(self, name: str) -> None:
+        """Mark an existing CTE as read several times (materialised when it is)."""
+        self.ctes = [(n, q, True if n == name else r) for n, q, r in self.ctes]
+
     def _segment_alias(self, index: int) -> str:
         return f"a{index}"
 
@@ -361,17 +365,72 @@ class QueryBuilder:
         windows = [in_window(ch) for _, ch in self.channels if not ch.fixed]
         return exp.or_(*windows, copy=False)
 
-    def _event_aggregates(self) -> list[exp.Expr]:
-        """Per-group sums over event rows: quality counts and every metric channel."""
+    def _event_totals_cte(self) -> None:
+        """``totals``: one row of counts over the events of the metrics' types, joined to
+        nothing: events, duplicates, events per measured type, the smallest non-zero
+        magnitudes. Orphans are ``events`` minus the events matched to a unit (summed from
+        ``per_unit``), so the per-unit aggregate needs no rows for units never exposed."""
         fresh = self._fresh()
-        ok = exp.and_(eligible(), fresh.copy(), copy=False)
-        ts, first = qcol("ts", "e"), qcol("first_ts")
-        columns: list[exp.Expr] = [
-            count_where(
-                exp.and_(
-                    fresh.copy(), exp.Is(this=qcol("u", "units"), expression=exp.Null()), copy=False
+        columns: list[exp.Expr] = [count_where(fresh.copy()).as_(id_("events"), copy=False)]
+        if self.dedup:
+            columns.append(count_where(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
+        if self.exact:
+            for column in self.summed:
+                columns.append(
+                    finest(fresh.copy(), qcol(column, "e")).as_(id_(f"fine_{column}"), copy=False)
                 )
-            ).as_(id_("orphans"), copy=False),
+        for k, (event, column) in enumerate(self.measured):
+            of_type = exp.and_(
+                fresh.copy(),
+                exp.EQ(this=qcol("etype", "e"), expression=string(event)),
+                copy=False,
+            )
+            nonzero = exp.NEQ(
+                this=exp.Coalesce(this=qcol(column, "e"), expressions=[num(0.0)]),
+                expression=num(0.0),
+            )
+            columns.append(count_where(of_type).as_(id_(f"t{k}"), copy=False))
+            columns.append(
+                count_where(exp.and_(of_type.copy(), nonzero, copy=False)).as_(
+                    id_(f"f{k}"), copy=False
+                )
+            )
+        kept = exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e")))
+        self._cte("totals", exp.select(*columns, copy=False).from_(kept, copy=False))
+
+    def _channel_value(self, slot: MetricSlot, ch: Channel) -> exp.Expr:
+        """A channel's per-unit value inside the per-unit aggregate: the covariate column,
+        a count (64-bit, exact in DOUBLE), or the sum of the in-window summands (exact
+        fixed point on DuckDB, read back as DOUBLE); 0/1 for indicators."""
+        value: exp.Expr
+        if ch.column is not None:
+            covariate = qcol(f"c{self.covariate_columns.index(ch.column)}", "units")
+            value = exp.Coalesce(this=covariate, expressions=[num(0.0)])
+        else:
+            condition = exp.and_(eligible(), in_window(ch), copy=False)
+            if ch.summand == "count":
+                # a count of events is an integer: no 128-bit fixed-point sum needed
+                value = exp.cast(count_where(condition), "DOUBLE", copy=False)
+            else:
+                value = self._exact_value(self._sum_if(condition, summand(ch)))
+        if ch.indicator:
+            value = exp.Case(
+                ifs=[exp.If(this=exp.GT(this=value, expression=num(0.0)), true=num(1.0))],
+                default=num(0.0),
+            )
+        return value
+
+    def _unit_aggregates(self) -> list[exp.Expr]:
+        """Per-unit sums over the unit's (fresh) events: every metric channel, the quality
+        counts, and the events matched (for the orphan count)."""
+        ok = eligible()
+        ts, first = qcol("ts", "e"), qcol("first_ts", "units")
+        columns: list[exp.Expr] = [
+            self._channel_value(slot, ch).as_(id_(slot.column(ch.var)), copy=False)
+            for slot, ch in self.channels
+        ]
+        columns += [
+            exp.Count(this=qcol("u", "e")).as_(id_("matched"), copy=False),
             count_where(exp.and_(ok.copy(), exp.LT(this=ts, expression=first), copy=False)).as_(
                 id_("before"), copy=False
             ),
@@ -394,65 +453,16 @@ class QueryBuilder:
                 )
             ).as_(id_("outside"), copy=False),
         ]
-        if self.dedup:
-            columns.append(count_where(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
-        for slot, ch in self.channels:
-            if ch.column is not None:
-                continue  # read from the exposure rows (``units``), not from events
-            condition = exp.and_(ok.copy(), in_window(ch), copy=False)
-            # read back as DOUBLE inside the aggregate: the materialised per-unit rows
-            # hold 8-byte doubles, not 16-byte integers
-            total = self._exact_value(self._sum_if(condition, summand(ch)))
-            columns.append(total.as_(id_(slot.column(ch.var)), copy=False))
-        columns.append(count_where(fresh.copy()).as_(id_("events"), copy=False))
-        if self.exact:
-            for column in self.summed:
-                columns.append(
-                    finest(fresh.copy(), qcol(column, "e")).as_(id_(f"fine_{column}"), copy=False)
-                )
-        for k, (event, column) in enumerate(self.measured):
-            of_type = exp.and_(
-                fresh.copy(),
-                exp.EQ(this=qcol("etype", "e"), expression=string(event)),
-                copy=False,
-            )
-            nonzero = exp.NEQ(
-                this=exp.Coalesce(this=qcol(column, "e"), expressions=[num(0.0)]),
-                expression=num(0.0),
-            )
-            columns.append(count_where(of_type).as_(id_(f"t{k}"), copy=False))
-            columns.append(
-                count_where(exp.and_(of_type.copy(), nonzero, copy=False)).as_(
-                    id_(f"f{k}"), copy=False
-                )
-            )
+        if self.plan.daily:
+            columns += self._event_days()
         return columns
 
-    def _unit_event_cte(self) -> None:
-        """``ev_unit``: one row per unit of the events' aggregates; with the daily series
-        also the number of days holding in-window events (``nd``: 0, 1, or 2 for several)
-        and the last of them (``dmax``).
-
-        ``ev_unit`` groups the events by unit, with the first and last in-window day;
-        the per-(unit, day) rows the daily increments need (``ev_day``) are built later
-        for the units with events on several days only (a join on those few units), so
-        no aggregate over all unit-days is ever materialised."""
-        join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
-        events = (
-            exp.select(qcol("u", "e"), copy=False)
-            .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
-            .join(exp.Table(this=id_("units")), on=join, join_type="LEFT", copy=False)
-        )
-        aggregates = self._event_aggregates()
-        if not self.plan.daily:
-            self._cte(
-                "ev_unit",
-                events.select(*aggregates, copy=False).group_by(qcol("u", "e"), copy=False),
-                reused=True,
-            )
-            return
+    def _event_days(self) -> list[exp.Expr]:
+        """``nd`` (days with in-window events: 0, 1, or 2 for several) and ``dmax`` (the
+        last of them), for the daily series: the per-(unit, day) rows (``ev_day``) are
+        built later for the units with events on several days only."""
         day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
-        in_any = exp.and_(eligible(), self._fresh(), exp.Paren(this=self._any_window()), copy=False)
+        in_any = exp.and_(eligible(), exp.Paren(this=self._any_window()), copy=False)
         window_day = exp.Case(ifs=[exp.If(this=in_any, true=day)])
         first_day = exp.Min(this=window_day)
         last_day = exp.Max(this=window_day.copy())
@@ -469,14 +479,7 @@ class QueryBuilder:
             ],
             default=exp.Literal.number(2),
         )
-        ev_unit = events.select(
-            *aggregates,
-            days.as_(id_("nd"), copy=False),
-            last_day.as_(id_("dmax"), copy=False),
-            copy=False,
-        ).group_by(qcol("u", "e"), copy=False)
-        self._cte("ev_unit", ev_unit, reused=True)
-        return
+        return [days.as_(id_("nd"), copy=False), last_day.as_(id_("dmax"), copy=False)]
 
     def _multi_day_cte(self) -> None:
         """``ev_day`` when the events were grouped by unit directly: per (unit, day) window
@@ -505,35 +508,31 @@ class QueryBuilder:
         self._cte("ev_day", ev_day)
 
     def _per_unit_ctes(self) -> None:
-        columns: list[exp.Expr] = [qcol("u", "units"), qcol("v", "units"), qcol("first_ts")]
-        columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
-        for slot, ch in self.channels:
-            name = slot.column(ch.var)
-            source = (
-                qcol(f"c{self.covariate_columns.index(ch.column)}", "units")
-                if ch.column is not None
-                else qcol(name, "ev_unit")
-            )
-            value: exp.Expr = exp.Coalesce(this=source, expressions=[num(0.0)])
-            if ch.indicator:
-                value = exp.Case(
-                    ifs=[exp.If(this=exp.GT(this=value, expression=num(0.0)), true=num(1.0))],
-                    default=num(0.0),
-                )
-            columns.append(value.as_(id_(name), copy=False))
-        if self.plan.daily:
-            columns.append(
-                exp.Coalesce(this=qcol("nd", "ev_unit"), expressions=[exp.Literal.number(0)]).as_(
-                    id_("nd"), copy=False
-                )
-            )
-            columns.append(qcol("dmax", "ev_unit"))
-        join = exp.EQ(this=qcol("u", "ev_unit"), expression=qcol("u", "units"))
+        """``per_unit``: every unit (eligible or not) LEFT JOIN its fresh events, grouped
+        by unit: ONE join and ONE aggregation, like the hand-written query (the events are
+        not grouped by unit first and joined back to all units)."""
+        keys: list[exp.Expr] = [
+            qcol("u", "units"),
+            qcol("v", "units"),
+            qcol("first_ts", "units"),
+            qcol("v_max", "units"),
+        ]
+        keys += [qcol(self._segment_alias(i), "units") for i in range(len(self.plan.segments))]
+        # exposure covariates: one value per unit (grouped on, read by their channels)
+        covariates = [qcol(f"c{i}", "units") for i in range(len(self.covariate_columns))]
+        on: exp.Expr = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
+        if self.dedup:
+            on = exp.and_(on, self._fresh(), copy=False)
         per_unit = (
-            exp.select(*columns, copy=False)
+            exp.select(*keys, *self._unit_aggregates(), copy=False)
             .from_(exp.Table(this=id_("units")), copy=False)
-            .join(exp.Table(this=id_("ev_unit")), on=join, join_type="LEFT", copy=False)
-            .where(eligible(), copy=False)
+            .join(
+                exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))),
+                on=on,
+                join_type="LEFT",
+                copy=False,
+            )
+            .group_by(*(k.copy() for k in (*keys, *covariates)), copy=False)
         )
         self._cte("per_unit", per_unit, reused=True)
         percentile = [(s, ch) for s, ch in self.channels if ch.cap and ch.cap.kind == "percentile"]
@@ -554,7 +553,11 @@ class QueryBuilder:
                 cap_columns.append(
                     count_if(positive.copy()).as_(id_(s.positive_column(ch.var)), copy=False)
                 )
-            caps = exp.select(*cap_columns, copy=False).from_(id_("per_unit"), copy=False)
+            caps = (
+                exp.select(*cap_columns, copy=False)
+                .from_(id_("per_unit"), copy=False)
+                .where(eligible(), copy=False)
+            )
             self._cte("caps", caps, reused=True)
         capped_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("first_ts")]
         capped_columns += [qcol(self._segment_alias(i)) for i in range(len(self.plan.segments))]
@@ -567,7 +570,7 @@ class QueryBuilder:
         capped = exp.select(*capped_columns, copy=False).from_(id_("per_unit"), copy=False)
         if percentile:
             capped = capped.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
-        self._cte("capped", capped, reused=True)
+        self._cte("capped", capped.where(eligible(), copy=False), reused=True)
         if not self.framed:
             return
         # centred and scaled values of the plain value metrics (see sql_frames)
@@ -645,15 +648,25 @@ class QueryBuilder:
                     )
                 ).group_by(qcol("v"), qcol(alias), copy=False)
             )
+        matched = exp.Coalesce(this=qcol("matched", "q"), expressions=[exp.Literal.number(0)])
+        counts = exp.select(
+            *(
+                exp.Sum(this=qcol(name)).as_(id_(name), copy=False)
+                for name in ("matched", "before", "near", "outside")
+            ),
+            copy=False,
+        ).from_(id_("per_unit"), copy=False)
         branches.append(
             self.row(
                 "quality",
-                orphans=exp.Sum(this=qcol("orphans")),
-                before=exp.Sum(this=qcol("before")),
-                near=exp.Sum(this=qcol("near")),
-                outside=exp.Sum(this=qcol("outside")),
-                n=exp.Sum(this=qcol("events")),
-            ).from_(id_("ev_unit"), copy=False)
+                orphans=exp.Sub(this=qcol("events", "totals"), expression=matched),
+                before=qcol("before", "q"),
+                near=qcol("near", "q"),
+                outside=qcol("outside", "q"),
+                n=qcol("events", "totals"),
+            )
+            .from_(counts.subquery(id_("q"), copy=False), copy=False)
+            .join(exp.Table(this=id_("totals")), join_type="CROSS", copy=False)
         )
         for k, (event, column) in enumerate(self.measured):
             branches.append(
@@ -661,22 +674,18 @@ class QueryBuilder:
                     "measured",
                     variant=string(event),
                     seg_value=string(column),
-                    n=exp.Sum(this=qcol(f"t{k}")),
-                    value=exp.Sum(this=qcol(f"f{k}")),
-                ).from_(id_("ev_unit"), copy=False)
+                    n=qcol(f"t{k}"),
+                    value=qcol(f"f{k}"),
+                ).from_(id_("totals"), copy=False)
             )
         if self.dedup:
-            branches.append(
-                self.row("dups", n=exp.Sum(this=qcol("dups"))).from_(id_("ev_unit"), copy=False)
-            )
+            branches.append(self.row("dups", n=qcol("dups")).from_(id_("totals"), copy=False))
         if self.exact:
             for column in self.summed:
                 branches.append(
-                    self.row(
-                        "fine",
-                        seg_value=string(column),
-                        value=exp.Min(this=qcol(f"fine_{column}")),
-                    ).from_(id_("ev_unit"), copy=False)
+                    self.row("fine", seg_value=string(column), value=qcol(f"fine_{column}")).from_(
+                        id_("totals"), copy=False
+                    )
                 )
         multi = exp.and_(
             exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
@@ -685,7 +694,7 @@ class QueryBuilder:
         )
         branches.append(
             self.row("multi", n=count.copy())
-            .from_(id_("units"), copy=False)
+            .from_(id_("per_unit"), copy=False)
             .where(multi, copy=False)
         )
         unknown = exp.Count(this=exp.Distinct(expressions=[qcol("u")]))
@@ -775,8 +784,15 @@ class QueryBuilder:
         self.inline = set()
         self._exposure_ctes()
         self._event_ctes()
-        self._unit_event_cte()
         self._per_unit_ctes()
+        self._event_totals_cte()
+        if self.dialect in MATERIALIZING:
+            if self.dedup:
+                # ranked once, read by the per-unit aggregate, the totals and the daily rows
+                self._reuse("kept")
+            else:
+                # a filtered scan of the source: read again rather than buffered
+                self.inline.add("kept")
         if self.exact:
             self._cte(BOUNDS, bounds_cte(self._terms(), self.stats_source), reused=True)
         branches = self._branches()
