@@ -5,8 +5,11 @@
   running sums over the unit-days of units with events on several days only.
 * From other sources the events are ranked by event id once and the duplicates are
   dropped inside the single aggregation over events (no filtered copy).
-* The totals come from one aggregation of the events; the daily series adds per-day
-  rows only for units with events on several days (most units have one).
+* The totals come from ONE join of the units with their events and ONE aggregation
+  per unit (like a hand-written query): the events are not grouped by unit first and
+  all units joined back to that aggregate; orphans are the events left unmatched,
+  counted from a join-free count of the events. The daily series adds per-day rows
+  only for units with events on several days (most units have one).
 * The daily series has no ``LAG`` (the old plan took one per statistic over unit-days).
 
 Checked on the SQLGlot tree and on DuckDB's physical plan; the numbers the plan
@@ -75,9 +78,48 @@ def test_other_sources_rank_event_ids_once(dialect: str) -> None:
         assert _events_reads(sql, dialect) == 1
         tree = sqlglot.parse_one(sql, read=dialect)
         readers = [t for t in tree.find_all(exp.Table) if t.name == "kept"]
-        # the ranked events feed one aggregation (no CTE of the surviving rows); with the
-        # daily series a second read joins them to the units with events on several days
-        assert len(readers) == (2 if daily else 1)
+        # the ranked events feed the per-unit aggregate and the join-free totals (no CTE
+        # of the surviving rows); with the daily series a third read joins them to the
+        # units with events on several days
+        assert len(readers) == (3 if daily else 2)
+        if dialect != "spark":
+            kept = next(c for c in tree.find_all(exp.CTE) if c.alias == "kept")
+            assert kept.args.get("materialized") is True  # ranked once, read again
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+@pytest.mark.parametrize("daily", [True, False])
+def test_one_join_of_units_and_events(dialect: str, daily: bool) -> None:
+    """``units`` is read once, LEFT JOINed to the events and grouped by unit: no
+    per-unit aggregate of the events joined back to every unit (the old plan's second
+    join of all units, and its materialised copy of them)."""
+    for unique in (True, False):
+        tree = sqlglot.parse_one(_sql(unique=unique, daily=daily, dialect=dialect), read=dialect)
+        ctes = {c.alias: c.this for c in tree.find_all(exp.CTE)}
+        assert "ev_unit" not in ctes
+        unit_reads = [t for t in tree.find_all(exp.Table) if t.name == "units"]
+        assert len(unit_reads) == 1
+        per_unit = ctes["per_unit"]
+        assert unit_reads[0].find_ancestor(exp.Select) is per_unit
+        (join,) = per_unit.args["joins"]
+        assert join.side == "LEFT" and join.this.name == "kept"
+        assert per_unit.args["group"] is not None
+        # every other reader of the events aggregates them without a join (the totals),
+        # or joins only the units with in-window events on several days (``ev_day``)
+        for name, cte in ctes.items():
+            reads = {t.name for t in cte.find_all(exp.Table)}
+            if "kept" in reads and name not in ("per_unit", "totals", "ev_day"):
+                raise AssertionError(f"{name} reads the events")
+        assert not ctes["totals"].args.get("joins")
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+def test_store_events_are_scanned_not_buffered(dialect: str) -> None:
+    """From the store the filtered scan of the events is read where it is needed rather
+    than materialised (a buffered copy of 7M events cost more than two scans)."""
+    tree = sqlglot.parse_one(_sql(unique=True, daily=True, dialect=dialect), read=dialect)
+    kept = next(c for c in tree.find_all(exp.CTE) if c.alias == "kept")
+    assert kept.args.get("materialized") is False
 
 
 @pytest.mark.parametrize("unique", [True, False])
@@ -91,10 +133,12 @@ def test_per_day_rows_only_for_units_with_several_event_days(unique: bool) -> No
 @pytest.mark.parametrize("unique", [True, False])
 @pytest.mark.parametrize("daily", [True, False])
 def test_per_unit_event_counters_are_counts_not_integer_sums(unique: bool, daily: bool) -> None:
-    """DuckDB sums integers into 128-bit HUGEINTs: the counters of the one aggregation
-    over events (quality counts, events per type, in-window days) are ``COUNT``s."""
-    for name in ("ev_unit", "ev_day") if daily else ("ev_unit",):
-        cte = _cte(_sql(unique=unique, daily=daily), name)
+    """DuckDB sums integers into 128-bit HUGEINTs: the counters of the aggregations over
+    events (quality counts, events per type, in-window days, count channels) are
+    ``COUNT``s."""
+    sql = _sql(unique=unique, daily=daily)
+    for name in ("per_unit", "totals", "ev_day") if daily else ("per_unit", "totals"):
+        cte = _cte(sql, name)
         for total in cte.find_all(exp.Sum):
             case = total.this
             if isinstance(case, exp.Case):
@@ -103,11 +147,19 @@ def test_per_unit_event_counters_are_counts_not_integer_sums(unique: bool, daily
                     isinstance(v, exp.Literal) and not v.is_string and "." not in v.name
                     for v in values
                 ), total.sql()
-    counted = [c.alias for c in _cte(_sql(unique=unique, daily=daily), "ev_unit").expressions]
-    assert {"orphans", "before", "outside", "events"} <= set(counted)
+    per_unit = [c.alias for c in _cte(sql, "per_unit").expressions]
+    assert {"matched", "before", "near", "outside"} <= set(per_unit)
+    assert "events" in [c.alias for c in _cte(sql, "totals").expressions]
+    # conversion's and the ratio's denominator count events: COUNT, not a fixed-point SUM
+    counted = {
+        c.alias
+        for c in _cte(sql, "per_unit").expressions
+        if c.find(exp.Count) is not None and c.find(exp.Sum) is None
+    }
+    assert {"m0_y", "m3_d"} <= counted, counted
 
 
-def test_daily_and_totals_from_one_scan_in_duckdbs_plan() -> None:
+def _physical_plan(sql: str) -> str:
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE exposures (experiment VARCHAR, variant VARCHAR, unit_id VARCHAR, "
@@ -120,12 +172,29 @@ def test_daily_and_totals_from_one_scan_in_duckdbs_plan() -> None:
     con.execute("INSERT INTO exposures VALUES ('exp1', 'control', 'u1', '2024-01-01', 'a', 'b')")
     con.execute("INSERT INTO events VALUES ('u1', '2024-01-02', 'order', 1, 0, 1, 'e1')")
     con.execute("SET explain_output = 'physical_only'")
-    rows = con.execute("EXPLAIN " + _sql(unique=True, daily=True)).fetchall()
-    plan = "\n".join(str(r[1]) for r in rows)
-    # events: one scan for every total and one restricted to units with several event days
-    assert plan.count("Table: memory.main.events") <= 2, plan
-    assert "ROW_NUMBER" not in plan.upper()
-    assert "LAG" not in plan.upper()
+    rows = con.execute("EXPLAIN " + sql).fetchall()
+    return "\n".join(str(r[1]) for r in rows).upper()
+
+
+def _joins(plan: str) -> int:
+    return plan.count("HASH JOIN") + plan.count("HASH_JOIN")
+
+
+@pytest.mark.parametrize("unique", [True, False])
+def test_one_hash_join_in_duckdbs_plan(unique: bool) -> None:
+    """DuckDB's physical plan of the totals holds ONE hash join (units x events); the
+    daily series adds two over the units with events on several days only."""
+    assert _joins(_physical_plan(_sql(unique=unique, daily=False))) == 1
+    assert _joins(_physical_plan(_sql(unique=unique, daily=True))) == 3
+
+
+def test_daily_and_totals_from_one_scan_in_duckdbs_plan() -> None:
+    plan = _physical_plan(_sql(unique=True, daily=True))
+    # events: the per-unit aggregate (totals and the per-unit day bounds), the join-free
+    # event counts, and one read restricted to units with several event days
+    assert plan.count("TABLE: MEMORY.MAIN.EVENTS") <= 3, plan
+    assert "ROW_NUMBER" not in plan
+    assert "LAG" not in plan
 
 
 def test_store_results_equal_the_deduplicating_path(tmp_path: Path) -> None:

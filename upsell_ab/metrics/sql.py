@@ -16,16 +16,19 @@ Pipeline (CTEs):
    variants are counted per variant (distinct units) in their own branch.
 2. ``kept``: events of the metrics' types. When the source may hold several
    rows per ``event_id`` (not the embedded store, whose ingest keeps one),
-   ``rn`` numbers the rows of each id; rows after the first are duplicates,
-   counted (``dups``) and excluded inside the aggregation below, so the events
-   are read once and never filtered into a copy.
-3. ``ev_unit``: events LEFT JOIN units, grouped by unit: every metric channel
-   as ``SUM(CASE WHEN <type, start <= ts - first_ts < end> THEN v ELSE 0 END)``
-   plus orphan / before-exposure / outside-window / duplicate counts. With
-   ``daily`` the events are grouped per (unit, day) first (``ev_day``) and
-   ``ev_unit`` sums those rows (see :mod:`upsell_ab.metrics.sql_daily`).
-4. ``per_unit``: eligible units LEFT JOIN ``ev_unit``, zero-filled; ``caps``
-   (percentile caps) and ``capped`` (``min(y, cap)`` before squaring).
+   ``rn`` numbers the rows of each id (``kept`` is then materialised); rows after
+   the first are duplicates, counted in ``totals`` and left out of the join below.
+   From the store ``kept`` is a filtered scan, read where needed, never buffered.
+3. ``per_unit``: units LEFT JOIN their (fresh) events, grouped by unit: ONE join
+   and ONE aggregation, like a hand-written query. Every metric channel as
+   ``SUM(CASE WHEN <type, start <= ts - first_ts < end> THEN v ELSE 0 END)`` (a
+   ``COUNT`` for counts), 0/1 for proportions, the before-exposure / outside-window
+   counts and the events ``matched``; with ``daily`` also the unit's number of
+   in-window event days and the last one (see :mod:`upsell_ab.metrics.sql_daily`).
+   ``totals``: the events alone (no join): events, duplicates, events per type;
+   orphans are ``events`` minus the events matched to a unit.
+4. ``caps`` (percentile caps) and ``capped`` (eligible units, ``min(y, cap)``
+   before squaring).
 5. Result: UNION ALL of typed rows: per variant (and per segment) sums of
    the sufficient statistics, quality counts, and with ``daily`` the per-day
    *increments* of every statistic from ``capped`` and ``ev_day`` (cumulated
@@ -301,8 +304,8 @@ class QueryBuilder:
     def _event_ctes(self) -> None:
         """``kept``: events of the metrics' types. With event ids the source does not
         guarantee unique (files, PostgreSQL, Spark, a caller's connection), ``rn`` numbers
-        the rows of each id; rows after the first are duplicates, counted and ignored by
-        the one aggregation over events (no filtered copy of the events is kept). The
+        the rows of each id; rows after the first are duplicates, counted in ``totals`` and
+        left out of the units' join (no filtered copy of the events is kept). The
         embedded store guarantees unique ids at ingest, so nothing is ranked there."""
         source = self.plan.source.events
         types = sorted({ch.event for _, ch in self.channels})
