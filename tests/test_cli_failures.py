@@ -124,3 +124,36 @@ def test_plan_refuses_non_finite_daily_units(value: str) -> None:
     )  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "--daily-units" in done.stderr
+
+
+def test_a_decimal_comma_in_files_read_in_place_is_located(tmp_path: Path) -> None:
+    """DuckDB's conversion error names the value and column but not the file or row;
+    the analysis adds them (the row we wrote the bad cell on) and says how to fix it."""
+    shutil.copy(REPO / "experiments" / "metrics.yaml", tmp_path / "metrics.yaml")
+    spec = (REPO / "experiments" / "cake_wording.yaml").read_text(encoding="utf-8")
+    files = (
+        "data:\n  kind: files\n  exposures: {path: x.csv}\n  events: {path: e.csv}\n"
+        "  exposure_columns: {attributes: [channel]}\n"
+    )
+    (tmp_path / "files.yaml").write_text(re.sub(r"data:\n(  .*\n)+", files, spec), "utf-8")
+    exposures = ["experiment,variant,unit_id,timestamp,channel"]
+    events = ["unit_id,timestamp,event_type,value,discount,quantity,event_id"]
+    for i in range(40):
+        arm = ("generic", "pairing")[i % 2]
+        exposures.append(f"cake_wording,{arm},c{i},2026-03-03 10:00:00,app")
+        events.append(f"c{i},2026-03-03 10:05:00,upsell_purchase,{480 + i}.5,0,1,e{i}")
+    events[7] = 'c6,2026-03-03 10:05:00,upsell_purchase,"486,50",0,1,e6'  # row 7, line 8
+    (tmp_path / "x.csv").write_text("\n".join(exposures) + "\n", "utf-8")
+    (tmp_path / "e.csv").write_text("\n".join(events) + "\n", "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", str(tmp_path / "files.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "the events file" in done.stderr and "e.csv" in done.stderr, done.stderr
+    assert "row 7 (line 8), column 'value': '486,50' is not a number" in done.stderr
+    assert "'.' as the decimal point" in done.stderr

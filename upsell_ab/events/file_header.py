@@ -10,6 +10,8 @@ footer, so the cost does not grow with the file.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -51,3 +53,78 @@ def read_file_header(path: str, file_format: str) -> FileHeader:
         columns=tuple(str(name) for name, _ in described),
         types=tuple(str(kind) for _, kind in described),
     )
+
+
+_CONVERSION = re.compile(
+    r"Could not convert string '(?P<value>(?:[^']|'')*)' to (?P<type>[A-Z_ ]+?)"
+    r"(?: when casting from source column (?P<column>\S+))?$",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class BadValue:
+    """A cell of a file read in place that the analysis cannot convert."""
+
+    path: str
+    column: str
+    value: str
+    target: str
+    row: int | None
+    """1-based data row (a CSV's line is ``row + 1``: the header comes first)."""
+
+    def describe(self, table: str) -> str:
+        where = f"row {self.row}" if self.row is not None else "a row"
+        line = f" (line {self.row + 1})" if self.row is not None and _is_csv(self.path) else ""
+        kind = "a number" if self.target in _NUMERIC else f"a {self.target.lower()}"
+        return (
+            f"the {table} file {self.path!r}, {where}{line}, column '{self.column}': "
+            f"{self.value!r} is not {kind}"
+        )
+
+
+_NUMERIC = frozenset({"DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT"})
+
+
+def _is_csv(path: str) -> bool:
+    return not path.lower().endswith((".parquet", ".pq"))
+
+
+def locate_bad_value(message: str, files: Mapping[str, tuple[str, str]]) -> BadValue | None:
+    """Where DuckDB's ``Conversion Error`` came from: the file, 1-based row and column of
+    the first cell holding the value it names (``12,50`` in a revenue column written with
+    a decimal comma). ``files`` maps a table name to (path, format). Runs only after the
+    analysis query failed, so its extra scan costs nothing on the normal path."""
+    import duckdb
+
+    match = _CONVERSION.search(message)
+    if match is None:
+        return None
+    value = match.group("value").replace("''", "'")
+    column = match.group("column")
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET preserve_insertion_order = true")
+        for path, file_format in files.values():
+            reader = "read_parquet" if file_format == "parquet" else "read_csv"
+            literal = "'" + path.replace("'", "''") + "'"
+            described = connection.execute(
+                f"SELECT column_name FROM (DESCRIBE SELECT * FROM {reader}({literal}))"
+            ).fetchall()
+            names = [str(name) for (name,) in described]
+            candidates = [column] if column in names else names
+            for name in candidates:
+                quoted = '"' + name.replace('"', '""') + '"'
+                found = connection.execute(
+                    f"SELECT row FROM (SELECT row_number() OVER () AS row, "
+                    f"CAST({quoted} AS VARCHAR) AS cell FROM {reader}({literal})) "
+                    "WHERE cell = ? ORDER BY row LIMIT 1",
+                    [value],
+                ).fetchall()
+                if found:
+                    return BadValue(path, name, value, match.group("type"), int(found[0][0]))
+    except duckdb.Error:
+        return None
+    finally:
+        connection.close()
+    return None

@@ -206,6 +206,8 @@ def compute_experiment_data(
         data = _without_other_experiments(
             plan, builder, engine, data, shared=(shared, path) if shared is not None else None
         )
+    except StoreError as error:
+        raise _located(error, plan.source) from error
     finally:
         if shared is None:
             engine.close()
@@ -214,6 +216,30 @@ def compute_experiment_data(
     if quantile_rows is None:
         return data
     return with_quantiles(plan, data, canonical_order(quantile_rows))
+
+
+def _located(error: StoreError, source: SourceTables) -> StoreError:
+    """A conversion failure in files read in place, with the file, row and column of the
+    cell and how to fix it (DuckDB names the value and column, not where it is); any
+    other error unchanged."""
+    if source.kind is not SourceKind.files or "Conversion Error" not in str(error):
+        return error
+    from upsell_ab.events.file_header import locate_bad_value
+
+    files = {
+        name: (relation.path, relation.format or "csv")
+        for name, relation in (("exposures", source.exposures), ("events", source.events))
+        if relation.path is not None
+    }
+    bad = locate_bad_value(str(error), files)
+    if bad is None:
+        return error
+    table = next(name for name, (path, _) in files.items() if path == bad.path)
+    return StoreError(
+        f"{bad.describe(table)} (DuckDB: {_first_line(str(error))}); write numbers with '.' "
+        "as the decimal point and no thousands separators or currency signs, fix the "
+        "export, or load the file with 'upsell-ab ingest', which lists every bad row"
+    )
 
 
 def canonical_order(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
