@@ -221,21 +221,33 @@ def _write(
     kind = source.kind
     src = f"({plan.select})"
     params = plan.params
+    with _unordered(connection):
+        separator = " OR ".join(f"contains({c}, chr(31))" for c in _IDENTITY_TEXT[kind])
+        counts = connection.execute(
+            "SELECT count(*), (count(*) FILTER (WHERE starts_with(event_id, "
+            f"'{DERIVED_PREFIX}')) > 0 AND count(*) FILTER (WHERE event_id IS NULL) > 0) "
+            f"OR count(*) FILTER (WHERE {separator}) > 0, "
+            + ", ".join(
+                [f"count(*) FILTER (WHERE {c})" for c in plan.checks + plan.implausible] or ["0"]
+            )
+            + f" FROM {src}",
+            {**params, **plan.bound_params},
+        ).fetchall()[0]
+    rows_read, mixed = int(counts[0]), bool(counts[1])
+    bad = sum(int(c) for c in counts[2 : 2 + len(plan.checks)])
+    odd = sum(int(c) for c in counts[2 + len(plan.checks) :])
+    refuse_odd = source.mapping.bounds is not None and source.mapping.bounds.refuse
+    if mixed or bad or (odd and refuse_odd):
+        # refused (the chunked path words every problem with its row), or ids that only
+        # the derived id's text can tell apart (see _classify): the chunked path's rules
+        return None
+    warnings = list(shape.warnings) if not odd else _row_warnings(source)
+    if warnings is None:
+        return None
+    keyed = f"(SELECT *, COALESCE(event_id, {derived_id_sql(kind)}) AS _eid FROM {src})"
+    prior = bool(connection.execute(f"SELECT count(*) > 0 FROM {kind}").fetchall()[0][0])
     try:
-        rows_read, flags = _scan(connection, kind, src, plan, params)
-        mixed = bool(flags & _PREFIXED) and bool(flags & _NULL_ID) or bool(flags & _SEPARATOR)
-        bad, odd = bool(flags & _BAD), bool(flags & _ODD)
-        refuse_odd = source.mapping.bounds is not None and source.mapping.bounds.refuse
-        if mixed or bad or (odd and refuse_odd):
-            # refused (the chunked path words every problem with its row), or ids that only
-            # the derived id's text can tell apart (see _classify): the chunked path's rules
-            return None
-        warnings = list(shape.warnings) if not odd else _row_warnings(source)
-        if warnings is None:
-            return None
-        keyed = f"(SELECT *, COALESCE(event_id, {derived_id_sql(kind)}) AS _eid FROM {src})"
-        prior = bool(connection.execute(f"SELECT count(*) > 0 FROM {kind}").fetchall()[0][0])
-        outcome = _classify(connection, kind, keyed, params, prior)
+        outcome = _classify(connection, kind, src, keyed, params, prior)
         if outcome is None:
             return None
         repeats, matched_ids, skipped = outcome
@@ -260,12 +272,7 @@ def _write(
                     )
                 )
     finally:
-        for name in (
-            "_upsell_native_keys",
-            "_upsell_native_dup",
-            "_upsell_native_skip",
-            "_upsell_native_stored",
-        ):
+        for name in ("_upsell_native_dup", "_upsell_native_skip", "_upsell_native_stored"):
             connection.execute(f"DROP TABLE IF EXISTS temp.{name}")
     tally = writer.tally
     tally.rows_read = rows_read
@@ -273,61 +280,6 @@ def _write(
     tally.in_source = repeats
     tally.already = matched_ids
     return NativeBatch(shape, writer, warnings)
-
-
-_BAD, _ODD, _PREFIXED, _NULL_ID, _SEPARATOR = 1, 2, 4, 8, 16
-"""Bits of a row's flags in :func:`_scan`: a value the chunked path refuses, an
-implausible value (``--bound``), a given id with the derived ids' prefix, no id, the
-separator U+001F in an identity field."""
-
-
-def _scan(
-    connection: duckdb.DuckDBPyConnection,
-    kind: Kind,
-    src: str,
-    plan: _Plan,
-    params: dict[str, Any],
-) -> tuple[int, int]:
-    """One pass over the file for the validation and the repeat search: (rows, the OR of
-    every row's flags); the 64-bit keys held by more than one row are left in
-    ``_upsell_native_keys`` for :func:`_classify`.
-
-    ``GROUPING SETS ((h), ())`` gives both the per-key counts and the file's totals from
-    one scan (was: a validation scan, then the key group-by). Each row's checks fold into
-    one small bit field, so the per-key state stays a count and one byte.
-    """
-    def bit(conditions: list[str], value: int) -> str:
-        if not conditions:
-            return "0"
-        return f"CASE WHEN {' OR '.join(f'({c})' for c in conditions)} THEN {value} ELSE 0 END"
-
-    separator = " OR ".join(f"contains({c}, chr(31))" for c in _IDENTITY_TEXT[kind])
-    flags = " | ".join(
-        [
-            bit(plan.checks, _BAD),
-            bit(plan.implausible, _ODD),
-            bit([f"starts_with(event_id, '{DERIVED_PREFIX}')"], _PREFIXED),
-            bit(["event_id IS NULL"], _NULL_ID),
-            bit([separator], _SEPARATOR),
-        ]
-    )
-    with _unordered(connection):
-        connection.execute(
-            "CREATE OR REPLACE TEMP TABLE _upsell_native_keys AS "
-            f"SELECT {_key(kind)} AS h, count(*) AS n, bit_or(CAST({flags} AS UTINYINT)) AS f, "
-            f"grouping(h) AS g FROM {src} GROUP BY GROUPING SETS ((h), ()) "
-            "HAVING count(*) > 1 OR grouping(h) = 1",
-            {**params, **plan.bound_params},
-        )
-        rows, flag_bits = connection.execute(
-            "SELECT n, coalesce(f, 0) FROM _upsell_native_keys WHERE g = 1"
-        ).fetchall()[0]
-    return int(rows), int(flag_bits)
-
-
-def _key(kind: Kind) -> str:
-    """A 64-bit hash of the given id, else of the identity fields."""
-    return f"CASE WHEN event_id IS NOT NULL THEN hash(event_id) ELSE {_IDENTITY_HASH[kind]} END"
 
 
 class _unordered:
@@ -382,6 +334,7 @@ def _count(result: Any) -> int:
 def _classify(
     connection: duckdb.DuckDBPyConnection,
     kind: Kind,
+    src: str,
     keyed: str,
     params: dict[str, Any],
     prior: bool,
@@ -400,14 +353,13 @@ def _classify(
     ``sha256:``; :func:`_write` leaves files with either to the chunked path. Contents
     are compared as the content keys' text (equal text, equal SHA-256).
     """
+    key = f"CASE WHEN event_id IS NOT NULL THEN hash(event_id) ELSE {_IDENTITY_HASH[kind]} END"
     with _unordered(connection):
-        candidates = _scalar(connection, "SELECT count(*) FROM _upsell_native_keys WHERE g = 0")
-        # no key held twice (the common case for exposures): no second pass over the file
-        where = f"{_key(kind)} IN (SELECT h FROM _upsell_native_keys WHERE g = 0)"
         connection.execute(
             "CREATE OR REPLACE TEMP TABLE _upsell_native_dup AS "
-            f"WITH c AS (SELECT {_ROW} AS _row, _eid, {content_sql(kind)} AS _content "
-            f"FROM {keyed} WHERE {where if candidates else 'false'}) "
+            f"WITH k AS (SELECT {key} AS h FROM {src} GROUP BY h HAVING count(*) > 1), "
+            f"c AS (SELECT {_ROW} AS _row, _eid, {content_sql(kind)} AS _content "
+            f"FROM {keyed} WHERE {key} IN (SELECT h FROM k)) "
             "SELECT _row, _eid, _content, _row <> min(_row) OVER (PARTITION BY _eid) AS _repeat "
             "FROM c",
             params,
