@@ -51,7 +51,12 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import InputError, Problem
 from upsell_ab.events.batch_write import BatchWriter
-from upsell_ab.events.identity import DERIVED_PREFIX, content_sql, derived_id_sql
+from upsell_ab.events.identity import (
+    DERIVED_PREFIX,
+    content_differs_sql,
+    content_sql,
+    derived_id_sql,
+)
 from upsell_ab.events.ingest import (
     NUMERIC_DEFAULTS,
     CanonicalBatch,
@@ -379,13 +384,14 @@ def _classify(
         if prior:
             connection.execute(
                 "CREATE OR REPLACE TEMP TABLE _upsell_native_stored AS "
-                f"SELECT s.{_ROW} AS _row, s._eid, {content_sql(kind, 's')} "
-                f"IS DISTINCT FROM {content_sql(kind, 't')} AS _differs "
+                f"SELECT s.{_ROW} AS _row, t.rowid AS _stored, "
+                f"{content_differs_sql(kind, 's', 't')} AS _differs "
                 f"FROM {keyed} AS s JOIN {kind} AS t ON t.event_id = s._eid",
                 params,
             )
+            # stored ids are unique, so one stored row per matched id
             differing, matched_ids = connection.execute(
-                "SELECT count(*) FILTER (WHERE _differs), count(DISTINCT _eid) "
+                "SELECT count(*) FILTER (WHERE _differs), count(DISTINCT _stored) "
                 "FROM _upsell_native_stored"
             ).fetchall()[0]
             if differing or (kind == "events" and _restated(connection, keyed, params)):
