@@ -118,9 +118,13 @@ class Paths:
             raise old
         return [old, new]
 
-    def tables_equal(self) -> None:
+    def tables_equal(self, *, in_store_order: bool = False) -> None:
+        """Equal tables; rows in the same store order too when ``in_store_order`` (the
+        SQL path keeps the file's order only where it matters, see
+        ``test_first_ingest_inserts_in_parallel_with_the_same_rows_and_analysis``)."""
         for table in TABLES:
-            assert rows(self.old, table) == rows(self.new, table), table
+            ordered = in_store_order or table == "ingests"
+            assert rows(self.old, table, ordered) == rows(self.new, table, ordered), table
         assert self.old.attribute_columns() == self.new.attribute_columns()
 
     def close(self) -> None:
@@ -128,10 +132,11 @@ class Paths:
         self.new.close()
 
 
-def rows(store: EventStore, table: str) -> list[tuple[Any, ...]]:
-    """Every row in store order (``ingested_at`` left out: a wall-clock time)."""
+def rows(store: EventStore, table: str, ordered: bool = True) -> list[tuple[Any, ...]]:
+    """Every row in store order, or sorted (``ingested_at`` left out: a wall-clock time)."""
     exclude = " EXCLUDE (ingested_at)" if table == "ingests" else ""
-    return store.connection.execute(f"SELECT *{exclude} FROM {table} ORDER BY rowid").fetchall()
+    order = "rowid" if ordered else "ALL"
+    return store.connection.execute(f"SELECT *{exclude} FROM {table} ORDER BY {order}").fetchall()
 
 
 @pytest.fixture
@@ -385,8 +390,115 @@ def test_store_order_is_the_file_order_when_rows_are_skipped(paths: Paths, tmp_p
     assert new == old
     already = new.duplicates_skipped - new.duplicates_in_source
     assert min(new.rows_added, new.duplicates_in_source, already) > 500  # all three kinds
-    paths.tables_equal()
+    paths.tables_equal(in_store_order=True)
     assert all(paths.native)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ordered_inserts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, per insert, whether it was pinned to the file's order (one thread)."""
+    seen: list[bool] = []
+    original = parquet_ingest._in_file_order.__init__
+
+    def spy(self: Any, connection: Any, *, joined: bool) -> None:
+        seen.append(joined)
+        original(self, connection, joined=joined)
+
+    monkeypatch.setattr(parquet_ingest._in_file_order, "__init__", spy)
+    return seen
+
+
+def laptop_files(folder: Path, value: float = 0.0) -> tuple[Path, Path]:
+    """Exposures and orders of experiments/laptop_bundle.yaml, with repeated rows in both
+    files (so the insert skips rows) and 40 row groups (so DuckDB's threads interleave)."""
+    units = 3_000
+    exposures = folder / "x.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "experiment": ["laptop_bundle"] * (units + 300),
+                "variant": [["laptop_only", "bundle"][(i % units) % 2] for i in range(units + 300)],
+                "unit_id": [f"c{i % units}" for i in range(units + 300)],
+                "timestamp": [
+                    datetime(2026, 5, 12, 9, (i % units) % 60, (i % units) % 59)
+                    for i in range(units + 300)
+                ],
+                "channel": ["web"] * (units + 300),
+            }
+        ),
+        exposures,
+        row_group_size=100,
+    )
+    n = 8_000
+    order = [7919 * k % n for k in range(n)] + [k * 37 % n for k in range(200)]  # 200 repeats
+    orders = folder / "o.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "event_id": [f"e{k}" for k in order],
+                "unit_id": [f"c{k % units}" for k in order],
+                "event_type": ["refund" if k % 11 == 0 else "order" for k in order],
+                # full-precision values: a floating-point sum would depend on the order
+                "value": [value or (k * 0.7310585786300049) % 977.0 + 0.1 for k in order],
+                "discount": [(k % 7) * 0.1 for k in order],
+                "quantity": [1 + k % 3 for k in order],
+                "timestamp": [
+                    datetime(2026, 5, 13 + k % 18, k % 24, k % 60, 0, k % 999_983, tzinfo=UTC)
+                    for k in order
+                ],
+            }
+        ),
+        orders,
+        row_group_size=200,
+    )
+    return exposures, orders
+
+
+def test_first_ingest_inserts_in_parallel_with_the_same_rows_and_analysis(
+    paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Into empty tables, with event values inside the exact sums' range, the insert that
+    skips repeats runs on every thread (file order not kept): the store holds the same
+    rows as after the chunked path, and the analysis of the two stores is identical to
+    the last bit (exact sums do not depend on the order)."""
+    from upsell_ab.metrics.compute import compute_experiment_data
+    from upsell_ab.spec.load import load_experiment
+
+    seen = ordered_inserts(monkeypatch)
+    exposures, orders = laptop_files(tmp_path)
+    for path, kind, mapping in (
+        (exposures, "exposures", exposure_mapping()),
+        (orders, "events", event_mapping()),
+    ):
+        old, new = paths.ingest(path, kind, mapping)  # type: ignore[arg-type]
+        assert new == old
+        assert new.duplicates_in_source == (300 if kind == "exposures" else 200)
+    assert paths.native == [True, True]
+    assert seen == [False, False]  # both inserts skipped rows, neither was pinned
+    paths.tables_equal()
+    paths.close()
+    resolved = load_experiment(REPO / "experiments" / "laptop_bundle.yaml")
+    analyses = [
+        repr(compute_experiment_data(resolved, store=store.path).metrics)
+        for store in (paths.old, paths.new)
+    ]
+    assert "revenue" in analyses[0] and analyses[0] == analyses[1]
+
+
+@pytest.mark.parametrize("value", [1e-9, 2.0**41])
+def test_values_outside_the_exact_range_keep_the_file_order(
+    paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: float
+) -> None:
+    """An analysis may add such values in floating point in stored order: the insert
+    keeps the file's order even into an empty table."""
+    seen = ordered_inserts(monkeypatch)
+    _, orders = laptop_files(tmp_path, value)
+    old, new = paths.ingest(orders, "events", event_mapping())
+    assert new == old and new.duplicates_in_source == 200
+    assert seen == [True]
+    paths.tables_equal(in_store_order=True)
 
 
 @st.composite

@@ -45,6 +45,7 @@ order does not matter.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -232,15 +233,16 @@ def _write(
             "SELECT count(*), (count(*) FILTER (WHERE starts_with(event_id, "
             f"'{DERIVED_PREFIX}')) > 0 AND count(*) FILTER (WHERE event_id IS NULL) > 0) "
             f"OR count(*) FILTER (WHERE {separator}) > 0, "
+            f"count(*) FILTER (WHERE {_inexact(kind)}), "
             + ", ".join(
                 [f"count(*) FILTER (WHERE {c})" for c in plan.checks + plan.implausible] or ["0"]
             )
             + f" FROM {src}",
             {**params, **plan.bound_params},
         ).fetchall()[0]
-    rows_read, mixed = int(counts[0]), bool(counts[1])
-    bad = sum(int(c) for c in counts[2 : 2 + len(plan.checks)])
-    odd = sum(int(c) for c in counts[2 + len(plan.checks) :])
+    rows_read, mixed, inexact = int(counts[0]), bool(counts[1]), int(counts[2])
+    bad = sum(int(c) for c in counts[3 : 3 + len(plan.checks)])
+    odd = sum(int(c) for c in counts[3 + len(plan.checks) :])
     refuse_odd = source.mapping.bounds is not None and source.mapping.bounds.refuse
     if mixed or bad or (odd and refuse_odd):
         # refused (the chunked path words every problem with its row), or ids that only
@@ -264,11 +266,16 @@ def _write(
         values = ", ".join([*(f"s.{q}" for q in quoted), "s._eid", "$batch"])
         inserted = 0
         if skipped < rows_read:
+            # file order matters only where rows are stored already (the time-shift check
+            # words its example by rowid) or where analyses may sum values in floating point
+            # in stored order (see _inexact); elsewhere the insert runs on every thread
             joined = skipped > 0
             condition = (
                 f" WHERE s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_skip)" if joined else ""
             )
-            with _in_file_order(connection, joined=joined):
+            ordered = joined and (prior or inexact > 0)
+            parallel = _unordered(connection) if joined and not ordered else nullcontext()
+            with _in_file_order(connection, joined=ordered), parallel:
                 inserted = _count(
                     connection.execute(
                         f"INSERT INTO {kind} ({target}) SELECT {values} FROM {keyed} AS s"
@@ -285,6 +292,24 @@ def _write(
     tally.in_source = repeats
     tally.already = matched_ids
     return NativeBatch(shape, writer, warnings)
+
+
+EXACT_VALUE_BOUNDS = (2.0**-20, 2.0**40)
+"""Non-zero event values of magnitude within these bounds keep the analyses' exact sums
+(:mod:`upsell_ab.metrics.sql_exact`: below 2^-20 they lose precision, and a unit's sum
+must stay below 2^67, i.e. 2^27 values of 2^40); only outside them can an analysis
+fall back to floating-point sums in stored order."""
+
+
+def _inexact(kind: Kind) -> str:
+    """Rows with an event value outside :data:`EXACT_VALUE_BOUNDS` (none for exposures)."""
+    if kind == "exposures":
+        return "false"
+    low, high = EXACT_VALUE_BOUNDS
+    return " OR ".join(
+        f"(abs({c}) >= {high!r} OR ({c} <> 0 AND abs({c}) < {low!r}))"
+        for c in ("value", "discount", "quantity")
+    )
 
 
 class _unordered:
