@@ -16,7 +16,7 @@ store's one write transaction:
    negative amounts) and the implausible values (``--bound``);
 3. **insert**: ``INSERT INTO <table> SELECT ... FROM read_parquet(...)`` of the
    canonical rows with their ids, minus the ids already stored (an anti-join;
-   skipped when the table was empty), in file order;
+   skipped when the table was empty);
 4. **de-duplicate**: the ids this batch inserted more than once (one aggregate
    over the batch's rows); for each, every copy but the first is deleted;
 5. **classify**: rows matching stored ids are compared by content, events
@@ -35,11 +35,16 @@ checks), decimal/boolean/float identifiers, ``--replace`` and ``--dry-run``.
 
 Memory: every statement is a DuckDB scan, hash aggregate or hash join under
 the connection's ``memory_limit`` (:mod:`upsell_ab.events.memory`), spilling to
-its temporary directory beyond it; ``preserve_insertion_order`` stays on for
-the insert (rows keep the file's order in the store, so the first copy of a
-duplicate is the one kept and one-thread analyses add in the same order as
-after the chunked path) and is turned off for the statements whose output
-order does not matter.
+its temporary directory beyond it; ``preserve_insertion_order`` is turned off
+for the statements whose output order does not matter. The insert keeps the
+file's order (a plain scan does on every thread; one that skips rows only on
+one thread, :class:`_in_file_order`) where the order can still show: rows
+already stored (the time-shift check names its example by rowid) or event
+values outside the exact sums' range (:data:`EXACT_VALUE_BOUNDS`). Otherwise it
+runs on every thread: the analyses' sums are exact integers
+(:mod:`upsell_ab.metrics.sql_exact`) and their ties broken explicitly, so the
+stored order cannot change a report. Which copy of a repeat is kept never
+depends on it (the first by ``file_row_number``).
 """
 
 from __future__ import annotations
