@@ -485,10 +485,11 @@ class QueryBuilder:
         return [days.as_(id_("nd"), copy=False), last_day.as_(id_("dmax"), copy=False)]
 
     def _multi_day_cte(self) -> None:
-        """``ev_day`` when the events were grouped by unit directly: per (unit, day) window
-        sums of the units with in-window events on several days (joined to ``capped``,
-        which holds their clocks), read again from the events."""
+        """``ev_day``: per (unit, day) window sums of the units with in-window events on
+        several days (joined to ``capped``, which holds their clocks, variant and fixed
+        channels, carried along so the running sums need no second join)."""
         window = [(s, ch) for s, ch in self.channels if not ch.fixed]
+        fixed = [qcol(s.column(ch.var), "capped") for s, ch in self.channels if ch.fixed]
         day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "capped"))
         several = exp.GT(this=qcol("nd", "capped"), expression=exp.Literal.number(1))
@@ -496,6 +497,8 @@ class QueryBuilder:
             exp.select(
                 qcol("u", "e"),
                 day.as_(id_("day"), copy=False),
+                qcol("v", "capped"),
+                *(f.copy() for f in fixed),
                 *(
                     self._sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
                     for s, ch in window
@@ -506,7 +509,13 @@ class QueryBuilder:
             .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
             .join(exp.Table(this=id_("capped")), on=join, copy=False)
             .where(exp.and_(several, self._fresh(), copy=False), copy=False)
-            .group_by(qcol("u", "e"), day.copy(), copy=False)
+            .group_by(
+                qcol("u", "e"),
+                day.copy(),
+                qcol("v", "capped"),
+                *(f.copy() for f in fixed),
+                copy=False,
+            )
         )
         self._cte("ev_day", ev_day)
 
@@ -574,6 +583,10 @@ class QueryBuilder:
         if percentile:
             capped = capped.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
         self._cte("capped", capped.where(eligible(), copy=False), reused=True)
+        if self.dialect in MATERIALIZING:
+            # a projection of the materialised per_unit: recomputed by each reader rather
+            # than stored a second time (10M units: ~1 GB less, no slower)
+            self.inline.add("capped")
         if not self.framed:
             return
         # centred and scaled values of the plain value metrics (see sql_frames)
@@ -616,9 +629,9 @@ class QueryBuilder:
     def _stat_columns(self, table: str | None = None) -> dict[str, exp.Expr]:
         return {name: self._total(term, name) for name, term in self._terms(table).items()}
 
-    def _total(self, term: exp.Expr, name: str) -> exp.Expr:
-        """SUM of a statistic's terms: exact (quantised 128-bit integers) on DuckDB."""
-        return exact_sum(term, name) if self.exact else exp.Sum(this=term)
+    def _total(self, term: exp.Expr, name: str, *, increments: bool = False) -> exp.Expr:
+        """SUM of a statistic's terms: exact (quantised integers) on DuckDB."""
+        return exact_sum(term, name, increments=increments) if self.exact else exp.Sum(this=term)
 
     def _from_stats(self, select: exp.Select) -> exp.Select:
         """``select`` FROM the per-unit statistics table (with ``bounds`` when exact)."""
@@ -770,7 +783,9 @@ class QueryBuilder:
         )
         values = {
             slot.stat_column(field): self._total(
-                qcol(slot.stat_column(field), "increments"), slot.stat_column(field)
+                qcol(slot.stat_column(field), "increments"),
+                slot.stat_column(field),
+                increments=True,
             )
             for slot in self.slots
             for field, _ in slot.terms

@@ -17,8 +17,10 @@ with in-window events on ONE day (most of them) take their increment straight
 from the per-unit row (state after = the unit's total); only units with
 events on several days need their running state, one windowed ``SUM`` per
 channel over those units' unit-day rows (``ROWS UNBOUNDED PRECEDING`` for the
-state after, ``... AND 1 PRECEDING`` for the state before, one sort), and no
-``LAG`` over the terms. Summing the increments per (variant, day) and
+state after; the state before is that minus the day's own sum with exact integer
+sums, else ``... AND 1 PRECEDING``; one sort), and no ``LAG`` over the terms. The
+per-(unit, day) rows carry the unit's variant and fixed channels, so the running
+sums need no second join. Summing the increments per (variant, day) and
 cumulating over days in Python gives exactly the cumulative sums (they
 telescope). Percentile caps use the cap of the whole period (the same value
 every day), so the last day equals the overall statistics. Centred, scaled
@@ -177,29 +179,26 @@ def _multi_day(
             spec=spec,
         )
 
-    columns: list[exp.Expr] = [qcol("v", "c"), qcol("day", "e")]
+    columns: list[exp.Expr] = [qcol("v", "e"), qcol("day", "e")]
     for slot, ch in channels:
         name = slot.column(ch.var)
         if ch.fixed:
-            columns.append(qcol(name, "c").as_(id_(name), copy=False))
+            columns.append(qcol(name, "e").as_(id_(name), copy=False))
             continue
-        columns.append(running(name, "CURRENT ROW", None).as_(id_(f"{name}_after"), copy=False))
-        columns.append(running(name, "1", "PRECEDING").as_(id_(f"{name}_before"), copy=False))
-    join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "c"))
-    several = exp.and_(
-        exp.GT(this=qcol("nd", "c"), expression=exp.Literal.number(1)),
-        exp.GT(this=qcol("nwin", "e"), expression=exp.Literal.number(0)),
-        copy=False,
-    )
+        running_sum = running(name, "CURRENT ROW", None)
+        columns.append(running_sum.as_(id_(f"{name}_after"), copy=False))
+        previous: exp.Expr
+        if exact:
+            # exact integers: the state before the day is the state after it minus the
+            # day's own sum (one running sum per channel instead of two)
+            previous = exp.Sub(this=running_sum.copy(), expression=qcol(name, "e"))
+        else:
+            previous = running(name, "1", "PRECEDING")
+        columns.append(previous.as_(id_(f"{name}_before"), copy=False))
     states = (
         exp.select(*columns, copy=False)
         .from_(exp.Table(this=id_("ev_day"), alias=exp.TableAlias(this=id_("e"))), copy=False)
-        .join(
-            exp.Table(this=id_("capped"), alias=exp.TableAlias(this=id_("c"))),
-            on=join,
-            copy=False,
-        )
-        .where(several, copy=False)
+        .where(exp.GT(this=qcol("nwin", "e"), expression=exp.Literal.number(0)), copy=False)
     )
 
     frame = _framing(framed)
