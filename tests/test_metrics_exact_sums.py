@@ -312,8 +312,9 @@ def test_in_range_data_gets_no_fallback_note(monkeypatch: pytest.MonkeyPatch) ->
 
 def _summed_types(sql: str) -> list[str]:
     """For every SUM of the query, what it adds: 'hugeint' (a CAST to HUGEINT, or a CASE
-    of them), 'count' (integers: a CASE of 1/0, a column of counts), 'fixed' (a window
-    over the fixed-point per-(unit, day) sums) or the SQL of anything else."""
+    of them), 'bigint' (a CAST to BIGINT: a quantised per-unit term, DuckDB adds them
+    into a HUGEINT), 'count' (integers: a CASE of 1/0, a column of counts), 'fixed' (a
+    window over the fixed-point per-(unit, day) sums) or the SQL of anything else."""
     tree = parse_one(sql, dialect="duckdb")
     counts = {a.alias for a in tree.find_all(exp.Alias) if isinstance(a.this, exp.Count)}
     counts.add("dn")  # the 0/1 unit counter of the daily increments
@@ -325,8 +326,13 @@ def _summed_types(sql: str) -> list[str]:
             if isinstance(arg, exp.Case)
             else [arg]
         )
-        if all(isinstance(b, exp.Cast) and b.to.this == exp.DataType.Type.INT128 for b in branches):
-            kinds.append("hugeint")
+        casts = {b.to.this for b in branches if isinstance(b, exp.Cast)}
+        if len(casts) == 1 and all(isinstance(b, exp.Cast) for b in branches):
+            kinds.append(
+                {exp.DataType.Type.INT128: "hugeint", exp.DataType.Type.BIGINT: "bigint"}.get(
+                    casts.pop(), arg.sql("duckdb")
+                )
+            )
         elif all(isinstance(b, exp.Literal) and b.is_int for b in branches) or (
             isinstance(arg, exp.Column) and arg.name in counts
         ):
@@ -345,11 +351,14 @@ def test_every_sum_of_the_duckdb_query_is_over_integers(unique: bool) -> None:
     spec = load_experiment(REPO / "experiments" / "laptop_bundle.yaml")
     plan = build_plan(spec, daily=True, segments=True, unique_event_ids=unique)
     kinds = _summed_types(QueryBuilder(plan, "duckdb").build().sql(dialect="duckdb"))
-    assert kinds and set(kinds) <= {"hugeint", "count", "fixed"}, kinds
-    assert kinds.count("hugeint") > 10
+    integers = {"hugeint", "bigint", "count", "fixed"}
+    assert kinds and set(kinds) <= integers, kinds
+    # event values per unit and the daily increments in 128 bits, the totals' terms
+    # (below 2^63 quanta) as BIGINTs
+    assert kinds.count("hugeint") > 10 and kinds.count("bigint") > 10
     # the fallback (and PostgreSQL) keep DOUBLE sums: the check above can fail
     plain = QueryBuilder(replace(plan, exact_sums=False), "duckdb").build().sql(dialect="duckdb")
-    assert not set(_summed_types(plain)) <= {"hugeint", "count", "fixed"}
+    assert not set(_summed_types(plain)) <= integers
 
 
 def test_duckdb_uses_every_core_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
