@@ -126,9 +126,9 @@ def test_plan_refuses_non_finite_daily_units(value: str) -> None:
     assert "--daily-units" in done.stderr
 
 
-def test_a_decimal_comma_in_files_read_in_place_is_located(tmp_path: Path) -> None:
-    """DuckDB's conversion error names the value and column but not the file or row;
-    the analysis adds them (the row we wrote the bad cell on) and says how to fix it."""
+def _analyze_files(tmp_path: Path, bad_event_line: str) -> subprocess.CompletedProcess[str]:
+    """cake_wording on CSV files read in place: 40 customers (numeric ids), one event
+    each, the event on data row 7 (line 8) replaced by ``bad_event_line``."""
     shutil.copy(REPO / "experiments" / "metrics.yaml", tmp_path / "metrics.yaml")
     spec = (REPO / "experiments" / "cake_wording.yaml").read_text(encoding="utf-8")
     files = (
@@ -140,12 +140,12 @@ def test_a_decimal_comma_in_files_read_in_place_is_located(tmp_path: Path) -> No
     events = ["unit_id,timestamp,event_type,value,discount,quantity,event_id"]
     for i in range(40):
         arm = ("generic", "pairing")[i % 2]
-        exposures.append(f"cake_wording,{arm},c{i},2026-03-03 10:00:00,app")
-        events.append(f"c{i},2026-03-03 10:05:00,upsell_purchase,{480 + i}.5,0,1,e{i}")
-    events[7] = 'c6,2026-03-03 10:05:00,upsell_purchase,"486,50",0,1,e6'  # row 7, line 8
+        exposures.append(f"cake_wording,{arm},{1000 + i},2026-03-03 10:00:00,app")
+        events.append(f"{1000 + i},2026-03-03 10:05:00,upsell_purchase,{480 + i}.5,0,1,e{i}")
+    events[7] = bad_event_line
     (tmp_path / "x.csv").write_text("\n".join(exposures) + "\n", "utf-8")
     (tmp_path / "e.csv").write_text("\n".join(events) + "\n", "utf-8")
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "upsell_ab.cli.main", "analyze", str(tmp_path / "files.yaml")],
         capture_output=True,
         text=True,
@@ -153,7 +153,24 @@ def test_a_decimal_comma_in_files_read_in_place_is_located(tmp_path: Path) -> No
         check=False,
         cwd=tmp_path,
     )
+
+
+def test_a_decimal_comma_in_files_read_in_place_is_located(tmp_path: Path) -> None:
+    """DuckDB's conversion error names the value and column but not the file or row;
+    the analysis adds them (the row we wrote the bad cell on) and says how to fix it."""
+    done = _analyze_files(tmp_path, '1006,2026-03-03 10:05:00,upsell_purchase,"486,50",0,1,e6')
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "the events file" in done.stderr and "e.csv" in done.stderr, done.stderr
     assert "row 7 (line 8), column 'value': '486,50' is not a number" in done.stderr
     assert "'.' as the decimal point" in done.stderr
+
+
+def test_a_text_id_among_numeric_ids_is_located(tmp_path: Path) -> None:
+    """Numeric unit ids in the exposures, one 'guest' in the events: DuckDB fails the
+    join's cast naming only its own alias; the report names the file, row and column."""
+    done = _analyze_files(tmp_path, "guest,2026-03-03 10:05:00,upsell_purchase,486.5,0,1,e6")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "row 7 (line 8), column 'unit_id': 'guest' is not a whole number" in done.stderr, (
+        done.stderr
+    )
+    assert "same kind of id in both" in done.stderr

@@ -56,7 +56,7 @@ def read_file_header(path: str, file_format: str) -> FileHeader:
 
 
 _CONVERSION = re.compile(
-    r"Could not convert string '(?P<value>(?:[^']|'')*)' to (?P<type>[A-Z_ ]+?)"
+    r"Could not convert string '(?P<value>(?:[^']|'')*)' to (?P<type>[A-Z0-9_ ]+?)"
     r"(?: when casting from source column (?P<column>\S+))?$",
     re.MULTILINE,
 )
@@ -76,14 +76,36 @@ class BadValue:
     def describe(self, table: str) -> str:
         where = f"row {self.row}" if self.row is not None else "a row"
         line = f" (line {self.row + 1})" if self.row is not None and _is_csv(self.path) else ""
-        kind = "a number" if self.target in _NUMERIC else f"a {self.target.lower()}"
+        kind = (
+            "a number"
+            if self.target in _DECIMAL
+            else "a whole number"
+            if self.target in _WHOLE
+            else f"a {self.target.lower()}"
+        )
         return (
             f"the {table} file {self.path!r}, {where}{line}, column '{self.column}': "
             f"{self.value!r} is not {kind}"
         )
 
+    @property
+    def hint(self) -> str:
+        if self.target in _DECIMAL:
+            return (
+                "write numbers with '.' as the decimal point and no thousands separators or "
+                "currency signs"
+            )
+        if self.target in _WHOLE:
+            return (
+                "the other file holds this column as whole numbers (e.g. unit ids 123 in the "
+                "exposures, 'guest' or 'C123' in the events): use the same kind of id in both "
+                "exports"
+            )
+        return "fix the value in the export"
 
-_NUMERIC = frozenset({"DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT"})
+
+_DECIMAL = frozenset({"DOUBLE", "FLOAT", "DECIMAL"})
+_WHOLE = frozenset({"BIGINT", "INTEGER", "HUGEINT", "INT64", "INT32", "INT128"})
 
 
 def _is_csv(path: str) -> bool:

@@ -236,9 +236,8 @@ def _located(error: StoreError, source: SourceTables) -> StoreError:
         return error
     table = next(name for name, (path, _) in files.items() if path == bad.path)
     return StoreError(
-        f"{bad.describe(table)} (DuckDB: {_first_line(str(error))}); write numbers with '.' "
-        "as the decimal point and no thousands separators or currency signs, fix the "
-        "export, or load the file with 'upsell-ab ingest', which lists every bad row"
+        f"{bad.describe(table)} (DuckDB: {_first_line(str(error))}); {bad.hint}, or load "
+        "the files with 'upsell-ab ingest', which lists every bad row"
     )
 
 
