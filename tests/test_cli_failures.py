@@ -174,3 +174,29 @@ def test_a_text_id_among_numeric_ids_is_located(tmp_path: Path) -> None:
         done.stderr
     )
     assert "same kind of id in both" in done.stderr
+
+
+def test_a_timestamp_duckdb_cannot_read_is_located(tmp_path: Path) -> None:
+    """One day-first time among ISO ones: DuckDB reads the whole column as text and fails
+    with a binder error about VARCHAR and TIMESTAMP; the report names the cell."""
+    done = _analyze_files(tmp_path, "1006,03/03/2026 10:05,upsell_purchase,486.5,0,1,e6")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "column 'timestamp' is read as text, not as timestamps" in done.stderr, done.stderr
+    assert "'03/03/2026 10:05' on row 7 (line 8)" in done.stderr
+
+
+def test_an_events_file_with_only_a_header_says_so(tmp_path: Path) -> None:
+    done = _analyze_files(tmp_path, "1006,2026-03-03 10:05:00,upsell_purchase,486.5,0,1,e6")
+    assert done.returncode == 0, done.stderr  # the set-up itself analyses
+    header = (tmp_path / "e.csv").read_text("utf-8").splitlines()[0]
+    (tmp_path / "e.csv").write_text(header + "\n", "utf-8")
+    again = subprocess.run(
+        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", str(tmp_path / "files.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "the events file 'e.csv' has no data rows" in again.stderr, again.stderr

@@ -150,3 +150,46 @@ def locate_bad_value(message: str, files: Mapping[str, tuple[str, str]]) -> BadV
     finally:
         connection.close()
     return None
+
+
+def text_timestamp_problem(path: str, file_format: str, column: str, table: str) -> str | None:
+    """Why a timestamp column of a file read in place came out as text, or None when it
+    did not: the file has no data rows (a header alone reads as VARCHAR), or DuckDB's
+    sniffer did not recognise the format (``03/04/2026 10:00`` is ambiguous)."""
+    import duckdb
+
+    header = read_file_header(path, file_format)
+    if header.error is not None or header.missing or column not in header.columns:
+        return None
+    if header.types[header.columns.index(column)] != "VARCHAR":
+        return None
+    reader = "read_parquet" if file_format == "parquet" else "read_csv"
+    literal = "'" + path.replace("'", "''") + "'"
+    quoted = '"' + column.replace('"', '""') + '"'
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET preserve_insertion_order = true")
+        sample = connection.execute(
+            f"SELECT cell, row, TRY_CAST(cell AS TIMESTAMPTZ) IS NULL AS bad FROM "
+            f"(SELECT {quoted} AS cell, row_number() OVER () AS row FROM {reader}({literal})) "
+            "WHERE cell IS NOT NULL ORDER BY bad DESC, row LIMIT 1"
+        ).fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        connection.close()
+    if not sample:
+        return (
+            f"the {table} file {path!r} has no data rows (or no '{column}' values): nothing "
+            "to analyse yet; export again once it holds rows, or point the spec at the "
+            "right file"
+        )
+    cell, row, bad = sample[0]
+    line = f" (line {row + 1})" if file_format != "parquet" else ""
+    example = f"{cell!r} on row {row}{line}" if bad else f"e.g. {cell!r}"
+    return (
+        f"the {table} file {path!r}: column '{column}' is read as text, not as timestamps "
+        f"({example}); write ISO 8601 times such as 2026-03-02 14:05:00 or "
+        "2026-03-02T14:05:00+09:00, or load the file with 'upsell-ab ingest', which names "
+        "every row it cannot read"
+    )

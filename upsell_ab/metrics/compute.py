@@ -222,15 +222,27 @@ def _located(error: StoreError, source: SourceTables) -> StoreError:
     """A conversion failure in files read in place, with the file, row and column of the
     cell and how to fix it (DuckDB names the value and column, not where it is); any
     other error unchanged."""
-    if source.kind is not SourceKind.files or "Conversion Error" not in str(error):
+    if source.kind is not SourceKind.files:
         return error
-    from upsell_ab.events.file_header import locate_bad_value
+    from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
+    relations = (("exposures", source.exposures), ("events", source.events))
     files = {
         name: (relation.path, relation.format or "csv")
-        for name, relation in (("exposures", source.exposures), ("events", source.events))
+        for name, relation in relations
         if relation.path is not None
     }
+    if "Cannot compare values of type VARCHAR and type TIMESTAMP" in str(error):
+        for name, relation in relations:
+            column = relation.column("timestamp")
+            if relation.path is None or not isinstance(column, str):
+                continue
+            problem = text_timestamp_problem(relation.path, files[name][1], column, name)
+            if problem is not None:
+                return StoreError(problem)
+        return error
+    if "Conversion Error" not in str(error):
+        return error
     bad = locate_bad_value(str(error), files)
     if bad is None:
         return error
