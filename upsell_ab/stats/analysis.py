@@ -39,7 +39,7 @@ note or status, never a placeholder number.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -600,6 +600,26 @@ def _quality_notes(data: ExperimentData, settings: Analysis) -> list[str]:
             "and left out of the event counts"
         )
     if quality.unknown_variants:
-        listed = ", ".join(f"{v} ({n})" for v, n in sorted(quality.unknown_variants.items()))
+        listed = ", ".join(f"{v!r} ({n:,})" for v, n in sorted(quality.unknown_variants.items()))
         notes.append(f"exposures name variants the spec does not have: {listed}")
+        configured = {v for metric in data.metrics.values() for v in metric.by_variant}
+        for unknown, meant in sorted(variant_lookalikes(quality.unknown_variants, configured)):
+            notes.append(
+                f"{unknown!r} looks like the variant {meant!r} (only case, blanks, '-' or '_' "
+                f"differ): its {quality.unknown_variants[unknown]:,} exposures are not "
+                f"counted as {meant!r}, which alone can cause a sample ratio mismatch; "
+                "write the variant ids exactly as in the spec"
+            )
     return notes
+
+
+def variant_lookalikes(unknown: Iterable[str], configured: Iterable[str]) -> list[tuple[str, str]]:
+    """(unknown id, the spec's id) pairs equal once case, surrounding blanks and the
+    separators ``-``, ``_`` and inner blanks are ignored (``'Control '`` for ``control``,
+    ``pairing-deal`` for ``pairing_deal``): an export that rewrote the ids."""
+
+    def key(value: str) -> str:
+        return "".join(ch for ch in value.casefold() if ch not in " -_\t")
+
+    by_key = {key(v): v for v in configured}
+    return [(u, by_key[key(u)]) for u in unknown if key(u) in by_key and u not in by_key.values()]
