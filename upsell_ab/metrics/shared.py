@@ -12,8 +12,8 @@ orphans (:mod:`upsell_ab.metrics.sql_orphans`). Inside :func:`sharing`,
 - reads every experiment of one store through one read-only connection (closed, with its
   spill directory, when the block ends), and
 - answers that second question for *every* experiment of the block that reads the same
-  exposures and events with ONE query (:func:`orphans_elsewhere_all_sql`): one pass over
-  the exposures grouped by unit, one over the events, instead of one pair per experiment.
+  exposures and events with ONE query (:func:`orphans_elsewhere_all_sql`: the exposures of
+  units with events, grouped by unit, joined to the events) instead of one per experiment.
 
 Only the embedded store takes part (it holds one row per event id, so counts need no
 de-duplication); files, PostgreSQL and Spark sources and a caller's connection keep the
@@ -176,10 +176,26 @@ def orphans_elsewhere_all_sql(
         columns.append(flag(exp.and_(same.copy(), known, copy=False), f"mine{i}"))
         columns.append(flag(exp.Not(this=same), f"other{i}"))
     present = exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null()))
+    # only units with an event of some question's types can count (a hash of the event
+    # units probed by the exposures is cheaper than grouping every exposed unit)
+    every_type = sorted({t for q in questions for t in q.event_types})
+    with_events = exp.In(
+        this=unit.copy(),
+        query=exp.select(_source_col(events, "unit_id"), copy=False)
+        .from_(_relation(events, "duckdb"), copy=False)
+        .where(
+            exp.In(
+                this=_source_col(events, "event_type"),
+                expressions=[string(t) for t in every_type],
+            ),
+            copy=False,
+        )
+        .subquery(copy=False),
+    )
     per_unit = (
         exp.select(*columns, copy=False)
         .from_(_relation(exposures, "duckdb"), copy=False)
-        .where(present, copy=False)
+        .where(exp.and_(present, with_events, copy=False), copy=False)
         .group_by(unit.copy(), copy=False)
     )
     event_type = _qualified(events, "event_type")
