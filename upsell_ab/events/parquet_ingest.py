@@ -41,7 +41,8 @@ file's order (a plain scan does on every thread; one that skips rows only on
 one thread, :class:`_in_file_order`) where the order can still show: rows
 already stored (the time-shift check names its example by rowid) or event
 values outside the exact sums' range (:data:`EXACT_VALUE_BOUNDS`). Otherwise it
-runs on every thread: the analyses' sums are exact integers
+runs on every thread without keeping it (full row groups: a cheaper checkpoint
+and a smaller file): the analyses' sums are exact integers
 (:mod:`upsell_ab.metrics.sql_exact`) and their ties broken explicitly, so the
 stored order cannot change a report. Which copy of a repeat is kept never
 depends on it (the first by ``file_row_number``).
@@ -274,13 +275,15 @@ def _write(
             # file order matters only where rows are stored already (the time-shift check
             # words its example by rowid) or where analyses may sum values in floating point
             # in stored order (see _inexact); elsewhere the insert runs on every thread
+            # without keeping it (also cheaper without a join: full row groups, no merge of
+            # per-batch row groups at the checkpoint)
             joined = skipped > 0
             condition = (
                 f" WHERE s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_skip)" if joined else ""
             )
-            ordered = joined and (prior or inexact > 0)
-            parallel = _unordered(connection) if joined and not ordered else nullcontext()
-            with _in_file_order(connection, joined=ordered), parallel:
+            ordered = prior or inexact > 0
+            unordered = nullcontext() if ordered else _unordered(connection)
+            with _in_file_order(connection, joined=joined and ordered), unordered:
                 inserted = _count(
                     connection.execute(
                         f"INSERT INTO {kind} ({target}) SELECT {values} FROM {keyed} AS s"
