@@ -177,3 +177,20 @@ def test_two_ingests_at_once_queue_and_both_land(tmp_path: Path) -> None:
 
     with duckdb.connect(store, read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM exposures").fetchone() == (60_000,)
+
+
+def test_a_lock_conflict_without_a_program_is_still_waited_for() -> None:
+    """DuckDB's message under load can name no program ("held in PID 0."): it is still a
+    conflict to wait for, not an unreadable store (an ingest failed on it in this file's
+    loop test under load)."""
+    from upsell_ab.events.store_open import holder
+
+    bare = (
+        'IO Error: Could not set lock on file "/tmp/s.duckdb": Conflicting lock is held in '
+        "PID 0. However, you would be able to open this database in read-only mode"
+    )
+    assert holder(bare) == "another process"
+    assert holder(bare.replace("PID 0", "PID 4242")) == "PID 4242"
+    full = "Conflicting lock is held in /usr/bin/python3 (PID 999999999) by user root. See"
+    assert holder(full) == "PID 999999999 (/usr/bin/python3)"
+    assert holder('IO Error: Cannot open file "/tmp/s.duckdb": No such file') is None

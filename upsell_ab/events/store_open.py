@@ -35,6 +35,7 @@ DEFAULT_STORE_WAIT_S = 60.0
 """Seconds a command waits for a store another process holds (``UPSELL_AB_STORE_WAIT``)."""
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+_BARE_LOCK_RE = re.compile(r"Conflicting lock is held(?: in PID (?P<pid>\d+))?")
 WRITER_YIELD_S = 5.0
 """Longest a writer gives way to waiting readers before it competes for the file."""
 _FIRST_DELAY_S = 0.005
@@ -57,10 +58,20 @@ def store_wait_seconds() -> float:
 
 
 def holder(message: str) -> str | None:
-    """Who holds the lock, from DuckDB's message: 'PID n (command line)'."""
+    """Who holds the lock, from DuckDB's message: 'PID n (command line)'; None when the
+    error is not a lock conflict.
+
+    DuckDB also reports a conflict as "Conflicting lock is held in PID 0." (no program:
+    seen when the holder opened or released the file at that moment, under load). That
+    is a conflict all the same, to be waited for, not a damaged store: treating it as
+    one failed an ``ingest`` in the ingest-while-report test."""
     match = _LOCK_RE.search(message)
     if match is None:
-        return None
+        bare = _BARE_LOCK_RE.search(message)
+        if bare is None:
+            return None
+        pid = bare.group("pid")
+        return "another process" if pid in (None, "0") else f"PID {pid}"
     pid = match.group("pid")
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
