@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from upsell_ab.events.schema import quote_identifier
+
 
 @dataclass(frozen=True)
 class FileHeader:
@@ -37,12 +39,11 @@ def read_file_header(path: str, file_format: str) -> FileHeader:
 
     if not glob.glob(path, recursive=True):
         return FileHeader(path, missing=True)
-    reader = "read_parquet" if file_format == "parquet" else "read_csv"
-    literal = "'" + path.replace("'", "''") + "'"
     connection = duckdb.connect()
     try:
         described = connection.execute(
-            f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {reader}({literal}))"
+            "SELECT column_name, column_type FROM "
+            f"(DESCRIBE SELECT * FROM {_reader(path, file_format)})"
         ).fetchall()
     except duckdb.Error as error:
         return FileHeader(path, error=str(error).splitlines()[0][:300])
@@ -53,6 +54,12 @@ def read_file_header(path: str, file_format: str) -> FileHeader:
         columns=tuple(str(name) for name, _ in described),
         types=tuple(str(kind) for _, kind in described),
     )
+
+
+def _reader(path: str, file_format: str) -> str:
+    """DuckDB's table function reading ``path`` as the analysis does."""
+    reader = "read_parquet" if file_format == "parquet" else "read_csv"
+    return f"{reader}('" + path.replace("'", "''") + "')"
 
 
 _CONVERSION = re.compile(
@@ -66,16 +73,17 @@ _CONVERSION = re.compile(
 class BadValue:
     """A cell of a file read in place that the analysis cannot convert."""
 
+    table: str
     path: str
+    file_format: str
     column: str
     value: str
     target: str
-    row: int | None
+    row: int
     """1-based data row (a CSV's line is ``row + 1``: the header comes first)."""
 
-    def describe(self, table: str) -> str:
-        where = f"row {self.row}" if self.row is not None else "a row"
-        line = f" (line {self.row + 1})" if self.row is not None and _is_csv(self.path) else ""
+    def describe(self) -> str:
+        line = f" (line {self.row + 1})" if self.file_format != "parquet" else ""
         kind = (
             "a number"
             if self.target in _DECIMAL
@@ -84,8 +92,8 @@ class BadValue:
             else f"a {self.target.lower()}"
         )
         return (
-            f"the {table} file {self.path!r}, {where}{line}, column '{self.column}': "
-            f"{self.value!r} is not {kind}"
+            f"the {self.table} file {self.path!r}, row {self.row}{line}, column "
+            f"'{self.column}': {self.value!r} is not {kind}"
         )
 
     @property
@@ -108,10 +116,6 @@ _DECIMAL = frozenset({"DOUBLE", "FLOAT", "DECIMAL"})
 _WHOLE = frozenset({"BIGINT", "INTEGER", "HUGEINT", "INT64", "INT32", "INT128"})
 
 
-def _is_csv(path: str) -> bool:
-    return not path.lower().endswith((".parquet", ".pq"))
-
-
 def locate_bad_value(message: str, files: Mapping[str, tuple[str, str]]) -> BadValue | None:
     """Where DuckDB's ``Conversion Error`` came from: the file, 1-based row and column of
     the first cell holding the value it names (``12,50`` in a revenue column written with
@@ -127,24 +131,19 @@ def locate_bad_value(message: str, files: Mapping[str, tuple[str, str]]) -> BadV
     connection = duckdb.connect()
     try:
         connection.execute("SET preserve_insertion_order = true")
-        for path, file_format in files.values():
-            reader = "read_parquet" if file_format == "parquet" else "read_csv"
-            literal = "'" + path.replace("'", "''") + "'"
-            described = connection.execute(
-                f"SELECT column_name FROM (DESCRIBE SELECT * FROM {reader}({literal}))"
-            ).fetchall()
-            names = [str(name) for (name,) in described]
-            candidates = [column] if column in names else names
-            for name in candidates:
-                quoted = '"' + name.replace('"', '""') + '"'
+        for table, (path, file_format) in files.items():
+            names = read_file_header(path, file_format).columns
+            for name in [column] if column in names else names:
                 found = connection.execute(
                     f"SELECT row FROM (SELECT row_number() OVER () AS row, "
-                    f"CAST({quoted} AS VARCHAR) AS cell FROM {reader}({literal})) "
-                    "WHERE cell = ? ORDER BY row LIMIT 1",
+                    f"CAST({quote_identifier(name)} AS VARCHAR) AS cell "
+                    f"FROM {_reader(path, file_format)}) WHERE cell = ? ORDER BY row LIMIT 1",
                     [value],
                 ).fetchall()
                 if found:
-                    return BadValue(path, name, value, match.group("type"), int(found[0][0]))
+                    return BadValue(
+                        table, path, file_format, name, value, match.group("type"), found[0][0]
+                    )
     except duckdb.Error:
         return None
     finally:
@@ -163,15 +162,14 @@ def text_timestamp_problem(path: str, file_format: str, column: str, table: str)
         return None
     if header.types[header.columns.index(column)] != "VARCHAR":
         return None
-    reader = "read_parquet" if file_format == "parquet" else "read_csv"
-    literal = "'" + path.replace("'", "''") + "'"
-    quoted = '"' + column.replace('"', '""') + '"'
+    quoted = quote_identifier(column)
     connection = duckdb.connect()
     try:
         connection.execute("SET preserve_insertion_order = true")
         sample = connection.execute(
             f"SELECT cell, row, TRY_CAST(cell AS TIMESTAMPTZ) IS NULL AS bad FROM "
-            f"(SELECT {quoted} AS cell, row_number() OVER () AS row FROM {reader}({literal})) "
+            f"(SELECT {quoted} AS cell, row_number() OVER () AS row "
+            f"FROM {_reader(path, file_format)}) "
             "WHERE cell IS NOT NULL ORDER BY bad DESC, row LIMIT 1"
         ).fetchall()
     except duckdb.Error:

@@ -246,9 +246,8 @@ def _located(error: StoreError, source: SourceTables) -> StoreError:
     bad = locate_bad_value(str(error), files)
     if bad is None:
         return error
-    table = next(name for name, (path, _) in files.items() if path == bad.path)
     return StoreError(
-        f"{bad.describe(table)} (DuckDB: {_first_line(str(error))}); {bad.hint}, or load "
+        f"{bad.describe()} (DuckDB: {_first_line(str(error))}); {bad.hint}, or load "
         "the files with 'upsell-ab ingest', which lists every bad row"
     )
 
