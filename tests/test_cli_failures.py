@@ -97,21 +97,33 @@ def test_interrupt_is_130() -> None:
     assert code == 130 and lines == ["upsell-ab probe: interrupted"]
 
 
-def test_validate_explain_accepts_a_files_spec(tmp_path: Path) -> None:
-    shutil.copy(REPO / "experiments" / "metrics.yaml", tmp_path / "metrics.yaml")
+def _files_spec(folder: Path, exposures: str, events: str) -> Path:
+    """cake_wording with a ``files`` source at the given paths, beside metrics.yaml."""
+    shutil.copy(REPO / "experiments" / "metrics.yaml", folder / "metrics.yaml")
     spec = (REPO / "experiments" / "cake_wording.yaml").read_text(encoding="utf-8")
     files = (
-        "data:\n  kind: files\n  exposures: {path: data/x.parquet}\n"
-        "  events: {path: data/e.parquet}\n  exposure_columns: {attributes: [channel]}\n"
+        f"data:\n  kind: files\n  exposures: {{path: {exposures}}}\n"
+        f"  events: {{path: {events}}}\n  exposure_columns: {{attributes: [channel]}}\n"
     )
-    (tmp_path / "files.yaml").write_text(re.sub(r"data:\n(  .*\n)+", files, spec), "utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", "validate", "--explain", str(tmp_path)],
+    path = folder / "files.yaml"
+    path.write_text(re.sub(r"data:\n(  .*\n)+", files, spec), "utf-8")
+    return path
+
+
+def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "upsell_ab.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        cwd=folder,
     )
+
+
+def test_validate_explain_accepts_a_files_spec(tmp_path: Path) -> None:
+    _files_spec(tmp_path, "data/x.parquet", "data/e.parquet")
+    done = _cli(tmp_path, "validate", "--explain", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -129,13 +141,7 @@ def test_plan_refuses_non_finite_daily_units(value: str) -> None:
 def _analyze_files(tmp_path: Path, bad_event_line: str) -> subprocess.CompletedProcess[str]:
     """cake_wording on CSV files read in place: 40 customers (numeric ids), one event
     each, the event on data row 7 (line 8) replaced by ``bad_event_line``."""
-    shutil.copy(REPO / "experiments" / "metrics.yaml", tmp_path / "metrics.yaml")
-    spec = (REPO / "experiments" / "cake_wording.yaml").read_text(encoding="utf-8")
-    files = (
-        "data:\n  kind: files\n  exposures: {path: x.csv}\n  events: {path: e.csv}\n"
-        "  exposure_columns: {attributes: [channel]}\n"
-    )
-    (tmp_path / "files.yaml").write_text(re.sub(r"data:\n(  .*\n)+", files, spec), "utf-8")
+    spec = _files_spec(tmp_path, "x.csv", "e.csv")
     exposures = ["experiment,variant,unit_id,timestamp,channel"]
     events = ["unit_id,timestamp,event_type,value,discount,quantity,event_id"]
     for i in range(40):
@@ -145,14 +151,7 @@ def _analyze_files(tmp_path: Path, bad_event_line: str) -> subprocess.CompletedP
     events[7] = bad_event_line
     (tmp_path / "x.csv").write_text("\n".join(exposures) + "\n", "utf-8")
     (tmp_path / "e.csv").write_text("\n".join(events) + "\n", "utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", str(tmp_path / "files.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
-    )
+    return _cli(tmp_path, "analyze", str(spec))
 
 
 def test_a_decimal_comma_in_files_read_in_place_is_located(tmp_path: Path) -> None:
@@ -190,13 +189,6 @@ def test_an_events_file_with_only_a_header_says_so(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr  # the set-up itself analyses
     header = (tmp_path / "e.csv").read_text("utf-8").splitlines()[0]
     (tmp_path / "e.csv").write_text(header + "\n", "utf-8")
-    again = subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", str(tmp_path / "files.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
-    )
+    again = _cli(tmp_path, "analyze", str(tmp_path / "files.yaml"))
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert "the events file 'e.csv' has no data rows" in again.stderr, again.stderr
