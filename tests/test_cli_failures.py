@@ -192,3 +192,53 @@ def test_an_events_file_with_only_a_header_says_so(tmp_path: Path) -> None:
     again = _cli(tmp_path, "analyze", str(tmp_path / "files.yaml"))
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert "the events file 'e.csv' has no data rows" in again.stderr, again.stderr
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "nan"])
+def test_a_non_finite_amount_in_files_read_in_place_is_refused(tmp_path: Path, cell: str) -> None:
+    """DuckDB reads 'inf' and 'nan' as numbers; a percentile cap used to turn them into the
+    cap silently (revenue_per_customer caps at the 99th percentile). The analysis refuses,
+    naming the file, the column and how many events."""
+    done = _analyze_files(tmp_path, f"1006,2026-03-03 10:05:00,upsell_purchase,{cell},0,1,e6")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "not a finite number" in done.stderr, done.stderr
+    assert "the events file 'e.csv': 1 in column 'value'" in done.stderr
+
+
+def test_an_empty_amount_is_not_refused(tmp_path: Path) -> None:
+    """The refusal is for inf/NaN only: an empty cell is a missing amount (counted as 0)."""
+    done = _analyze_files(tmp_path, "1006,2026-03-03 10:05:00,upsell_purchase,,0,1,e6")
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_missing_column_in_files_read_in_place_is_a_located_spec_problem(
+    tmp_path: Path,
+) -> None:
+    """An export without a 'discount' column: DuckDB's 'Referenced column not found' used
+    to reach the user; the analysis reports what validate reports (file, line, field)."""
+    done = _analyze_files(tmp_path, "1006,2026-03-03 10:05:00,upsell_purchase,486.5,0,1,e6")
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "e.csv").read_text("utf-8").splitlines()
+    cut = [",".join(c for k, c in enumerate(line.split(",")) if k != 4) for line in lines]
+    (tmp_path / "e.csv").write_text("\n".join(cut) + "\n", "utf-8")
+    again = _cli(tmp_path, "analyze", "files.yaml")
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "Binder Error" not in again.stderr, again.stderr
+    assert re.search(r"files\.yaml:\d+:\d+: data\.event_columns\.discount: the events file "
+                     r"'e\.csv' has no column 'discount'", again.stderr), again.stderr  # fmt: skip
+    assert "'discount: null'" in again.stderr
+
+
+def test_a_missing_file_names_where_it_was_looked_for(tmp_path: Path) -> None:
+    """Relative paths are read from the folder the command runs in: run from elsewhere
+    and the analysis says which path it tried and why, located in the spec."""
+    done = _analyze_files(tmp_path, "1006,2026-03-03 10:05:00,upsell_purchase,486.5,0,1,e6")
+    assert done.returncode == 0, done.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = _cli(elsewhere, "analyze", str(tmp_path / "files.yaml"))
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "No files found" not in again.stderr, again.stderr
+    assert "data.exposures.path: no exposures file matches 'x.csv'" in again.stderr
+    assert str(elsewhere / "x.csv") in again.stderr
+    assert "not the spec's folder" in again.stderr

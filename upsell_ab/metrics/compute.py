@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upsell_ab.errors import StoreError
+from upsell_ab.errors import SpecError, StoreError, UpsellAbError
 from upsell_ab.events.engines import (
     Dialect,
     DuckDBEngine,
@@ -155,7 +155,13 @@ def compute_experiment_data(
     from dataclasses import replace
 
     from upsell_ab.metrics.sql import QueryBuilder
-    from upsell_ab.metrics.sql_exact import FALLBACK_NOTE, FINEST, is_exact_failure, too_fine
+    from upsell_ab.metrics.sql_exact import (
+        FALLBACK_NOTE,
+        FINEST,
+        is_exact_failure,
+        not_finite_counts,
+        too_fine,
+    )
 
     if not allocation and resolved.experiment.allocation.is_bandit:
         allocation = recorded_windows(resolved, store if connection is None else None)
@@ -187,6 +193,8 @@ def compute_experiment_data(
             if fine is not None:
                 reason = f"non-zero '{fine}' values below {FINEST:g}"
         except StoreError as error:
+            # inf/NaN amounts: say so, rather than the engine's overflow or a slow re-run
+            _refuse_not_finite(_not_finite_in_source(plan, builder, engine), plan.source)
             if not builder.exact or not is_exact_failure(str(error)):
                 raise
             reason = _first_line(str(error))
@@ -200,6 +208,7 @@ def compute_experiment_data(
                 engine.single_thread()
             rows = engine.execute(builder.build().sql(dialect=engine.dialect))
             notes = (FALLBACK_NOTE.format(reason=reason),)
+        _refuse_not_finite(not_finite_counts(rows, builder.output_columns), plan.source)
         quantile_rows = _quantile_rows(plan, engine)
         weights = {v.id: v.weight for v in resolved.experiment.variants}
         data = assemble(plan, builder.output_columns, canonical_order(rows), weights)
@@ -207,7 +216,7 @@ def compute_experiment_data(
             plan, builder, engine, data, shared=(shared, path) if shared is not None else None
         )
     except StoreError as error:
-        raise _located(error, plan.source) from error
+        raise _located(error, plan.source, resolved.source_file) from error
     finally:
         if shared is None:
             engine.close()
@@ -218,12 +227,72 @@ def compute_experiment_data(
     return with_quantiles(plan, data, canonical_order(quantile_rows))
 
 
-def _located(error: StoreError, source: SourceTables) -> StoreError:
-    """A conversion failure in files read in place, with the file, row and column of the
-    cell and how to fix it (DuckDB names the value and column, not where it is); any
-    other error unchanged."""
+def _not_finite_in_source(plan: QueryPlan, builder: Any, engine: QueryEngine) -> dict[str, int]:
+    """After a failed query: the rows whose summed amounts are inf or NaN, per canonical
+    column (:mod:`upsell_ab.metrics.sql_values`); empty when none, or when this check
+    fails too (the original error then stands)."""
+    from upsell_ab.metrics.sql_exact import CANONICAL
+    from upsell_ab.metrics.sql_values import not_finite_sql
+
+    columns = tuple(CANONICAL[alias] for alias in builder.summed)
+    if not columns:
+        return {}
+    types = tuple(sorted({ch.event for _, ch in builder.channels}))
+    try:
+        (row,) = engine.execute(not_finite_sql(plan, columns, types, engine.dialect))
+    except StoreError:
+        return {}
+    return {column: int(n) for column, n in zip(columns, row, strict=True) if n}
+
+
+def _refuse_not_finite(counts: dict[str, int], source: SourceTables) -> None:
+    """inf or NaN in a column the metrics add makes every sum, mean and test over it
+    meaningless (a percentile cap would silently turn it into the cap): refuse, naming
+    the column, how many events, where they are and how to fix it (ingest refuses them
+    row by row too)."""
+    if not counts:
+        return
+    events = source.events
+    where = (
+        f"the events file {events.path!r}"
+        if events.path is not None
+        else f"the events table {events.table or 'events'!r}"
+    )
+    parts = []
+    for canonical, count in sorted(counts.items()):
+        column = events.column(canonical)
+        name = column if isinstance(column, str) else canonical
+        parts.append(f"{count:,} in column '{name}'")
+    raise StoreError(
+        f"events with a value that is not a finite number (inf, -inf or NaN) in {where}: "
+        f"{', '.join(parts)}; sums, means and tests over them would be meaningless. Fix "
+        "or drop those rows at the source (a missing amount is NULL, not NaN), or load "
+        "the data with 'upsell-ab ingest', which lists every such row"
+    )
+
+
+_MISSING_INPUT = ("No files found that match the pattern", "Referenced column")
+"""DuckDB's words for a files source whose path matches nothing or whose file lacks a
+column the spec maps (or leaves at its default)."""
+
+
+def _located(
+    error: StoreError, source: SourceTables, spec_file: Path | None = None
+) -> UpsellAbError:
+    """A failure on files read in place, located: a missing file or column as the spec
+    problems ``validate`` reports (file, line, field, did-you-mean), a conversion failure
+    with the file, row and column of the cell and how to fix it (DuckDB names the value
+    and column, not where it is); any other error unchanged."""
     if source.kind is not SourceKind.files:
         return error
+    if spec_file is not None and any(words in str(error) for words in _MISSING_INPUT):
+        from upsell_ab.spec.load import parse_file
+        from upsell_ab.spec.models import Experiment
+        from upsell_ab.spec.source_files import source_file_problems
+
+        problems = source_file_problems(parse_file(spec_file, Experiment), require_files=True)
+        if problems:
+            return SpecError(problems)
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
     relations = (("exposures", source.exposures), ("events", source.events))

@@ -72,6 +72,7 @@ from upsell_ab.metrics.sql_exact import (
     exact_sum,
     exact_sum_if,
     finest,
+    not_finite,
     with_bounds,
 )
 from upsell_ab.metrics.sql_frames import frame_ctes, framed, scale, shift, to_frame
@@ -382,6 +383,12 @@ class QueryBuilder:
                 columns.append(
                     finest(fresh.copy(), qcol(column, "e")).as_(id_(f"fine_{column}"), copy=False)
                 )
+        for column in self.summed:
+            columns.append(
+                count_where(exp.and_(fresh.copy(), not_finite(qcol(column, "e")), copy=False)).as_(
+                    id_(f"bad_{column}"), copy=False
+                )
+            )
         for k, (event, column) in enumerate(self.measured):
             of_type = exp.and_(
                 fresh.copy(),
@@ -696,6 +703,12 @@ class QueryBuilder:
             )
         if self.dedup:
             branches.append(self.row("dups", n=qcol("dups")).from_(id_("totals"), copy=False))
+        for column in self.summed:
+            branches.append(
+                self.row("nonfinite", seg_value=string(column), n=qcol(f"bad_{column}")).from_(
+                    id_("totals"), copy=False
+                )
+            )
         if self.exact:
             for column in self.summed:
                 branches.append(

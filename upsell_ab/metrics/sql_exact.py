@@ -101,6 +101,26 @@ def finest(condition: exp.Expr, column: exp.Expr) -> exp.Expr:
     return exp.Min(this=exp.Case(ifs=[exp.If(this=nonzero, true=exp.Abs(this=column.copy()))]))
 
 
+LARGEST_DOUBLE = 1.7976931348623157e308
+
+
+def not_finite(column: exp.Expr) -> exp.Expr:
+    """``|column| > largest double``: true for +-inf and NaN in DuckDB, PostgreSQL and
+    Spark SQL alike (all three order NaN above every number), NULL for NULL."""
+    return exp.GT(this=exp.Abs(this=column), expression=num(LARGEST_DOUBLE))
+
+
+def not_finite_counts(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> dict[str, int]:
+    """Event column (``value``, ``discount``, ``quantity``) -> how many of the counted
+    events hold inf or NaN in it (from the query's ``nonfinite`` rows; zeros left out)."""
+    index = {name: i for i, name in enumerate(columns)}
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row[index["kind"]] == "nonfinite" and row[index["n"]]:
+            counts[CANONICAL[str(row[index["seg_value"]])]] = int(row[index["n"]])
+    return counts
+
+
 def too_fine(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> str | None:
     """The event column (``value``, ``discount``, ``quantity``) whose smallest non-zero
     value is below :data:`FINEST` (from the query's ``fine`` rows), or None when the

@@ -142,6 +142,7 @@ Kind = Literal[
     "frame",
     "period",
     "fine",
+    "nonfinite",
     "slot",
 ]
 

@@ -84,8 +84,10 @@ def _wanted(experiment: Experiment) -> Iterable[tuple[str, str, tuple[str | int,
             yield "events", name, ("data", "event_columns", field), canonical
 
 
-def source_file_problems(parsed: Parsed) -> list[Problem]:
-    """Located problems for columns a valid ``files`` spec maps but its files lack."""
+def source_file_problems(parsed: Parsed, *, require_files: bool = False) -> list[Problem]:
+    """Located problems for columns a valid ``files`` spec maps but its files lack.
+    ``require_files`` (an analysis, which must read them): a path that matches no file is
+    a problem too, naming the folder relative paths are read from."""
     experiment = parsed.model
     if not isinstance(experiment, Experiment) or experiment.data.kind is not SourceKind.files:
         return []
@@ -123,6 +125,8 @@ def source_file_problems(parsed: Parsed) -> list[Problem]:
             )
         elif not header.missing:
             headers[table_name] = dict(zip(header.columns, header.types, strict=True))
+        elif require_files:
+            problems.append(_missing_file(parsed, table_name, table.path))
     wanted = list(_wanted(experiment))
     used = {name for _, name, _, _ in wanted}
     for table_name, name, path, canonical in wanted:
@@ -157,6 +161,28 @@ def source_file_problems(parsed: Parsed) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _missing_file(parsed: Parsed, table_name: str, path: str) -> Problem:
+    """No file at ``path``: where it was looked for (relative paths are read from the
+    folder the command runs in, not the spec's folder) and how to fix it."""
+    import os
+    from pathlib import Path
+
+    message = f"no {table_name} file matches {path!r}"
+    if not Path(path).is_absolute():
+        message += (
+            f": looked for {str(Path(os.getcwd()) / path)!r} (relative paths are read from "
+            "the folder upsell-ab runs in, not the spec's folder)"
+        )
+    return problem_at(
+        parsed.document,
+        str(parsed.path),
+        ("data", table_name, "path"),
+        message,
+        "run upsell-ab from the folder the path is relative to, or give an absolute path",
+        "not_found",
+    )
 
 
 def _is_time(kind: str) -> bool:
