@@ -317,3 +317,23 @@ def test_plots_are_matplotlib_figures(result_and_cli: tuple[Any, dict[str, str]]
     assert buffer.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="forest"):
         result.plot("pie")
+
+
+def test_assign_many_without_the_targeting_attribute_warns() -> None:
+    """cake_wording targets on 'channel': ids alone fail the targeting for every unit
+    (None, as GrowthBook does for a missing attribute). The call says why instead of
+    returning a silent column of None; with the attribute it is quiet."""
+    import warnings
+
+    import pandas as pd
+
+    exp = upsell_ab.load(SPEC)
+    ids = [f"c-{i}" for i in range(50)]
+    with pytest.warns(UserWarning, match=r"50 of 50 units failed the targeting .*'channel'"):
+        got = exp.assign_many(ids)
+    assert all(v is None for v in got)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        arms = exp.assign_many(ids, pd.DataFrame({"channel": ["app"] * 50}))
+    assert {"generic", "pairing"} == set(arms)
+    assert list(arms) == [exp.assign(i, {"channel": "app"}).variant for i in ids]

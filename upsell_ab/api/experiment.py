@@ -145,7 +145,18 @@ class Experiment:
             True
         """
         self._not_switchback("assign_many")
-        return self._assigner.assign_many(unit_ids, attributes)
+        absent = sorted(
+            {
+                condition.attribute
+                for condition in self.spec.population.targeting
+                if attributes is None or condition.attribute not in attributes.columns
+            }
+        )
+        if not absent:
+            return self._assigner.assign_many(unit_ids, attributes)
+        bulk = self._assigner.assign_many_with_reasons(unit_ids, attributes)
+        _warn_absent_targeting(absent, bulk.reason_names())
+        return bulk.variants
 
     def assign_at(self, at: datetime) -> Assignment:
         """Switchback specs (``randomization.unit: time_slot``): the arm of the time slot
@@ -371,3 +382,22 @@ def sorted_problems(problems: Sequence[Problem]) -> list[Problem]:
     from upsell_ab.spec.locate import sorted_unique
 
     return sorted_unique(problems)
+
+
+def _warn_absent_targeting(absent: list[str], reasons: Any) -> None:
+    """A targeting attribute with no column in ``attributes`` is missing for every unit:
+    the units then fail the targeting and come back None, which looks like an assignment
+    that silently did nothing (a script's first call is often ``assign_many(ids)``)."""
+    import warnings
+
+    failed = int((reasons == "targeting").sum())
+    if failed == 0:
+        return
+    names = ", ".join(repr(name) for name in absent)
+    warnings.warn(
+        f"assign_many: {failed:,} of {len(reasons):,} units failed the targeting because "
+        f"attributes has no column {names}; they are outside the experiment (None). Pass "
+        "their attributes: assign_many(ids, attributes=DataFrame with one row per id)",
+        UserWarning,
+        stacklevel=3,
+    )
