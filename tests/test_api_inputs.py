@@ -24,7 +24,7 @@ import yaml
 
 import upsell_ab
 from upsell_ab.cli.main import main
-from upsell_ab.errors import InputError
+from upsell_ab.errors import InputError, StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "experiments" / "cake_wording.yaml"
@@ -301,6 +301,34 @@ def test_bad_inputs_are_one_clear_error(shop: dict[str, Any], tmp_path: Path) ->
         experiment.analyze(exposures=tmp_path / "nope.parquet", events=shop["events"])
     with pytest.raises(InputError, match="cannot read the summary"):
         experiment.analyze(tmp_path / "missing.csv")
+
+
+def test_bad_cells_in_dataframes_are_named_in_the_callers_words(shop: dict[str, Any]) -> None:
+    """A currency sign in one amount: DuckDB names the value and column only; the error
+    names the DataFrame, the row and its index label. An inf amount: refused, naming
+    "the events DataFrame" (not the table name registered for the query)."""
+    import numpy as np
+
+    experiment, events = shop["experiment"], shop["events"].copy()
+    labelled = events.set_axis([f"r{i}" for i in range(len(events))])
+    labelled["value"] = labelled["value"].astype(object)
+    labelled.iloc[5, labelled.columns.get_loc("value")] = "¥1,200"
+    with pytest.raises(InputError) as error:
+        experiment.analyze(exposures=shop["exposures"], events=labelled)
+    message = str(error.value)
+    assert "the events DataFrame, row 5 (index 'r5'), column 'value'" in message, message
+    assert "'¥1,200' is not a number" in message
+    # a whole column of text (pandas' str dtype, not object): the first row is named
+    priced = events.assign(value=events["value"].map(lambda v: f"¥{v:,.0f}"))
+    with pytest.raises(InputError, match=r"the events DataFrame, row 0 \(index 0\), column "):
+        experiment.analyze(exposures=shop["exposures"], events=priced)
+    infinite = events.copy()
+    infinite.iloc[7, infinite.columns.get_loc("value")] = np.inf
+    with pytest.raises(StoreError) as refused:
+        experiment.analyze(exposures=shop["exposures"], events=infinite)
+    text = str(refused.value)
+    assert "not a finite number" in text and "in the events DataFrame: 1 in column" in text
+    assert "upsell_ab_events_" not in text
 
 
 def test_a_summary_file_is_recognised_by_content_not_extension(

@@ -18,12 +18,13 @@ PostgreSQL table give the same numbers:
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upsell_ab.errors import InputError, Location, Problem
+from upsell_ab.errors import InputError, Location, Problem, StoreError
 
 if TYPE_CHECKING:
     from upsell_ab.events.engines import QueryEngine
@@ -277,11 +278,60 @@ def _from_pair(
         local = dataclasses.replace(
             resolved, experiment=resolved.experiment.model_copy(update={"data": source})
         )
-        return compute_experiment_data(
-            local, connection=_Borrowed(registered.engine), segments=segments, daily=daily
-        )
+        try:
+            return compute_experiment_data(
+                local, connection=_Borrowed(registered.engine), segments=segments, daily=daily
+            )
+        except StoreError as error:
+            raise _frame_located(error, pair, registered.tables) from error
     finally:
         registered.close()
+
+
+_CONVERSION = re.compile(
+    r"Could not convert string '(?P<value>.*?)' to (?P<type>\w+)"
+    r"(?: when casting from source column (?P<column>\S+))?"
+)
+
+
+def _frame_located(error: StoreError, pair: tuple[Any, Any], tables: dict[str, Table]) -> Any:
+    """A failure on frames in the caller's words: "the events DataFrame" for the table
+    name registered for one query, and a cell DuckDB could not convert located by row
+    and index label (DuckDB names the value and the column only)."""
+    text = str(error)
+    for side, table in tables.items():
+        if table.table is not None:
+            text = text.replace(f"table {table.table!r}", "DataFrame")
+    match = _CONVERSION.search(text)
+    if match is None:
+        return StoreError(text) if text != str(error) else error
+    named = match["column"].strip('"') if match["column"] else None
+    for side, frame in zip(("exposures", "events"), pair, strict=True):
+        if not _is_frame(frame):
+            continue
+        # DuckDB names the column when the query casts it, not when the frame scan does
+        candidates = [named] if named in frame.columns else [] if named else list(frame.columns)
+        found = [
+            (column, hits)
+            for column in candidates
+            if frame[column].dtype.kind not in "biufcmM"  # text (object or str dtype)
+            and len(hits := (frame[column].astype(str) == match["value"]).to_numpy().nonzero()[0])
+        ]
+        if not found:
+            continue
+        column, hits = found[0]
+        row = int(hits[0])
+        label = frame.index[row]
+        label = label.item() if hasattr(label, "item") else label  # numpy scalar -> Python
+        kind = "a number" if match["type"] in ("DOUBLE", "FLOAT", "DECIMAL") else match["type"]
+        return _problem(
+            f"the {side} DataFrame, row {row} (index {label!r}), column "
+            f"{column!r}: {match['value']!r} is not {kind}",
+            f"convert the column first, e.g. pd.to_numeric({side}[{column!r}]) after "
+            "removing currency signs and thousands separators",
+            field=side,
+        )
+    return error
 
 
 class _Borrowed:
