@@ -299,7 +299,7 @@ def _frame_located(error: StoreError, pair: tuple[Any, Any], tables: dict[str, T
     name registered for one query, and a cell DuckDB could not convert located by row
     and index label (DuckDB names the value and the column only)."""
     text = str(error)
-    for side, table in tables.items():
+    for table in tables.values():
         if table.table is not None:
             text = text.replace(f"table {table.table!r}", "DataFrame")
     match = _CONVERSION.search(text)
