@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from upsell_ab.cli import preload
 from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 from upsell_ab.cli.run_output import (
     add_output_arguments,
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from upsell_ab.api import load
 
     experiment = load(args.spec)
+    preload.start()  # SciPy's import overlaps the query (the analysis needs it after)
     data: Any = args.summary or args.store
     if args.map:
         from upsell_ab.metrics.summary_csv import read_summary

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from upsell_ab.cli import preload
 from upsell_ab.cli.exit_codes import ExitCode
 from upsell_ab.cli.memory_option import add_memory_argument, apply_memory_argument
 from upsell_ab.cli.run_output import (
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from upsell_ab.workflow import collect_running, data_failure
 
     found = collect_running(args.paths)
+    if found.running:
+        preload.start()  # SciPy's import overlaps the first query (the analysis needs it after)
     if found.files == 0:
         print(
             f"upsell-ab report: error: no experiment spec (*.yaml) under {' '.join(args.paths)}: "

@@ -219,7 +219,7 @@ def orphans_elsewhere_all_sql(
         .from_(_relation(events, "duckdb").as_("e"), copy=False)
         .join(per_unit.subquery("x", copy=False), on=joined, copy=False)
     )
-    return query.sql(dialect="duckdb")
+    return query.sql(dialect="duckdb", copy=False)  # built for this text only
 
 
 def _qualified(relation: Relation, canonical: str) -> exp.Expr:

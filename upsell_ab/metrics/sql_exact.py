@@ -48,7 +48,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from upsell_ab.metrics.sql_layout import id_, num, qcol
+from upsell_ab.metrics.sql_layout import cast, id_, num, qcol
 
 EVENT_BITS = 60
 """Fractional bits of the per-unit event sums (128-bit integers of 2^-60)."""
@@ -83,13 +83,13 @@ EXACT_FAILURES = ("Conversion Error", "Out of Range Error", "Overflow")
 def fixed_value(value: exp.Expr) -> exp.Expr:
     """An event's summand in units of 2^-60 as a HUGEINT (exactly summable)."""
     scaled = exp.Mul(this=exp.Paren(this=value), expression=num(EVENT_SCALE))
-    return exp.cast(scaled, "HUGEINT", copy=False)
+    return cast(scaled, "HUGEINT")
 
 
 def exact_sum_if(condition: exp.Expr, value: exp.Expr) -> exp.Expr:
     """``SUM(CASE WHEN condition THEN fixed(value) ELSE 0 END)``: an exact per-unit sum
     (in units of 2^-60; :func:`as_double` reads it back)."""
-    zero = exp.cast(exp.Literal.number(0), "HUGEINT", copy=False)
+    zero = cast(exp.Literal.number(0), "HUGEINT")
     return exp.Sum(
         this=exp.Case(ifs=[exp.If(this=condition, true=fixed_value(value))], default=zero)
     )
@@ -138,7 +138,7 @@ def too_fine(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> str | Non
 def as_double(value: exp.Expr) -> exp.Expr:
     """An exact fixed-point sum back as DOUBLE: the integer rounded once to DOUBLE, then
     divided by 2^60 (exact), so the same on every run."""
-    return exp.Div(this=exp.cast(value, "DOUBLE", copy=False), expression=num(EVENT_SCALE))
+    return exp.Div(this=cast(value, "DOUBLE"), expression=num(EVENT_SCALE))
 
 
 def quantum_column(name: str) -> str:
@@ -180,8 +180,8 @@ def exact_sum(term: exp.Expr, name: str, *, increments: bool = False) -> exp.Exp
     HUGEINT."""
     q = qcol(quantum_column(name), BOUNDS)
     integer = "HUGEINT" if increments else "BIGINT"
-    units = exp.cast(exp.Div(this=exp.Paren(this=term), expression=q), integer, copy=False)
-    total = exp.cast(exp.Sum(this=units), "DOUBLE", copy=False)
+    units = cast(exp.Div(this=exp.Paren(this=term), expression=q), integer)
+    total = cast(exp.Sum(this=units), "DOUBLE")
     return exp.Mul(this=total, expression=exp.Min(this=q.copy()))
 
 

@@ -1,0 +1,83 @@
+"""Guards for the costs outside the query (issue 17, stop 23): the parsed SQL types are
+never shared between nodes, rendering without SQLGlot's copy gives the same text, and
+SciPy's background import is the only thread and import the CLI adds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlglot import exp
+
+from upsell_ab.metrics.sql_layout import cast, num
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("type_name", ["DOUBLE", "HUGEINT", "BIGINT", "VARCHAR", "DATE"])
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+def test_cast_renders_as_sqlglots_own_cast(type_name: str, dialect: str) -> None:
+    ours = cast(exp.column("x"), type_name)
+    theirs = exp.cast(exp.column("x"), type_name)
+    assert ours == theirs
+    assert ours.sql(dialect=dialect) == theirs.sql(dialect=dialect)
+
+
+def test_cast_type_nodes_are_never_shared() -> None:
+    first = cast(exp.column("a"), "DOUBLE")
+    second = cast(exp.column("b"), "DOUBLE")
+    assert isinstance(first, exp.Cast) and isinstance(second, exp.Cast)
+    assert first.to is not second.to
+    assert first.to.parent is first and second.to.parent is second
+    # mutating one cast's type (as a SQLGlot transform may) leaves every later cast alone
+    first.to.set("this", exp.DataType.Type.INT)
+    assert first.sql() == "CAST(a AS INT)"
+    assert second.sql() == "CAST(b AS DOUBLE)"
+    assert cast(exp.column("c"), "DOUBLE").sql() == "CAST(c AS DOUBLE)"
+
+
+def test_cast_keeps_sqlglots_no_recast_rule() -> None:
+    """A value already cast to the type is not cast twice (as ``exp.cast`` does)."""
+    inner = num(1.5)
+    assert cast(inner, "DOUBLE") is inner
+    assert cast(inner, "DOUBLE").sql() == "CAST(1.5 AS DOUBLE)"
+
+
+def test_rendering_without_copy_gives_the_same_text() -> None:
+    """``compute``'s ``_sql`` renders the tree in place; SQLGlot's default copies first.
+    Two builds of the same plan, one rendered each way, must give the same text, and a
+    third build after the in-place rendering too (no node shared across builds)."""
+    from upsell_ab.metrics.compute import _sql, build_plan
+    from upsell_ab.metrics.sql import QueryBuilder
+    from upsell_ab.spec.load import load_experiment
+
+    specs = sorted(p for p in (ROOT / "experiments").glob("*.yaml") if p.name != "metrics.yaml")
+    assert len(specs) >= 5
+    for path in specs:
+        resolved = load_experiment(path)
+        for dialect in ("duckdb", "postgres", "spark"):
+            for daily in (False, True):
+                plan = build_plan(resolved, daily=daily, segments=daily)
+                copied = QueryBuilder(plan, dialect).build().sql(dialect=dialect)
+                assert _sql(QueryBuilder(plan, dialect)) == copied
+                assert _sql(QueryBuilder(plan, dialect)) == copied
+
+
+def test_preload_imports_scipy_special_in_a_thread() -> None:
+    code = (
+        "import sys, threading\n"
+        "from upsell_ab.cli import preload\n"
+        "assert 'scipy' not in sys.modules\n"
+        "thread = preload.start()\n"
+        "assert thread is not None and not thread.daemon\n"
+        "thread.join()\n"
+        "assert 'scipy.special' in sys.modules\n"
+        "assert preload.start() is None\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "ok"
