@@ -42,7 +42,9 @@ from upsell_ab.spec.models import DecisionRule, Direction, MarginKind, MetricDef
 from upsell_ab.stats.results import Comparison, ExperimentAnalysis, MetricResult, Status
 
 if TYPE_CHECKING:
-    from upsell_ab.metrics.aggregates import ExperimentData
+    from collections.abc import Sequence
+
+    from upsell_ab.metrics.aggregates import ExperimentData, ExposureId
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 
@@ -91,7 +93,8 @@ def _decide(
             f"Waiting for data: no unit of {experiment.id} has been exposed yet "
             "(a new experiment, or the store holds no exposures for it)."
         )
-        return Outcome(Action.waiting_for_data, None, [reason], metric=name)
+        why = _why_nobody(experiment.id, data.exposure_ids) if data is not None else []
+        return Outcome(Action.waiting_for_data, None, [reason, *why], metric=name)
     # Guardrails are judged on every experiment with data, also an invalid one: harm
     # measured on broken assignment is still harm, and CI must be able to fail on it.
     checks = guardrail_checks(resolved, analysis)
@@ -486,3 +489,35 @@ def guardrail_checks(
                 )
                 checks.append(GuardrailCheck(name, variant, False, False, sentence))
     return checks
+
+
+def _why_nobody(experiment_id: str, ids: Sequence[ExposureId]) -> list[str]:
+    """What the exposures hold when none is this experiment's: its rows without a
+    variant, an id spelled otherwise (case, blanks, '-' for '_'), or other experiments
+    only. Empty when the exposures are empty (a new experiment: nothing to explain)."""
+    from upsell_ab.stats.analysis import variant_lookalikes
+
+    found: list[str] = []
+    own = next((i for i in ids if i.experiment == experiment_id), None)
+    if own is not None and own.with_variant < own.rows:
+        found.append(
+            f"The exposures hold {own.rows - own.with_variant:,} rows of {experiment_id} "
+            "without a variant (NULL): they cannot count. The app, or assign_many without "
+            "the targeting attributes, recorded no variant; log the variant each unit saw."
+        )
+    named = [i.experiment for i in ids if i.experiment is not None]
+    rows = {i.experiment: i.rows for i in ids}
+    for other, _ in variant_lookalikes(named, [experiment_id]):
+        found.append(
+            f"The exposures hold {rows[other]:,} rows of experiment '{other}', which looks "
+            f"like '{experiment_id}' but is not equal to it: the id the app logs must be "
+            "the spec's id exactly (or change the spec's id)."
+        )
+    if not found and own is None and named:
+        shown = ", ".join(f"'{e}' ({rows[e]:,} rows)" for e in named[:3])
+        more = f" and {len(named) - 3} more" if len(named) > 3 else ""
+        found.append(
+            f"The exposures hold other experiments only: {shown}{more}. Check the spec's "
+            "id and the source of its exposures (data section)."
+        )
+    return found

@@ -131,3 +131,16 @@ class ExperimentData:
     slots: SlotSplit | None = None
     """Statistics per randomised time slot of a switchback spec (after the burn-in);
     None for a customer-randomised spec or input without slots (a summary CSV)."""
+    exposure_ids: tuple[ExposureId, ...] = ()
+    """Only when no unit was found: the experiment ids the exposures do hold (the most
+    frequent first), so "waiting for data" can say why (an id the app spells otherwise,
+    rows without a variant)."""
+
+
+@dataclass(frozen=True)
+class ExposureId:
+    """One experiment id of the exposures: its rows, and how many of them name a variant."""
+
+    experiment: str | None
+    rows: int
+    with_variant: int

@@ -36,6 +36,7 @@ from upsell_ab.events.sources import SourceTables, source_from_spec
 from upsell_ab.metrics.aggregates import (
     DailyStats,
     ExperimentData,
+    ExposureId,
     MetricData,
     PercentileCap,
     QualitySummary,
@@ -215,6 +216,8 @@ def compute_experiment_data(
         data = _without_other_experiments(
             plan, builder, engine, data, shared=(shared, path) if shared is not None else None
         )
+        if not data.quality.total_units and not data.quality.units_exposed_outside_dates:
+            data = replace(data, exposure_ids=_exposure_ids(plan, engine))
     except StoreError as error:
         raise _located(error, plan.source, resolved.source_file) from error
     finally:
@@ -225,6 +228,20 @@ def compute_experiment_data(
     if quantile_rows is None:
         return data
     return with_quantiles(plan, data, canonical_order(quantile_rows))
+
+
+def _exposure_ids(plan: QueryPlan, engine: QueryEngine) -> tuple[ExposureId, ...]:
+    """Nobody found: the experiment ids the exposures hold (:mod:`.sql_values`); empty
+    when the query fails (the plain "waiting for data" then stands)."""
+    from upsell_ab.metrics.sql_values import exposure_ids_sql
+
+    try:
+        rows = engine.execute(exposure_ids_sql(plan, engine.dialect))
+    except StoreError:
+        return ()
+    return tuple(
+        ExposureId(None if e is None else str(e), int(n), int(named)) for e, n, named in rows
+    )
 
 
 def _not_finite_in_source(plan: QueryPlan, builder: Any, engine: QueryEngine) -> dict[str, int]:

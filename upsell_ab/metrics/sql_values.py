@@ -1,4 +1,7 @@
-"""Which amounts the metrics add are not finite numbers (inf, -inf, NaN) in the source.
+"""Small diagnostic queries, run only after the experiment query failed or found nobody.
+
+``not_finite_sql``: which amounts the metrics add are not finite numbers (inf, -inf,
+NaN) in the source.
 
 The experiment query counts them too (``nonfinite`` rows), but an engine may fail on
 them first: Spark's ANSI mode raises ``ARITHMETIC_OVERFLOW`` while scaling the sums,
@@ -7,6 +10,11 @@ query tells the user what is wrong with the data instead of the engine's overflo
 message, and saves DuckDB the single-threaded floating-point re-run that would only end
 in the same refusal. Counted over every row of the metrics' event types (a repeated
 event id counts each time: it is a count of bad rows, not of events).
+
+``exposure_ids_sql``: when the experiment has no unit at all, which experiment ids the
+exposures do hold, with how many rows and how many of them name a variant: the app may
+log ``cake-wording`` for the spec's ``cake_wording``, or send no variant (a script's
+``assign_many`` without the targeting attributes returns None for everyone).
 """
 
 from __future__ import annotations
@@ -45,5 +53,32 @@ def not_finite_sql(
         exp.select(*counts, copy=False)
         .from_(_relation(events, dialect), copy=False)
         .where(relevant, copy=False)
+    )
+    return query.sql(dialect=dialect)
+
+
+EXPOSURE_IDS_SHOWN = 50
+"""The most frequent experiment ids read back (enough for any look-alike of one id)."""
+
+
+def exposure_ids_sql(plan: QueryPlan, dialect: Dialect) -> str:
+    """Rows (experiment, rows, rows with a variant), the most frequent ids first."""
+    exposures = plan.source.exposures
+    experiment = _source_col(exposures, "experiment")
+    query = (
+        exp.select(
+            experiment.as_(id_("experiment"), copy=False),
+            exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
+            exp.Count(this=_source_col(exposures, "variant")).as_(id_("named"), copy=False),
+            copy=False,
+        )
+        .from_(_relation(exposures, dialect), copy=False)
+        .group_by(experiment.copy(), copy=False)
+        .order_by(
+            exp.Ordered(this=id_("n"), desc=True),
+            exp.Ordered(this=id_("experiment")),
+            copy=False,
+        )
+        .limit(EXPOSURE_IDS_SHOWN, copy=False)
     )
     return query.sql(dialect=dialect)
