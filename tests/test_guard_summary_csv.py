@@ -70,3 +70,51 @@ def test_a_metric_missing_from_the_csv_is_named_as_such(tmp_path: Path) -> None:
     assert experiment["decision"]["action"] == "invalid"
     assert "summary CSV" in reason and "has no rows for it" in reason
     assert "exposures" not in reason
+
+
+def _refused(tmp_path: Path, csv_text: str, capsys: pytest.CaptureFixture[str]) -> str:
+    path = write_spec(tmp_path / "specs", spec("tally", guardrails=[]))
+    summary = tmp_path / "summary.csv"
+    summary.write_text(csv_text, encoding="utf-8")
+    code = main(["analyze", str(path), "--summary", str(summary), "--format", "json"])
+    assert code == 1
+    return capsys.readouterr().err
+
+
+def test_a_day_given_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tallies add up, so a pasted-twice day doubled its customers without a word (one
+    arm 2x: an SRM blamed on the assignment). Both rows are named."""
+    text = (
+        "day,variant,metric,n,sum\n"
+        "2026-03-02,control,upsell_take_rate,400,60\n"
+        "2026-03-02,treatment,upsell_take_rate,410,80\n"
+        "2026-03-03,control,upsell_take_rate,380,55\n"
+        "2026-03-02,control,upsell_take_rate,400,60\n"
+    )
+    err = _refused(tmp_path, text, capsys)
+    assert "row 5" in err and "on 2026-03-02 was already given (row 2)" in err, err
+
+
+def test_a_customer_twice_or_in_two_variants_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "unit_id,variant,metric,value\n"
+        "c1,control,upsell_take_rate,1\n"
+        "c2,treatment,upsell_take_rate,0\n"
+        "c1,treatment,upsell_take_rate,1\n"
+        "c2,treatment,upsell_take_rate,0\n"
+    )
+    err = _refused(tmp_path, text, capsys)
+    assert "customer 'c1' has a value for upsell_take_rate in variant 'control' (row 2)" in err
+    assert "customer 'c2' already has a value for upsell_take_rate (row 3)" in err
+
+
+def test_days_without_a_day_column_still_add_up(tmp_path: Path) -> None:
+    """Identical rows without a day column may be two sessions with the same counts:
+    they are added, as documented (the refusal needs a day or a unit id to be sure)."""
+    text = "variant,metric,n,sum\n" + "control,upsell_take_rate,50,5\n" * 2
+    text += "treatment,upsell_take_rate,100,12\n"
+    experiment = _analyze(tmp_path, text, guardrails=[])
+    take = next(m for m in experiment["metrics"] if m["name"] == "upsell_take_rate")
+    assert [v["n"] for v in take["variants"]] == [100, 100]

@@ -16,10 +16,12 @@ takes one row per (variant, metric):
   and is not offered here; use the event store.)
 
 Several rows for one (variant, metric), e.g. daily tallies, are added (counts,
-sums and sums of squares are additive over disjoint days). When the sums of
+sums and sums of squares are additive over disjoint days); the same day given twice
+for one variant and metric is refused (a copy-paste would count its customers twice). When the sums of
 squares are unknown, give one row per customer instead: ``variant,metric,value``
-(optionally ``unit_id``), the customer's value (0/1 for proportions); the sums
-are then computed here, centred on the metric's mean.
+(optionally ``unit_id``: then a customer given twice for one metric, or in two
+variants, is refused), the customer's value (0/1 for proportions); the sums are then
+computed here, centred on the metric's mean.
 
 Spreadsheets name columns their own way: ``columns`` (``analyze --map n=shown
 --map sum=took``) maps each canonical column to the CSV's name, and every message
@@ -294,6 +296,9 @@ def _read_rows(
     values: dict[str, dict[str, list[float]]] = {}
     if problems:
         return stats, seen
+    day_column = next((c for c in IGNORED if c in header), None)
+    first_of: dict[tuple[str, ...], tuple[int, str]] = {}
+    """(unit id or day, metric) -> (line, variant) of its first row: repeats are refused."""
     for cells in reader:
         row = _Row(
             file,
@@ -320,6 +325,8 @@ def _read_rows(
         if not known:
             continue
         seen.setdefault((variant, metric), reader.line_num)
+        if _repeated(row, variant, metric, per_unit, day_column, first_of):
+            continue
         metric_type = resolved.metrics[metric].type
         if per_unit:
             y = row.number("value")
@@ -354,6 +361,54 @@ def _read_rows(
                 )
             )
     return stats, seen
+
+
+def _repeated(
+    row: _Row,
+    variant: str,
+    metric: str,
+    per_unit: bool,
+    day_column: str | None,
+    first_of: dict[tuple[str, ...], tuple[int, str]],
+) -> bool:
+    """A row that would count something twice: the same customer (``unit_id``) twice for
+    one metric (in two variants: a customer the event path would exclude), or the same
+    day's tally twice for one variant and metric (a copy-paste). Rows are otherwise added,
+    so a repeat silently doubles units and sums; it is refused, naming both rows."""
+    unit = (row.cells.get("unit_id") or "").strip() if per_unit else ""
+    if unit:
+        key: tuple[str, ...] = ("unit", unit, metric)
+    elif day_column is not None and not per_unit:
+        day = (row.cells.get(day_column) or "").strip()
+        if not day:
+            return False
+        key = ("day", day, variant, metric)
+    else:
+        return False
+    if key not in first_of:
+        first_of[key] = (row.line, variant)
+        return False
+    line, first_variant = first_of[key]
+    if unit and first_variant != variant:
+        row.problem(
+            "unit_id",
+            f"customer '{unit}' has a value for {metric} in variant '{first_variant}' (row "
+            f"{line}) and in '{variant}' here",
+            "a customer seen in two variants cannot count for either: drop both rows",
+        )
+    elif unit:
+        row.problem(
+            "unit_id",
+            f"customer '{unit}' already has a value for {metric} (row {line})",
+            "give one row per customer and metric (sum the customer's values first)",
+        )
+    else:
+        row.problem(
+            day_column or "day",
+            f"the tally of {variant} for {metric} on {key[1]} was already given (row {line})",
+            "give each day's tally once (a repeated row would count its customers twice)",
+        )
+    return True
 
 
 def read_summary(
