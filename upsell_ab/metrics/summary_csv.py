@@ -17,8 +17,9 @@ takes one row per (variant, metric):
 
 Several rows for one (variant, metric), e.g. daily tallies, are added (counts,
 sums and sums of squares are additive over disjoint days); the same day given twice
-for one variant and metric is refused (a copy-paste would count its customers twice). When the sums of
-squares are unknown, give one row per customer instead: ``variant,metric,value``
+for one variant and metric is refused (a copy-paste would count its customers twice).
+When the sums of squares are unknown, give one row per customer instead:
+``variant,metric,value``
 (optionally ``unit_id``: then a customer given twice for one metric, or in two
 variants, is refused), the customer's value (0/1 for proportions); the sums are then
 computed here, centred on the metric's mean.
