@@ -4,6 +4,7 @@ SciPy's background import is the only thread and import the CLI adds."""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,33 @@ def test_preload_imports_scipy_special_in_a_thread() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "ok"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_a_parser_of_one_command_reads_and_explains_it_as_the_full_one() -> None:
+    """``main`` registers only the command it was given; its usage, help and defaults
+    must be those of the parser with every command (the oracle)."""
+    from upsell_ab.cli.main import COMMANDS, build_parser
+
+    full = _subparsers(build_parser())
+    assert sorted(full) == sorted(COMMANDS)
+    for name in COMMANDS:
+        only = _subparsers(build_parser(name))
+        assert list(only) == [name]
+        assert only[name].format_help() == full[name].format_help()
+        assert only[name].format_usage() == full[name].format_usage()
+
+
+def test_an_unknown_command_still_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from upsell_ab.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["anlyze", "spec.yaml"])
+    err = capsys.readouterr().err
+    assert "anlyze" in err
+    for name in ("analyze", "report", "validate", "holdout"):
+        assert name in err

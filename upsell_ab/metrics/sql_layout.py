@@ -99,9 +99,16 @@ def num(value: float) -> exp.Expr:
     return cast(exp.Literal.number(repr(float(value))), "DOUBLE")
 
 
+_TERMS: dict[StatsClass, tuple[Term, ...]] = {}
+
+
 def _terms(stats: StatsClass) -> tuple[Term, ...]:
-    """Map each sum field of the stats class to the per-unit product it sums."""
-    return tuple(sum_terms(stats).items())
+    """Map each sum field of the stats class to the per-unit product it sums (kept per
+    class: the query builder and the result reader ask a few thousand times)."""
+    terms = _TERMS.get(stats)
+    if terms is None:
+        terms = _TERMS[stats] = tuple(sum_terms(stats).items())
+    return terms
 
 
 @dataclass(frozen=True)

@@ -287,9 +287,10 @@ def analyze_metric(
         if guardrail is not None and guardrail.margin_kind.value != "relative":
             guardrail = guardrail.model_copy(update={"margin": guardrail.margin / c})
     try:
+        # the summaries are made below from the original units, not the working ones
         result = _analyze_metric(
             name, definition, role, metric_data, variants=variants, control=control,
-            settings=settings, alternative=alternative, guardrail=guardrail,
+            settings=settings, alternative=alternative, guardrail=guardrail, summaries=False,
         )  # fmt: skip
     except (OverflowError, ZeroDivisionError):
         return out_of_range_result(name, role, variants, control, original, [], settings.alpha)
@@ -308,6 +309,7 @@ def _analyze_metric(
     settings: Analysis,
     alternative: str = "two_sided",
     guardrail: Guardrail | None = None,
+    summaries: bool = True,
 ) -> MetricResult:
     notes: list[str] = []
     stats: dict[str, MetricStats] = {}
@@ -400,7 +402,7 @@ def _analyze_metric(
     return MetricResult(
         metric=name,
         role=role,
-        variants=[variant_summary(v, stats.get(v)) for v in variants],
+        variants=[variant_summary(v, stats.get(v)) for v in variants] if summaries else [],
         comparisons=comparisons,
         prob_best=prob_best,
         notes=notes,

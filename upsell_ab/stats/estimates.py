@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from upsell_ab.errors import StatsError
 from upsell_ab.metrics.quantile import QuantileStats
@@ -44,6 +44,7 @@ from upsell_ab.metrics.sufficient import (
     MetricStats,
     RatioStats,
     SampleStats,
+    field_names,
 )
 from upsell_ab.stats.results import ArmEstimate, Status
 
@@ -201,7 +202,7 @@ class _ExactKey:
     exact: tuple[object, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        values = tuple(getattr(self.stats, f.name) for f in fields(self.stats))
+        values = tuple(getattr(self.stats, name) for name in field_names(type(self.stats)))
         object.__setattr__(self, "exact", (type(self.stats), values))
 
 

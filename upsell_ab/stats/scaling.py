@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import replace
 
 from upsell_ab.metrics.sufficient import (
     CupedRatioStats,
@@ -29,6 +29,7 @@ from upsell_ab.metrics.sufficient import (
     MetricStats,
     RatioStats,
     SampleStats,
+    field_names,
 )
 from upsell_ab.stats.results import (
     BayesianComparison,
@@ -85,7 +86,7 @@ def working_units(stats: Mapping[str, MetricStats]) -> tuple[dict[str, MetricSta
 def out_of_range(stats: MetricStats) -> bool:
     """A sum that is not finite, or a sum of squares that underflowed to 0 while its sum
     is not 0 (the values are too small to square): the arm cannot be analysed."""
-    values = {f.name: getattr(stats, f.name) for f in fields(stats)}
+    values = {name: getattr(stats, name) for name in field_names(type(stats))}
     if not all(math.isfinite(float(v)) for v in values.values()):
         return True
     pairs: list[tuple[str, str]] = []
