@@ -72,6 +72,9 @@ class Decision:
     additional_units_needed: int | None = None
     additional_days_needed: float | None = None
     guardrails_breached: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Data-quality warnings every report's headline shows (the verdict stands): time-zone
+    slips, orphan events, a metric whose events the source never holds, ..."""
 
 
 class Result:
@@ -119,6 +122,7 @@ class Result:
             additional_units_needed=d.additional_units_needed,
             additional_days_needed=d.additional_days_needed,
             guardrails_breached=tuple(d.guardrails_breached),
+            warnings=tuple(d.warnings),
         )
 
     @property

@@ -15,7 +15,9 @@ Two levels:
   because the value column was not mapped at ingest): no data can decide;
 - the decision metric's events all have an empty measured column (``value``,
   ``discount`` or ``quantity`` 0 or missing on every event): the column was
-  very likely not mapped at ingest.
+  very likely not mapped at ingest;
+- the decision metric counts an event type the source never holds while it holds a
+  look-alike (``upsell_purchse`` beside ``upsell_purchase``): a misspelt event.
 
 *Warnings* (shown in the headline of every report format, the verdict stands):
 
@@ -29,6 +31,9 @@ Two levels:
   from few positive values;
 - a guardrail metric constant in every arm (it cannot be proven; the shipping
   rule already requires proof, so this explains why);
+- a metric whose event type the source never holds (any row, any unit, any time), with
+  the types it does hold; a guardrail on such a type cannot pass
+  (:func:`upsell_ab.decision.rules.guardrail_checks`);
 - a score among respondents (satisfaction) whose response rate differs between
   arms (:mod:`upsell_ab.decision.response_bias`; blocking when it is the decision
   metric).
@@ -50,6 +55,8 @@ from upsell_ab.metrics.sufficient import CupedStats, SampleStats
 from upsell_ab.stats.results import ExperimentAnalysis, MetricResult
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from upsell_ab.metrics.aggregates import ExperimentData, QualitySummary
     from upsell_ab.spec.resolve import ResolvedExperiment
 
@@ -111,6 +118,12 @@ def blocking_problems(
                 "timestamps (set analysis.outside_dates: keep to use them anyway)."
             )
     name = resolved.decision_metric
+    misspelt = [(e, c) for e, c in absent_events(resolved, name, data) if c is not None]
+    if misspelt and data is not None:
+        problems.append(
+            f"The decision metric {absent_sentence(name, misspelt, data)} Until then every "
+            "arm reads 0 and no variant can be judged."
+        )
     empty = empty_columns(resolved, name, data)
     if empty:
         problems.append(
@@ -186,6 +199,14 @@ def warnings(
                 f"{metric_label(cap.metric, None)}: the {cap.level:.0%} cap rests on only "
                 f"{cap.positive_units} units with a positive value ({cap.value:,.6g})."
             )
+    if data is not None:
+        decision_metric = resolved.decision_metric
+        for name in resolved.metrics:
+            absent = absent_events(resolved, name, data)
+            if name == decision_metric:
+                absent = [(e, c) for e, c in absent if c is None]  # misspelt ones block
+            if absent:
+                out.append(absent_sentence(name, absent, data))
     for guardrail in resolved.experiment.metrics.guardrails:
         empty = empty_columns(resolved, guardrail.metric, data)
         if empty:
@@ -230,6 +251,49 @@ def empty_columns(resolved: ResolvedExperiment, name: str, data: ExperimentData 
         if events and not nonzero:
             return f"the {_COLUMN_NAMES[column]} of its {events:,} {channel.event} events"
     return ""
+
+
+def absent_events(
+    resolved: ResolvedExperiment, name: str, data: ExperimentData | None
+) -> list[tuple[str, str | None]]:
+    """(event type, a look-alike type the source holds, or None) for each event type of
+    metric ``name`` of which the source holds no row at all (all units, all times): a
+    type misspelt in metrics.yaml, or events that are not collected. Empty without raw
+    data (a summary CSV has no event types)."""
+    definition = resolved.metrics.get(name)
+    if data is None or definition is None or not data.event_type_rows:
+        return []
+    import difflib
+
+    from upsell_ab.metrics.capping import metric_channels
+
+    present = [t for t, rows in data.event_types_present if t is not None and rows > 0]
+    absent: list[tuple[str, str | None]] = []
+    for event in sorted({channel.event for channel in metric_channels(definition)}):
+        if data.event_type_rows.get(event, 1) != 0:
+            continue
+        close = difflib.get_close_matches(event, present, n=1, cutoff=0.8)
+        absent.append((event, close[0] if close else None))
+    return absent
+
+
+def absent_sentence(
+    name: str, absent: Sequence[tuple[str, str | None]], data: ExperimentData
+) -> str:
+    """ "upsell take rate counts events of type 'upsell_purchse', but the source holds no
+    such event at all (did you mean 'upsell_purchase'? 1,221 rows) ..." for the findings
+    of :func:`absent_events`."""
+    rows = {t: n for t, n in data.event_types_present}
+    names = ", ".join(f"'{event}'" for event, _ in absent)
+    hints = [f"'{close}' for '{event}'? {rows[close]:,} rows" for event, close in absent if close]
+    hint = f" (did you mean {'; '.join(hints)})" if hints else ""
+    held = ", ".join(f"'{t}' ({n:,})" for t, n in data.event_types_present[:4] if t is not None)
+    shown = f" It holds {held}." if held else ""
+    return (
+        f"{metric_label(name, None)} counts events of type {names}, but the source holds "
+        f"no such event at all{hint}.{shown} Fix the metric's event in metrics.yaml, or "
+        "collect these events."
+    )
 
 
 def _is_binary(resolved: ResolvedExperiment, name: str) -> bool:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from upsell_ab.decision.gates import absent_events
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import (
     amount,
@@ -97,7 +98,7 @@ def _decide(
         return Outcome(Action.waiting_for_data, None, [reason, *why], metric=name)
     # Guardrails are judged on every experiment with data, also an invalid one: harm
     # measured on broken assignment is still harm, and CI must be able to fail on it.
-    checks = guardrail_checks(resolved, analysis)
+    checks = guardrail_checks(resolved, analysis, data)
     breached_names = sorted({c.metric for c in checks if c.breached})
     problems = quality_problems(resolved, analysis, data) + blocking_problems(
         resolved, analysis, data
@@ -432,7 +433,9 @@ def _significantly_worse(
 
 
 def guardrail_checks(
-    resolved: ResolvedExperiment, analysis: ExperimentAnalysis
+    resolved: ResolvedExperiment,
+    analysis: ExperimentAnalysis,
+    data: ExperimentData | None = None,
 ) -> list[GuardrailCheck]:
     """Every (guardrail, treatment) pair, judged as documented on :class:`GuardrailCheck`.
 
@@ -459,7 +462,17 @@ def guardrail_checks(
             comparisons = {c.variant: c for c in analysis.metric(name).comparisons}
         except KeyError:
             comparisons = {}
+        absent = [event for event, _ in absent_events(resolved, name, data)]
         for variant in treatments:
+            if absent:
+                # 0 complaints in every arm proves nothing when complaints are not collected
+                sentence = (
+                    f"Guardrail {label} for {variant}: the source holds no "
+                    f"{', '.join(repr(e) for e in absent)} event at all, so it cannot be "
+                    "shown to hold (collect these events, or fix the metric's event type)."
+                )
+                checks.append(GuardrailCheck(name, variant, False, False, sentence))
+                continue
             test = comparisons.get(variant)
             ni = test.non_inferiority if test is not None else None
             if ni is not None and ni.passed:

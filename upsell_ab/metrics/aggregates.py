@@ -131,6 +131,11 @@ class ExperimentData:
     slots: SlotSplit | None = None
     """Statistics per randomised time slot of a switchback spec (after the burn-in);
     None for a customer-randomised spec or input without slots (a summary CSV)."""
+    event_type_rows: dict[str, int] = field(default_factory=dict)
+    """Rows of each of the metrics' event types in the source (all units, all times)."""
+    event_types_present: tuple[tuple[str | None, int], ...] = ()
+    """Only when one of the metrics' types has no row at all: the types the events do
+    hold, with their rows (most frequent first), for a did-you-mean."""
     exposure_ids: tuple[ExposureId, ...] = ()
     """Only when no unit was found: the experiment ids the exposures do hold (the most
     frequent first), so "waiting for data" can say why (an id the app spells otherwise,

@@ -218,6 +218,8 @@ def compute_experiment_data(
         )
         if not data.quality.total_units and not data.quality.units_exposed_outside_dates:
             data = replace(data, exposure_ids=_exposure_ids(plan, engine))
+        if any(rows == 0 for rows in data.event_type_rows.values()):
+            data = replace(data, event_types_present=_event_types_present(plan, engine))
     except StoreError as error:
         raise _located(error, plan.source, resolved.source_file) from error
     finally:
@@ -242,6 +244,20 @@ def _exposure_ids(plan: QueryPlan, engine: QueryEngine) -> tuple[ExposureId, ...
     return tuple(
         ExposureId(None if e is None else str(e), int(n), int(named)) for e, n, named in rows
     )
+
+
+def _event_types_present(
+    plan: QueryPlan, engine: QueryEngine
+) -> tuple[tuple[str | None, int], ...]:
+    """A metric's event type has no row: the types the events hold (:mod:`.sql_values`);
+    empty when that query fails."""
+    from upsell_ab.metrics.sql_values import event_types_sql
+
+    try:
+        rows = engine.execute(event_types_sql(plan, engine.dialect))
+    except StoreError:
+        return ()
+    return tuple((None if t is None else str(t), int(n)) for t, n in rows)
 
 
 def _not_finite_in_source(plan: QueryPlan, builder: Any, engine: QueryEngine) -> dict[str, int]:
@@ -642,6 +658,7 @@ def assemble(
             (str(r.values["variant"]), str(r.values["seg_value"])): (r.count("n"), r.count("value"))
             for r in by_kind["measured"]
         },
+        event_type_rows={str(r.values["variant"]): r.count("n") for r in by_kind["etype"]},
         periods=split,
         slots=slot_stats,
     )

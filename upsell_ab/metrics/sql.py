@@ -186,6 +186,9 @@ class QueryBuilder:
         )
         """(event type, column) pairs whose measured values feed a metric: the query
         counts their events and those with a non-zero value (an unmapped column is all 0)."""
+        self.event_types: tuple[str, ...] = tuple(sorted({ch.event for _, ch in self.channels}))
+        """The metrics' event types: the query counts each one's rows (a type with none
+        at all is likely misspelt in the metric or missing from the source)."""
         self.summed: tuple[str, ...] = tuple(
             sorted(
                 {
@@ -389,6 +392,9 @@ class QueryBuilder:
                     id_(f"bad_{column}"), copy=False
                 )
             )
+        for k, event in enumerate(self.event_types):
+            is_type = exp.EQ(this=qcol("etype", "e"), expression=string(event))
+            columns.append(count_where(is_type).as_(id_(f"ty{k}"), copy=False))
         for k, (event, column) in enumerate(self.measured):
             of_type = exp.and_(
                 fresh.copy(),
@@ -703,6 +709,12 @@ class QueryBuilder:
             )
         if self.dedup:
             branches.append(self.row("dups", n=qcol("dups")).from_(id_("totals"), copy=False))
+        for k, event in enumerate(self.event_types):
+            branches.append(
+                self.row("etype", variant=string(event), n=qcol(f"ty{k}")).from_(
+                    id_("totals"), copy=False
+                )
+            )
         for column in self.summed:
             branches.append(
                 self.row("nonfinite", seg_value=string(column), n=qcol(f"bad_{column}")).from_(

@@ -165,6 +165,7 @@ Kind = Literal[
     "period",
     "fine",
     "nonfinite",
+    "etype",
     "slot",
 ]
 

@@ -11,6 +11,10 @@ message, and saves DuckDB the single-threaded floating-point re-run that would o
 in the same refusal. Counted over every row of the metrics' event types (a repeated
 event id counts each time: it is a count of bad rows, not of events).
 
+``event_types_sql``: when one of the metrics' event types has no row at all (a
+``upsell_purchse`` in metrics.yaml, complaints never ingested), which types the events
+do hold, for a did-you-mean.
+
 ``exposure_ids_sql``: when the experiment has no unit at all, which experiment ids the
 exposures do hold, with how many rows and how many of them name a variant: the app may
 log ``cake-wording`` for the spec's ``cake_wording``, or send no variant (a script's
@@ -58,7 +62,7 @@ def not_finite_sql(
 
 
 EXPOSURE_IDS_SHOWN = 50
-"""The most frequent experiment ids read back (enough for any look-alike of one id)."""
+"""The most frequent experiment ids (event types) read back: enough for a look-alike."""
 
 
 def exposure_ids_sql(plan: QueryPlan, dialect: Dialect) -> str:
@@ -77,6 +81,28 @@ def exposure_ids_sql(plan: QueryPlan, dialect: Dialect) -> str:
         .order_by(
             exp.Ordered(this=id_("n"), desc=True),
             exp.Ordered(this=id_("experiment")),
+            copy=False,
+        )
+        .limit(EXPOSURE_IDS_SHOWN, copy=False)
+    )
+    return query.sql(dialect=dialect)
+
+
+def event_types_sql(plan: QueryPlan, dialect: Dialect) -> str:
+    """Rows (event type, rows), the most frequent types first."""
+    events = plan.source.events
+    event_type = _source_col(events, "event_type")
+    query = (
+        exp.select(
+            event_type.as_(id_("event_type"), copy=False),
+            exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
+            copy=False,
+        )
+        .from_(_relation(events, dialect), copy=False)
+        .group_by(event_type.copy(), copy=False)
+        .order_by(
+            exp.Ordered(this=id_("n"), desc=True),
+            exp.Ordered(this=id_("event_type")),
             copy=False,
         )
         .limit(EXPOSURE_IDS_SHOWN, copy=False)
