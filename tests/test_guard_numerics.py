@@ -65,23 +65,26 @@ def _welch(values: np.ndarray) -> tuple[float, float]:
     return float(result.pvalue), float(values[1::2].mean() - values[0::2].mean())
 
 
-def _analyse(
-    engine: str, handle: Any, values: np.ndarray, allowed: tuple[Status, ...] = (Status.ok,)
-) -> tuple[float, float, float]:
-    frames = _tables(values)
-    spec = resolved({"revenue": REVENUE})
+def _compute(engine: str, handle: Any, spec: Any, frames: tuple[Any, Any], **kw: Any) -> Any:
+    """Load both tables into ``engine`` and compute the experiment's statistics there."""
     if engine == "duckdb":
         load_duckdb(handle, *frames)
-        data = compute_experiment_data(spec, connection=handle, daily=True)
-    elif engine == "postgres":
+        return compute_experiment_data(spec, connection=handle, **kw)
+    if engine == "postgres":
         import psycopg
 
         load_postgres(handle, *frames)
         with psycopg.connect(handle) as conn:
-            data = compute_experiment_data(spec, connection=conn, daily=True)
-    else:
-        load_spark(handle, *frames)
-        data = compute_experiment_data(spec, connection=handle, daily=True)
+            return compute_experiment_data(spec, connection=conn, **kw)
+    load_spark(handle, *frames)
+    return compute_experiment_data(spec, connection=handle, **kw)
+
+
+def _analyse(
+    engine: str, handle: Any, values: np.ndarray, allowed: tuple[Status, ...] = (Status.ok,)
+) -> tuple[float, float, float]:
+    spec = resolved({"revenue": REVENUE})
+    data = _compute(engine, handle, spec, _tables(values), daily=True)
     (comparison,) = analyze(spec, data).metric("revenue").comparisons
     freq = comparison.frequentist
     assert freq is not None and freq.status in allowed, freq
@@ -137,20 +140,8 @@ def _refuses_not_finite(engine: str, handle: Any) -> None:
         {"type": "mean", "event": "order", "capping": {"kind": "percentile", "value": 0.99}}
     )
     spec = resolved({"revenue": capped})
-    if engine == "duckdb":
-        load_duckdb(handle, exposures, events)
-        run = lambda: compute_experiment_data(spec, connection=handle)  # noqa: E731
-    elif engine == "postgres":
-        import psycopg
-
-        load_postgres(handle, exposures, events)
-        connection = psycopg.connect(handle)
-        run = lambda: compute_experiment_data(spec, connection=connection)  # noqa: E731
-    else:
-        load_spark(handle, exposures, events)
-        run = lambda: compute_experiment_data(spec, connection=handle)  # noqa: E731
     with pytest.raises(StoreError) as error:
-        run()
+        _compute(engine, handle, spec, (exposures, events))
     message = str(error.value)
     assert "not a finite number" in message and "2 in column 'value'" in message, message
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from upsell_ab.events.sources import Relation
 from upsell_ab.metrics.capping import Dialect
 from upsell_ab.metrics.sql import QueryPlan, _relation, _source_col
 from upsell_ab.metrics.sql_exact import not_finite
@@ -61,50 +62,36 @@ def not_finite_sql(
     return query.sql(dialect=dialect)
 
 
-EXPOSURE_IDS_SHOWN = 50
+MOST_FREQUENT = 50
 """The most frequent experiment ids (event types) read back: enough for a look-alike."""
+
+
+def _most_frequent(relation: Relation, canonical: str, dialect: Dialect, *extra: exp.Expr) -> str:
+    """Rows (value of ``canonical``, rows, ``extra`` aggregates) of ``relation``, the
+    most frequent values first (ties by value), at most :data:`MOST_FREQUENT`."""
+    column = _source_col(relation, canonical)
+    query = (
+        exp.select(
+            column.as_(id_("value"), copy=False),
+            exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
+            *extra,
+            copy=False,
+        )
+        .from_(_relation(relation, dialect), copy=False)
+        .group_by(column.copy(), copy=False)
+        .order_by(exp.Ordered(this=id_("n"), desc=True), exp.Ordered(this=id_("value")))
+        .limit(MOST_FREQUENT, copy=False)
+    )
+    return query.sql(dialect=dialect)
 
 
 def exposure_ids_sql(plan: QueryPlan, dialect: Dialect) -> str:
     """Rows (experiment, rows, rows with a variant), the most frequent ids first."""
     exposures = plan.source.exposures
-    experiment = _source_col(exposures, "experiment")
-    query = (
-        exp.select(
-            experiment.as_(id_("experiment"), copy=False),
-            exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
-            exp.Count(this=_source_col(exposures, "variant")).as_(id_("named"), copy=False),
-            copy=False,
-        )
-        .from_(_relation(exposures, dialect), copy=False)
-        .group_by(experiment.copy(), copy=False)
-        .order_by(
-            exp.Ordered(this=id_("n"), desc=True),
-            exp.Ordered(this=id_("experiment")),
-            copy=False,
-        )
-        .limit(EXPOSURE_IDS_SHOWN, copy=False)
-    )
-    return query.sql(dialect=dialect)
+    named = exp.Count(this=_source_col(exposures, "variant")).as_(id_("named"), copy=False)
+    return _most_frequent(exposures, "experiment", dialect, named)
 
 
 def event_types_sql(plan: QueryPlan, dialect: Dialect) -> str:
     """Rows (event type, rows), the most frequent types first."""
-    events = plan.source.events
-    event_type = _source_col(events, "event_type")
-    query = (
-        exp.select(
-            event_type.as_(id_("event_type"), copy=False),
-            exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
-            copy=False,
-        )
-        .from_(_relation(events, dialect), copy=False)
-        .group_by(event_type.copy(), copy=False)
-        .order_by(
-            exp.Ordered(this=id_("n"), desc=True),
-            exp.Ordered(this=id_("event_type")),
-            copy=False,
-        )
-        .limit(EXPOSURE_IDS_SHOWN, copy=False)
-    )
-    return query.sql(dialect=dialect)
+    return _most_frequent(plan.source.events, "event_type", dialect)
