@@ -242,3 +242,20 @@ def test_a_missing_file_names_where_it_was_looked_for(tmp_path: Path) -> None:
     assert "data.exposures.path: no exposures file matches 'x.csv'" in again.stderr
     assert str(elsewhere / "x.csv") in again.stderr
     assert "not the spec's folder" in again.stderr
+
+
+def test_epoch_seconds_for_a_timestamp_is_a_located_spec_problem(tmp_path: Path) -> None:
+    """Integer epoch seconds where a timestamp belongs: DuckDB's 'Cannot compare values of
+    type BIGINT and type TIMESTAMP' used to reach the user; the analysis names the spec
+    line, the column, its type and how to export it."""
+    done = _analyze_files(tmp_path, "1006,2026-03-03 10:05:00,upsell_purchase,486.5,0,1,e6")
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "e.csv").read_text("utf-8").splitlines()
+    epoch = [lines[0]] + [",".join([c.split(",")[0], "1772532300", *c.split(",")[2:]])
+                          for c in lines[1:]]  # fmt: skip
+    (tmp_path / "e.csv").write_text("\n".join(epoch) + "\n", "utf-8")
+    again = _cli(tmp_path, "analyze", "files.yaml")
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert "Binder Error" not in again.stderr, again.stderr
+    assert "column 'timestamp' of the events file 'e.csv' is BIGINT" in again.stderr
+    assert "the analysis needs a timestamp" in again.stderr, again.stderr

@@ -304,9 +304,10 @@ def _refuse_not_finite(counts: dict[str, int], source: SourceTables) -> None:
     )
 
 
-_MISSING_INPUT = ("No files found that match the pattern", "Referenced column")
-"""DuckDB's words for a files source whose path matches nothing or whose file lacks a
-column the spec maps (or leaves at its default)."""
+_MISSING_INPUT = ("No files found that match the pattern", "Binder Error")
+"""DuckDB's words for a files source whose path matches nothing, whose file lacks a
+column the spec maps (or leaves at its default), or holds it in a type the analysis
+cannot compare (epoch seconds as integers for a timestamp)."""
 
 
 def _located(
@@ -318,14 +319,6 @@ def _located(
     and column, not where it is); any other error unchanged."""
     if source.kind is not SourceKind.files:
         return error
-    if spec_file is not None and any(words in str(error) for words in _MISSING_INPUT):
-        from upsell_ab.spec.load import parse_file
-        from upsell_ab.spec.models import Experiment
-        from upsell_ab.spec.source_files import source_file_problems
-
-        problems = source_file_problems(parse_file(spec_file, Experiment), require_files=True)
-        if problems:
-            return SpecError(problems)
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
     relations = (("exposures", source.exposures), ("events", source.events))
@@ -335,6 +328,7 @@ def _located(
         if relation.path is not None
     }
     if "Cannot compare values of type VARCHAR and type TIMESTAMP" in str(error):
+        # text DuckDB could not read as time: name the first cell that does not parse
         for name, relation in relations:
             column = relation.column("timestamp")
             if relation.path is None or not isinstance(column, str):
@@ -342,7 +336,14 @@ def _located(
             problem = text_timestamp_problem(relation.path, files[name][1], column, name)
             if problem is not None:
                 return StoreError(problem)
-        return error
+    if spec_file is not None and any(words in str(error) for words in _MISSING_INPUT):
+        from upsell_ab.spec.load import parse_file
+        from upsell_ab.spec.models import Experiment
+        from upsell_ab.spec.source_files import source_file_problems
+
+        problems = source_file_problems(parse_file(spec_file, Experiment), require_files=True)
+        if problems:
+            return SpecError(problems)
     if "Conversion Error" not in str(error):
         return error
     bad = locate_bad_value(str(error), files)
