@@ -1,10 +1,13 @@
-"""'Waiting for data' says why when the exposures are there but none counts.
+"""No unit counted though the exposures are there: say why, and fail a CI gate.
 
 A careless script or app: exposures logged under an id spelled otherwise
 (``Cake-Wording`` for ``cake_wording``), rows without a variant (``assign_many``
 without the targeting attributes returns None for everyone), or a source holding
 other experiments only. The decision used to say only "no unit has been exposed
-yet (a new experiment ...)". Expected counts are the rows these tests write.
+yet (a new experiment ...)", which a CI gate passes. Rows of the experiment without a
+variant, or an id spelled otherwise, are broken logging: invalid. Other experiments
+only may be a new experiment in a shared store: still waiting, with the ids listed.
+Expected counts are the rows these tests write.
 """
 
 from __future__ import annotations
@@ -44,19 +47,22 @@ def _frames(experiment: str, variants: list[str | None]) -> tuple[pd.DataFrame, 
     return exposures, events
 
 
-def _reasons(exposures: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+def _reasons(
+    exposures: pd.DataFrame, events: pd.DataFrame, action: str = "waiting_for_data"
+) -> list[str]:
     result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
-    assert result.decision.action == "waiting_for_data"
+    assert result.decision.action == action, result.decision.reasons
     return list(result.decision.reasons)
 
 
 def test_rows_without_a_variant_are_named() -> None:
-    reasons = _reasons(*_frames("cake_wording", [None] * 120))
+    """The rows are there but none can count: invalid (a CI gate fails), not 'new'."""
+    reasons = _reasons(*_frames("cake_wording", [None] * 120), action="invalid")
     assert any("120 rows of cake_wording without a variant (NULL)" in r for r in reasons), reasons
 
 
 def test_an_id_spelled_otherwise_is_named() -> None:
-    reasons = _reasons(*_frames("Cake-Wording", ["generic", "pairing"] * 40))
+    reasons = _reasons(*_frames("Cake-Wording", ["generic", "pairing"] * 40), action="invalid")
     assert any(
         "80 rows of experiment 'Cake-Wording', which looks like 'cake_wording'" in r
         for r in reasons

@@ -73,7 +73,7 @@ def decide(
     from upsell_ab.decision import gates
 
     outcome = _decide(resolved, analysis, data)
-    if outcome.action is Action.waiting_for_data:
+    if _nobody(analysis, data):
         return outcome  # nobody exposed yet: the data gates have nothing to judge
     outcome = gates.small_sample(resolved, analysis, outcome)
     return replace(outcome, warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)])
@@ -88,14 +88,16 @@ def _decide(
 
     experiment = resolved.experiment
     name = resolved.decision_metric
-    ignored = data.quality.units_exposed_outside_dates if data is not None else 0
-    if not any(analysis.srm.observed.values()) and not ignored:
+    if _nobody(analysis, data):
+        broken, context = _why_nobody(experiment.id, data.exposure_ids if data else ())
+        if broken:
+            # the exposures are there but none can count: broken logging, not a new spec
+            return Outcome(Action.invalid, None, broken, metric=name)
         reason = (
             f"Waiting for data: no unit of {experiment.id} has been exposed yet "
             "(a new experiment, or the store holds no exposures for it)."
         )
-        why = _why_nobody(experiment.id, data.exposure_ids) if data is not None else []
-        return Outcome(Action.waiting_for_data, None, [reason, *why], metric=name)
+        return Outcome(Action.waiting_for_data, None, [reason, *context], metric=name)
     # Guardrails are judged on every experiment with data, also an invalid one: harm
     # measured on broken assignment is still harm, and CI must be able to fail on it.
     checks = guardrail_checks(resolved, analysis, data)
@@ -504,10 +506,17 @@ def guardrail_checks(
     return checks
 
 
-def _why_nobody(experiment_id: str, ids: Sequence[ExposureId]) -> list[str]:
-    """What the exposures hold when none is this experiment's: its rows without a
-    variant, an id spelled otherwise (case, blanks, '-' for '_'), or other experiments
-    only. Empty when the exposures are empty (a new experiment: nothing to explain)."""
+def _nobody(analysis: ExperimentAnalysis, data: ExperimentData | None) -> bool:
+    """No unit counted, and none was left out for its dates (that case is judged)."""
+    ignored = data.quality.units_exposed_outside_dates if data is not None else 0
+    return not any(analysis.srm.observed.values()) and not ignored
+
+
+def _why_nobody(experiment_id: str, ids: Sequence[ExposureId]) -> tuple[list[str], list[str]]:
+    """What the exposures hold when none is this experiment's, as (broken, context):
+    broken = its rows without a variant, or an id spelled otherwise (case, blanks, '-'
+    for '_'): the experiment is invalid, not new; context = other experiments only.
+    Both empty when the exposures are empty (a new experiment: nothing to explain)."""
     from upsell_ab.stats.analysis import variant_lookalikes
 
     found: list[str] = []
@@ -526,11 +535,11 @@ def _why_nobody(experiment_id: str, ids: Sequence[ExposureId]) -> list[str]:
             f"like '{experiment_id}' but is not equal to it: the id the app logs must be "
             "the spec's id exactly (or change the spec's id)."
         )
-    if not found and own is None and named:
-        shown = ", ".join(f"'{e}' ({rows[e]:,} rows)" for e in named[:3])
-        more = f" and {len(named) - 3} more" if len(named) > 3 else ""
-        found.append(
-            f"The exposures hold other experiments only: {shown}{more}. Check the spec's "
-            "id and the source of its exposures (data section)."
-        )
-    return found
+    if found or own is not None or not named:
+        return found, []
+    shown = ", ".join(f"'{e}' ({rows[e]:,} rows)" for e in named[:3])
+    more = f" and {len(named) - 3} more" if len(named) > 3 else ""
+    return [], [
+        f"The exposures hold other experiments only: {shown}{more}. Check the spec's "
+        "id and the source of its exposures (data section)."
+    ]
