@@ -63,7 +63,7 @@ from upsell_ab.metrics.capping import (
     summand,
 )
 from upsell_ab.metrics.periods import AllocationWindow
-from upsell_ab.metrics.sql_daily import daily_increments
+from upsell_ab.metrics.sql_daily import daily_increments, day_sums
 from upsell_ab.metrics.sql_exact import (
     BOUNDS,
     SUMMED_COLUMNS,
@@ -369,8 +369,14 @@ class QueryBuilder:
         )
 
     def _any_window(self) -> exp.Expr:
-        windows = [in_window(ch) for _, ch in self.channels if not ch.fixed]
-        return exp.or_(*windows, copy=False)
+        """The event is inside some window channel's window (each distinct window once:
+        several metrics on one event share theirs)."""
+        windows: dict[str, exp.Expr] = {}
+        for _, ch in self.channels:
+            if not ch.fixed:
+                window = in_window(ch)
+                windows.setdefault(window.sql(), window)
+        return exp.or_(*windows.values(), copy=False)
 
     def _event_totals_cte(self) -> None:
         """``totals``: one row of counts over the events of the metrics' types, joined to
@@ -500,8 +506,8 @@ class QueryBuilder:
     def _multi_day_cte(self) -> None:
         """``ev_day``: per (unit, day) window sums of the units with in-window events on
         several days (joined to ``capped``, which holds their clocks, variant and fixed
-        channels, carried along so the running sums need no second join)."""
-        window = [(s, ch) for s, ch in self.channels if not ch.fixed]
+        channels, carried along so the running sums need no second join); each distinct
+        in-window sum once (:func:`~upsell_ab.metrics.sql_daily.day_sums`)."""
         fixed = [qcol(s.column(ch.var), "capped") for s, ch in self.channels if ch.fixed]
         day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "capped"))
@@ -513,8 +519,8 @@ class QueryBuilder:
                 qcol("v", "capped"),
                 *(f.copy() for f in fixed),
                 *(
-                    self._sum_if(in_window(ch), summand(ch)).as_(id_(s.column(ch.var)), copy=False)
-                    for s, ch in window
+                    self._sum_if(in_window(ch), summand(ch)).as_(id_(name), copy=False)
+                    for name, ch in day_sums(self.channels).distinct
                 ),
                 count_where(exp.Paren(this=self._any_window())).as_(id_("nwin"), copy=False),
                 copy=False,

@@ -20,7 +20,11 @@ channel over those units' unit-day rows (``ROWS UNBOUNDED PRECEDING`` for the
 state after; the state before is that minus the day's own sum with exact integer
 sums, else ``... AND 1 PRECEDING``; one sort), and no ``LAG`` over the terms. The
 per-(unit, day) rows carry the unit's variant and fixed channels, so the running
-sums need no second join. Summing the increments per (variant, day) and
+sums need no second join. Channels with the same in-window sum (several metrics on one
+order event: revenue, revenue with CUPED, a ratio's numerator; or conversion's event
+count and a ratio's denominator) share one ``ev_day`` column and one running sum
+(:func:`day_sums`): DuckDB merges identical aggregates inside a ``GROUP BY``, but
+computes every identical window function again. Summing the increments per (variant, day) and
 cumulating over days in Python gives exactly the cumulative sums (they
 telescope). Percentile caps use the cap of the whole period (the same value
 every day), so the last day equals the overall statistics. Centred, scaled
@@ -30,16 +34,51 @@ channels (:mod:`.sql_frames`) use the frame of the whole period too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlglot import exp
 
-from upsell_ab.metrics.capping import Channel, apply_cap, cap_value
+from upsell_ab.metrics.capping import Channel, apply_cap, cap_value, in_window, summand
 from upsell_ab.metrics.sql_exact import as_double
 from upsell_ab.metrics.sql_frames import to_frame
 from upsell_ab.metrics.sql_layout import MetricSlot, id_, num, qcol
 
 State = Callable[[MetricSlot, Channel], exp.Expr]
 """The value of a channel in some state (an expression over the row at hand)."""
+
+
+@dataclass(frozen=True)
+class DaySums:
+    """The distinct per-(unit, day) in-window sums behind the window channels."""
+
+    columns: tuple[tuple[tuple[int, str], str], ...]
+    """(slot index, channel var) -> the ``ev_day`` column holding its raw sum."""
+    distinct: tuple[tuple[str, Channel], ...]
+    """Each ``ev_day`` column once, with the first channel summed into it."""
+
+    def column(self, slot: MetricSlot, channel: Channel) -> str:
+        return dict(self.columns)[(slot.index, channel.var)]
+
+
+def day_sums(channels: tuple[tuple[MetricSlot, Channel], ...]) -> DaySums:
+    """Window channels grouped by their raw in-window sum: the same event rows (type and
+    window) and the same summand give the same sum, whatever the metric makes of it
+    afterwards (0/1, cap, frame: applied per channel to the shared sum). The key is the
+    SQL of the condition and the summand, so two channels share a column only when the
+    query would compute the very same expression for both. Each column is named after
+    the first channel summed into it (``m1_y``)."""
+    names: dict[tuple[str, str], str] = {}
+    columns: list[tuple[tuple[int, str], str]] = []
+    distinct: list[tuple[str, Channel]] = []
+    for slot, ch in channels:
+        if ch.fixed:
+            continue
+        key = (in_window(ch).sql(), summand(ch).sql())
+        if key not in names:
+            names[key] = slot.column(ch.var)
+            distinct.append((names[key], ch))
+        columns.append(((slot.index, ch.var), names[key]))
+    return DaySums(tuple(columns), tuple(distinct))
 
 
 def _day(ts: exp.Expr) -> exp.Expr:
@@ -138,7 +177,7 @@ def daily_increments(
     )
     return exp.union(
         exp.union(entry, single, distinct=False, copy=False),
-        _multi_day(slots, channels, caps, framed, exact),
+        _multi_day(slots, channels, caps, framed, exact, day_sums(channels)),
         distinct=False,
         copy=False,
     )
@@ -162,10 +201,12 @@ def _multi_day(
     channels: tuple[tuple[MetricSlot, Channel], ...],
     caps: str | None,
     framed: tuple[tuple[MetricSlot, Channel], ...],
-    exact: bool = False,
+    exact: bool,
+    sums: DaySums,
 ) -> exp.Select:
     """Increments of units with in-window events on several days, from their running sums
-    (exact fixed-point running sums when ``exact``, read back as DOUBLE)."""
+    (exact fixed-point running sums when ``exact``, read back as DOUBLE): one running sum
+    per distinct ``ev_day`` column, read by every channel summed into it."""
     order = exp.Order(expressions=[exp.Ordered(this=qcol("day", "e"))])
 
     def running(name: str, end: str, end_side: str | None) -> exp.Expr:
@@ -181,10 +222,10 @@ def _multi_day(
 
     columns: list[exp.Expr] = [qcol("v", "e"), qcol("day", "e")]
     for slot, ch in channels:
-        name = slot.column(ch.var)
         if ch.fixed:
+            name = slot.column(ch.var)
             columns.append(qcol(name, "e").as_(id_(name), copy=False))
-            continue
+    for name, _ in sums.distinct:
         running_sum = running(name, "CURRENT ROW", None)
         columns.append(running_sum.as_(id_(f"{name}_after"), copy=False))
         previous: exp.Expr
@@ -205,10 +246,9 @@ def _multi_day(
 
     def at(suffix: str) -> State:
         def state(slot: MetricSlot, ch: Channel) -> exp.Expr:
-            name = slot.column(ch.var)
             if ch.fixed:
-                return qcol(name, "s")
-            running: exp.Expr = qcol(f"{name}_{suffix}", "s")
+                return qcol(slot.column(ch.var), "s")
+            running: exp.Expr = qcol(f"{sums.column(slot, ch)}_{suffix}", "s")
             if exact:
                 running = as_double(running)
             raw = exp.Coalesce(this=running, expressions=[num(0.0)])
