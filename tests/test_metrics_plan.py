@@ -237,3 +237,60 @@ def test_store_results_equal_the_deduplicating_path(tmp_path: Path) -> None:
                 stats_dict(again.metrics[name].by_variant[variant]),
                 stats_dict(data.metrics[name].by_variant[variant]),
             )
+
+
+# The window channels of METRICS (test_metrics_engines) and their in-window sums, listed
+# by hand: revenue's value and aov's numerator are one sum (order value, 0-7 days), as
+# are orders and aov's denominator (order count, 0-7 days); the other seven are distinct.
+DISTINCT_DAY_SUMS = 9
+"""take; order value 0-7d (revenue, aov y); order count 0-7d (orders, aov d); items'
+quantity and count 1h-10d; repeat's count 1-30d; profit; refund; discount."""
+DISTINCT_WINDOWS = 5
+"""upsell_purchase 0-7d; order 0-7d, 1h-10d, 1-30d; refund 0-7d."""
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+def test_one_running_sum_per_distinct_in_window_sum(dialect: str) -> None:
+    """Metrics on one event share their per-(unit, day) sum and its running sum: DuckDB
+    merges identical aggregates in a GROUP BY but computes identical window functions
+    again (issue 17: 5 running sums where 2 were distinct)."""
+    daily = _sql(unique=True, daily=True, dialect=dialect)
+    running = _windows(daily, dialect)
+    summed = {w.this.this.sql() for w in running}
+    assert len(summed) == DISTINCT_DAY_SUMS, sorted(summed)
+    # DuckDB: one running sum per column (the state before is the same window minus the
+    # day's own sum: the same expression, computed once); the other engines add a
+    # '1 PRECEDING' frame for the state before the day
+    distinct = {w.sql(dialect=dialect) for w in running}
+    assert len(distinct) == DISTINCT_DAY_SUMS * (1 if dialect == "duckdb" else 2)
+    ev_day = _cte(daily, "ev_day", dialect)
+    sums = [c for c in ev_day.expressions if isinstance(c, exp.Alias) and c.this.find(exp.Sum)]
+    assert len(sums) == DISTINCT_DAY_SUMS, [c.alias for c in sums]
+
+
+def test_each_distinct_window_once_in_the_any_window_condition() -> None:
+    ev_day = _cte(_sql(unique=True, daily=True), "ev_day")
+    (nwin,) = [c for c in ev_day.expressions if c.alias == "nwin"]
+    condition = nwin.find(exp.Case).args["ifs"][0].this
+    assert isinstance(condition, exp.Paren) and isinstance(condition.this, exp.Or)
+    windows = list(condition.this.flatten())
+    assert len(windows) == DISTINCT_WINDOWS, [w.sql() for w in windows]
+    assert len({w.sql() for w in windows}) == DISTINCT_WINDOWS
+
+
+def test_daily_sums_are_scaled_after_grouping() -> None:
+    """The daily group-by over every increment row adds integers only: each quantum
+    multiplies its sum once per (variant, day) afterwards, not through a ``MIN(q)`` per
+    statistic and row (as many aggregates again as the sums)."""
+    tree = sqlglot.parse_one(_sql(unique=True, daily=True), read="duckdb")
+    daily = [
+        s
+        for s in tree.find_all(exp.Select)
+        if any(c.alias == "kind" and c.this.name == "daily" for c in s.expressions)
+    ]
+    (row,) = daily
+    assert row.args.get("group") is None and not list(row.find_all(exp.Min))
+    grouped = [s for s in row.find_all(exp.Select) if s.args.get("group") is not None]
+    (sums,) = [s for s in grouped if {c.alias_or_name for c in s.expressions} >= {"v", "day", "dn"}]
+    assert not list(sums.find_all(exp.Min))
+    assert {t.name for t in sums.find_all(exp.Table)} >= {"bounds"}

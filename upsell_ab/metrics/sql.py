@@ -72,7 +72,9 @@ from upsell_ab.metrics.sql_exact import (
     exact_sum,
     exact_sum_if,
     finest,
+    from_quanta,
     not_finite,
+    quanta_sum,
     with_bounds,
 )
 from upsell_ab.metrics.sql_frames import frame_ctes, framed, scale, shift, to_frame
@@ -648,9 +650,9 @@ class QueryBuilder:
     def _stat_columns(self, table: str | None = None) -> dict[str, exp.Expr]:
         return {name: self._total(term, name) for name, term in self._terms(table).items()}
 
-    def _total(self, term: exp.Expr, name: str, *, increments: bool = False) -> exp.Expr:
+    def _total(self, term: exp.Expr, name: str) -> exp.Expr:
         """SUM of a statistic's terms: exact (quantised integers) on DuckDB."""
-        return exact_sum(term, name, increments=increments) if self.exact else exp.Sum(this=term)
+        return exact_sum(term, name) if self.exact else exp.Sum(this=term)
 
     def _from_stats(self, select: exp.Select) -> exp.Select:
         """``select`` FROM the per-unit statistics table (with ``bounds`` when exact)."""
@@ -811,22 +813,41 @@ class QueryBuilder:
             has_caps=percentile,
             framed=self.framed,
             exact=self.exact,
-        )
-        values = {
-            slot.stat_column(field): self._total(
-                qcol(slot.stat_column(field), "increments"),
-                slot.stat_column(field),
-                increments=True,
+        ).subquery(id_("increments"), copy=False)
+        names = [slot.stat_column(field) for slot in self.slots for field, _ in slot.terms]
+        if not self.exact:
+            values: dict[str, exp.Expr] = {
+                name: exp.Sum(this=qcol(name, "increments")) for name in names
+            }
+            select = self.row(
+                "daily", variant=qcol("v"), day=qcol("day"), n=exp.Sum(this=qcol("dn")), **values
+            ).from_(increments, copy=False)
+            return select.group_by(qcol("v"), qcol("day"), copy=False)
+        # exact: integer sums of quanta per (variant, day), scaled by each quantum after
+        # grouping (no MIN(q) per statistic over every increment row: as many aggregates
+        # again as the sums)
+        sums = (
+            exp.select(
+                qcol("v"),
+                qcol("day"),
+                exp.Sum(this=qcol("dn")).as_(id_("dn"), copy=False),
+                *(
+                    quanta_sum(qcol(name, "increments"), name, increments=True).as_(
+                        id_(name), copy=False
+                    )
+                    for name in names
+                ),
+                copy=False,
             )
-            for slot in self.slots
-            for field, _ in slot.terms
-        }
+            .from_(increments, copy=False)
+            .join(exp.Table(this=id_(BOUNDS)), join_type="CROSS", copy=False)
+            .group_by(qcol("v"), qcol("day"), copy=False)
+        )
+        values = {name: from_quanta(qcol(name, "k"), name) for name in names}
         select = self.row(
-            "daily", variant=qcol("v"), day=qcol("day"), n=exp.Sum(this=qcol("dn")), **values
-        ).from_(increments.subquery(id_("increments"), copy=False), copy=False)
-        if self.exact:
-            select = with_bounds(select)
-        return select.group_by(qcol("v"), qcol("day"), copy=False)
+            "daily", variant=qcol("v", "k"), day=qcol("day", "k"), n=qcol("dn", "k"), **values
+        ).from_(sums.subquery(id_("k"), copy=False), copy=False)
+        return with_bounds(select)
 
     def build(self) -> exp.Expr:
         self.ctes = []

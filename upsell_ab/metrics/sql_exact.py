@@ -167,7 +167,7 @@ def bounds_cte(terms: dict[str, exp.Expr], source: str) -> exp.Select:
     return exp.select(*columns, copy=False).from_(id_(source), copy=False)
 
 
-def exact_sum(term: exp.Expr, name: str, *, increments: bool = False) -> exp.Expr:
+def exact_sum(term: exp.Expr, name: str) -> exp.Expr:
     """``CAST(SUM(CAST(term / q AS BIGINT)) AS DOUBLE) * q``: the sum of ``term`` over
     the group, each term rounded to the statistic's quantum (needs ``bounds`` joined).
 
@@ -175,14 +175,28 @@ def exact_sum(term: exp.Expr, name: str, *, increments: bool = False) -> exp.Exp
     2^63 is ``2^63 - 2^10``, so the rounded term always fits a BIGINT; DuckDB adds
     BIGINTs into a 128-bit sum (``SUM`` of BIGINT is a HUGEINT), exactly. These are the
     same integers as a cast to HUGEINT (both round half to even), at less cost per unit
-    and term. ``increments`` (the daily series): a unit's empty state can lie far
-    outside the final values' range (a centred frame), so those terms are cast to
-    HUGEINT."""
+    and term."""
+    q = qcol(quantum_column(name), BOUNDS)
+    return from_quanta(quanta_sum(term, name), exp.Min(this=q))
+
+
+def quanta_sum(term: exp.Expr, name: str, *, increments: bool = False) -> exp.Expr:
+    """``SUM(CAST(term / q AS BIGINT))``: the integer sum in quanta of :func:`exact_sum`
+    (for a query that scales it once per group, after grouping). ``increments`` (the
+    daily series): a unit's empty state can lie far outside the final values' range (a
+    centred frame), so those terms are cast to HUGEINT."""
     q = qcol(quantum_column(name), BOUNDS)
     integer = "HUGEINT" if increments else "BIGINT"
     units = cast(exp.Div(this=exp.Paren(this=term), expression=q), integer)
-    total = cast(exp.Sum(this=units), "DOUBLE")
-    return exp.Mul(this=total, expression=exp.Min(this=q.copy()))
+    return exp.Sum(this=units)
+
+
+def from_quanta(total: exp.Expr, quantum: exp.Expr | str) -> exp.Expr:
+    """``CAST(total AS DOUBLE) * q``: an integer sum of quanta as DOUBLE (rounded once;
+    ``q`` is a power of two, so the product is exact). ``quantum``: the statistic's name
+    (read from ``bounds``) or an expression giving its quantum."""
+    q = qcol(quantum_column(quantum), BOUNDS) if isinstance(quantum, str) else quantum
+    return exp.Mul(this=cast(total, "DOUBLE"), expression=q)
 
 
 def with_bounds(select: exp.Select) -> exp.Select:
@@ -205,7 +219,9 @@ __all__ = [
     "exact_sum_if",
     "finest",
     "fixed_value",
+    "from_quanta",
     "is_exact_failure",
+    "quanta_sum",
     "quantum",
     "too_fine",
     "with_bounds",
