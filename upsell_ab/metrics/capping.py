@@ -223,9 +223,10 @@ def count_where(condition: exp.Expr) -> exp.Expr:
 
 
 def eligible() -> exp.Expr:
-    """A unit counts: exposed to a known variant, and to one variant only."""
+    """A unit counts: exposed to a known variant, and to one variant only (``units.v``
+    is NULL for a unit seen in several)."""
     return exp.and_(
         exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
-        exp.EQ(this=qcol("v"), expression=qcol("v_max")),
+        exp.Not(this=exp.Is(this=qcol("v"), expression=exp.Null())),
         copy=False,
     )

@@ -11,8 +11,8 @@ user text.
 Pipeline (CTEs):
 
 1. ``xp``: exposure rows of the experiment naming a configured variant;
-   ``units``: per unit, first exposure time and min/max variant (min != max:
-   exposed to several variants, excluded and counted). Rows naming other
+   ``units``: per unit, first exposure time and its variant (NULL when exposed to
+   several variants: excluded and counted). Rows naming other
    variants are counted per variant (distinct units) in their own branch.
 2. ``kept``: events of the metrics' types. When the source may hold several
    rows per ``event_id`` (not the embedded store, whose ingest keeps one),
@@ -286,11 +286,15 @@ class QueryBuilder:
         self._cte("xp", xp)
         # plain MIN/MAX on columns (no CASE): the grouping of every exposure row by unit is
         # the most expensive step of the whole query at 10M exposures
+        # ``v`` is NULL for a unit exposed to several variants (xp's variants are never
+        # NULL): one column, not min and max, in ``units`` and ``per_unit``
+        single = exp.EQ(this=exp.Min(this=qcol("v")), expression=exp.Max(this=qcol("v")))
         unit_columns: list[exp.Expr] = [
             qcol("u"),
             exp.Min(this=qcol("ts")).as_(id_("first_ts"), copy=False),
-            exp.Min(this=qcol("v")).as_(id_("v"), copy=False),
-            exp.Max(this=qcol("v")).as_(id_("v_max"), copy=False),
+            exp.Case(ifs=[exp.If(this=single, true=exp.Min(this=qcol("v")))]).as_(
+                id_("v"), copy=False
+            ),
         ]
         for index in range(len(self.plan.segments)):
             alias = self._segment_alias(index)
@@ -429,7 +433,7 @@ class QueryBuilder:
         value: exp.Expr
         if ch.column is not None:
             covariate = qcol(f"c{self.covariate_columns.index(ch.column)}", "units")
-            value = exp.Coalesce(this=covariate, expressions=[num(0.0)])
+            value = exp.Coalesce(this=self._one_value(covariate), expressions=[num(0.0)])
         else:
             condition = exp.and_(eligible(), in_window(ch), copy=False)
             if ch.summand == "count":
@@ -443,6 +447,13 @@ class QueryBuilder:
                 default=num(0.0),
             )
         return value
+
+    def _one_value(self, column: exp.Expr) -> exp.Expr:
+        """A ``units`` column inside the per-unit aggregate (grouped by ``u`` alone, so
+        every row of a group holds the same value): ANY_VALUE on DuckDB, MIN elsewhere."""
+        if self.dialect == "duckdb":
+            return exp.AnyValue(this=column)
+        return exp.Min(this=column)
 
     def _unit_aggregates(self) -> list[exp.Expr]:
         """Per-unit sums over the unit's (fresh) events: every metric channel, the quality
@@ -544,20 +555,21 @@ class QueryBuilder:
         """``per_unit``: every unit (eligible or not) LEFT JOIN its fresh events, grouped
         by unit: ONE join and ONE aggregation, like the hand-written query (the events are
         not grouped by unit first and joined back to all units)."""
-        keys: list[exp.Expr] = [
-            qcol("u", "units"),
-            qcol("v", "units"),
-            qcol("first_ts", "units"),
-            qcol("v_max", "units"),
+        # grouped by the unit alone: ``units`` holds one row per unit, so its other columns
+        # are carried as aggregates of one value (a hash key per column cost ~30 % more)
+        carried = [
+            "v",
+            "first_ts",
+            *(self._segment_alias(i) for i in range(len(self.plan.segments))),
         ]
-        keys += [qcol(self._segment_alias(i), "units") for i in range(len(self.plan.segments))]
-        # exposure covariates: one value per unit (grouped on, read by their channels)
-        covariates = [qcol(f"c{i}", "units") for i in range(len(self.covariate_columns))]
+        unit_columns = [
+            self._one_value(qcol(name, "units")).as_(id_(name), copy=False) for name in carried
+        ]
         on: exp.Expr = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "units"))
         if self.dedup:
             on = exp.and_(on, self._fresh(), copy=False)
         per_unit = (
-            exp.select(*keys, *self._unit_aggregates(), copy=False)
+            exp.select(qcol("u", "units"), *unit_columns, *self._unit_aggregates(), copy=False)
             .from_(exp.Table(this=id_("units")), copy=False)
             .join(
                 exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))),
@@ -565,7 +577,7 @@ class QueryBuilder:
                 join_type="LEFT",
                 copy=False,
             )
-            .group_by(*(k.copy() for k in (*keys, *covariates)), copy=False)
+            .group_by(qcol("u", "units"), copy=False)
         )
         self._cte("per_unit", per_unit, reused=True)
         percentile = [(s, ch) for s, ch in self.channels if ch.cap and ch.cap.kind == "percentile"]
@@ -738,7 +750,7 @@ class QueryBuilder:
                 )
         multi = exp.and_(
             exp.Not(this=exp.Is(this=qcol("first_ts"), expression=exp.Null())),
-            exp.NEQ(this=qcol("v"), expression=qcol("v_max")),
+            exp.Is(this=qcol("v"), expression=exp.Null()),
             copy=False,
         )
         branches.append(
