@@ -120,8 +120,17 @@ def test_report_covers_every_running_experiment(workspace: dict[str, Path]) -> N
     assert len(text.encode("utf-8")) < 1024 * 1024
 
 
-def test_analyze_from_a_summary_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    content = spec("counts", guardrails=[])
+@pytest.mark.parametrize(("mde", "action"), [(0.35, "ship"), (0.1, "keep_running")])
+def test_analyze_from_a_summary_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mde: float, action: str
+) -> None:
+    """15 % vs 20 % of 1,000 each: significant (p ~ 0.003, statsmodels). It ships when
+    1,000 per arm is the planned sample for the MDE (35 % relative), and keeps running
+    when the plan asks for more (10 %: a fixed-horizon test read early, p > 0.001)."""
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    content = spec("counts", guardrails=[], analysis={"mde": mde})
     path = write_spec(tmp_path, content)
     csv = tmp_path / "counts.csv"
     csv.write_text(
@@ -134,8 +143,14 @@ def test_analyze_from_a_summary_csv(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 0
     (report,) = json.loads(capsys.readouterr().out)["experiments"]
     p = proportions_ztest([200, 150], [1000, 1000])[1]
-    assert p < 0.05  # the oracle says significant, so the rule must ship
-    assert report["decision"]["action"] == "ship"
+    assert 0.001 < p < 0.05  # significant, but not overwhelming
+    effect = proportion_effectsize(0.15 * (1 + mde), 0.15)
+    planned = NormalIndPower().solve_power(effect, alpha=0.05, power=0.8)
+    assert (planned <= 1000) == (action == "ship")
+    assert report["decision"]["action"] == action
+    if action == "keep_running":
+        assert report["decision"]["additional_units_needed"] > 0
+        assert "planned sample for the MDE is not reached" in report["decision"]["reasons"][0]
 
 
 def test_invalid_spec_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -153,6 +153,26 @@ def _decide(
     reasons = [r for v in verdicts for r in v.reasons]
     winners = sorted((v for v in verdicts if v.wins), key=lambda v: -v.score)
     safe = [v for v in winners if not breached.get(v.variant) and not unproven.get(v.variant)]
+    early = _before_planned_sample(resolved, analysis, result, data, safe[0]) if safe else None
+    if early is not None:
+        best = safe[0]
+        reasons.insert(
+            0,
+            f"Keep running: {best.variant} leads on {metric_label(name, definition)}, but the "
+            f"planned sample for the MDE is not reached and p is not below {EARLY_STOP_P:g}. A "
+            "fixed-horizon test read before its planned sample overstates the evidence (each "
+            "look is one more chance of a false win); wait for it, or set analysis.sequential "
+            "to get results valid at every look.",
+        )
+        return Outcome(
+            Action.keep_running,
+            None,
+            reasons + guard_reasons + [early.reason],
+            additional_units_needed=early.units,
+            additional_days_needed=early.days,
+            guardrails_breached=breached_names,
+            metric=name,
+        )
     if safe:
         best = safe[0]
         reasons.insert(
@@ -230,6 +250,49 @@ def _decide(
         guardrails_breached=breached_names,
         metric=name,
     )
+
+
+EARLY_STOP_P = 0.001
+"""Before the planned sample a fixed-horizon "ship" needs p below this (Haybittle 1971,
+Br. J. Radiol. 44:793; Peto et al. 1976, Br. J. Cancer 34:585): overwhelming evidence
+may stop early at almost no cost in type I error."""
+
+
+def _before_planned_sample(
+    resolved: ResolvedExperiment,
+    analysis: ExperimentAnalysis,
+    result: MetricResult,
+    data: ExperimentData | None,
+    best: Verdict,
+) -> Need | None:
+    """The extra sample still planned when a fixed-horizon frequentist "ship" is read
+    early and its p-value is not below :data:`EARLY_STOP_P`; None when shipping may
+    stand (the planned sample is reached, the evidence is overwhelming, no plan can be
+    made, monitoring is sequential, the rule is Bayesian, or the spec is a bandit or a
+    switchback).
+
+    Why: a fixed-horizon p-value is valid at ONE look at the planned sample. Read daily
+    (a CI job) and shipped at the first p < alpha, an A/A test "wins" far more often
+    than alpha (Armitage, McPherson & Rowe 1969, J. R. Stat. Soc. A 132:235; Johari et
+    al. 2017, "Peeking at A/B tests", KDD): tests/test_guard_peeking.py measures it
+    through the real decision. Sequential monitoring (confidence sequences,
+    group-sequential bounds) is valid at every look."""
+    experiment = resolved.experiment
+    if analysis.sequential is not None or experiment.allocation.is_bandit:
+        return None
+    if experiment.randomization.is_switchback:
+        return None  # its sample is slots, planned with the slot analysis (docs/switchback.md)
+    if experiment.analysis.decision.rule is DecisionRule.bayesian:
+        return None
+    comparison = next((c for c in result.comparisons if c.variant == best.variant), None)
+    freq = comparison.frequentist if comparison is not None else None
+    p = None
+    if comparison is not None and freq is not None:
+        p = freq.p_value if comparison.p_value_adjusted is None else comparison.p_value_adjusted
+    if p is not None and p < EARLY_STOP_P:
+        return None
+    need = extra_sample(resolved, result, data)
+    return need if need is not None and need.units > 0 else None
 
 
 def _no_need_reason(resolved: ResolvedExperiment, result: MetricResult) -> str:
