@@ -61,7 +61,9 @@ def main(argv: list[str]) -> int:
     experiment = upsell_ab.define(
         id="dessert_wording",
         name="Dessert wording at the register",
-        status="running",
+        # the tallies run to the planned end (29 March): this is the final look, where a
+        # fixed-horizon test may ship at p < alpha (docs/decision.md, "Before ship")
+        status="stopped",
         start="2026-03-02",
         end="2026-03-29",
         population={"unit": "customer_id"},

@@ -87,3 +87,26 @@ def test_sequential_monitoring_is_not_gated(tmp_path: Path) -> None:
          "n": [3000, 3000], "sum": [450, 600]}
     )  # fmt: skip
     assert experiment.analyze(summary).decision.action == "ship"
+
+
+def test_the_final_look_is_not_gated(tmp_path: Path) -> None:
+    """15 % vs 20 % of 1,000 per arm (p ~ 0.003, not below 0.001; the 10 % MDE plans
+    ~9,400 per arm): daily tallies up to the spec's end date are its final look and
+    ship; the same tallies ending a week earlier keep running; a stopped spec ships."""
+    content = spec("tally", guardrails=[], analysis={"mde": 0.1, "engine": "frequentist",
+                   "decision": {"rule": "frequentist"}})  # fmt: skip
+    content["end"] = "2025-03-30"
+    experiment = upsell_ab.load(write_spec(tmp_path, content))
+
+    def tallies(last_day: str) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"day": ["2025-03-03", last_day] * 2, "variant": ["control"] * 2 + ["treatment"] * 2,
+             "metric": "upsell_take_rate", "n": [500, 500, 500, 500], "sum": [75, 75, 100, 100]}
+        )  # fmt: skip
+
+    assert experiment.analyze(tallies("2025-03-30")).decision.action == "ship"
+    early = experiment.analyze(tallies("2025-03-23")).decision
+    assert early.action == "keep_running" and early.additional_units_needed
+    content["status"] = "stopped"
+    stopped = upsell_ab.load(write_spec(tmp_path / "stopped", content))
+    assert stopped.analyze(tallies("2025-03-23")).decision.action == "ship"

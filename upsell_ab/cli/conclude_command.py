@@ -44,10 +44,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from upsell_ab.archive.record import build_record, data_fingerprint, data_hash, spec_hash
     from upsell_ab.archive.store import results_dir, write_record
+    from upsell_ab.decision.rules import final_look
     from upsell_ab.errors import InputError, Location, Problem
+    from upsell_ab.spec.load import load_experiment
     from upsell_ab.workflow import run_experiment
 
-    experiment_run = run_experiment(args.spec, store=args.store, summary=args.summary, daily=False)
+    # concluding is the experiment's final look: the fixed-horizon "ship" needs no
+    # planned sample then (docs/decision.md, "Before ship")
+    resolved = final_look(load_experiment(args.spec))
+    experiment_run = run_experiment(resolved, store=args.store, summary=args.summary, daily=False)
     experiment = experiment_run.resolved.experiment
     if experiment_run.waiting_for_data:
         raise InputError(

@@ -39,7 +39,13 @@ from upsell_ab.decision.reasons import (
     p_text,
 )
 from upsell_ab.decision.sample import Need, extra_sample, guardrail_sample
-from upsell_ab.spec.models import DecisionRule, Direction, MarginKind, MetricDefinition
+from upsell_ab.spec.models import (
+    DecisionRule,
+    Direction,
+    MarginKind,
+    MetricDefinition,
+)
+from upsell_ab.spec.models import Status as SpecStatus
 from upsell_ab.stats.results import Comparison, ExperimentAnalysis, MetricResult, Status
 
 if TYPE_CHECKING:
@@ -258,6 +264,15 @@ Br. J. Radiol. 44:793; Peto et al. 1976, Br. J. Cancer 34:585): overwhelming evi
 may stop early at almost no cost in type I error."""
 
 
+def final_look(resolved: ResolvedExperiment) -> ResolvedExperiment:
+    """``resolved`` analysed as its final look (``conclude``): status ``stopped``, so a
+    fixed-horizon result is read as the one planned look (:func:`_before_planned_sample`)."""
+    import dataclasses
+
+    experiment = resolved.experiment.model_copy(update={"status": SpecStatus.stopped})
+    return dataclasses.replace(resolved, experiment=experiment)
+
+
 def _before_planned_sample(
     resolved: ResolvedExperiment,
     analysis: ExperimentAnalysis,
@@ -268,8 +283,9 @@ def _before_planned_sample(
     """The extra sample still planned when a fixed-horizon frequentist "ship" is read
     early and its p-value is not below :data:`EARLY_STOP_P`; None when shipping may
     stand (the planned sample is reached, the evidence is overwhelming, no plan can be
-    made, monitoring is sequential, the rule is Bayesian, or the spec is a bandit or a
-    switchback).
+    made, monitoring is sequential, the rule is Bayesian, the spec is a bandit or a
+    switchback, or this is the final look: status stopped/concluded (``conclude``), or
+    exposures up to the spec's end date).
 
     Why: a fixed-horizon p-value is valid at ONE look at the planned sample. Read daily
     (a CI job) and shipped at the first p < alpha, an A/A test "wins" far more often
@@ -280,6 +296,11 @@ def _before_planned_sample(
     experiment = resolved.experiment
     if analysis.sequential is not None or experiment.allocation.is_bandit:
         return None
+    if experiment.status is not SpecStatus.running:
+        return None  # stopped or concluded: this is the final look
+    last = data.last_exposure if data is not None else None
+    if experiment.end is not None and last is not None and last >= experiment.end:
+        return None  # exposures reach the planned end date: the final look by date
     if experiment.randomization.is_switchback:
         return None  # its sample is slots, planned with the slot analysis (docs/switchback.md)
     if experiment.analysis.decision.rule is DecisionRule.bayesian:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from datetime import date
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -444,8 +445,11 @@ def parse_summary(
     variants = [v.id for v in experiment.variants]
     has_metric = "metric" in (columns or {}) or _has_metric_column(text)
     assumed = f"{file} has no metric column: every row was read as {experiment.metrics.primary}"
+    first_day, last_day = _tally_days(text)
     return ExperimentData(
         experiment_id=experiment.id,
+        first_exposure=first_day,
+        last_exposure=last_day,
         origin=f"summary CSV {file}",
         input_notes=() if has_metric else (assumed,),
         metrics={
@@ -456,6 +460,27 @@ def parse_summary(
             configured_weights={v.id: v.weight for v in experiment.variants},
         ),
     )
+
+
+def _tally_days(text: str) -> tuple[date | None, date | None]:
+    """First and last day of a daily tally's ``day``/``date`` column (ISO dates), so the
+    decision knows whether the tallies reach the spec's end (its final look); (None,
+    None) without such a column or when a cell is not an ISO date."""
+    reader = csv.DictReader(io.StringIO(text))
+    names = {(h or "").strip(): h for h in reader.fieldnames or []}
+    column = next((names[c] for c in IGNORED if c in names), None)
+    if column is None:
+        return None, None
+    days: list[date] = []
+    for cells in reader:
+        cell = (cells.get(column) or "").strip()
+        if not cell:
+            continue
+        try:
+            days.append(date.fromisoformat(cell[:10]))
+        except ValueError:
+            return None, None
+    return (min(days), max(days)) if days else (None, None)
 
 
 def _has_metric_column(text: str) -> bool:
