@@ -42,8 +42,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import date
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
