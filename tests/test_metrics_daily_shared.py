@@ -150,3 +150,31 @@ def test_shared_daily_series_equal_the_pandas_computation(
         expected = _expected(day)[name]
         for variant in VARIANTS:
             assert_close(by_variant[variant], expected[variant])
+
+
+def test_a_refund_below_the_final_value_keeps_the_exact_daily_sums() -> None:
+    """A unit's revenue of 1000 on its first day and -999.5 the next ends at 0.5, the
+    largest final value: the quantum is 2^-63, so the first day's state is 1000 * 2^63
+    quanta, beyond a BIGINT. Value sums therefore keep 128-bit quanta (and counts, which
+    only grow, use 64-bit ones): the query runs exactly, with no DOUBLE fallback, and
+    gives the pandas numbers."""
+    exposures = exposures_frame(
+        [("exp1", "control", "u1", "2024-05-01 08:00"), ("exp1", "treatment", "u2", "2024-05-01")]
+    )
+    events = events_frame(
+        [
+            ("u1", "2024-05-01 09:00", "order", 1000.0, 0.0, 1.0, "e1"),
+            ("u1", "2024-05-02 09:00", "order", -999.5, 0.0, 1.0, "e2"),
+            ("u2", "2024-05-02 09:00", "order", 0.25, 0.0, 1.0, "e3"),
+        ]
+    )
+    con = duckdb.connect()
+    load_duckdb(con, exposures, events)
+    data = compute_experiment_data(resolved(METRICS, variants=VARIANTS), connection=con, daily=True)
+    assert not data.input_notes  # no "Sums were added in floating point" fallback
+    first, second = data.metrics["revenue"].daily[:2]
+    assert stats_dict(first.by_variant["control"]) == {"n": 1.0, "sum": 1000.0, "sum_squares": 1e6}
+    assert stats_dict(second.by_variant["control"]) == {"n": 1.0, "sum": 0.5, "sum_squares": 0.25}
+    orders = [stats_dict(p.by_variant["control"]) for p in data.metrics["aov"].daily[:2]]
+    assert [o["denominator_sum"] for o in orders] == [1.0, 2.0]
+    assert [o["numerator_sum"] for o in orders] == [1000.0, 0.5]

@@ -358,3 +358,49 @@ def test_per_unit_hash_aggregate_has_one_key_in_duckdbs_plan() -> None:
         per_unit = max(shapes, key=lambda shape: shape[1])
         assert per_unit[1] >= 7, shapes  # the channels, matched, before, near, outside
         assert {keys for keys, aggregates in shapes if aggregates >= 3} == {1}, shapes
+
+
+def test_daily_quanta_are_bigint_only_for_counts_and_fixed_channels() -> None:
+    """A count's state grows from 0 to its final value, so its daily increments stay
+    within the totals' bound and its quanta fit a BIGINT (half the cost of a HUGEINT
+    sum); sums of values (which refunds can lower) and framed values keep HUGEINTs."""
+    tree = sqlglot.parse_one(_sql(unique=True, daily=True), read="duckdb")
+    (sums,) = [
+        s
+        for s in tree.find_all(exp.Select)
+        if s.args.get("group") is not None
+        and {c.alias_or_name for c in s.expressions} >= {"v", "day", "dn"}
+    ]
+    types = {
+        c.alias: c.this.this.to.sql(dialect="duckdb")
+        for c in sums.expressions
+        if c.alias.startswith("m") and "__" in c.alias
+    }
+    bigint = {name for name, t in types.items() if t == "BIGINT"}
+    assert set(types.values()) == {"BIGINT", "INT128"}, types
+    # by hand from METRICS: take (0/1), orders' and items' counts, repeat (0/1), refund
+    # (0/1 with a 0/1 covariate), and the fixed CUPED covariates of revenue and aov
+    assert bigint == {
+        "m0__sum",
+        "m0__sum_squares",
+        "m1__covariate_sum",
+        "m1__covariate_sum_squares",
+        "m3__denominator_sum",
+        "m3__denominator_sum_squares",
+        "m3__covariate_numerator_sum",
+        "m3__covariate_numerator_sum_squares",
+        "m3__covariate_denominator_sum",
+        "m3__covariate_denominator_sum_squares",
+        "m3__covariate_numerator_denominator_cross",
+        "m3__denominator_covariate_numerator_cross",
+        "m3__denominator_covariate_denominator_cross",
+        "m4__denominator_sum",
+        "m4__denominator_sum_squares",
+        "m5__sum",
+        "m5__sum_squares",
+        "m7__sum",
+        "m7__sum_squares",
+        "m7__covariate_sum",
+        "m7__covariate_sum_squares",
+        "m7__cross_sum",
+    }

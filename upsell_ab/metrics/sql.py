@@ -816,6 +816,32 @@ class QueryBuilder:
             branches.append(with_bounds(slots) if self.exact else slots)
         return branches
 
+    def _bounded(self) -> set[str]:
+        """Statistics whose every daily increment is at most the largest final term ``M``
+        in magnitude, so its quanta fit a BIGINT like the totals' (:func:`.exact_sum`):
+        terms of count channels (not framed, capped at >= 0 if at all) and fixed ones only.
+        A count's state grows from 0 to the unit's final value, so every state's term has
+        the final term's sign and at most its size, and the difference of two such terms
+        (after a day minus before it; final minus the empty state's 0) is no larger;
+        rounding is monotone, so the DOUBLE terms keep these bounds. Sums of values can
+        go down (refunds) and framed values start far from their frame: HUGEINT."""
+        framed = {(s.index, ch.var) for s, ch in self.framed}
+
+        def grows_from_zero(slot: MetricSlot, var: str) -> bool:
+            ch = next(c for s, c in self.channels if s.index == slot.index and c.var == var)
+            if ch.fixed:
+                return True
+            if ch.summand != "count" or (slot.index, var) in framed:
+                return False
+            return ch.cap is None or ch.cap.kind == "percentile" or ch.cap.value >= 0
+
+        return {
+            slot.stat_column(field)
+            for slot in self.slots
+            for field, (a, b) in slot.terms
+            if grows_from_zero(slot, a) and (b is None or grows_from_zero(slot, b))
+        }
+
     def _daily_branch(self) -> exp.Select:
         self._multi_day_cte()
         percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
@@ -844,9 +870,9 @@ class QueryBuilder:
                 qcol("day"),
                 exp.Sum(this=qcol("dn")).as_(id_("dn"), copy=False),
                 *(
-                    quanta_sum(qcol(name, "increments"), name, increments=True).as_(
-                        id_(name), copy=False
-                    )
+                    quanta_sum(
+                        qcol(name, "increments"), name, increments=name not in self._bounded()
+                    ).as_(id_(name), copy=False)
                     for name in names
                 ),
                 copy=False,

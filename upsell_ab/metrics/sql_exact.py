@@ -28,9 +28,11 @@ taken over integers and the order of the additions cannot matter:
    DOUBLE once and multiplied by ``q`` (a power of two: exact). A term uses fewer than
    2^63 units (so it is cast to a BIGINT, cheaper than a HUGEINT; DuckDB adds BIGINTs
    into a 128-bit sum), so the sum of up to 2^64 units cannot overflow; the per-day
-   increments (cast to HUGEINT: an empty state can lie outside the final range) reuse
-   the totals' quantum (a running state larger than 2^40 times the largest final
-   one would overflow).
+   increments reuse the totals' quantum, cast to HUGEINT where an empty or running
+   state can lie outside the final range (a centred frame, a sum lowered by a refund;
+   a running state larger than 2^40 times the largest final one would overflow) and
+   to BIGINT where it cannot (counts, which only grow, and fixed covariates:
+   ``QueryBuilder._bounded``), and are scaled once per (variant, day) after grouping.
 
 **When it does not fit** (a non-finite value, a value or sum beyond the ranges above),
 DuckDB raises a conversion or out-of-range error instead of returning a wrong number
