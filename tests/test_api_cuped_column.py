@@ -19,7 +19,7 @@ import pytest
 
 import upsell_ab
 from tests.test_api_inputs import differences
-from upsell_ab.errors import SpecError
+from upsell_ab.errors import SpecError, StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "experiments" / "cake_wording.yaml"
@@ -95,6 +95,23 @@ def test_the_api_covariate_matches_deng_et_al(shop: dict[str, Any]) -> None:
     assert width < (raw.ci_high - raw.ci_low) * 0.8
     # the other metrics are untouched
     assert result.comparisons()[0] == plain.comparisons()[0]
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_a_non_finite_covariate_is_refused_naming_the_column(
+    shop: dict[str, Any], bad: float
+) -> None:
+    """Two rows of last quarter's spend are inf: the covariate sums were inf and the
+    analysis said "beyond double precision"; now it refuses, naming the column."""
+    exposures = shop["exposures"].copy()
+    exposures.loc[[3, 40], "pre_revenue"] = bad
+    with pytest.raises(StoreError) as error:
+        upsell_ab.load(SPEC).analyze(
+            exposures=exposures, events=shop["events"], covariates={METRIC: "pre_revenue"}
+        )
+    message = str(error.value)
+    assert "CUPED covariate that is not a finite number" in message
+    assert "2 in column 'pre_revenue'" in message, message
 
 
 def test_the_spec_form_equals_the_api_form(shop: dict[str, Any]) -> None:

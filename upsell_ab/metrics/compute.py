@@ -218,6 +218,7 @@ def compute_experiment_data(
         )
         if not data.quality.total_units and not data.quality.units_exposed_outside_dates:
             data = replace(data, exposure_ids=_exposure_ids(plan, engine))
+        _refuse_bad_covariates(plan, builder, engine, data)
         if any(rows == 0 for rows in data.event_type_rows.values()):
             data = replace(data, event_types_present=_event_types_present(plan, engine))
     except StoreError as error:
@@ -258,6 +259,44 @@ def _event_types_present(
     except StoreError:
         return ()
     return tuple((None if t is None else str(t), int(n)) for t, n in rows)
+
+
+def _refuse_bad_covariates(
+    plan: QueryPlan, builder: Any, engine: QueryEngine, data: ExperimentData
+) -> None:
+    """A covariate column of the exposures (``cuped.column``) with inf or NaN made its
+    CUPED sums non-finite, which the statistics would call "beyond double precision":
+    refuse, naming the column and how many rows (only looked at when a sum is not
+    finite, so the common case pays nothing)."""
+    import math
+
+    from upsell_ab.metrics.sufficient import CupedStats
+
+    columns: tuple[str, ...] = builder.covariate_columns
+    broken = any(
+        isinstance(stats, CupedStats)
+        and not all(
+            math.isfinite(v)
+            for v in (stats.covariate_sum, stats.covariate_sum_squares, stats.cross_sum)
+        )
+        for metric in data.metrics.values()
+        for stats in metric.by_variant.values()
+    )
+    if not columns or not broken:
+        return
+    from upsell_ab.metrics.sql_values import covariates_not_finite_sql
+
+    try:
+        (row,) = engine.execute(covariates_not_finite_sql(plan, columns, engine.dialect))
+    except StoreError:
+        return
+    bad = [f"{int(n):,} in column '{name}'" for name, n in zip(columns, row, strict=True) if n]
+    if bad:
+        raise StoreError(
+            "exposure rows with a CUPED covariate that is not a finite number (inf, -inf "
+            f"or NaN): {', '.join(bad)}; the covariate sums would be meaningless. Fix those "
+            "values at the source (a missing covariate is NULL, counted as 0)"
+        )
 
 
 def _not_finite_in_source(plan: QueryPlan, builder: Any, engine: QueryEngine) -> dict[str, int]:

@@ -15,6 +15,10 @@ event id counts each time: it is a count of bad rows, not of events).
 ``upsell_purchse`` in metrics.yaml, complaints never ingested), which types the events
 do hold, for a did-you-mean.
 
+``covariates_not_finite_sql``: when a CUPED metric's covariate sums come back inf or
+NaN, whether the exposures' covariate column (``cuped.column``) holds such values
+(rather than finite values too large to square).
+
 ``exposure_ids_sql``: when the experiment has no unit at all, which experiment ids the
 exposures do hold, with how many rows and how many of them name a variant: the app may
 log ``cake-wording`` for the spec's ``cake_wording``, or send no variant (a script's
@@ -95,3 +99,29 @@ def exposure_ids_sql(plan: QueryPlan, dialect: Dialect) -> str:
 def event_types_sql(plan: QueryPlan, dialect: Dialect) -> str:
     """Rows (event type, rows), the most frequent types first."""
     return _most_frequent(plan.source.events, "event_type", dialect)
+
+
+def covariates_not_finite_sql(plan: QueryPlan, columns: tuple[str, ...], dialect: Dialect) -> str:
+    """One row: per exposure covariate column (``cuped.column``), how many exposure rows
+    of the experiment hold inf or NaN in it."""
+    exposures = plan.source.exposures
+    counts = [
+        exp.Count(
+            this=exp.Case(
+                ifs=[
+                    exp.If(
+                        this=not_finite(exp.cast(exp.column(name, quoted=True), "DOUBLE")),
+                        true=exp.Literal.number(1),
+                    )
+                ]
+            )
+        ).as_(id_(f"c{index}"), copy=False)
+        for index, name in enumerate(columns)
+    ]
+    ours = exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id))
+    query = (
+        exp.select(*counts, copy=False)
+        .from_(_relation(exposures, dialect), copy=False)
+        .where(ours, copy=False)
+    )
+    return query.sql(dialect=dialect)
