@@ -37,17 +37,27 @@ class CountingEngine:
 
 
 def test_one_query_for_all_metrics_segments_and_days() -> None:
+    """One statement when the source holds every event type the metrics count; a type it
+    never holds costs exactly one more, small statement (the types it does hold, for the
+    did-you-mean: upsell_ab.metrics.sql_values)."""
+    types = sorted({d.event for d in METRICS.values() if d.event} | {"order"})
     con = duckdb.connect()
     load_duckdb(
         con,
         exposures_frame([("exp1", "control", "u1", "2024-01-01", "web", "new")], SEGMENTS),
-        events_frame([("u1", "2024-01-01 01:00", "order", 5.0, 0.0, 1.0, "e1")]),
+        events_frame(
+            [("u1", "2024-01-01 01:00", t, 5.0, 0.0, 1.0, f"e{i}") for i, t in enumerate(types)]
+        ),
     )
     engine = CountingEngine(con)
     data = compute_experiment_data(RESOLVED, connection=engine, segments=True, daily=True)
-    assert len(engine.statements) == 1
+    assert len(engine.statements) == 1, engine.statements[1:]
     assert set(data.metrics) == set(METRICS) and len(METRICS) >= 9
     assert data.metrics["revenue"].by_variant["control"].n == 1
+    con.execute(f"DELETE FROM events WHERE event_type = '{types[0]}'")
+    missing = CountingEngine(con)
+    compute_experiment_data(RESOLVED, connection=missing, segments=True, daily=True)
+    assert len(missing.statements) == 2 and "GROUP BY" in missing.statements[1]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
