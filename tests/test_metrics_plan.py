@@ -165,7 +165,8 @@ def test_per_unit_event_counters_are_counts_not_integer_sums(unique: bool, daily
     assert {"m0_y", "m3_d"} <= counted, counted
 
 
-def _physical_plan(sql: str) -> str:
+def _plan_tables() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with empty exposures and events tables of the test spec."""
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE exposures (experiment VARCHAR, variant VARCHAR, unit_id VARCHAR, "
@@ -175,6 +176,11 @@ def _physical_plan(sql: str) -> str:
         'CREATE TABLE events (unit_id VARCHAR, "timestamp" TIMESTAMP, event_type VARCHAR, '
         "value DOUBLE, discount DOUBLE, quantity DOUBLE, event_id VARCHAR)"
     )
+    return con
+
+
+def _physical_plan(sql: str) -> str:
+    con = _plan_tables()
     con.execute("INSERT INTO exposures VALUES ('exp1', 'control', 'u1', '2024-01-01', 'a', 'b')")
     con.execute("INSERT INTO events VALUES ('u1', '2024-01-02', 'order', 1, 0, 1, 'e1')")
     con.execute("SET explain_output = 'physical_only'")
@@ -317,15 +323,7 @@ def _group_keys(sql: str) -> list[tuple[int, int]]:
     """(keys, aggregates) of each hash aggregate in DuckDB's physical plan (JSON)."""
     import json
 
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE exposures (experiment VARCHAR, variant VARCHAR, unit_id VARCHAR, "
-        '"timestamp" TIMESTAMP, channel VARCHAR, tier VARCHAR)'
-    )
-    con.execute(
-        'CREATE TABLE events (unit_id VARCHAR, "timestamp" TIMESTAMP, event_type VARCHAR, '
-        "value DOUBLE, discount DOUBLE, quantity DOUBLE, event_id VARCHAR)"
-    )
+    con = _plan_tables()
     con.execute("SET explain_output = 'physical_only'")
     (_, text), *_ = con.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()
     keys: list[tuple[int, int]] = []

@@ -36,25 +36,21 @@ from upsell_ab.metrics.sql_exact import not_finite
 from upsell_ab.metrics.sql_layout import id_, string
 
 
+def _count_not_finite(column: exp.Expr, alias: str) -> exp.Expr:
+    """``COUNT(CASE WHEN |CAST(column AS DOUBLE)| > largest double THEN 1 END) AS alias``."""
+    bad = not_finite(exp.cast(column, "DOUBLE"))
+    return exp.Count(this=exp.Case(ifs=[exp.If(this=bad, true=exp.Literal.number(1))])).as_(
+        id_(alias), copy=False
+    )
+
+
 def not_finite_sql(
     plan: QueryPlan, columns: tuple[str, ...], event_types: tuple[str, ...], dialect: Dialect
 ) -> str:
     """One row: per canonical event column in ``columns`` (``value``, ``discount``,
     ``quantity``), how many rows of ``event_types`` hold inf or NaN in it."""
     events = plan.source.events
-    counts = [
-        exp.Count(
-            this=exp.Case(
-                ifs=[
-                    exp.If(
-                        this=not_finite(exp.cast(_source_col(events, column), "DOUBLE")),
-                        true=exp.Literal.number(1),
-                    )
-                ]
-            )
-        ).as_(id_(column), copy=False)
-        for column in columns
-    ]
+    counts = [_count_not_finite(_source_col(events, column), column) for column in columns]
     relevant = exp.In(
         this=_source_col(events, "event_type"), expressions=[string(t) for t in event_types]
     )
@@ -106,16 +102,7 @@ def covariates_not_finite_sql(plan: QueryPlan, columns: tuple[str, ...], dialect
     of the experiment hold inf or NaN in it."""
     exposures = plan.source.exposures
     counts = [
-        exp.Count(
-            this=exp.Case(
-                ifs=[
-                    exp.If(
-                        this=not_finite(exp.cast(exp.column(name, quoted=True), "DOUBLE")),
-                        true=exp.Literal.number(1),
-                    )
-                ]
-            )
-        ).as_(id_(f"c{index}"), copy=False)
+        _count_not_finite(exp.column(name, quoted=True), f"c{index}")
         for index, name in enumerate(columns)
     ]
     ours = exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id))
