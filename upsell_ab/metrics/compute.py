@@ -309,7 +309,7 @@ def _not_finite_in_source(plan: QueryPlan, builder: Any, engine: QueryEngine) ->
     columns = tuple(CANONICAL[alias] for alias in builder.summed)
     if not columns:
         return {}
-    types = tuple(sorted({ch.event for _, ch in builder.channels}))
+    types: tuple[str, ...] = builder.event_types
     try:
         (row,) = engine.execute(not_finite_sql(plan, columns, types, engine.dialect))
     except StoreError:
@@ -431,7 +431,7 @@ def _without_other_experiments(
     quality = data.quality
     if quality.orphan_share <= ORPHAN_SHARE:
         return data
-    types = tuple(sorted({ch.event for _, ch in builder.channels}))
+    types: tuple[str, ...] = builder.event_types
     if shared is not None:
         count = shared[0].orphans_elsewhere(shared[1], plan, types)
     else:
