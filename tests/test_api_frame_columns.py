@@ -77,3 +77,19 @@ def test_segments_need_their_columns() -> None:
     with_channel = exposures.assign(channel="web", segment="consumer")
     result = LAPTOP.analyze(exposures=with_channel, events=events, segments=True)
     assert result.to_dict()["experiments"][0]["segments"]
+
+
+def test_a_unit_column_named_after_the_population_unit_is_offered() -> None:
+    """People name the id column after what the spec hashes (``population.unit``)."""
+    exposures, events = _frames()
+    unit = LAPTOP.spec.population.unit
+    with pytest.raises(upsell_ab.InputError) as caught:
+        LAPTOP.analyze(
+            exposures=exposures.rename(columns={"unit_id": unit}),
+            events=events.rename(columns={"unit_id": unit}),
+        )
+    problems = [p for p in caught.value.problems if p.location.field == "unit_id"]
+    assert len(problems) == 2
+    for problem in problems:
+        assert f"did you mean '{unit}'?" in str(problem)
+        assert f"df.rename(columns={{'{unit}': 'unit_id'}})" in str(problem)

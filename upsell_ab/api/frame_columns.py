@@ -43,11 +43,17 @@ def columns_of(value: Any) -> tuple[str, ...] | None:
 
 
 def fitted_source(
-    data: DataSource, exposures: Any, events: Any, segments: tuple[str, ...] = ()
+    data: DataSource,
+    exposures: Any,
+    events: Any,
+    segments: tuple[str, ...] = (),
+    unit: str | None = None,
 ) -> DataSource:
     """``data`` with optional columns the raw inputs lack set to absent; raises
     :class:`InputError` for every required column that is missing (``segments``: the
-    attribute columns a segment breakdown will read)."""
+    attribute columns a segment breakdown will read; ``unit``: the spec's
+    ``population.unit``, the first guess for a missing ``unit_id``, since people name
+    the id column after what they hash, ``customer_id``)."""
     from upsell_ab.events.column_hints import lookalike
     from upsell_ab.spec.suggest import did_you_mean
 
@@ -69,7 +75,12 @@ def fitted_source(
                 absent[field] = None
                 continue
             free = [c for c in present if c not in used]
-            guess = lookalike(_CANONICAL.get(field, field), free) or did_you_mean(name, free)
+            named_unit = unit if field == "unit_id" and unit in free else None
+            guess = (
+                named_unit
+                or lookalike(_CANONICAL.get(field, field), free)
+                or did_you_mean(name, free)
+            )
             key = "exposure_columns" if side == "exposures" else "event_columns"
             fix = (
                 f"map it in the spec: data.{key}.{field}: {guess}"

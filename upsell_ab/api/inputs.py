@@ -265,7 +265,13 @@ def _from_pair(
     from upsell_ab.spec.models import SourceKind
 
     breakdown = tuple(resolved.experiment.analysis.segments) if segments else ()
-    fitted = fitted_source(resolved.experiment.data, pair[0], pair[1], breakdown)
+    fitted = fitted_source(
+        resolved.experiment.data,
+        pair[0],
+        pair[1],
+        breakdown,
+        unit=resolved.experiment.population.unit,
+    )
     registered = _register(pair)
     try:
         source = fitted.model_copy(
