@@ -80,3 +80,17 @@ def test_empty_exposures_keep_the_plain_reason() -> None:
     exposures, events = _frames("cake_wording", ["generic"] * 3)
     reasons = _reasons(exposures.iloc[:0], events)
     assert len(reasons) == 1 and reasons[0].startswith("Waiting for data")
+
+
+def test_broken_logging_fails_the_quality_gate(tmp_path: Path) -> None:
+    """Invalid for broken logging is what ``--fail-on quality`` exists for: the report
+    marks it failed, and the exit code must say the same (it used to be 0)."""
+    from upsell_ab.cli.exit_codes import ExitCode
+    from upsell_ab.cli.run_output import exit_code
+
+    exposures, events = _frames("cake_wording", [None] * 120)
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
+    assert result.decision.action == "invalid"
+    assert result.quality_failed
+    assert exit_code([result.run], ["quality"]) is ExitCode.DATA_QUALITY
+    assert exit_code([result.run], ["guardrail"]) is ExitCode.OK

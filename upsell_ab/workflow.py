@@ -42,10 +42,14 @@ class ExperimentRun:
 
     @property
     def quality_failed(self) -> bool:
-        """SRM flagged or too many multiple exposures (``--fail-on quality``)."""
+        """SRM flagged, too many multiple exposures, or any other data gate that made the
+        experiment invalid (``--fail-on quality``): the reports mark all of them failed,
+        and a CI gate must not pass what the report calls failed."""
         settings = self.resolved.experiment.analysis
-        return self.analysis.srm.flagged or (
-            self.data.quality.multiple_exposure_share > settings.max_multiple_exposure_share
+        return (
+            self.analysis.srm.flagged
+            or self.data.quality.multiple_exposure_share > settings.max_multiple_exposure_share
+            or self.outcome.action is Action.invalid
         )
 
     @property

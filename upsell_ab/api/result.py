@@ -144,7 +144,8 @@ class Result:
 
     @property
     def quality_failed(self) -> bool:
-        """SRM flagged or too many multiple exposures (what ``--fail-on quality`` checks)."""
+        """SRM flagged, too many multiple exposures or another blocking data gate (the
+        decision is ``invalid``): what ``--fail-on quality`` checks."""
         return self.run.quality_failed
 
     @property

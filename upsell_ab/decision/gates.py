@@ -17,7 +17,9 @@ Two levels:
   ``discount`` or ``quantity`` 0 or missing on every event): the column was
   very likely not mapped at ingest;
 - the decision metric counts an event type the source never holds while it holds a
-  look-alike (``upsell_purchse`` beside ``upsell_purchase``): a misspelt event.
+  look-alike (``upsell_purchse`` beside ``upsell_purchase``): a misspelt event;
+- not one of the metrics' events belongs to an exposed unit and the two sides' ids are
+  of different kinds (``8`` against ``C000008``: :mod:`upsell_ab.decision.unit_ids`).
 
 *Warnings* (shown in the headline of every report format, the verdict stands):
 
@@ -50,6 +52,7 @@ from typing import TYPE_CHECKING
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label
 from upsell_ab.decision.response_bias import response_bias_problems, response_bias_warnings
+from upsell_ab.decision.unit_ids import kinds_differ, shown
 from upsell_ab.metrics.aggregates import ORPHAN_SHARE
 from upsell_ab.metrics.sufficient import CupedStats, SampleStats
 from upsell_ab.stats.results import ExperimentAnalysis, MetricResult
@@ -117,6 +120,14 @@ def blocking_problems(
                 f"{', '.join(unexposed)} without units. Fix the spec's start/end or the exposure "
                 "timestamps (set analysis.outside_dates: keep to use them anyway)."
             )
+    samples = data.unit_id_samples if data is not None else None
+    if data is not None and samples is not None and kinds_differ(samples):
+        problems.append(
+            f"Not one of the {data.quality.metric_events:,} events the metrics count "
+            f"belongs to an exposed unit, and the ids are not the same kind: {shown(samples)}. "
+            "Every metric reads 0 in every arm. Use the same unit id on both sides (map the "
+            "events' column that holds the exposures' id: data.event_columns.unit_id)."
+        )
     name = resolved.decision_metric
     misspelt = [(e, c) for e, c in absent_events(resolved, name, data) if c is not None]
     if misspelt and data is not None:
@@ -174,10 +185,12 @@ def warnings(
                 elsewhere = (
                     "" if quality.other_experiment_events is None else " nor to any other one"
                 )
+                samples = data.unit_id_samples
+                ids = f" ({shown(samples)})" if samples is not None else ""
                 out.append(
                     f"{orphans:.0%} of the metrics' events belong to units never exposed to "
                     f"this experiment{elsewhere} (over {ORPHAN_SHARE:.0%}): check that events "
-                    "and exposures use the same unit id."
+                    f"and exposures use the same unit id{ids}."
                 )
             rows = events + quality.duplicates_dropped
             duplicates = quality.duplicates_dropped / rows

@@ -140,6 +140,18 @@ class ExperimentData:
     """Only when no unit was found: the experiment ids the exposures do hold (the most
     frequent first), so "waiting for data" can say why (an id the app spells otherwise,
     rows without a variant)."""
+    unit_id_samples: UnitIdSamples | None = None
+    """Only when not one of the metrics' events belongs to a unit of the experiment: a few
+    unit ids from each side, so the report can show how they differ."""
+
+
+@dataclass(frozen=True)
+class UnitIdSamples:
+    """The smallest few unit ids (as text) of the experiment's exposures and of the
+    metrics' events: ``C000008`` against ``8`` shows a join that cannot match."""
+
+    exposures: tuple[str, ...]
+    events: tuple[str, ...]
 
 
 @dataclass(frozen=True)

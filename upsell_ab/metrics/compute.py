@@ -15,6 +15,7 @@ variant are orphans.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from upsell_ab.metrics.aggregates import (
     MetricData,
     PercentileCap,
     QualitySummary,
+    UnitIdSamples,
 )
 from upsell_ab.metrics.periods import AllocationWindow
 from upsell_ab.metrics.shared import SharedStore
@@ -218,6 +220,9 @@ def compute_experiment_data(
         )
         if not data.quality.total_units and not data.quality.units_exposed_outside_dates:
             data = replace(data, exposure_ids=_exposure_ids(plan, engine))
+        elif _no_event_matched(data):
+            samples = _unit_id_samples(plan, builder.event_types, engine)
+            data = replace(data, unit_id_samples=samples)
         _refuse_bad_covariates(plan, builder, engine, data)
         if any(rows == 0 for rows in data.event_type_rows.values()):
             data = replace(data, event_types_present=_event_types_present(plan, engine))
@@ -244,6 +249,33 @@ def _exposure_ids(plan: QueryPlan, engine: QueryEngine) -> tuple[ExposureId, ...
         return ()
     return tuple(
         ExposureId(None if e is None else str(e), int(n), int(named)) for e, n, named in rows
+    )
+
+
+def _no_event_matched(data: ExperimentData) -> bool:
+    """Units were exposed and the metrics' events exist, but not one event belongs to a
+    unit of this experiment (every one is an orphan): the ids may not be the same kind."""
+    quality = data.quality
+    return bool(quality.total_units and quality.orphan_events) and (
+        quality.orphan_events >= quality.metric_events
+    )
+
+
+def _unit_id_samples(
+    plan: QueryPlan, event_types: tuple[str, ...], engine: QueryEngine
+) -> UnitIdSamples | None:
+    """No event matched: a few unit ids of each side (:mod:`.sql_values`); None when
+    that query fails (the orphan warning then stands alone)."""
+    from upsell_ab.metrics.sql_values import unit_id_samples_sql
+
+    try:
+        rows = engine.execute(unit_id_samples_sql(plan, event_types, engine.dialect))
+    except StoreError:
+        return None
+    ordered = sorted((int(side), str(unit)) for side, unit in rows)
+    return UnitIdSamples(
+        exposures=tuple(u for side, u in ordered if side == 0),
+        events=tuple(u for side, u in ordered if side == 1),
     )
 
 
@@ -349,13 +381,30 @@ column the spec maps (or leaves at its default), or holds it in a type the analy
 cannot compare (epoch seconds as integers for a timestamp)."""
 
 
+_UNIT_TYPES = re.compile(
+    r"Could not convert string '([^']*)' to (\w+) when casting from source column u\b"
+)
+"""DuckDB's words when the join of unit ids (aliased ``u`` in every query) compares a
+number column with a text column whose ids are not numbers."""
+
+
 def _located(
     error: StoreError, source: SourceTables, spec_file: Path | None = None
 ) -> UpsellAbError:
     """A failure on files read in place, located: a missing file or column as the spec
     problems ``validate`` reports (file, line, field, did-you-mean), a conversion failure
     with the file, row and column of the cell and how to fix it (DuckDB names the value
-    and column, not where it is); any other error unchanged."""
+    and column, not where it is); unit ids of two types (numbers on one side, ``C000008``
+    on the other: any source kind) said in those words; any other error unchanged."""
+    mismatch = _UNIT_TYPES.search(str(error))
+    if mismatch is not None:
+        return StoreError(
+            "the exposures' and the events' unit ids are of different types: one side "
+            f"holds {mismatch.group(2)} numbers, the other text such as '{mismatch.group(1)}', "
+            "so no event can be matched to its unit. Give both sides the same id, as text "
+            "(e.g. df['unit_id'] = df['unit_id'].astype(str), or CAST(... AS VARCHAR) in the "
+            "source), and check that they use the same id scheme"
+        )
     if source.kind is not SourceKind.files:
         return error
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem

@@ -23,6 +23,9 @@ NaN, whether the exposures' covariate column (``cuped.column``) holds such value
 exposures do hold, with how many rows and how many of them name a variant: the app may
 log ``cake-wording`` for the spec's ``cake_wording``, or send no variant (a script's
 ``assign_many`` without the targeting attributes returns None for everyone).
+
+``unit_id_samples_sql``: when not one of the metrics' events belongs to a unit of the
+experiment, the smallest few unit ids of each side as text (``8`` against ``C000008``).
 """
 
 from __future__ import annotations
@@ -112,3 +115,34 @@ def covariates_not_finite_sql(plan: QueryPlan, columns: tuple[str, ...], dialect
         .where(ours, copy=False)
     )
     return query.sql(dialect=dialect)
+
+
+UNIT_ID_SAMPLES = 5
+"""Unit ids shown from each side when no event belongs to an exposed unit."""
+
+
+def unit_id_samples_sql(plan: QueryPlan, event_types: tuple[str, ...], dialect: Dialect) -> str:
+    """Rows (side, unit id as text): the :data:`UNIT_ID_SAMPLES` smallest distinct unit ids
+    of the experiment's exposures (``side`` 0) and of the metrics' events (``side`` 1)."""
+    exposures, events = plan.source.exposures, plan.source.events
+    ours = exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id))
+    relevant = exp.In(
+        this=_source_col(events, "event_type"), expressions=[string(t) for t in event_types]
+    )
+    sides = []
+    for side, (relation, condition) in enumerate(((exposures, ours), (events, relevant))):
+        unit = exp.cast(_source_col(relation, "unit_id"), "VARCHAR")
+        present = exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null()))
+        ids = (
+            exp.select(unit.as_(id_("u"), copy=False), copy=False)
+            .distinct()
+            .from_(_relation(relation, dialect), copy=False)
+            .where(exp.and_(condition, present, copy=False), copy=False)
+            .order_by(exp.Ordered(this=id_("u")))
+            .limit(UNIT_ID_SAMPLES, copy=False)
+        )
+        sides.append(
+            exp.select(exp.Literal.number(side).as_(id_("side"), copy=False), id_("u"))
+            .from_(ids.subquery(id_(f"s{side}"), copy=False), copy=False)
+        )
+    return exp.union(sides[0], sides[1], distinct=False).sql(dialect=dialect)
