@@ -105,9 +105,7 @@ def test_ids_of_another_kind_make_the_experiment_invalid() -> None:
 def test_ids_of_the_same_kind_only_warn_with_the_ids_shown() -> None:
     """Numbers on both sides but none shared (early days, or another numbering): the
     warning names the ids; the verdict is not blocked by this gate."""
-    exposures, events = _frames(
-        [str(i) for i in range(400)], [str(i) for i in range(5000, 5060)]
-    )
+    exposures, events = _frames([str(i) for i in range(400)], [str(i) for i in range(5000, 5060)])
     result = _stopped_cake().analyze(exposures=exposures, events=events, daily=False)
     assert result.decision.action != "invalid", result.decision.reasons
     (warning,) = [w for w in result.decision.warnings if "same unit id" in w]
@@ -149,7 +147,8 @@ def test_the_cli_gate_fails_on_files_with_ids_of_another_kind(tmp_path: Path) ->
         (REPO / "experiments" / "metrics.yaml").read_text("utf-8"), "utf-8"
     )
     run = subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", "cake.yaml", "--fail-on", "quality"],
+        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", "cake.yaml"]
+        + ["--fail-on", "quality"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

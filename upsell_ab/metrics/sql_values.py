@@ -142,7 +142,8 @@ def unit_id_samples_sql(plan: QueryPlan, event_types: tuple[str, ...], dialect: 
             .limit(UNIT_ID_SAMPLES, copy=False)
         )
         sides.append(
-            exp.select(exp.Literal.number(side).as_(id_("side"), copy=False), id_("u"))
-            .from_(ids.subquery(id_(f"s{side}"), copy=False), copy=False)
+            exp.select(exp.Literal.number(side).as_(id_("side"), copy=False), id_("u")).from_(
+                ids.subquery(id_(f"s{side}"), copy=False), copy=False
+            )
         )
     return exp.union(sides[0], sides[1], distinct=False).sql(dialect=dialect)
