@@ -146,9 +146,9 @@ def test_the_cli_gate_fails_on_files_with_ids_of_another_kind(tmp_path: Path) ->
     (tmp_path / "metrics.yaml").write_text(
         (REPO / "experiments" / "metrics.yaml").read_text("utf-8"), "utf-8"
     )
+    command = ["analyze", "cake.yaml", "--fail-on", "quality"]
     run = subprocess.run(
-        [sys.executable, "-m", "upsell_ab.cli.main", "analyze", "cake.yaml"]
-        + ["--fail-on", "quality"],
+        [sys.executable, "-m", "upsell_ab.cli.main", *command],
         cwd=tmp_path,
         capture_output=True,
         text=True,
