@@ -102,13 +102,36 @@ def _bad_file(display: str, message: str, hint: str, line: int | None = None) ->
     return InputError([Problem(Location(file=display, line=line), message, hint, "bad_file")])
 
 
-def _csv_header(path: Path, display: str) -> list[str]:
+_DELIMITERS = (",", ";", "\t", "|")
+"""Field separators a shop's export may use: spreadsheets in locales whose decimal mark is
+a comma (most of Europe) save "CSV" with ';', and some tools write tab or '|'."""
+
+
+def csv_delimiter(header_line: str) -> str:
+    """The separator that splits the header into the most fields (',' on a tie, so a
+    plain CSV is read as before): ``order_id;unit_id;value`` is three columns, not one
+    column whose name holds semicolons."""
+    import csv
+
+    def fields(delimiter: str) -> int:
+        try:
+            return len(next(csv.reader([header_line], delimiter=delimiter), []))
+        except csv.Error:
+            return 0
+
+    return max(_DELIMITERS, key=lambda d: (fields(d), d == ","))
+
+
+def _csv_header(path: Path, display: str) -> tuple[list[str], str]:
+    """The header's column names and the file's field separator (:func:`csv_delimiter`)."""
     import csv
 
     with path.open("rb") as handle:
         first = handle.readline(_CSV_BLOCK_BYTES)  # only line 1: a bad byte later is not its
     try:
-        header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), None)
+        line = first.decode("utf-8-sig").rstrip("\r\n")
+        delimiter = csv_delimiter(line)
+        header = next(csv.reader([line], delimiter=delimiter), None)
     except (csv.Error, UnicodeDecodeError) as error:
         raise _bad_file(
             display, f"unreadable header: {error}", "save the file as UTF-8 CSV", 1
@@ -128,7 +151,7 @@ def _csv_header(path: Path, display: str) -> list[str]:
         seen.add(column)
     if problems:
         raise InputError(problems)
-    return header
+    return header, delimiter
 
 
 def _csv_chunks(path: Path, display: str, digest: str, chunk_rows: int) -> Iterator[SourceTable]:
@@ -137,7 +160,7 @@ def _csv_chunks(path: Path, display: str, digest: str, chunk_rows: int) -> Itera
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    header = _csv_header(path, display)
+    header, delimiter = _csv_header(path, display)
     bad_rows: list[Problem] = []
 
     def on_invalid(row: Any) -> str:
@@ -159,7 +182,7 @@ def _csv_chunks(path: Path, display: str, digest: str, chunk_rows: int) -> Itera
             path,
             read_options=pacsv.ReadOptions(encoding="utf8", block_size=_CSV_BLOCK_BYTES),
             parse_options=pacsv.ParseOptions(
-                invalid_row_handler=on_invalid, newlines_in_values=True
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={column: pa.string() for column in header},
@@ -186,8 +209,8 @@ def _csv_chunks(path: Path, display: str, digest: str, chunk_rows: int) -> Itera
                 [
                     Problem(
                         Location(file=display, line=line, column=column),
-                        f"byte 0x{byte:02x} is not UTF-8 (the file mixes text encodings)",
-                        "save the whole file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                        f"byte 0x{byte:02x} is not UTF-8 (the file, or part of it, is in another text encoding)",
+                        _encoding_hint(path),
                         "bad_file",
                     )
                 ]
@@ -197,6 +220,22 @@ def _csv_chunks(path: Path, display: str, digest: str, chunk_rows: int) -> Itera
         ) from None
     if bad_rows:
         raise InputError(bad_rows)
+
+
+def _encoding_hint(path: Path) -> str:
+    """How to convert a file that is not UTF-8: Japanese spreadsheets save Shift_JIS
+    (Windows code page 932) by default, Western European ones Latin-1; the first names
+    cp932 only when the file's first MiB decodes as cp932."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    try:
+        head.decode("cp932")
+    except UnicodeDecodeError:
+        return "save the whole file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+    return (
+        "save the whole file as UTF-8; it reads as Shift_JIS (Japanese Excel's CSV): "
+        "iconv -f cp932 -t utf-8, or in Excel 'CSV UTF-8' (else iconv -f latin1 -t utf-8)"
+    )
 
 
 def _first_non_utf8(path: Path) -> tuple[int, int, int] | None:
