@@ -17,7 +17,10 @@ import pytest
 from tests.cli_support import run_cli
 from upsell_ab.events.readers import csv_delimiter
 
-ROWS = [("o1", "c1", "2026-03-05 10:00:00", "order", "12.50"), ("o2", "c2", "2026-03-05 11:00:00", "order", "7")]  # fmt: skip
+ROWS = [
+    ("o1", "c1", "2026-03-05 10:00:00", "order", "12.50"),
+    ("o2", "c2", "2026-03-05 11:00:00", "order", "7"),
+]
 HEADER = ("order_id", "unit_id", "timestamp", "event_type", "value")
 
 
@@ -68,7 +71,10 @@ def test_csv_delimiter(header: str, expected: str) -> None:
 
 def test_a_shift_jis_file_is_named_with_its_conversion(tmp_path: Path) -> None:
     events = tmp_path / "orders.csv"
-    text = "order_id,unit_id,timestamp,event_type,value,note\no1,c1,2026-03-05 10:00:00,order,520,ケーキ\n"  # fmt: skip
+    text = (
+        "order_id,unit_id,timestamp,event_type,value,note\n"
+        "o1,c1,2026-03-05 10:00:00,order,520,ケーキ\n"
+    )
     events.write_bytes(text.encode("cp932"))
     refused = run_cli("ingest", "--store", str(tmp_path / "s.duckdb"), "--events", str(events))
     assert refused.returncode == 1 and "Traceback" not in refused.stderr

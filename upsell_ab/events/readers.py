@@ -209,7 +209,8 @@ def _csv_chunks(path: Path, display: str, digest: str, chunk_rows: int) -> Itera
                 [
                     Problem(
                         Location(file=display, line=line, column=column),
-                        f"byte 0x{byte:02x} is not UTF-8 (the file, or part of it, is in another text encoding)",
+                        f"byte 0x{byte:02x} is not UTF-8 "
+                        "(the file, or part of it, is in another text encoding)",
                         _encoding_hint(path),
                         "bad_file",
                     )
