@@ -63,7 +63,13 @@ from upsell_ab.metrics.capping import (
     summand,
 )
 from upsell_ab.metrics.periods import AllocationWindow
-from upsell_ab.metrics.sql_daily import daily_increments, day_sums
+from upsell_ab.metrics.sql_daily import (
+    daily_increments,
+    day_sums,
+    entry_terms,
+    per_unit_term,
+    with_one_row_tables,
+)
 from upsell_ab.metrics.sql_exact import (
     BOUNDS,
     SUMMED_COLUMNS,
@@ -73,6 +79,7 @@ from upsell_ab.metrics.sql_exact import (
     exact_sum_if,
     finest,
     from_quanta,
+    quanta,
     not_finite,
     quanta_sum,
     with_bounds,
@@ -83,6 +90,7 @@ from upsell_ab.metrics.sql_layout import (
     MetricSlot,
     RowFactory,
     build_slots,
+    cast,
     id_,
     num,
     qcol,
@@ -845,15 +853,11 @@ class QueryBuilder:
     def _daily_branch(self) -> exp.Select:
         self._multi_day_cte()
         percentile = any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
-        increments = daily_increments(
-            self.slots,
-            self.channels,
-            has_caps=percentile,
-            framed=self.framed,
-            exact=self.exact,
-        ).subquery(id_("increments"), copy=False)
         names = [slot.stat_column(field) for slot in self.slots for field, _ in slot.terms]
         if not self.exact:
+            increments = daily_increments(
+                self.slots, self.channels, has_caps=percentile, framed=self.framed
+            ).subquery(id_("increments"), copy=False)
             values: dict[str, exp.Expr] = {
                 name: exp.Sum(this=qcol(name, "increments")) for name in names
             }
@@ -863,28 +867,95 @@ class QueryBuilder:
             return select.group_by(qcol("v"), qcol("day"), copy=False)
         # exact: integer sums of quanta per (variant, day), scaled by each quantum after
         # grouping (no MIN(q) per statistic over every increment row: as many aggregates
-        # again as the sums)
-        sums = (
+        # again as the sums); the first-exposure increments (one per unit) summed apart
+        bounded = self._bounded()
+        changes = (
             exp.select(
                 qcol("v"),
                 qcol("day"),
-                exp.Sum(this=qcol("dn")).as_(id_("dn"), copy=False),
+                exp.Literal.number(0).as_(id_("dn"), copy=False),
                 *(
                     quanta_sum(
-                        qcol(name, "increments"), name, increments=name not in self._bounded()
+                        qcol(name, "increments"), name, increments=name not in bounded
                     ).as_(id_(name), copy=False)
                     for name in names
                 ),
                 copy=False,
             )
-            .from_(increments, copy=False)
+            .from_(
+                daily_increments(
+                    self.slots,
+                    self.channels,
+                    has_caps=percentile,
+                    framed=self.framed,
+                    exact=True,
+                    entry=False,
+                ).subquery(id_("increments"), copy=False),
+                copy=False,
+            )
             .join(exp.Table(this=id_(BOUNDS)), join_type="CROSS", copy=False)
+            .group_by(qcol("v"), qcol("day"), copy=False)
+        )
+        both = exp.union(
+            self._daily_entries(names, percentile, bounded), changes, distinct=False, copy=False
+        )
+        sums = (
+            exp.select(
+                qcol("v"),
+                qcol("day"),
+                *(exp.Sum(this=qcol(n)).as_(id_(n), copy=False) for n in ("dn", *names)),
+                copy=False,
+            )
+            .from_(both.subquery(id_("parts"), copy=False), copy=False)
             .group_by(qcol("v"), qcol("day"), copy=False)
         )
         values = {name: from_quanta(qcol(name, "k"), name) for name in names}
         select = self.row(
             "daily", variant=qcol("v", "k"), day=qcol("day", "k"), n=qcol("dn", "k"), **values
         ).from_(sums.subquery(id_("k"), copy=False), copy=False)
+        return with_bounds(select)
+
+    def _daily_entries(self, names: list[str], percentile: bool, bounded: set[str]) -> exp.Select:
+        """The first-exposure increments in quanta per (variant, first day), from ONE
+        group-by of the units counting them (``dn``): a term that reads the unit's own
+        values (a fixed covariate) is summed per unit; one that does not (the empty
+        state's terms: 0, or a frame's or cap's constant) is the same integer for every
+        unit, so its sum is that integer times ``dn``, exactly (integers add exactly)."""
+        start = entry_terms(self.slots, self.channels, has_caps=percentile, framed=self.framed)
+        day = exp.cast(qcol("first_ts", "capped"), "DATE", copy=False)
+        grouped = with_one_row_tables(
+            exp.select(
+                qcol("v", "capped"),
+                day.as_(id_("day"), copy=False),
+                exp.Count(this=exp.Star()).as_(id_("dn"), copy=False),
+                *(
+                    quanta_sum(start[name].copy(), name, increments=name not in bounded).as_(
+                        id_(name), copy=False
+                    )
+                    for name in names
+                    if per_unit_term(start[name])
+                ),
+                copy=False,
+            ).from_(id_("capped"), copy=False),
+            has_caps=percentile,
+            framed=bool(self.framed),
+        )
+        grouped = with_bounds(grouped).group_by(qcol("v", "capped"), day.copy(), copy=False)
+        columns: list[exp.Expr] = [qcol("v", "g"), qcol("day", "g"), qcol("dn", "g")]
+        for name in names:
+            if per_unit_term(start[name]):
+                columns.append(qcol(name, "g").as_(id_(name), copy=False))
+                continue
+            each = quanta(start[name].copy(), name, increments=name not in bounded)
+            count = cast(qcol("dn", "g"), "HUGEINT")
+            columns.append(exp.Mul(this=count, expression=each).as_(id_(name), copy=False))
+        select = with_one_row_tables(
+            exp.select(*columns, copy=False).from_(
+                grouped.subquery(id_("g"), copy=False), copy=False
+            ),
+            has_caps=percentile,
+            framed=bool(self.framed),
+        )
         return with_bounds(select)
 
     def build(self) -> exp.Expr:

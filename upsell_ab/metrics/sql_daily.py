@@ -125,36 +125,29 @@ def daily_increments(
     has_caps: bool,
     framed: tuple[tuple[MetricSlot, Channel], ...] = (),
     exact: bool = False,
+    entry: bool = True,
 ) -> exp.Query:
     """``SELECT v, day, dn, <stat columns>`` of every increment (a UNION ALL of three
     branches); needs ``capped`` (with ``nd``, ``dmax``), ``ev_day``, maybe ``caps`` and,
     for ``framed`` channels, ``frames``. ``exact``: ``ev_day`` holds fixed-point HUGEINT sums
-    (:mod:`upsell_ab.metrics.sql_exact`), whose running sums are exact too."""
+    (:mod:`upsell_ab.metrics.sql_exact`), whose running sums are exact too. ``entry=False``:
+    without the first-exposure rows (the caller sums them per day: :func:`entry_terms`)."""
     caps = "caps" if has_caps else None
     frame = _framing(framed)
-
-    def empty(slot: MetricSlot, ch: Channel) -> exp.Expr:
-        if ch.fixed:
-            return qcol(slot.column(ch.var), "capped")
-        return frame(slot, ch, unit_state(num(0.0), ch, caps, slot))
+    start = entry_terms(slots, channels, has_caps=has_caps, framed=framed)
 
     def final(slot: MetricSlot, ch: Channel) -> exp.Expr:
         return frame(slot, ch, qcol(slot.column(ch.var), "capped"))
 
     def with_caps(select: exp.Select) -> exp.Select:
-        if has_caps:
-            select = select.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
-        if framed:
-            select = select.join(exp.Table(this=id_("frames")), join_type="CROSS", copy=False)
-        return select
+        return with_one_row_tables(select, has_caps=has_caps, framed=bool(framed))
 
-    start = terms(slots, channels, empty)
-    entry = with_caps(
+    entries = with_caps(
         exp.select(
             qcol("v", "capped"),
             _day(qcol("first_ts", "capped")).as_(id_("day"), copy=False),
             exp.Literal.number(1).as_(id_("dn"), copy=False),
-            *(value.as_(id_(name), copy=False) for name, value in start.items()),
+            *(value.copy().as_(id_(name), copy=False) for name, value in start.items()),
             copy=False,
         ).from_(id_("capped"), copy=False)
     )
@@ -175,12 +168,51 @@ def daily_increments(
         .from_(id_("capped"), copy=False)
         .where(exp.EQ(this=qcol("nd", "capped"), expression=exp.Literal.number(1)), copy=False)
     )
+    multi = _multi_day(slots, channels, caps, framed, exact, day_sums(channels))
+    if not entry:
+        return exp.union(single, multi, distinct=False, copy=False)
     return exp.union(
-        exp.union(entry, single, distinct=False, copy=False),
-        _multi_day(slots, channels, caps, framed, exact, day_sums(channels)),
+        exp.union(entries, single, distinct=False, copy=False),
+        multi,
         distinct=False,
         copy=False,
     )
+
+
+def entry_terms(
+    slots: tuple[MetricSlot, ...],
+    channels: tuple[tuple[MetricSlot, Channel], ...],
+    *,
+    has_caps: bool,
+    framed: tuple[tuple[MetricSlot, Channel], ...] = (),
+) -> dict[str, exp.Expr]:
+    """Every statistic's term of a unit's empty state (its first-exposure increment):
+    window channels 0 (capped, framed), fixed channels the unit's value in ``capped``.
+    A term reading no ``capped`` column is the same for every unit (:func:`per_unit_term`)."""
+    caps = "caps" if has_caps else None
+    frame = _framing(framed)
+
+    def empty(slot: MetricSlot, ch: Channel) -> exp.Expr:
+        if ch.fixed:
+            return qcol(slot.column(ch.var), "capped")
+        return frame(slot, ch, unit_state(num(0.0), ch, caps, slot))
+
+    return terms(slots, channels, empty)
+
+
+def per_unit_term(term: exp.Expr) -> bool:
+    """The term reads a unit's own value (a ``capped`` column), not only constants and the
+    one-row ``caps``/``frames``."""
+    return any(column.table == "capped" for column in term.find_all(exp.Column))
+
+
+def with_one_row_tables(select: exp.Select, *, has_caps: bool, framed: bool) -> exp.Select:
+    """``select`` with the one-row ``caps`` and ``frames`` cross-joined in when needed."""
+    if has_caps:
+        select = select.join(exp.Table(this=id_("caps")), join_type="CROSS", copy=False)
+    if framed:
+        select = select.join(exp.Table(this=id_("frames")), join_type="CROSS", copy=False)
+    return select
 
 
 Framing = Callable[[MetricSlot, Channel, exp.Expr], exp.Expr]

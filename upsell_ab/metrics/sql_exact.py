@@ -187,10 +187,15 @@ def quanta_sum(term: exp.Expr, name: str, *, increments: bool = False) -> exp.Ex
     (for a query that scales it once per group, after grouping). ``increments`` (the
     daily series): a unit's empty state can lie far outside the final values' range (a
     centred frame), so those terms are cast to HUGEINT."""
+    return exp.Sum(this=quanta(term, name, increments=increments))
+
+
+def quanta(term: exp.Expr, name: str, *, increments: bool = False) -> exp.Expr:
+    """``CAST(term / q AS BIGINT)`` (HUGEINT for ``increments``): one term in quanta, the
+    summand of :func:`quanta_sum`."""
     q = qcol(quantum_column(name), BOUNDS)
     integer = "HUGEINT" if increments else "BIGINT"
-    units = cast(exp.Div(this=exp.Paren(this=term), expression=q), integer)
-    return exp.Sum(this=units)
+    return cast(exp.Div(this=exp.Paren(this=term), expression=q), integer)
 
 
 def from_quanta(total: exp.Expr, quantum: exp.Expr | str) -> exp.Expr:
@@ -223,6 +228,7 @@ __all__ = [
     "fixed_value",
     "from_quanta",
     "is_exact_failure",
+    "quanta",
     "quanta_sum",
     "quantum",
     "too_fine",
