@@ -298,9 +298,104 @@ def test_daily_sums_are_scaled_after_grouping() -> None:
     (row,) = daily
     assert row.args.get("group") is None and not list(row.find_all(exp.Min))
     grouped = [s for s in row.find_all(exp.Select) if s.args.get("group") is not None]
-    (sums,) = [s for s in grouped if {c.alias_or_name for c in s.expressions} >= {"v", "day", "dn"}]
-    assert not list(sums.find_all(exp.Min))
-    assert {t.name for t in sums.find_all(exp.Table)} >= {"bounds"}
+    sums = [s for s in grouped if {c.alias_or_name for c in s.expressions} >= {"v", "day", "dn"}]
+    # the increments' sums, the first exposures' counts and sums, and the two added up
+    assert len(sums) == 3
+    for select in sums:
+        assert not list(select.find_all(exp.Min))
+    assert {t.name for t in _increment_sums(tree).find_all(exp.Table)} >= {"bounds"}
+
+
+def _increment_sums(tree: exp.Expr) -> exp.Select:
+    """The daily group-by over the increment rows (the subquery ``increments``)."""
+    (sums,) = [
+        s
+        for s in tree.find_all(exp.Select)
+        if s.args.get("group") is not None
+        and s.args.get("from_") is not None
+        and isinstance(s.args["from_"].this, exp.Subquery)
+        and s.args["from_"].this.alias == "increments"
+    ]
+    return sums
+
+
+def _entry_sums(tree: exp.Expr) -> exp.Select:
+    """The group-by counting the units by first-exposure day (``COUNT(*) AS dn``)."""
+    (entries,) = [
+        s
+        for s in tree.find_all(exp.Select)
+        if s.args.get("group") is not None
+        and any(c.alias == "dn" and isinstance(c.this, exp.Count) for c in s.expressions)
+    ]
+    return entries
+
+
+def test_first_exposures_are_counted_per_day_not_added_row_by_row() -> None:
+    """Every unit adds its empty state's terms on its first-exposure day: 10M rows, most
+    of them constants. They are no rows of the daily 39-sum group-by: one group-by of the
+    units counts them per (variant, first day) and sums only the terms that read a unit's
+    own value (a fixed CUPED covariate); every other term is one integer of quanta for
+    all units, multiplied by the count (exact: integer arithmetic)."""
+    tree = sqlglot.parse_one(_sql(unique=True, daily=True), read="duckdb")
+    increments = _increment_sums(tree).args["from_"].this
+    for select in increments.find_all(exp.Select):
+        # no first-exposure branch left: no '1 AS dn', no first_ts read
+        assert not any(c.alias == "dn" and c.this.sql() == "1" for c in select.expressions)
+        assert "first_ts" not in {c.name for c in select.find_all(exp.Column)}
+    entries = _entry_sums(tree)
+    assert entries.args["from_"].this.name == "capped"
+    assert [g.sql() for g in entries.args["group"].expressions] == [
+        '"capped"."v"',
+        'CAST("capped"."first_ts" AS DATE)',
+    ]
+    summed = {c.alias for c in entries.expressions if isinstance(c.this, exp.Sum)}
+    # by hand from METRICS: the terms with a CUPED covariate factor (revenue's, aov's
+    # numerator and denominator covariates, refund's), and nothing else
+    assert summed == {
+        "m1__covariate_sum",
+        "m1__covariate_sum_squares",
+        "m1__cross_sum",
+        "m3__covariate_numerator_sum",
+        "m3__covariate_numerator_sum_squares",
+        "m3__covariate_denominator_sum",
+        "m3__covariate_denominator_sum_squares",
+        "m3__covariate_numerator_denominator_cross",
+        "m3__numerator_covariate_numerator_cross",
+        "m3__numerator_covariate_denominator_cross",
+        "m3__denominator_covariate_numerator_cross",
+        "m3__denominator_covariate_denominator_cross",
+        "m7__covariate_sum",
+        "m7__covariate_sum_squares",
+        "m7__cross_sum",
+    }
+    outer = entries.find_ancestor(exp.Select)
+    assert outer is not None
+    constant = [
+        c for c in outer.expressions if isinstance(c.this, exp.Mul) and c.alias.startswith("m")
+    ]
+    assert len(constant) == 39 - len(summed)
+    for column in constant:
+        count = column.this.this
+        assert isinstance(count, exp.Cast) and count.this.name == "dn"
+        assert count.to.sql(dialect="duckdb") == "INT128"  # no 64-bit overflow
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "spark"])
+def test_other_dialects_keep_one_row_per_first_exposure(dialect: str) -> None:
+    """PostgreSQL's NUMERIC and Spark's DOUBLE sums keep the plain form (a count times a
+    DOUBLE constant is not the sum of the same constants in floating point)."""
+    tree = sqlglot.parse_one(_sql(unique=True, daily=True, dialect=dialect), read=dialect)
+    firsts = [
+        s
+        for s in tree.find_all(exp.Select)
+        if any(c.alias == "dn" and c.this.sql() == "1" for c in s.expressions)
+    ]
+    assert len(firsts) == 1
+    assert not [
+        s
+        for s in tree.find_all(exp.Select)
+        if any(c.alias == "dn" and isinstance(c.this, exp.Count) for c in s.expressions)
+    ]
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
@@ -363,12 +458,7 @@ def test_daily_quanta_are_bigint_only_for_counts_and_fixed_channels() -> None:
     within the totals' bound and its quanta fit a BIGINT (half the cost of a HUGEINT
     sum); sums of values (which refunds can lower) and framed values keep HUGEINTs."""
     tree = sqlglot.parse_one(_sql(unique=True, daily=True), read="duckdb")
-    (sums,) = [
-        s
-        for s in tree.find_all(exp.Select)
-        if s.args.get("group") is not None
-        and {c.alias_or_name for c in s.expressions} >= {"v", "day", "dn"}
-    ]
+    sums = _increment_sums(tree)
     types = {
         c.alias: c.this.this.to.sql(dialect="duckdb")
         for c in sums.expressions

@@ -79,8 +79,8 @@ from upsell_ab.metrics.sql_exact import (
     exact_sum_if,
     finest,
     from_quanta,
-    quanta,
     not_finite,
+    quanta,
     quanta_sum,
     with_bounds,
 )
@@ -875,9 +875,9 @@ class QueryBuilder:
                 qcol("day"),
                 exp.Literal.number(0).as_(id_("dn"), copy=False),
                 *(
-                    quanta_sum(
-                        qcol(name, "increments"), name, increments=name not in bounded
-                    ).as_(id_(name), copy=False)
+                    quanta_sum(qcol(name, "increments"), name, increments=name not in bounded).as_(
+                        id_(name), copy=False
+                    )
                     for name in names
                 ),
                 copy=False,
