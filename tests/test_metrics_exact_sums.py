@@ -314,10 +314,23 @@ def _summed_types(sql: str) -> list[str]:
     """For every SUM of the query, what it adds: 'hugeint' (a CAST to HUGEINT, or a CASE
     of them), 'bigint' (a CAST to BIGINT: a quantised per-unit term, DuckDB adds them
     into a HUGEINT), 'count' (integers: a CASE of 1/0, a column of counts), 'fixed' (a
-    window over the fixed-point per-(unit, day) sums) or the SQL of anything else."""
+    window over the fixed-point per-(unit, day) sums), 'partial' (a column of integer
+    sums of quanta, or of a count times an integer of quanta: the daily series' parts
+    added up per day) or the SQL of anything else."""
     tree = parse_one(sql, dialect="duckdb")
     counts = {a.alias for a in tree.find_all(exp.Alias) if isinstance(a.this, exp.Count)}
     counts.add("dn")  # the 0/1 unit counter of the daily increments
+    integer = (exp.DataType.Type.INT128, exp.DataType.Type.BIGINT)
+
+    def whole(node: exp.Expr) -> bool:
+        return isinstance(node, exp.Cast) and node.to.this in integer
+
+    partial = {
+        a.alias
+        for a in tree.find_all(exp.Alias)
+        if (isinstance(a.this, exp.Sum) and whole(a.this.this))
+        or (isinstance(a.this, exp.Mul) and whole(a.this.this) and whole(a.this.expression))
+    }
     kinds: list[str] = []
     for node in tree.find_all(exp.Sum):
         arg = node.this
@@ -339,6 +352,8 @@ def _summed_types(sql: str) -> list[str]:
             kinds.append("count")
         elif isinstance(node.parent, exp.Window) and isinstance(arg, exp.Column):
             kinds.append("fixed")
+        elif isinstance(arg, exp.Column) and not arg.table and arg.name in partial:
+            kinds.append("partial")
         else:
             kinds.append(arg.sql("duckdb"))
     return kinds
@@ -351,7 +366,7 @@ def test_every_sum_of_the_duckdb_query_is_over_integers(unique: bool) -> None:
     spec = load_experiment(REPO / "experiments" / "laptop_bundle.yaml")
     plan = build_plan(spec, daily=True, segments=True, unique_event_ids=unique)
     kinds = _summed_types(QueryBuilder(plan, "duckdb").build().sql(dialect="duckdb"))
-    integers = {"hugeint", "bigint", "count", "fixed"}
+    integers = {"hugeint", "bigint", "count", "fixed", "partial"}
     assert kinds and set(kinds) <= integers, kinds
     # event values per unit and the daily increments in 128 bits, the totals' terms
     # (below 2^63 quanta) as BIGINTs
