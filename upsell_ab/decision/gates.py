@@ -19,7 +19,9 @@ Two levels:
 - the decision metric counts an event type the source never holds while it holds a
   look-alike (``upsell_purchse`` beside ``upsell_purchase``): a misspelt event;
 - not one of the metrics' events belongs to an exposed unit and the two sides' ids are
-  of different kinds (``8`` against ``C000008``: :mod:`upsell_ab.decision.unit_ids`).
+  of different kinds (``8`` against ``C000008``: :mod:`upsell_ab.decision.unit_ids`);
+- a summary CSV's daily tallies look like running totals (every series grows every
+  day for a week or more: :func:`upsell_ab.metrics.summary_csv.running_totals`).
 
 *Warnings* (shown in the headline of every report format, the verdict stands):
 
@@ -120,6 +122,13 @@ def blocking_problems(
                 f"{', '.join(unexposed)} without units. Fix the spec's start/end or the exposure "
                 "timestamps (set analysis.outside_dates: keep to use them anyway)."
             )
+    if data is not None and data.running_totals:
+        problems.append(
+            f"The {data.origin or 'summary'} cannot be added up: {data.running_totals}. "
+            "Give only the last day's row per variant and metric (or the day-to-day "
+            "differences); if each row really is that day's own tally, this clears as soon "
+            "as one day has fewer units than the day before."
+        )
     samples = data.unit_id_samples if data is not None else None
     if data is not None and samples is not None and kinds_differ(samples):
         problems.append(

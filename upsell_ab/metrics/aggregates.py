@@ -140,6 +140,9 @@ class ExperimentData:
     """Only when no unit was found: the experiment ids the exposures do hold (the most
     frequent first), so "waiting for data" can say why (an id the app spells otherwise,
     rows without a variant)."""
+    running_totals: str | None = None
+    """Only for a summary CSV whose daily tallies look cumulative (to date): why, as a
+    sentence (:func:`upsell_ab.metrics.summary_csv.running_totals`)."""
     unit_id_samples: UnitIdSamples | None = None
     """Only when not one of the metrics' events belongs to a unit of the experiment: a few
     unit ids from each side, so the report can show how they differ."""

@@ -44,6 +44,7 @@ import io
 import math
 from collections.abc import Mapping
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -268,15 +269,22 @@ def _per_unit_stats(
     return out
 
 
+Tally = tuple[str, int, float]
+"""One day's row of a daily tally: (day as written, n, sum)."""
+
+
 def _read_rows(
     file: str,
     text: str,
     resolved: ResolvedExperiment,
     problems: list[Problem],
     columns: Mapping[str, str] | None = None,
+    series: dict[tuple[str, str], list[Tally]] | None = None,
 ) -> tuple[dict[str, dict[str, MetricStats]], dict[tuple[str, str], int]]:
     """Parse every data row; returns stats per metric and variant and the line of each pair.
-    ``columns`` maps canonical column names to the CSV's (``--map``)."""
+    ``columns`` maps canonical column names to the CSV's (``--map``); ``series`` receives
+    each (variant, metric)'s daily rows when the CSV has a day column."""
+    series = {} if series is None else series
     experiment = resolved.experiment
     variants = [v.id for v in experiment.variants]
     names = list(resolved.metrics)
@@ -345,6 +353,11 @@ def _read_rows(
         value = _stats(row, metric_type)
         if value is None:
             continue
+        if day_column is not None:
+            day = (row.cells.get(day_column) or "").strip()
+            series.setdefault((variant, metric), []).append(
+                (day, value.n, float(getattr(value, "sum", 0.0)))
+            )
         # several rows for one variant and metric (daily tallies) add up: the sums are
         # additive over disjoint sets of units
         current = stats.setdefault(metric, {}).get(variant)
@@ -436,7 +449,8 @@ def parse_summary(
     """The same as :func:`read_summary` on CSV ``text`` already in memory (a DataFrame
     written with ``to_csv``); ``file`` names the input in error locations."""
     problems: list[Problem] = []
-    stats, _ = _read_rows(file, text, resolved, problems, columns)
+    series: dict[tuple[str, str], list[Tally]] = {}
+    stats, _ = _read_rows(file, text, resolved, problems, columns, series)
     if problems:
         raise InputError(problems)
     if not stats:
@@ -452,6 +466,7 @@ def parse_summary(
         last_exposure=last_day,
         origin=f"summary CSV {file}",
         input_notes=() if has_metric else (assumed,),
+        running_totals=running_totals(series),
         metrics={
             m: MetricData(metric=m, by_variant=stats[m]) for m in resolved.metrics if m in stats
         },
@@ -459,6 +474,37 @@ def parse_summary(
             exposures_by_variant=_units(stats, experiment.metrics.primary, variants),
             configured_weights={v.id: v.weight for v in experiment.variants},
         ),
+    )
+
+
+RUNNING_TOTAL_DAYS = 7
+"""Days of ever-growing tallies in every series that read as running totals."""
+
+
+def running_totals(series: dict[tuple[str, str], list[Tally]]) -> str | None:
+    """A sentence when the daily tallies look like running totals (cumulative to date),
+    else None: every (variant, metric) has at least :data:`RUNNING_TOTAL_DAYS` days, and
+    in each, ordered by day, ``n`` grows strictly and ``sum`` never falls. Added up, running
+    totals count each customer once per later day (~days/2 times), so every interval
+    would be far too narrow. Daily tallies of real traffic fluctuate: iid days give a
+    strictly increasing run of 7 with probability 1/7! = 0.0002 per series, and every
+    series must show it; a ramp-up grows for a few days, then levels off."""
+    if not series:
+        return None
+    for rows in series.values():
+        ordered = sorted(rows, key=lambda row: row[0])
+        if len(ordered) < RUNNING_TOTAL_DAYS:
+            return None
+        for (_, n0, s0), (_, n1, s1) in pairwise(ordered):
+            if n1 <= n0 or s1 < s0:
+                return None
+    (variant, metric), rows = min(series.items())
+    ordered = sorted(rows, key=lambda row: row[0])
+    shown = ", ".join(f"{n:,}" for _, n, _ in ordered[:3])
+    return (
+        f"every daily tally only grows, in every variant and metric ({variant}, {metric}: "
+        f"n {shown}, ... {ordered[-1][1]:,} over {len(ordered)} days): these look like "
+        "running totals, and adding them counts each customer once per later day"
     )
 
 
