@@ -139,3 +139,30 @@ def test_tagged_wordings_pool_by_style_across_different_texts(tmp_path: Path) ->
     (group,) = json.loads(out)["groups"]
     assert group["lever"] == "wording" and group["value"] == "specific vs generic"
     assert group["k"] == 2
+
+
+def test_a_record_concluded_as_invalid_is_never_pooled(archive: Path, tmp_path: Path) -> None:
+    """A sample-ratio mismatch (2,000 vs 2,600 units) concluded as invalid: its lift must
+    not enter the timing pool (the pool is still the three valid shops of the oracle)."""
+    folder = archive.parent
+    spec = folder / "shop_srm.yaml"
+    spec.write_text(SPEC.format(id="shop_srm", discount=""), "utf-8")
+    sums = tmp_path / "shop_srm.csv"
+    sums.write_text(
+        "variant,metric,n,sum\ncheckout,upsell_take_rate,2000,200\n"
+        "after,upsell_take_rate,2600,520\n",
+        "utf-8",
+    )
+    code, _, err = _run(["conclude", str(spec), "--summary", str(sums)])
+    assert code == 0, err
+    record = json.loads((archive / "shop_srm" / "v1.json").read_text("utf-8"))
+    assert record["decision"]["action"] == "invalid"
+    argv = ["learn", str(archive), "--metric", "upsell_take_rate", "--format", "json"]
+    code, out, err = _run([*argv, "--method", "fe"])
+    assert code == 0, err
+    (group,) = json.loads(out)["groups"]
+    assert group["k"] == 3
+    lifts = [t / c - 1 for _, c, t in COUNTS.values()]
+    assert min(lifts) <= group["estimate"] <= max(lifts)  # shop_srm's +100 % left out
+    assert any("concluded as invalid, not pooled: shop_srm (Sample ratio mismatch" in n
+               for n in group["notes"])  # fmt: skip

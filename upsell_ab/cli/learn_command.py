@@ -74,18 +74,21 @@ def run(args: argparse.Namespace) -> int:
         )
     comparisons = read_comparisons(args.comparisons) if args.comparisons else []
     several: list[Any] = []
+    excluded: list[Any] = []
     if args.paths:
         from upsell_ab.learn.archive import archived_comparisons
 
-        archived, several = archived_comparisons(args.paths)
+        archived, several, excluded = archived_comparisons(args.paths)
         comparisons += archived
     source = args.comparisons or " ".join(args.paths)
+    left_out = "; ".join(f"{e.experiment} ({e.reason})" for e in excluded)
     if not comparisons:
         raise InputError(
             [
                 Problem(
                     Location(file=source),
-                    "no comparison varies a single offer lever",
+                    "no comparison varies a single offer lever"
+                    + (f" (left out, concluded as invalid: {left_out})" if excluded else ""),
                     "pooling needs comparisons whose offers differ in exactly one lever",
                 )
             ]
@@ -109,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
             method=args.method,
             hksj=args.hksj,
             level=args.level,
+        )
+    if excluded and pools:
+        from dataclasses import replace
+
+        pools[0] = replace(
+            pools[0],
+            notes=(*pools[0].notes, f"concluded as invalid, not pooled: {left_out}"),
         )
     if several:
         from dataclasses import replace

@@ -116,10 +116,25 @@ def record_files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def archived_comparisons(paths: Iterable[str | Path]) -> tuple[list[Comparison], list[Several]]:
-    """(comparisons that vary exactly one lever, comparisons that vary several)."""
+@dataclass(frozen=True)
+class Excluded:
+    """A concluded experiment left out of every pool: its data could not be trusted."""
+
+    experiment: str
+    reason: str
+
+
+def archived_comparisons(
+    paths: Iterable[str | Path],
+) -> tuple[list[Comparison], list[Several], list[Excluded]]:
+    """(comparisons that vary exactly one lever, comparisons that vary several, records
+    left out). A record concluded as ``invalid`` (sample-ratio mismatch, broken logging,
+    ids that do not join: its own decision refused to trust the data) is never pooled: its
+    lifts would carry the same fault into every lever it varies, with a weight as large
+    as its (meaningless) precision."""
     single: list[Comparison] = []
     several: list[Several] = []
+    excluded: list[Excluded] = []
     for path in record_files(paths):
         try:
             record = json.loads(path.read_text("utf-8"))
@@ -128,6 +143,12 @@ def archived_comparisons(paths: Iterable[str | Path]) -> tuple[list[Comparison],
             raise InputError(
                 [Problem(Location(file=str(path)), f"not a result record ({error})", None)]
             ) from None
+        decision = record.get("decision") or {}
+        if decision.get("action") == "invalid":
+            reasons = decision.get("reasons") or ["invalid data"]
+            name = str(record.get("experiment", path.parent.name))
+            excluded.append(Excluded(name, str(reasons[0])))
+            continue
         offers = {v["id"]: lever_values(v.get("offer")) for v in spec.get("variants", [])}
         for metric in result.get("metrics", []):
             for c in metric.get("comparisons", []):
@@ -152,7 +173,7 @@ def archived_comparisons(paths: Iterable[str | Path]) -> tuple[list[Comparison],
                         line=0,
                     )
                 )
-    return single, several
+    return single, several, excluded
 
 
 def _effect(comparison: dict[str, Any]) -> tuple[float, float] | None:
