@@ -109,4 +109,11 @@ def test_the_final_look_is_not_gated(tmp_path: Path) -> None:
     assert early.action == "keep_running" and early.additional_units_needed
     content["status"] = "stopped"
     stopped = upsell_ab.load(write_spec(tmp_path / "stopped", content))
-    assert stopped.analyze(tallies("2025-03-23")).decision.action == "ship"
+    shipped = stopped.analyze(tallies("2025-03-23")).decision
+    assert shipped.action == "ship"
+    # ... saying that it stopped before its plan, which an early stop after a peek inflates
+    assert any(r.startswith("Stopped before its planned sample") for r in shipped.reasons)
+    assert not any(
+        r.startswith("Stopped before")
+        for r in stopped.analyze(tallies("2025-03-30")).decision.reasons
+    )

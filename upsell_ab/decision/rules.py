@@ -186,6 +186,17 @@ def _decide(
             f"Ship {best.variant}: it beat control on {metric_label(name, definition)} under the "
             f"{experiment.analysis.decision.rule.value} rule and passed every guardrail.",
         )
+        stopped_early = _before_planned_sample(
+            resolved, analysis, result, data, best, final_by_status=False
+        )
+        if experiment.status is not SpecStatus.running and stopped_early is not None:
+            reasons.insert(
+                1,
+                f"Stopped before its planned sample ({stopped_early.units:,} more units per "
+                "variant were planned) and before its end date: read as the final look. If it "
+                "was stopped because this result looked good, the p-value overstates the "
+                "evidence (an early stop is one more look).",
+            )
         return Outcome(
             Action.ship,
             best.variant,
@@ -279,13 +290,16 @@ def _before_planned_sample(
     result: MetricResult,
     data: ExperimentData | None,
     best: Verdict,
+    *,
+    final_by_status: bool = True,
 ) -> Need | None:
     """The extra sample still planned when a fixed-horizon frequentist "ship" is read
     early and its p-value is not below :data:`EARLY_STOP_P`; None when shipping may
     stand (the planned sample is reached, the evidence is overwhelming, no plan can be
     made, monitoring is sequential, the rule is Bayesian, the spec is a bandit or a
     switchback, or this is the final look: status stopped/concluded (``conclude``), or
-    exposures up to the spec's end date).
+    exposures up to the spec's end date). ``final_by_status=False`` ignores the status:
+    a stopped spec's ship then says that it stopped before its planned sample.
 
     Why: a fixed-horizon p-value is valid at ONE look at the planned sample. Read daily
     (a CI job) and shipped at the first p < alpha, an A/A test "wins" far more often
@@ -296,7 +310,7 @@ def _before_planned_sample(
     experiment = resolved.experiment
     if analysis.sequential is not None or experiment.allocation.is_bandit:
         return None
-    if experiment.status is not SpecStatus.running:
+    if final_by_status and experiment.status is not SpecStatus.running:
         return None  # stopped or concluded: this is the final look
     last = data.last_exposure if data is not None else None
     if experiment.end is not None and last is not None and last >= experiment.end:
