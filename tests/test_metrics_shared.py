@@ -6,6 +6,7 @@ a report's analyses inside :func:`sharing` against the same analyses one by one.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import duckdb
@@ -58,23 +59,29 @@ QUESTIONS = (
 )
 
 
-def expected_count(q: OrphanQuestion) -> int:
+def expected_count(
+    q: OrphanQuestion,
+    exposures: list[tuple[Any, ...]] = EXPOSURES,
+    events: list[tuple[Any, ...]] = EVENTS,
+) -> int:
     """Events of q's types whose unit has no exposure to q's experiment with one of its
     variants, and some exposure to another (non-NULL, different) experiment."""
-    rows = [r for r in EXPOSURES if r[2] is not None]
+    rows = [r for r in exposures if r[2] is not None]
     mine = {r[2] for r in rows if r[0] == q.experiment_id and r[1] in q.variants}
     elsewhere = {r[2] for r in rows if r[0] is not None and r[0] != q.experiment_id}
     return sum(
         1
-        for unit, kind, _ in EVENTS
+        for unit, kind, _ in events
         if kind in q.event_types and unit not in mine and unit in elsewhere
     )
 
 
-def _connection() -> Any:
+def _connection(
+    exposures: list[tuple[Any, ...]] = EXPOSURES, events: list[tuple[Any, ...]] = EVENTS
+) -> Any:
     con = duckdb.connect()
-    events = [(u, "2024-01-02 10:00", k, 1.0, 0.0, 1.0, e) for u, k, e in EVENTS]
-    load_duckdb(con, exposures_frame(EXPOSURES), events_frame(events))
+    rows = [(u, "2024-01-02 10:00", k, 1.0, 0.0, 1.0, e) for u, k, e in events]
+    load_duckdb(con, exposures_frame(exposures), events_frame(rows))
     return con
 
 
@@ -103,6 +110,36 @@ def test_one_query_equals_the_per_experiment_query(index: int) -> None:
     sql = orphans_elsewhere_all_sql(plan.source.exposures, plan.source.events, QUESTIONS)
     (row,) = con.execute(sql).fetchall()
     assert row[index] == single[0] == expected_count(q)
+
+
+def test_one_query_counts_more_questions_than_one_flag_column_holds() -> None:
+    # 40 experiments: three integer flag columns (15 questions each); units exposed to
+    # 0-3 experiments, some with an unknown or no variant, or no experiment at all
+    assert shared_module.QUESTIONS_PER_MASK == 15
+    rng = random.Random(17)
+    names = [f"x{k:02d}" for k in range(40)]
+    exposures: list[tuple[Any, ...]] = []
+    for unit in range(300):
+        for _ in range(rng.randrange(4)):
+            experiment = rng.choice([*names, None])
+            variant = rng.choice(["control", "treatment", "ghost", None])
+            exposures.append((experiment, variant, f"u{unit}", "2024-01-01 10:00"))
+    events = [
+        (f"u{rng.randrange(330)}", rng.choice(["order", "refund"]), f"e{i}") for i in range(900)
+    ]
+    questions = tuple(
+        OrphanQuestion(
+            name, ("control", "treatment"), rng.choice([("order",), ("order", "refund")])
+        )
+        for name in names
+    )
+    expected = [expected_count(q, exposures, events) for q in questions]
+    assert len(set(expected)) > 5 and min(expected) > 0  # the counts tell questions apart
+    plan = build_plan(resolved({"m": MetricDefinition(type=MetricType.count_, event="order")}))
+    sql = orphans_elsewhere_all_sql(plan.source.exposures, plan.source.events, questions)
+    assert "flags2" in sql and "flags3" not in sql
+    (row,) = _connection(exposures, events).execute(sql).fetchall()
+    assert list(row) == expected
 
 
 def test_question_sorts_and_dedups_event_types() -> None:

@@ -13,7 +13,8 @@ orphans (:mod:`upsell_ab.metrics.sql_orphans`). Inside :func:`sharing`,
   spill directory, when the block ends), and
 - answers that second question for *every* experiment of the block that reads the same
   exposures and events with ONE query (:func:`orphans_elsewhere_all_sql`: the exposures of
-  units with events, grouped by unit, joined to the events) instead of one per experiment.
+  units with events, grouped by unit into one integer of flags, joined to the events)
+  instead of one per experiment.
 
 Only the embedded store takes part (it holds one row per event id, so counts need no
 de-duplication); files, PostgreSQL and Spark sources and a caller's connection keep the
@@ -149,32 +150,37 @@ def sharing(
         state.close()
 
 
+QUESTIONS_PER_MASK = 15
+"""Questions per flag column: two bits each, so a column stays below 2**30 and every
+literal and sum of the flags is a plain INTEGER (no overflow, no type promotion)."""
+
+
 def orphans_elsewhere_all_sql(
     exposures: Relation, events: Relation, questions: Sequence[OrphanQuestion]
 ) -> str:
     """One row, one column per question: the events of its types whose unit is exposed to
     no configured variant of its experiment but to some other experiment (the same count
     as :func:`upsell_ab.metrics.sql_orphans.orphans_elsewhere_sql` on a store, where
-    event ids are unique). Per unit and question two flags, ``max`` of 0/1 so that NULL
-    experiments or variants count as "no", as they fail the per-experiment ``WHERE``."""
+    event ids are unique).
+
+    Per unit, two flags per question in one integer (``BIT_OR`` of the exposures' bits,
+    :func:`_flag_bits`): bit ``2i`` "exposed to question i's experiment with one of its
+    variants", bit ``2i+1`` "exposed to another experiment". A CASE whose condition is
+    NULL (NULL experiment or variant) sets no bit, as the rows fail the per-experiment
+    ``WHERE``. One aggregate per 15 questions instead of two per question: the grouping
+    and the join carry one column (about a quarter less CPU at 1M x 5 experiments)."""
     from sqlglot import exp
 
     from upsell_ab.metrics.sql import _relation, _source_col
     from upsell_ab.metrics.sql_layout import string
 
-    def flag(condition: exp.Expr, alias: str) -> exp.Expr:
-        case = exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))])
-        return exp.Max(this=case.else_(exp.Literal.number(0), copy=False)).as_(alias)
-
     unit = _source_col(exposures, "unit_id")
     columns: list[exp.Expr] = [unit.as_("u")]
-    for i, q in enumerate(questions):
-        same = exp.EQ(this=_source_col(exposures, "experiment"), expression=string(q.experiment_id))
-        known = exp.In(
-            this=_source_col(exposures, "variant"), expressions=[string(v) for v in q.variants]
+    for start in range(0, len(questions), QUESTIONS_PER_MASK):
+        chunk = questions[start : start + QUESTIONS_PER_MASK]
+        columns.append(
+            exp.func("BIT_OR", _flag_bits(exposures, chunk)).as_(_mask(start), copy=False)
         )
-        columns.append(flag(exp.and_(same.copy(), known, copy=False), f"mine{i}"))
-        columns.append(flag(exp.Not(this=same), f"other{i}"))
     present = exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null()))
     # only units with an event of some question's types can count (a hash of the event
     # units probed by the exposures is cheaper than grouping every exposed unit)
@@ -202,10 +208,15 @@ def orphans_elsewhere_all_sql(
     counts: list[exp.Expr] = []
     for i, q in enumerate(questions):
         relevant = exp.In(this=event_type.copy(), expressions=[string(t) for t in q.event_types])
+        bit = 2 * (i % QUESTIONS_PER_MASK)
+        both = exp.BitwiseAnd(
+            this=exp.column(_mask(i - i % QUESTIONS_PER_MASK), "x"),
+            expression=exp.Literal.number(3 << bit),
+        )
+        # not exposed to its own experiment (bit 2i clear), exposed elsewhere (2i+1 set)
         wanted = exp.and_(
             relevant,
-            exp.EQ(this=exp.column(f"mine{i}", "x"), expression=exp.Literal.number(0)),
-            exp.EQ(this=exp.column(f"other{i}", "x"), expression=exp.Literal.number(1)),
+            exp.EQ(this=exp.paren(both, copy=False), expression=exp.Literal.number(2 << bit)),
             copy=False,
         )
         counts.append(
@@ -220,6 +231,37 @@ def orphans_elsewhere_all_sql(
         .join(per_unit.subquery("x", copy=False), on=joined, copy=False)
     )
     return query.sql(dialect="duckdb", copy=False)  # built for this text only
+
+
+def _mask(start: int) -> str:
+    """The flag column of the questions from index ``start`` on."""
+    return f"flags{start // QUESTIONS_PER_MASK}"
+
+
+def _flag_bits(exposures: Relation, chunk: Sequence[OrphanQuestion]) -> exp.Expr:
+    """One exposure row's bits for the questions of ``chunk``: the sum of one CASE per
+    bit (the bits are distinct, so the sum is their bitwise OR)."""
+    from sqlglot import exp
+
+    from upsell_ab.metrics.sql import _source_col
+    from upsell_ab.metrics.sql_layout import string
+
+    def bit(condition: exp.Expr, value: int) -> exp.Expr:
+        case = exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(value))])
+        return case.else_(exp.Literal.number(0), copy=False)
+
+    terms: list[exp.Expr] = []
+    for i, q in enumerate(chunk):
+        same = exp.EQ(this=_source_col(exposures, "experiment"), expression=string(q.experiment_id))
+        known = exp.In(
+            this=_source_col(exposures, "variant"), expressions=[string(v) for v in q.variants]
+        )
+        terms.append(bit(exp.and_(same.copy(), known, copy=False), 1 << (2 * i)))
+        terms.append(bit(exp.Not(this=same), 2 << (2 * i)))
+    total = terms[0]
+    for term in terms[1:]:
+        total = exp.Add(this=total, expression=term)
+    return total
 
 
 def _qualified(relation: Relation, canonical: str) -> exp.Expr:
