@@ -142,7 +142,7 @@ class QuantileQueryBuilder:
             branches.append(
                 exp.select(
                     exp.Literal.number(slot.k).as_(id_("k"), copy=False),
-                    qcol("v", "units").as_(id_("v"), copy=False),
+                    base.variant_name(qcol("v", "units")).as_(id_("v"), copy=False),
                     qcol("u", "e").as_(id_("u"), copy=False),
                     summand(channel).as_(id_("y"), copy=False),
                     copy=False,
@@ -183,7 +183,7 @@ class QuantileQueryBuilder:
                 branches.append(
                     exp.select(
                         exp.Literal.number(slot.k).as_(id_("k"), copy=False),
-                        qcol("v", "units").as_(id_("v"), copy=False),
+                        base.variant_name(qcol("v", "units")).as_(id_("v"), copy=False),
                         qcol("u", "units").as_(id_("u"), copy=False),
                         value.as_(id_("y"), copy=False),
                         copy=False,
