@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from upsell_ab.events.identity import DERIVED_PREFIX
+from upsell_ab.events.identity import LEGACY_PREFIX, legacy_derived_id_sql
 from upsell_ab.events.schema import event_mapping
 from upsell_ab.events.store import EventStore
 from upsell_ab.events.store_admin import list_batches, needs_migration
@@ -58,6 +58,8 @@ def _write(path: Path) -> None:
 def _downgrade(path: Path) -> None:
     """Today's store -> the layout before batches, with old-rule derived event ids."""
     connection = duckdb.connect(str(path))
+    connection.execute("DROP TABLE store_format")  # before batches: format 1
+    connection.execute(f"UPDATE exposures SET event_id = {legacy_derived_id_sql('exposures')}")
     for table in ("exposures", "events"):
         connection.execute(f"ALTER TABLE {table} DROP COLUMN ingest_id")
     for column in ("ingest_id", "conflicts", "replaced", "implausible", "defaulted", "removed_at"):
@@ -65,7 +67,7 @@ def _downgrade(path: Path) -> None:
     connection.execute(
         'UPDATE events SET event_id = ? || md5(unit_id || CAST("timestamp" AS VARCHAR) '
         "|| event_type || CAST(value AS VARCHAR)) WHERE starts_with(event_id, ?)",
-        [DERIVED_PREFIX, DERIVED_PREFIX],
+        [LEGACY_PREFIX, "md5:"],
     )
     connection.close()
 

@@ -5,7 +5,7 @@ Writes are atomic and idempotent. Sources are read in chunks
 (:mod:`upsell_ab.events.ingest`) and, inside ONE transaction, written as one
 ingest batch per source (:mod:`upsell_ab.events.batch_write`): new attribute
 columns are added, every row gets its ``event_id`` (the given id, else
-``"sha256:" + sha256(identity key)``, see :mod:`upsell_ab.events.identity`) and
+``"md5:" + md5(identity key)``, see :mod:`upsell_ab.events.identity`) and
 its batch's ``ingest_id``; rows already stored are skipped, rows that restate a
 stored row with different content are conflicts (refused, or replacing the
 stored row with ``replace=True``), the rest inserted, the batch logged. Any
@@ -160,12 +160,32 @@ class EventStore:
             raise
         if not self.read_only:
             create_schema(connection)
-            from upsell_ab.events.store_admin import migrate, needs_migration
+            from upsell_ab.events.store_admin import (
+                STORE_FORMAT,
+                migrate,
+                migrate_ids,
+                needs_migration,
+                store_format,
+            )
 
-            if needs_migration(connection):
-                self.notes.extend(migrate(connection))
+            try:
+                if needs_migration(connection):
+                    self.notes.extend(migrate(connection))
+                if store_format(connection) != STORE_FORMAT:
+                    self.notes.extend(migrate_ids(connection))
+            except BaseException:
+                self._connection_failed(connection)
+                raise
         self._connection = connection
         return connection
+
+    def _connection_failed(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Close a connection whose set-up failed (the file stays free for others)."""
+        from upsell_ab.events.engines import remove_spill
+
+        connection.close()
+        remove_spill(self._spill)
+        self._spill = None
 
     def close(self) -> None:
         if self._connection is not None:

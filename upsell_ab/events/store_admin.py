@@ -19,6 +19,15 @@ migrated when opened for writing, inside one transaction:
    copies a corrected re-ingest made under the old rule), the newest row takes
    the new id and the older ones keep their old id (ids stay unique); a note
    counts them by batch: remove the older batch with ``upsell-ab store remove``.
+
+Store format 2 (:data:`STORE_FORMAT`, recorded in the one-row table
+``store_format``) derives ids as ``"md5:" + md5(key)`` instead of format 1's
+``"sha256:" + sha256(key with ISO timestamps)`` (:mod:`upsell_ab.events.identity`).
+A store without that table is format 1 and is migrated when opened for writing,
+in one transaction (:func:`migrate_ids`): every stored id equal to the format 1
+id of its own row is replaced by the format 2 id of that row; other ids (given
+ids, older copies kept by the migration above) stay. Re-ingesting a file into a
+migrated store therefore adds nothing, as before the migration.
 """
 
 from __future__ import annotations
@@ -28,7 +37,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import StoreError
-from upsell_ab.events.identity import DERIVED_PREFIX, derived_id_sql
+from upsell_ab.events.identity import (
+    DERIVED_PREFIX,
+    LEGACY_PREFIX,
+    derived_id_sql,
+    legacy_derived_id_sql,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -131,7 +145,7 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> list[str]:
             "CREATE OR REPLACE TEMP TABLE _upsell_ids AS SELECT r, new_id, row_number() OVER "
             "(PARTITION BY new_id ORDER BY r DESC) AS k, batch FROM (SELECT rowid AS r, "
             f"{derived_id_sql('events')} AS new_id, ingest_id AS batch FROM events "
-            f"WHERE starts_with(event_id, '{DERIVED_PREFIX}'))"
+            f"WHERE starts_with(event_id, '{LEGACY_PREFIX}'))"
         )
         changed = connection.execute(
             "UPDATE events SET event_id = n.new_id FROM _upsell_ids AS n "
@@ -160,6 +174,65 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> list[str]:
             "counts both copies until you remove the older batch with 'upsell-ab store remove'"
         )
     return notes
+
+
+STORE_FORMAT = 2
+"""The store layout this code writes (see the module docstring)."""
+
+
+def store_format(connection: duckdb.DuckDBPyConnection) -> int:
+    """The store's format: the ``store_format`` table's version, else 1."""
+    found = connection.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'store_format' AND table_schema = 'main'"
+    ).fetchall()[0][0]
+    if not found:
+        return 1
+    rows = connection.execute("SELECT max(version) FROM store_format").fetchall()
+    return int(rows[0][0] or 1)
+
+
+def migrate_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Format 1 -> 2 in one transaction: derived ids recomputed (see the module
+    docstring); notes for the user (none for a store without rows)."""
+    found = store_format(connection)
+    if found > STORE_FORMAT:
+        raise StoreError(
+            f"the store has format {found}, newer than this upsell-ab writes "
+            f"({STORE_FORMAT}): upgrade upsell-ab to write to it"
+        )
+    changed = 0
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for kind in ("exposures", "events"):
+            result = connection.execute(
+                f"UPDATE {kind} SET event_id = {derived_id_sql(kind)} "
+                f"WHERE starts_with(event_id, '{LEGACY_PREFIX}') "
+                f"AND event_id = {legacy_derived_id_sql(kind)}"
+            ).fetchall()
+            changed += int(result[0][0]) if result else 0
+            clash = connection.execute(
+                f"SELECT min(event_id) FROM (SELECT event_id FROM {kind} "
+                f"WHERE starts_with(event_id, '{DERIVED_PREFIX}') "
+                "GROUP BY 1 HAVING count(*) > 1)"
+            ).fetchall()[0][0]
+            if clash is not None:
+                raise StoreError(
+                    f"cannot migrate the store to format {STORE_FORMAT}: {kind} has a given "
+                    f"event id {clash!r} equal to the new derived id of another row; "
+                    "remove that batch with 'upsell-ab store remove' using the older "
+                    "upsell-ab, or ingest into a new store"
+                )
+        connection.execute("CREATE TABLE IF NOT EXISTS store_format (version INTEGER NOT NULL)")
+        connection.execute("DELETE FROM store_format")
+        connection.execute("INSERT INTO store_format VALUES (?)", [STORE_FORMAT])
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    if not changed:
+        return []
+    return [f"store migrated to format {STORE_FORMAT}: {changed:,} derived event ids recomputed"]
 
 
 def list_batches(connection: duckdb.DuckDBPyConnection) -> list[BatchInfo]:
