@@ -388,25 +388,31 @@ _UNIT_TYPES = re.compile(
 number column with a text column whose ids are not numbers."""
 
 
+def _unit_types(error: StoreError) -> StoreError:
+    """Unit ids of two types (numbers on one side, ``C000008`` on the other), said in those
+    words; any other error unchanged. (Files read in place get the cell's row instead.)"""
+    mismatch = _UNIT_TYPES.search(str(error))
+    if mismatch is None:
+        return error
+    return StoreError(
+        "the exposures' and the events' unit ids are of different types: one side "
+        f"holds {mismatch.group(2)} numbers, the other text such as '{mismatch.group(1)}', "
+        "so no event can be matched to its unit. Give both sides the same id, as text "
+        "(e.g. df['unit_id'] = df['unit_id'].astype(str), or CAST(... AS VARCHAR) in the "
+        "source), and check that they use the same id scheme"
+    )
+
+
 def _located(
     error: StoreError, source: SourceTables, spec_file: Path | None = None
 ) -> UpsellAbError:
     """A failure on files read in place, located: a missing file or column as the spec
     problems ``validate`` reports (file, line, field, did-you-mean), a conversion failure
     with the file, row and column of the cell and how to fix it (DuckDB names the value
-    and column, not where it is); unit ids of two types (numbers on one side, ``C000008``
-    on the other: any source kind) said in those words; any other error unchanged."""
-    mismatch = _UNIT_TYPES.search(str(error))
-    if mismatch is not None:
-        return StoreError(
-            "the exposures' and the events' unit ids are of different types: one side "
-            f"holds {mismatch.group(2)} numbers, the other text such as '{mismatch.group(1)}', "
-            "so no event can be matched to its unit. Give both sides the same id, as text "
-            "(e.g. df['unit_id'] = df['unit_id'].astype(str), or CAST(... AS VARCHAR) in the "
-            "source), and check that they use the same id scheme"
-        )
+    and column, not where it is); unit ids of two types elsewhere (:func:`_unit_types`);
+    any other error unchanged."""
     if source.kind is not SourceKind.files:
-        return error
+        return _unit_types(error)
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
     relations = (("exposures", source.exposures), ("events", source.events))
@@ -436,7 +442,7 @@ def _located(
         return error
     bad = locate_bad_value(str(error), files)
     if bad is None:
-        return error
+        return _unit_types(error)
     return StoreError(
         f"{bad.describe()} (DuckDB: {_first_line(str(error))}); {bad.hint}, or load "
         "the files with 'upsell-ab ingest', which lists every bad row"
