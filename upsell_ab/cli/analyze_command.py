@@ -75,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
     from upsell_ab.api import load
 
     experiment = load(args.spec)
-    preload.start()  # SciPy's import overlaps the query (the analysis needs it after)
     data: Any = args.summary or args.store
     if args.map:
         from upsell_ab.metrics.summary_csv import read_summary
@@ -83,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.summary:
             raise _map_error("--map names the columns of a --summary CSV; give --summary FILE")
         data = read_summary(args.summary, experiment.resolved, summary_columns(args.map))
-    with progress() as step:
+    # SciPy's import overlaps the query (the analysis needs it after)
+    with progress() as step, preload.during_first_query():
         result = experiment.analyze(
             data,
             segments=args.segments,

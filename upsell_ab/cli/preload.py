@@ -12,7 +12,10 @@ the analysis, so the two threads never wait on each other's module locks (no imp
 deadlock). The thread is not a daemon: an early exit (a failed query) waits for the
 import to finish rather than stopping the interpreter in the middle of it. A failing
 import is ignored here; the analysis then imports again and reports the error itself.
-The library API starts no threads: only the CLI commands call :func:`start`.
+The library API starts no threads: only the CLI commands call :func:`start`, through
+:func:`during_first_query`, which starts the thread when the first DuckDB query begins
+(started earlier, the import held the GIL while the main thread imported SQLGlot and
+built the SQL, so it delayed the query and hardly overlapped it).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 MODULES: tuple[str, ...] = ("scipy.special",)
 """What the analysis imports after the query and the main thread never needs before it."""
@@ -40,3 +45,17 @@ def start() -> threading.Thread | None:
     thread = threading.Thread(target=_import_all, name="upsell-ab-preload")
     thread.start()
     return thread
+
+
+@contextmanager
+def during_first_query() -> Iterator[None]:
+    """Inside this block, :func:`start` runs when the first DuckDB query begins (not at
+    all if none runs: a PostgreSQL or Spark source, or a failure before the query)."""
+    from upsell_ab.events.engines import before_first_query
+
+    with before_first_query(_start_quietly):
+        yield
+
+
+def _start_quietly() -> None:
+    start()

@@ -68,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
     from upsell_ab.workflow import collect_running, data_failure
 
     found = collect_running(args.paths)
-    if found.running:
-        preload.start()  # SciPy's import overlaps the first query (the analysis needs it after)
     if found.files == 0:
         print(
             f"upsell-ab report: error: no experiment spec (*.yaml) under {' '.join(args.paths)}: "
@@ -84,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     with progress(total=len(found.running)) as step:
         # one store connection and one other-experiment event count for all experiments
         # (closed before the programme section opens the store again)
-        with sharing(found.running, args.store):
+        # SciPy's import overlaps the first query (the analysis needs it after)
+        with sharing(found.running, args.store), preload.during_first_query():
             for resolved in found.running:
                 try:
                     result = Experiment(resolved).analyze(

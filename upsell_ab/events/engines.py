@@ -34,6 +34,28 @@ class QueryEngine(Protocol):
     def close(self) -> None: ...
 
 
+_BEFORE_QUERY: list[Callable[[], None]] = []
+
+
+@contextmanager
+def before_first_query(callback: Callable[[], None]) -> Iterator[None]:
+    """Inside this block, call ``callback`` once, just before the next DuckDB query starts
+    (the CLI starts its background import there, :mod:`upsell_ab.cli.preload`: while
+    DuckDB runs, the GIL is free; before, the import would slow the main thread's SQL
+    building instead). Removed on exit if no query ran."""
+    _BEFORE_QUERY.append(callback)
+    try:
+        yield
+    finally:
+        if callback in _BEFORE_QUERY:
+            _BEFORE_QUERY.remove(callback)
+
+
+def _before_query() -> None:
+    while _BEFORE_QUERY:
+        _BEFORE_QUERY.pop()()
+
+
 def configure_duckdb(connection: Any, memory_limit: str | None = None) -> str:
     """Memory limit (see :mod:`upsell_ab.events.memory`) and a private spill directory for
     a connection we opened; returns the directory, which the caller removes on close."""
@@ -151,6 +173,8 @@ class DuckDBEngine:
 
         try:
             with utc_session(self._rows, *_DUCKDB_ZONE):
+                if _BEFORE_QUERY:
+                    _before_query()
                 return [tuple(r) for r in self.connection.execute(sql).fetchall()]
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
