@@ -84,6 +84,37 @@ def test_preload_imports_scipy_special_in_a_thread() -> None:
     assert result.stdout.strip() == "ok"
 
 
+def test_preload_thread_starts_when_the_first_duckdb_query_begins() -> None:
+    # started before the query, the import competed for the GIL with the SQL build
+    code = (
+        "import sys, threading\n"
+        "from upsell_ab.cli import preload\n"
+        "from upsell_ab.events.engines import DuckDBEngine\n"
+        "def threads():\n"
+        "    return [t for t in threading.enumerate() if t.name == 'upsell-ab-preload']\n"
+        "engine = DuckDBEngine()\n"
+        "with preload.during_first_query():\n"
+        "    pass\n"
+        "assert engine.execute('SELECT 1') == [(1,)]\n"
+        "assert not threads() and 'scipy' not in sys.modules, 'no query in the block'\n"
+        "with preload.during_first_query():\n"
+        "    assert not threads() and 'scipy' not in sys.modules, 'before the query'\n"
+        "    assert engine.execute('SELECT 2') == [(2,)]\n"
+        "    (thread,) = threads() or [None]\n"
+        "    assert thread is not None or 'scipy.special' in sys.modules\n"
+        "    assert engine.execute('SELECT 3') == [(3,)]\n"
+        "    assert len(threads()) <= 1, 'started once'\n"
+        "if thread is not None:\n"
+        "    thread.join()\n"
+        "assert 'scipy.special' in sys.modules\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "ok"
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return dict(action.choices)
