@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pytest
 import sqlglot
-from metrics_support import assert_close, oracle, stats_dict
+from metrics_support import assert_close, oracle, resolved, stats_dict
 from sqlglot import exp
 from test_metrics_engines import DATA, METRICS, RESOLVED, VARIANTS
 
@@ -275,14 +275,60 @@ def test_one_running_sum_per_distinct_in_window_sum(dialect: str) -> None:
     assert len(sums) == DISTINCT_DAY_SUMS, [c.alias for c in sums]
 
 
+def _any_window_filter(ev_day: exp.Expr) -> exp.Expr:
+    """The any-window condition in ``ev_day``'s WHERE (the parenthesised conjunct)."""
+    condition = ev_day.args["where"].this.expression  # the last of the AND's terms
+    assert isinstance(condition, exp.Paren), condition.sql()
+    return condition.this
+
+
 def test_each_distinct_window_once_in_the_any_window_condition() -> None:
     ev_day = _cte(_sql(unique=True, daily=True), "ev_day")
-    (nwin,) = [c for c in ev_day.expressions if c.alias == "nwin"]
-    condition = nwin.find(exp.Case).args["ifs"][0].this
-    assert isinstance(condition, exp.Paren) and isinstance(condition.this, exp.Or)
-    windows = list(condition.this.flatten())
+    condition = _any_window_filter(ev_day)
+    assert isinstance(condition, exp.Or)
+    windows = list(condition.flatten())
     assert len(windows) == DISTINCT_WINDOWS, [w.sql() for w in windows]
     assert len({w.sql() for w in windows}) == DISTINCT_WINDOWS
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+def test_unit_days_are_grouped_from_in_window_events_only(dialect: str) -> None:
+    """``ev_day`` groups only the events inside some window (the others add 0 to every
+    sum): no per-(unit, day) count of in-window events and no filter on it afterwards.
+    With several windows each sum keeps its own window's condition."""
+    daily = _sql(unique=True, daily=True, dialect=dialect)
+    ev_day = _cte(daily, "ev_day", dialect)
+    assert isinstance(_any_window_filter(ev_day), exp.Or)
+    assert "nwin" not in {c.alias_or_name for c in ev_day.expressions}
+    assert not list(ev_day.find_all(exp.Count))
+    for column in ev_day.expressions:
+        if isinstance(column, exp.Alias) and column.this.find(exp.Sum):
+            case = column.this.find(exp.Case)
+            assert case is not None and case.args["ifs"][0].this.find(exp.GTE), column.sql()
+    states = [
+        s
+        for s in sqlglot.parse_one(daily, read=dialect).find_all(exp.Select)
+        if {t.name for t in s.find_all(exp.Table)} == {"ev_day"}
+    ]
+    assert states and all(s.args.get("where") is None for s in states)
+
+
+def test_with_one_window_the_unit_day_sums_are_unconditional() -> None:
+    """Every metric on one window (the usual spec: conversion, revenue, revenue with CUPED,
+    a ratio, all within 60 days): the WHERE already holds that window, so the per-(unit,
+    day) sums add their summands with no condition of their own."""
+    from test_metrics_daily_shared import METRICS as ONE_WINDOW
+    from test_metrics_daily_shared import VARIANTS as TWO
+
+    plan = build_plan(resolved(ONE_WINDOW, variants=TWO), daily=True, unique_event_ids=True)
+    ev_day = _cte(render(plan, "duckdb"), "ev_day")
+    window = _any_window_filter(ev_day)
+    assert isinstance(window, exp.And) and window.find(exp.GTE)  # the one window
+    sums = [c for c in ev_day.expressions if isinstance(c, exp.Alias) and c.this.find(exp.Sum)]
+    assert len(sums) == 2  # the order count and the order value
+    for column in sums:
+        case = column.this.find(exp.Case)
+        assert case is not None and isinstance(case.args["ifs"][0].this, exp.Boolean)
 
 
 def test_daily_sums_are_scaled_after_grouping() -> None:

@@ -554,11 +554,20 @@ class QueryBuilder:
         """``ev_day``: per (unit, day) window sums of the units with in-window events on
         several days (joined to ``capped``, which holds their clocks, variant and fixed
         channels, carried along so the running sums need no second join); each distinct
-        in-window sum once (:func:`~upsell_ab.metrics.sql_daily.day_sums`)."""
+        in-window sum once (:func:`~upsell_ab.metrics.sql_daily.day_sums`). Only events
+        inside some window are grouped (the others add 0 to every sum), so every row has
+        an in-window event; with ONE distinct window (the usual spec) that filter is each
+        sum's condition too, and the sums add their summands unconditionally."""
         fixed = [qcol(s.column(ch.var), "capped") for s, ch in self.channels if ch.fixed]
         day = exp.cast(qcol("ts", "e"), "DATE", copy=False)
         join = exp.EQ(this=qcol("u", "e"), expression=qcol("u", "capped"))
         several = exp.GT(this=qcol("nd", "capped"), expression=exp.Literal.number(1))
+        any_window = self._any_window()
+        one_window = not isinstance(any_window, exp.Or)
+
+        def condition(ch: Channel) -> exp.Expr:
+            return exp.true() if one_window else in_window(ch)
+
         ev_day = (
             exp.select(
                 qcol("u", "e"),
@@ -566,15 +575,17 @@ class QueryBuilder:
                 qcol("v", "capped"),
                 *(f.copy() for f in fixed),
                 *(
-                    self._sum_if(in_window(ch), summand(ch)).as_(id_(name), copy=False)
+                    self._sum_if(condition(ch), summand(ch)).as_(id_(name), copy=False)
                     for name, ch in day_sums(self.channels).distinct
                 ),
-                count_where(exp.Paren(this=self._any_window())).as_(id_("nwin"), copy=False),
                 copy=False,
             )
             .from_(exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))), copy=False)
             .join(exp.Table(this=id_("capped")), on=join, copy=False)
-            .where(exp.and_(several, self._fresh(), copy=False), copy=False)
+            .where(
+                exp.and_(several, self._fresh(), exp.Paren(this=any_window), copy=False),
+                copy=False,
+            )
             .group_by(
                 qcol("u", "e"),
                 day.copy(),

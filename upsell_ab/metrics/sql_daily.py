@@ -268,10 +268,8 @@ def _multi_day(
         else:
             previous = running(name, "1", "PRECEDING")
         columns.append(previous.as_(id_(f"{name}_before"), copy=False))
-    states = (
-        exp.select(*columns, copy=False)
-        .from_(exp.Table(this=id_("ev_day"), alias=exp.TableAlias(this=id_("e"))), copy=False)
-        .where(exp.GT(this=qcol("nwin", "e"), expression=exp.Literal.number(0)), copy=False)
+    states = exp.select(*columns, copy=False).from_(
+        exp.Table(this=id_("ev_day"), alias=exp.TableAlias(this=id_("e"))), copy=False
     )
 
     frame = _framing(framed)
