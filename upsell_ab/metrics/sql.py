@@ -324,8 +324,19 @@ class QueryBuilder:
         )
         self._cte("units", units, reused=True)
 
+    @property
+    def _indexed_variants(self) -> bool:
+        """``units.v`` as the variant's index on DuckDB only: Spark inlines the CTEs and
+        collapses projections, so the index -> name CASE was copied into every reference
+        and the plan text outgrew a 1 GB driver heap (tests/test_metrics_quantile_engines:
+        OutOfMemoryError in Alias.toString); PostgreSQL keeps the names as before."""
+        return self.dialect == "duckdb"
+
     def _variant_code(self, variant: exp.Expr) -> exp.Expr:
-        """A variant name -> its index in the spec (``units.v``; NULL for any other name)."""
+        """A variant name -> its index in the spec (``units.v``; NULL for any other name);
+        the name itself where variants are not indexed (:attr:`_indexed_variants`)."""
+        if not self._indexed_variants:
+            return variant
         ifs = [
             exp.If(
                 this=exp.EQ(this=variant.copy(), expression=string(name)),
@@ -337,6 +348,8 @@ class QueryBuilder:
 
     def variant_name(self, code: exp.Expr) -> exp.Expr:
         """``units.v`` (a variant's index, :meth:`_variant_code`) -> the variant's name."""
+        if not self._indexed_variants:
+            return code
         ifs = [
             exp.If(
                 this=exp.EQ(this=code.copy(), expression=exp.Literal.number(i)), true=string(name)
