@@ -209,6 +209,12 @@ def warnings(
                     f"{DUPLICATE_SHARE:.0%}), dropped by event id: check the export for "
                     "repeated rows."
                 )
+        if quality.exposure_rows_without_time:
+            out.append(
+                f"{quality.exposure_rows_without_time:,} exposure rows of this experiment have "
+                "no timestamp, so no unit could be counted from them: fix the export's time "
+                "column (an empty cell, or a value the loader could not read)."
+            )
         if quality.units_exposed_outside_dates:
             out.append(
                 f"{quality.units_exposed_outside_dates:,} units had exposures outside the "

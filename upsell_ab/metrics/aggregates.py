@@ -69,6 +69,10 @@ class QualitySummary:
     units_exposed_outside_dates: int = 0
     """Units with exposure rows outside the spec's [start, end] (those rows are ignored;
     a unit with no exposure inside the dates is not in the experiment)."""
+    exposure_rows_without_time: int = 0
+    """Exposure rows of the experiment (configured variants) with no timestamp: no date can
+    admit them, so they count nowhere; reported so that they are not lost silently
+    (counted when the spec has dates)."""
     exposure_periods: dict[str, tuple[date, date]] = field(default_factory=dict)
     """Variant -> (first, last) day on which its units were first exposed."""
     metric_events: int = 0

@@ -273,8 +273,14 @@ class QueryBuilder:
         has_unit = exp.Not(this=exp.Is(this=_source_col(source, "unit_id"), expression=exp.Null()))
         conditions = [experiment, variants, has_unit]
         window = self._dated(source) if known and dated is not None else None
-        if window is not None:
-            conditions.append(window if dated else exp.Not(this=exp.Paren(this=window)))
+        if window is not None and dated:
+            conditions.append(window)
+        elif window is not None:
+            # outside the dates, or with no time at all (counted apart in ``undated``)
+            untimed = exp.Is(this=_source_col(source, "timestamp"), expression=exp.Null())
+            conditions.append(
+                exp.Paren(this=exp.or_(exp.Not(this=exp.Paren(this=window)), untimed, copy=False))
+            )
         return (
             exp.select(*columns, copy=False)
             .from_(_relation(source, self.dialect), copy=False)
@@ -845,10 +851,19 @@ class QueryBuilder:
             )
         if self.plan.start is not None or self.plan.end is not None:
             outside = self._raw_exposures(known=True, dated=False)
+            timed = exp.Not(this=exp.Is(this=qcol("ts"), expression=exp.Null()))
+            # n: units with exposures outside the dates; value: exposure rows with no time
+            # (NULL timestamp), which no date can admit: counted, not dropped silently
+            units = exp.Case(ifs=[exp.If(this=timed, true=qcol("u"))])
+            untimed = exp.Case(
+                ifs=[exp.If(this=exp.Not(this=timed.copy()), true=exp.Literal.number(1))]
+            )
             branches.append(
-                self.row("undated", n=exp.Count(this=exp.Distinct(expressions=[qcol("u")]))).from_(
-                    outside.subquery(id_("undated"), copy=False), copy=False
-                )
+                self.row(
+                    "undated",
+                    n=exp.Count(this=exp.Distinct(expressions=[units])),
+                    value=exp.Count(this=untimed),
+                ).from_(outside.subquery(id_("undated"), copy=False), copy=False)
             )
         if self.plan.daily:
             branches.append(self._daily_branch())
