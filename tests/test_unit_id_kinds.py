@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from metrics_support import exposures_frame, load_duckdb, load_postgres, resolved
+from metrics_support import (
+    EVENT_COLUMNS,
+    exposures_frame,
+    load_duckdb,
+    load_postgres,
+    resolved,
+)
 
 import upsell_ab
 from upsell_ab.decision.unit_ids import id_kind, kinds_differ
@@ -187,18 +193,7 @@ def _canonical_exposures(exposures: pd.DataFrame) -> pd.DataFrame:
 def _canonical_events(events: pd.DataFrame) -> pd.DataFrame:
     frame = events.assign(discount=0.0, quantity=1.0, order_id=None)
     frame["event_id"] = [f"o{i}" for i in range(len(frame))]
-    return frame[
-        [
-            "unit_id",
-            "timestamp",
-            "event_type",
-            "value",
-            "discount",
-            "quantity",
-            "order_id",
-            "event_id",
-        ]
-    ]
+    return frame[EVENT_COLUMNS]
 
 
 @pytest.mark.postgres
