@@ -138,7 +138,7 @@ def load_postgres(dsn: str, exposures: pd.DataFrame, events: pd.DataFrame, **nam
 
 
 def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
@@ -332,8 +332,13 @@ def oracle(
     for m in metrics.values():
         types |= {m.event} if m.event else {m.numerator.event, m.denominator.event}  # type: ignore[union-attr]
     relevant = events[events["event_type"].isin(types)]
-    ordered = relevant.sort_values(["timestamp", "unit_id", "event_type", "value", "discount"])
-    kept = ordered.drop_duplicates("event_id", keep="first")
+    # docs/metrics.md: the first row of an id by these keys (NULLs last) is kept; rows
+    # with no id always count
+    ordered = relevant.sort_values(
+        ["timestamp", "unit_id", "event_type", "value", "discount", "quantity"], kind="stable"
+    )
+    with_id = ordered["event_id"].notna()
+    kept = pd.concat([ordered[with_id].drop_duplicates("event_id"), ordered[~with_id]])
     duplicates = len(relevant) - len(kept)
     grouped: dict[str, list[Ev]] = {}
     for r in kept.itertuples(index=False):

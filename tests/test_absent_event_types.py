@@ -10,6 +10,7 @@ Expected facts are the rows these tests write (no number comes from our own code
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,17 @@ def test_a_guardrail_whose_events_are_not_collected_cannot_pass(tmp_path: Path) 
     text = " ".join([*missing.decision.reasons, *missing.decision.warnings])
     assert "the source holds no 'complaint' event at all, so it cannot be shown to hold" in text
     assert "complaint rate counts events of type 'complaint'" in text
+    # Every report says the same: not "all hold" (the z-test on two all-zero arms
+    # "passes" trivially; it was shown as held in the overview and the JSON).
+    held = json.loads(collected.to_json())["experiments"][0]
+    unheld = json.loads(missing.to_json())["experiments"][0]
+    for document, expected in ((held, True), (unheld, None)):
+        (guardrail,) = [m for m in document["metrics"] if m["role"] == "guardrail"]
+        assert [c["non_inferiority"]["passed"] for c in guardrail["comparisons"]] == [expected]
+    assert "all hold (1)" in collected.to_markdown()
+    markdown = missing.to_markdown()
+    assert "all hold" not in markdown and "1 of 1 not yet shown" in markdown
+    assert "guardrail pairing: not computable" in missing.to_text()
 
 
 def test_present_types_give_no_such_warning(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from tests.ci_support import Workspace, demo_workspace, failing_workspace
+from tests.git_support import git
 from tests.test_e2e_support import REPO
 from upsell_ab.ci.comment import marker
 
@@ -59,6 +60,7 @@ def run_action(
     *,
     event: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
+    cwd: Path = REPO,
 ) -> dict[str, Any]:
     """Run the action's report step, then its gate step, like the runner would."""
     tmp = Path(tempfile.mkdtemp(dir=tmp))  # a fresh runner for every run
@@ -98,7 +100,7 @@ def run_action(
     report = subprocess.run(
         ["bash", "-e", "-c", steps["report"]["run"]],
         env={**env, **step_env},
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=600,
@@ -270,3 +272,45 @@ def test_missing_spec_folder_fails_the_gate_with_one_annotation(tmp_path: Path) 
     assert "::error title=upsell-ab action::" in result["stdout"]
     assert "no such file or folder" in result["stdout"]
     assert "Traceback" not in result["stderr"]
+
+
+def test_a_pull_request_that_moves_assigned_customers_fails_validate(tmp_path: Path) -> None:
+    """On a pull request the specs are compared with the base branch, fetched at depth
+    1 when the checkout lacks it (the default checkout has only the merge commit)."""
+    origin = tmp_path / "origin"
+    (origin / "experiments").mkdir(parents=True)
+    for name in ("metrics.yaml", "cake_wording.yaml"):
+        (origin / "experiments" / name).write_bytes((REPO / "experiments" / name).read_bytes())
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", ".")
+    git(origin, "commit", "-qm", "base")
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "-q", "--depth=1", f"file://{origin}", str(checkout))
+    git(checkout, "update-ref", "-d", "refs/remotes/origin/main")
+    spec = checkout / "experiments" / "cake_wording.yaml"
+    text = spec.read_text("utf-8")
+    spec.write_text(
+        text.replace("weight: 0.5", "weight: 0.7", 1).replace("weight: 0.5", "weight: 0.3", 1),
+        "utf-8",
+    )
+    inputs = {"specs": str(checkout / "experiments"), "explain": "false", "comment": "false"}
+    edited = run_action(
+        tmp_path, inputs, event=PR, extra_env={"GITHUB_BASE_REF": "main"}, cwd=checkout
+    )
+    assert "title=upsell-ab validate (assignment_changed)::variants[0].weight" in edited["stdout"]
+    assert edited["outputs"]["exit-code"] == "1" and edited["code"] == 1
+    off = run_action(
+        tmp_path,
+        {**inputs, "against": "none"},
+        event=PR,
+        extra_env={"GITHUB_BASE_REF": "main"},
+        cwd=checkout,
+    )
+    assert "assignment_changed" not in off["stdout"]
+    missing = run_action(
+        tmp_path, inputs, event=PR, extra_env={"GITHUB_BASE_REF": "nope"}, cwd=checkout
+    )
+    assert (
+        "::warning title=upsell-ab validate::cannot compare the specs with origin/nope"
+        in missing["stdout"]
+    )

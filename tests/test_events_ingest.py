@@ -273,6 +273,18 @@ def test_explicitly_mapped_optional_column_must_exist(tmp_path: Path) -> None:
     assert excinfo.value.problems[0].location.field == "revenue"
 
 
+def test_an_unprefixed_map_missing_from_the_other_table_names_the_prefix(tmp_path: Path) -> None:
+    """`--map event_id=order_id` reaches both tables (documented); the exposures file
+    has no order_id, and the fix is the events-only form, not another --map."""
+    src = write(tmp_path / "xp.csv", "unit_id,experiment,variant,timestamp\nu,e,a,2024-01-01\n")
+    exposures, _ = split_map_flags(["event_id=order_id"])
+    with pytest.raises(InputError) as excinfo:
+        load_batch(src, "exposures", exposure_mapping(None, exposures))
+    (problem,) = excinfo.value.problems
+    assert problem.location.field == "order_id"
+    assert "--map events.event_id=order_id" in (problem.hint or ""), problem.hint
+
+
 # ----------------------------------------------------------- types and formats
 def test_parquet_typed_columns_and_integral_float_ids(tmp_path: Path) -> None:
     frame = pd.DataFrame(

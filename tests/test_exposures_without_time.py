@@ -56,10 +56,13 @@ def test_rows_without_a_time_are_counted_and_said() -> None:
     assert quality["units_exposed_outside_dates"] == int(outside.sum()) == 40
     (said,) = [w for w in result.decision.warnings if "no timestamp" in w]
     assert said.startswith("150 exposure rows of this experiment have no timestamp")
+    assert quality["exposure_rows_without_time"] == int(exposures["timestamp"].isna().sum())
 
 
 def test_timed_exposures_say_nothing_of_it() -> None:
     exposures, events = _frames(untimed=0, outside=40)
     result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
     assert not any("no timestamp" in w for w in result.decision.warnings)
-    assert result.to_dict()["experiments"][0]["quality"]["units_exposed_outside_dates"] == 40
+    quality = result.to_dict()["experiments"][0]["quality"]
+    assert quality["units_exposed_outside_dates"] == 40
+    assert quality["exposure_rows_without_time"] == 0

@@ -158,3 +158,23 @@ def test_repeated_experiments_and_single_rows_are_explained(tmp_path: Path) -> N
     code, out, _ = _run(["learn", "--comparisons", str(path), "--by", "timing", "--format", "json"])
     single = [p for p in json.loads(out)["groups"] if p["k"] == 1]
     assert single and all(p["q_p_value"] is None for p in single)
+
+
+def test_a_pasted_copy_and_a_decimal_comma_are_refused(tmp_path: Path) -> None:
+    """A row repeated in every field would get twice the weight; a quoted "0,18" was read
+    as 18 (the comma dropped as a thousands mark). Two arms of one experiment differ in
+    their estimates and stay accepted (above)."""
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "experiment,metric,estimate,se\na,m,0.10,0.05\nb,m,0.02,0.03\na,m,0.10,0.05\n",
+        "utf-8",
+    )
+    code, _, err = _run(["learn", "--comparisons", str(path)])
+    assert code == 1 and "c.csv:4: repeats line 2 (experiment a" in err
+    path.write_text(
+        'experiment,metric,estimate,se\na,m,"0,18",0.05\nb,m,0.02,0.03\nc,m,"1,200",900\n',
+        "utf-8",
+    )
+    code, _, err = _run(["learn", "--comparisons", str(path)])
+    assert code == 1 and "c.csv:2:3" in err and "'0,18' has a decimal comma" in err
+    assert "'0.18'" in err and "c.csv:4" not in err  # 1,200 groups thousands

@@ -94,6 +94,33 @@ def test_other_sources_rank_event_ids_once(dialect: str) -> None:
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
+def test_event_ids_are_ranked_by_the_documented_rule(dialect: str) -> None:
+    """The one ranking partitions by the event id alone and orders by the documented
+    tie-break, each ascending with NULLs last, in every dialect (docs/metrics.md; Spark's
+    own default is NULLs first, so its SQL must say NULLS LAST). The same kept row on
+    every engine is checked on data in tests/test_metrics_dedup_rule.py."""
+    (rank,) = [
+        w
+        for w in _windows(_sql(unique=False, daily=True, dialect=dialect), dialect)
+        if isinstance(w.this, exp.RowNumber)
+    ]
+    assert [p.name for p in rank.args["partition_by"]] == ["eid"]
+    order = rank.args["order"].expressions
+    assert [o.this.name for o in order] == ["ts", "u", "etype", "val", "disc", "qty"]
+    assert not any(o.args.get("desc") or o.args.get("nulls_first") for o in order), rank.sql()
+
+
+def test_event_ids_are_ranked_by_one_window_and_nothing_else_in_duckdbs_plan() -> None:
+    """Files, PostgreSQL and Spark sources pay ONE window over the events of the metrics'
+    types (issue 17, stop 25: an aggregate over event ids, ``arg_min`` of the row, or a
+    count of each id to rank only the repeated ones, each cost as much or more at 10M)."""
+    plan = _physical_plan(_sql(unique=False, daily=False))
+    assert plan.count("WINDOW") == 1, plan
+    assert plan.count("ROW_NUMBER") == 1, plan
+    assert "ARG_MIN" not in plan and "ARG_MAX" not in plan, plan
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
 @pytest.mark.parametrize("daily", [True, False])
 def test_one_join_of_units_and_events(dialect: str, daily: bool) -> None:
     """``units`` is read once, LEFT JOINed to the events and grouped by unit: no

@@ -64,7 +64,7 @@ def test_the_json_report_carries_the_programme_as_the_holdout_analysis_has_it(
     report = _json(["report", str(folder), "--store", str(store)], tmp_path / "r.json")
     schema = json.loads((ROOT / "docs" / "report.schema.json").read_text("utf-8"))
     jsonschema.validate(report, schema)
-    assert report["schema_version"] == "1.6"
+    assert report["schema_version"] == "1.7"
     programme = report["programme"]
     assert programme["holdout"] == HOLDOUT_ID and programme["share"] == 0.3
     holdout = _json(["holdout", str(folder), "--store", str(store)], tmp_path / "h.json")
@@ -213,3 +213,40 @@ def test_the_holdout_command_answers_with_the_programme_not_a_ship_verdict(
     holdout = _json(["holdout", str(folder), "--store", str(store)], tmp_path / "h.json")
     report = _json(["report", str(folder), "--store", str(store)], tmp_path / "r.json")
     assert holdout["programme"] == report["programme"]
+
+
+def test_a_holdout_with_a_sample_ratio_mismatch_claims_no_gain_or_loss(
+    shop: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A third of the held-out customers' exposures lost (broken logging on the no-offer
+    path): the holdout analysis is invalid, and the section used to print gained/lost
+    verdicts anyway. Oracle: scipy's chi-square on the observed split against 30/70."""
+    import duckdb
+    from scipy.stats import chisquare
+
+    folder, store = shop
+    broken = tmp_path / "broken.duckdb"
+    shutil.copy(store, broken)
+    with duckdb.connect(str(broken)) as con:
+        con.execute(
+            "DELETE FROM exposures WHERE experiment = ? AND variant = 'holdout' "
+            "AND hash(unit_id) % 3 = 0",
+            [HOLDOUT_ID],
+        )
+    report = _json(["report", str(folder), "--store", str(broken)], tmp_path / "r.json")
+    import jsonschema
+
+    jsonschema.validate(report, json.loads((ROOT / "docs" / "report.schema.json").read_text()))
+    programme = report["programme"]
+    units = programme["units"]
+    total = units["holdout"] + units["programme"]
+    _, p = chisquare([units["holdout"], units["programme"]], [0.3 * total, 0.7 * total])
+    assert p < 0.001  # a real mismatch
+    assert programme["invalid"] and "ample ratio" in programme["invalid"]
+    assert {m["verdict"] for m in programme["metrics"]} == {"not judged"}
+    assert programme["summary"].startswith("Not judged: the programme-against-holdout")
+    _, text = _run(["report", str(folder), "--store", str(broken), "--format", "markdown"])
+    assert "Not judged" in text and f"| {GAINED} |" not in text and f"| {LOST} |" not in text
+    clean = _json(["report", str(folder), "--store", str(store)], tmp_path / "c.json")
+    assert clean["programme"]["invalid"] is None
+    assert {m["verdict"] for m in clean["programme"]["metrics"]} <= {GAINED, LOST, UNCLEAR}

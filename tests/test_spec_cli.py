@@ -169,3 +169,34 @@ def test_folder_without_specs_is_an_error(
         f"{tmp_path}: no spec files (*.yaml, *.yml) in this folder "
         "(check the path; metrics.yaml alone is not a spec)"
     )
+
+
+def test_report_refuses_every_spec_of_a_duplicate_id_and_an_overlap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`validate`'s folder checks hold in `report` too: two specs of one id would each be
+    analysed on the shared id's data, so both fail (not only the second), and the spec
+    whose namespace overlaps another's fails; the clean spec still reports."""
+    running = SPEC.replace("name: Demo\n", "name: Demo\nstatus: running\n")
+    folder = _folder(
+        tmp_path,
+        {
+            "a.yaml": running.format(id="a", start=0, end=0.5),
+            "b.yaml": running.format(id="b", start=0.4, end=0.8),
+            "c.yaml": running.format(id="a", start=0.8, end=1),
+            "e.yaml": running.format(id="e", start=0, end=1).replace("checkout", "email"),
+        },
+    )
+    store = tmp_path / "store.duckdb"
+    assert main(["simulate", str(folder / "e.yaml"), "--store", str(store), "--units", "200"]) == 0
+    capsys.readouterr()
+    code = main(["report", str(folder), "--store", str(store), "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    failed = {Path(f["file"]).name: f["problems"] for f in document["errors"]}
+    assert sorted(failed) == ["a.yaml", "b.yaml", "c.yaml"]
+    assert "also used by c.yaml" in failed["a.yaml"][0]
+    assert failed["a.yaml"][0].startswith(f"{folder / 'a.yaml'}:1:5: id:")
+    assert "also used by a.yaml" in failed["c.yaml"][0]
+    assert "overlaps [0, 0.5] of a.yaml" in failed["b.yaml"][0]
+    assert [e["experiment"] for e in document["experiments"]] == ["e"]

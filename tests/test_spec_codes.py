@@ -93,7 +93,7 @@ def test_every_code_is_reachable_and_known(tmp_path: Path) -> None:
     lonely.parent.mkdir()
     lonely.write_text(SPEC.format(id="x", metric="m"), encoding="utf-8")
     problems = validate_paths([folder, lonely, tmp_path / "missing.yaml"])
-    codes = {p.code for p in problems}
+    codes = {p.code for p in problems} | _against_codes(tmp_path / "repo")
     assert codes == set(PROBLEM_CODES), (
         f"unreached: {set(PROBLEM_CODES) - codes}, unknown: {codes - set(PROBLEM_CODES)}"
     )
@@ -103,3 +103,21 @@ def test_docs_list_every_code() -> None:
     text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
     missing = [code for code in PROBLEM_CODES if f"`{code}`" not in text]
     assert missing == []
+
+
+def _against_codes(repo: Path) -> set[str]:
+    """`validate --against`: a weight edit of a running spec, and an unknown revision."""
+    from tests.git_support import git
+    from upsell_ab.spec.validate import validate_report
+
+    repo.mkdir()
+    for name in ("metrics.yaml", "cake_wording.yaml"):
+        shutil.copy(ROOT / "experiments" / name, repo / name)
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "base"]):
+        git(repo, *args)
+    spec = repo / "cake_wording.yaml"
+    text = spec.read_text(encoding="utf-8").replace("weight: 0.5", "weight: 0.6", 1)
+    spec.write_text(text.replace("weight: 0.5", "weight: 0.4", 1), encoding="utf-8")
+    found = validate_report([repo], against="HEAD").problems
+    found += validate_report([repo], against="no-such-revision").problems
+    return {p.code for p in found}

@@ -85,10 +85,9 @@ def test_an_unmapped_revenue_column_is_located_with_did_you_mean(tmp_path: Path,
     assert "did you mean 'revenue'? map it: value: revenue" in str(value["hint"])
     data_line = spec.read_text().splitlines().index("data:") + 1
     assert value["line"] in (data_line, data_line + 1)  # the data mapping (the key is absent)
-    assert "discount: null" in str(problems["data.event_columns.discount"]["hint"])
-    assert "quantity: null" in str(problems["data.event_columns.quantity"]["hint"])
-    assert "event_id: null" in str(problems["data.event_columns.event_id"]["hint"])
-    assert "data.event_columns.order_id" not in problems  # the analysis never reads it
+    # optional columns left at their default names are read as absent (as the API does)
+    for optional in ("discount", "quantity", "event_id", "order_id"):
+        assert f"data.event_columns.{optional}" not in problems
     # the oracle: the analysis cannot run this spec either, and says so in validate's words
     # (it used to pass on DuckDB's "Referenced column ... not found")
     analysed = _run("analyze", spec.name, cwd=tmp_path)
@@ -195,3 +194,31 @@ def test_text_timestamps_in_parquet_and_currency_text_in_csv_are_type_problems(
     assert set(problems) == {"data.event_columns.value"}
     assert "no currency signs" in str(problems["data.event_columns.value"]["hint"])
     assert _run("analyze", spec.name, cwd=csv_folder).returncode == 1
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_optional_columns_a_first_export_lacks_are_read_as_absent(tmp_path: Path, ext: str) -> None:
+    """No discount, quantity or event id column, and the one-line form of the paths: the
+    spec validates and analyses (the take rate per arm as pandas counts it), while a
+    column the spec names explicitly must still exist."""
+    _exports(tmp_path, parquet=ext == "parquet")
+    data = (
+        f"data:\n  kind: files\n  exposures: exp.{ext}\n  events: ev.{ext}\n"
+        "  event_columns: {value: revenue}\n"
+    )
+    spec = _spec(tmp_path, data)
+    assert _run("validate", spec.name, cwd=tmp_path).returncode == 0
+    done = _run("analyze", spec.name, "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (experiment,) = json.loads(done.stdout)["experiments"]
+    (take,) = [m for m in experiment["metrics"] if m["name"] == "upsell_take_rate"]
+    exposures = pd.DataFrame({"unit_id": [f"u{i}" for i in range(300)]})
+    exposures["variant"] = ["generic", "pairing"] * 150
+    exposures["bought"] = exposures.index % 3 == 0
+    expected = exposures.groupby("variant")["bought"].agg(["size", "mean"])
+    for row in take["variants"]:
+        assert row["n"] == expected.loc[row["variant"], "size"]
+        assert row["mean"] == pytest.approx(expected.loc[row["variant"], "mean"])
+    named = _spec(tmp_path, data.replace("{value: revenue}", "{value: revenue, discount: disc}"))
+    problems = _problems(_run("validate", "--format", "json", named.name, cwd=tmp_path))
+    assert "has no column 'disc'" in str(problems["data.event_columns.discount"]["message"])

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from upsell_ab.metrics.aggregates import ExperimentData
     from upsell_ab.report.failures import SpecFailure
     from upsell_ab.report.model import DailyLift, ExperimentReport
+    from upsell_ab.spec.load import Parsed
     from upsell_ab.spec.resolve import ResolvedExperiment
     from upsell_ab.stats.results import ExperimentAnalysis
 
@@ -126,8 +127,10 @@ def run_on_data(
     adds the per-day cumulative lifts when ``data`` has daily statistics."""
     from upsell_ab.decision.rules import decide
     from upsell_ab.stats.analysis import analyze
+    from upsell_ab.stats.cuped import drop_imbalanced_covariates
 
     step(f"{resolved.experiment.id}: analysing")
+    data = drop_imbalanced_covariates(data, resolved.experiment.control.id)
     analysis = analyze(resolved, data)
     outcome = decide(resolved, analysis, data)
     # the daily chart's engines count customers; a switchback's unit is the slot
@@ -229,7 +232,11 @@ def collect_running(paths: Sequence[str | Path]) -> FolderSpecs:
     files = discover([Path(p) for p in paths])
     running: list[ResolvedExperiment] = []
     failures: list[SpecFailure] = []
+    conflicts = folder_conflicts(files)
     for path in files:
+        if path in conflicts:
+            failures.append(SpecFailure(str(path), "spec", conflicts[path]))
+            continue
         try:
             resolved = load_experiment(path)
         except SpecError as error:
@@ -239,6 +246,48 @@ def collect_running(paths: Sequence[str | Path]) -> FolderSpecs:
         if resolved.experiment.status is Status.running:
             running.append(resolved)
     return FolderSpecs(running, failures, len(files))
+
+
+def folder_conflicts(files: Sequence[Path]) -> dict[Path, list[str]]:
+    """Per file, the problems only several files together show (``validate``'s folder
+    checks: a duplicate experiment id, overlapping namespace ranges). Both files of a
+    duplicate id fail, not only the second: exposures and events are keyed by the
+    experiment id, so each spec would be analysed on the other's data (other variants,
+    weights or dates) and neither report could be trusted."""
+    from upsell_ab.spec.load import parse_file
+    from upsell_ab.spec.locate import problem_at
+    from upsell_ab.spec.models import Experiment
+    from upsell_ab.spec.validate import folder_problems
+
+    groups: dict[Path, list[Path]] = {}
+    for path in files:
+        groups.setdefault(path.resolve().parent, []).append(path)
+    found: dict[Path, list[str]] = {}
+    for group in (g for g in groups.values() if len(g) > 1):
+        parsed = [parse_file(path, Experiment) for path in group]
+        by_name = {str(item.path): item for item in parsed}
+        for problem in folder_problems(parsed):
+            item = by_name[problem.location.file or ""]
+            found.setdefault(item.path, []).append(str(problem))
+            if problem.code != "duplicate_id":
+                continue
+            # the earlier file of the same id, named at the end of the message
+            first = next(p for p in parsed if p is not item and _id(p) == _id(item))
+            mirrored = problem_at(
+                first.document,
+                str(first.path),
+                ("id",),
+                problem.message.removesuffix(first.path.name) + item.path.name,
+                problem.hint,
+                problem.code,
+            )
+            found.setdefault(first.path, []).append(str(mirrored))
+    return found
+
+
+def _id(parsed: Parsed) -> object:
+    value = parsed.document.value
+    return value.get("id") if isinstance(value, dict) else None
 
 
 def data_failure(resolved: ResolvedExperiment, error: Exception) -> SpecFailure:

@@ -62,6 +62,9 @@ class Settings:
     output_dir: Path
     dsn: str | None
     dsn_env: str
+    against: str | None = None
+    """Git revision the specs are compared with (``validate --against``): the input, else
+    a pull request's base branch (``origin/$GITHUB_BASE_REF``); None: no comparison."""
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -110,7 +113,40 @@ def settings(env: Mapping[str, str]) -> Settings:
         output_dir=Path(env.get("UPSELL_AB_OUTPUT_DIR") or Path(workspace) / "upsell-ab-report"),
         dsn=env.get("UPSELL_AB_POSTGRES_DSN") or None,
         dsn_env=env.get("UPSELL_AB_DSN_ENV", "UPSELL_AB_DSN").strip() or "UPSELL_AB_DSN",
+        against=_against_input(env),
     )
+
+
+def _against_input(env: Mapping[str, str]) -> str | None:
+    raw = env.get("UPSELL_AB_AGAINST", "").strip()
+    if raw.lower() == "none":
+        return None
+    if raw:
+        return raw
+    base = env.get("GITHUB_BASE_REF", "").strip()
+    return f"origin/{base}" if base else None
+
+
+def _revision_ready(revision: str) -> bool:
+    """True when git knows ``revision`` in the working folder; a missing
+    ``origin/<branch>`` (the checkout's default depth 1) is fetched at depth 1 first."""
+    import subprocess
+
+    from upsell_ab.spec.git_base import BaseUnavailable, has_revision
+
+    here = Path.cwd()
+    try:
+        if has_revision(revision, here):
+            return True
+        remote, _, branch = revision.partition("/")
+        if remote != "origin" or not branch:
+            return False
+        fetch = ["git", "fetch", "--no-tags", "--depth=1", "origin"]
+        fetch.append(f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+        subprocess.run(fetch, capture_output=True, check=False, timeout=120)
+        return has_revision(revision, here)
+    except (BaseUnavailable, OSError, subprocess.SubprocessError):
+        return False
 
 
 def _validate(options: Settings) -> int:
@@ -121,6 +157,18 @@ def _validate(options: Settings) -> int:
     argv = ["validate", *options.specs, "--format", "github"]
     if options.explain:
         argv.append("--explain")
+    if options.against is not None:
+        if _revision_ready(options.against):
+            argv += ["--against", options.against]
+        else:
+            print(
+                command(
+                    "warning",
+                    f"cannot compare the specs with {options.against}: git does not have it "
+                    "(check out with fetch-depth: 0, or set the input against: none)",
+                    title="upsell-ab validate",
+                )
+            )
     code = main(argv)
     print("::endgroup::")
     return code

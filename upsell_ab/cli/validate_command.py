@@ -41,6 +41,14 @@ def register(subparsers: Any) -> None:
         help="also compile each valid spec's metric SQL (all dialects) and EXPLAIN it on an "
         "empty in-memory DuckDB store with the canonical tables (imports DuckDB: slower)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also compare each spec with its version at git revision REV (a pull "
+        "request's base, e.g. origin/main): once an experiment has started, an edit that "
+        "moves assigned units (weights, variants, seed, hashed unit, lower coverage, "
+        "namespace, switchback slots) is a problem; raising coverage is not",
+    )
     parser.set_defaults(run=run)
 
 
@@ -82,7 +90,7 @@ def github_annotation(problem: Problem) -> str:
 def run(args: argparse.Namespace) -> int:
     from upsell_ab.spec.validate import validate_report
 
-    report = validate_report(args.paths)
+    report = validate_report(args.paths, against=getattr(args, "against", None))
     if getattr(args, "explain", False) and report.valid:
         from upsell_ab.cli.explain import explain_problems
 

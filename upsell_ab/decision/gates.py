@@ -52,7 +52,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from upsell_ab.decision.model import Action, Outcome
-from upsell_ab.decision.reasons import metric_label
+from upsell_ab.decision.reasons import metric_label, p_clause
 from upsell_ab.decision.response_bias import response_bias_problems, response_bias_warnings
 from upsell_ab.decision.unit_ids import kinds_differ, shown
 from upsell_ab.metrics.aggregates import ORPHAN_SHARE
@@ -209,6 +209,16 @@ def warnings(
                     f"{DUPLICATE_SHARE:.0%}), dropped by event id: check the export for "
                     "repeated rows."
                 )
+        for item in data.covariate_imbalances:
+            out.append(
+                f"CUPED was not applied to {metric_label(item.metric, None)}: its covariate "
+                f"averages {item.variant_mean:,.6g} in {item.variant} against "
+                f"{item.control_mean:,.6g} in control ({p_clause(item.p_value)}), a "
+                "difference a measure taken before exposure cannot have. It likely includes "
+                "the experiment period (or assignment is broken), so it would remove part of "
+                "the effect; the metric is analysed without it. Use a covariate measured "
+                "before each unit's first exposure."
+            )
         if quality.exposure_rows_without_time:
             out.append(
                 f"{quality.exposure_rows_without_time:,} exposure rows of this experiment have "

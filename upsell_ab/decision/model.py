@@ -32,3 +32,6 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     """Data-quality warnings shown in the headline of every report (the verdict stands);
     see :mod:`upsell_ab.decision.gates`."""
+    guardrails_unverifiable: list[str] = field(default_factory=list)
+    """Guardrail metrics whose events the source does not hold at all: their test on
+    all-zero data proves nothing, so no report may call them held."""

@@ -53,6 +53,11 @@ def p_text(p: float) -> str:
     return f"{p:.3f}"
 
 
+def p_clause(p: float) -> str:
+    """'p = 0.012', or 'p < 0.0001' (never 'p = < 0.0001')."""
+    return f"p = {p_text(p)}".replace("= <", "<")
+
+
 def effect_sentence(
     variant: str,
     name: str,

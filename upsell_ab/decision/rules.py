@@ -36,7 +36,7 @@ from upsell_ab.decision.reasons import (
     bayes_sentence,
     effect_sentence,
     metric_label,
-    p_text,
+    p_clause,
 )
 from upsell_ab.decision.sample import Need, extra_sample, guardrail_sample
 from upsell_ab.spec.models import (
@@ -82,7 +82,16 @@ def decide(
     if _nobody(analysis, data):
         return outcome  # nobody exposed yet: the data gates have nothing to judge
     outcome = gates.small_sample(resolved, analysis, outcome)
-    return replace(outcome, warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)])
+    unverifiable = [
+        g.metric
+        for g in resolved.experiment.metrics.guardrails
+        if gates.absent_events(resolved, g.metric, data)
+    ]
+    return replace(
+        outcome,
+        warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)],
+        guardrails_unverifiable=unverifiable,
+    )
 
 
 def _decide(
@@ -578,7 +587,7 @@ def guardrail_checks(
             if ni is not None and ni.passed:
                 sentence = (
                     f"Guardrail {label} holds for {variant}: not worse than control by more "
-                    f"than {margin} (non-inferiority p = {p_text(ni.p_value or 0.0)})."
+                    f"than {margin} (non-inferiority {p_clause(ni.p_value or 0.0)})."
                 )
                 checks.append(GuardrailCheck(name, variant, True, False, sentence))
             elif _significantly_worse(

@@ -312,9 +312,16 @@ def _missing_columns(
         if needed or close:
             label = canonical if canonical == source_col else f"{source_col} (for {canonical})"
             hint = f"did you mean {close!r}? " if close else ""
-            hint += f"map it with --map {canonical}=<column>" + (
-                "" if not present else f"; columns found: {', '.join(sorted(present))}"
-            )
+            if canonical in mapping.explicit and canonical not in mapping.required:
+                # an unprefixed --map of an optional column reaches both tables
+                hint += (
+                    f"a --map without a table prefix applies to exposures and events "
+                    f"alike; for one table write --map events.{canonical}={source_col} "
+                    f"(or exposures.{canonical}=...)"
+                )
+            else:
+                hint += f"map it with --map {canonical}=<column>"
+            hint += "" if not present else f"; columns found: {', '.join(sorted(present))}"
             line = 1 if table.has_lines else None
             problems.append(
                 Problem(

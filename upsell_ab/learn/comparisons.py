@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -44,6 +45,8 @@ SYNONYMS = {
     "study": "experiment",
 }
 MAX_PROBLEMS = 20
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+"""1,200 or 12,345.5: commas that group thousands (read without them)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def read_comparisons(path: str | Path) -> list[Comparison]:
         if len(problems) >= MAX_PROBLEMS:
             problems.append(Problem(Location(file=file), "more problems not listed", None))
             break
+    problems += _repeated_rows(file, out)
     if problems:
         raise InputError(problems)
     if not out:
@@ -111,6 +115,34 @@ def read_comparisons(path: str | Path) -> list[Comparison]:
             [Problem(Location(file=file, line=header_line), "a header but no rows", "add rows")]
         )
     return out
+
+
+def _repeated_rows(file: str, rows: list[Comparison]) -> list[Problem]:
+    """A row equal to an earlier one in every field (experiment, metric, estimate, its
+    variance, levers): a copy pasted twice, which the pool would count twice (its
+    weight doubled). Two arms of one experiment differ in their estimates."""
+    seen: dict[tuple[object, ...], int] = {}
+    problems: list[Problem] = []
+    for row in rows:
+        key = (
+            row.experiment,
+            row.metric,
+            row.estimate,
+            row.variance,
+            tuple(sorted(row.levers.items())),
+        )
+        if key in seen:
+            problems.append(
+                Problem(
+                    Location(file=file, line=row.line),
+                    f"repeats line {seen[key]} (experiment {row.experiment}, estimate "
+                    f"{row.estimate:g}): the pool would count this comparison twice",
+                    "remove one of the two rows",
+                )
+            )
+        else:
+            seen[key] = row.line
+    return problems
 
 
 def _header_problems(file: str, line: int, names: list[str]) -> list[Problem]:
@@ -182,6 +214,16 @@ def _row(
 
     def number(name: str) -> float | None:
         text = cell(name)
+        if "," in text and not _THOUSANDS.fullmatch(text):
+            # "0,18" is a decimal comma: dropping it would read 18
+            problems.append(
+                Problem(
+                    where(name),
+                    f"{name} {text!r} has a decimal comma",
+                    f"write {text.replace(',', '.')!r}, with a point as decimal mark",
+                )
+            )
+            return None
         try:
             value = float(text.replace(",", "")) if text else math.nan
         except ValueError:

@@ -150,6 +150,22 @@ class ExperimentData:
     unit_id_samples: UnitIdSamples | None = None
     """Only when not one of the metrics' events belongs to a unit of the experiment: a few
     unit ids from each side, so the report can show how they differ."""
+    covariate_imbalances: tuple[CovariateImbalance, ...] = ()
+    """CUPED covariates that differ between the arms far beyond chance, so they were
+    dropped before the analysis (:func:`upsell_ab.stats.cuped.drop_imbalanced_covariates`)."""
+
+
+@dataclass(frozen=True)
+class CovariateImbalance:
+    """A metric's pre-exposure covariate whose mean in ``variant`` differs from the
+    control's with two-sided p = ``p_value``: a measure taken before assignment cannot
+    (it includes the experiment period, or assignment is broken)."""
+
+    metric: str
+    variant: str
+    control_mean: float
+    variant_mean: float
+    p_value: float
 
 
 @dataclass(frozen=True)

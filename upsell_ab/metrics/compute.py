@@ -166,6 +166,14 @@ def compute_experiment_data(
         too_fine,
     )
 
+    if connection is None and resolved.experiment.data.kind is SourceKind.files:
+        import dataclasses
+
+        from upsell_ab.spec.source_files import with_absent_optional_columns
+
+        experiment = with_absent_optional_columns(resolved.experiment)
+        if experiment is not resolved.experiment:
+            resolved = dataclasses.replace(resolved, experiment=experiment)
     if not allocation and resolved.experiment.allocation.is_bandit:
         allocation = recorded_windows(resolved, store if connection is None else None)
     # the embedded store keeps one row per event id (ingest is idempotent by id), so a

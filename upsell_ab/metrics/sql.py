@@ -17,8 +17,9 @@ Pipeline (CTEs):
    variants are counted per variant (distinct units) in their own branch.
 2. ``kept``: events of the metrics' types. When the source may hold several
    rows per ``event_id`` (not the embedded store, whose ingest keeps one),
-   ``rn`` numbers the rows of each id (``kept`` is then materialised); rows after
-   the first are duplicates, counted in ``totals`` and left out of the join below.
+   ``rn`` numbers the rows of each id (``kept`` is then materialised; the first by
+   timestamp, unit, type, value, discount, quantity, NULLs last); rows after the
+   first are duplicates, counted in ``totals`` and left out of the join below.
    From the store ``kept`` is a filtered scan, read where needed, never buffered.
 3. ``per_unit``: units LEFT JOIN their (fresh) events, grouped by unit: ONE join
    and ONE aggregation, like a hand-written query. Every metric channel as
@@ -367,9 +368,15 @@ class QueryBuilder:
     def _event_ctes(self) -> None:
         """``kept``: events of the metrics' types. With event ids the source does not
         guarantee unique (files, PostgreSQL, Spark, a caller's connection), ``rn`` numbers
-        the rows of each id; rows after the first are duplicates, counted in ``totals`` and
-        left out of the units' join (no filtered copy of the events is kept). The
-        embedded store guarantees unique ids at ingest, so nothing is ranked there."""
+        the rows of each id by (ts, u, etype, val, disc, qty), ascending, NULLs last on
+        every dialect (SQLGlot writes Spark's NULLS LAST); rows after the first are
+        duplicates, counted in ``totals`` and left out of the units' join (no filtered
+        copy of the events is kept). The embedded store guarantees unique ids at ingest,
+        so nothing is ranked there.
+
+        One window is the cheapest plan measured (scale.md, stop 25): an aggregate over
+        the ids (``arg_min``/``min`` of the row) costs more on DuckDB than the sort, and
+        ranking only repeated ids needs an aggregate of every id plus a second scan."""
         source = self.plan.source.events
         types = sorted({ch.event for _, ch in self.channels})
         columns = [

@@ -13,7 +13,7 @@ stays ``None`` and is shown as "n/a" / ``null``, never as a made-up value.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -60,7 +60,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
 ``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
@@ -130,6 +130,10 @@ class QualityReport:
     units_exposed_outside_dates: int | None = None
     exposure_periods: dict[str, tuple[date, date]] | None = None
     metric_events: int | None = None
+    exposure_rows_without_time: int | None = None
+    covariates_dropped: list[dict[str, Any]] | None = None
+    """CUPED covariates left out for an arm imbalance (``stats.cuped``): metric, variant,
+    control_mean, variant_mean, p_value."""
     srm_unit: str = "units"
     """What ``observed`` counts: "units", or "slots" for a switchback spec (renderers only;
     the JSON keeps its keys, docs/switchback.md)."""
@@ -162,6 +166,15 @@ class QualityReport:
                 else {v: [a.isoformat(), b.isoformat()] for v, (a, b) in periods.items()}
             ),
             "metric_events": self.metric_events,
+            "exposure_rows_without_time": self.exposure_rows_without_time,
+            "covariates_dropped": (
+                None
+                if self.covariates_dropped is None
+                else [
+                    {k: finite(v) if isinstance(v, float) else v for k, v in item.items()}
+                    for item in self.covariates_dropped
+                ]
+            ),
         }
 
 
@@ -277,6 +290,21 @@ class ExperimentReport:
 _ROLE_ORDER = {"primary": 0, "decision": 1, "secondary": 2, "guardrail": 3, "check": 4}
 
 
+def _unverified(metric: MetricReport, names: Sequence[str]) -> MetricReport:
+    """A guardrail whose events the source lacks: its non-inferiority test ran on
+    all-zero arms and "passed" trivially; the decision does not count it as held, so
+    the report says "not computable" too (one verdict in every renderer)."""
+    if metric.role != "guardrail" or metric.name not in names:
+        return metric
+    comparisons = [
+        replace(c, non_inferiority=replace(c.non_inferiority, passed=None))
+        if c.non_inferiority is not None
+        else c
+        for c in metric.comparisons
+    ]
+    return replace(metric, comparisons=comparisons)
+
+
 def build_report(
     resolved: ResolvedLike,
     analysis: ExperimentAnalysis,
@@ -309,6 +337,8 @@ def build_report(
         ),
         key=lambda m: _ROLE_ORDER.get(m.role, 9),
     )
+    if outcome.guardrails_unverifiable:
+        metrics = [_unverified(m, outcome.guardrails_unverifiable) for m in metrics]
     srm = analysis.srm
     quality_kwargs: dict[str, Any] = {}
     if data is not None:
@@ -326,6 +356,8 @@ def build_report(
             "units_exposed_outside_dates": q.units_exposed_outside_dates,
             "exposure_periods": dict(q.exposure_periods),
             "metric_events": q.metric_events,
+            "exposure_rows_without_time": q.exposure_rows_without_time,
+            "covariates_dropped": [asdict(item) for item in data.covariate_imbalances],
         }
     quality = QualityReport(
         srm_p_value=srm.p_value,

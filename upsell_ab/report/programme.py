@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 TITLE = "What has our whole upsell programme done to customers?"
 GAINED, LOST, UNCLEAR = "gained", "lost", "no clear difference"
+NOT_JUDGED = "not judged"
+"""The verdict of every metric when the holdout comparison itself is invalid (a
+sample-ratio mismatch between holdout and programme, broken logging ...)."""
 RATE_TYPES = ("proportion", "retention")
 
 
@@ -51,8 +54,8 @@ class ProgrammeMetric:
     relative_ci_high: float | None
     p_value: float | None
     verdict: str
-    """``gained`` (the interval is on the good side of zero), ``lost``, or
-    ``no clear difference``."""
+    """``gained`` (the interval is on the good side of zero), ``lost``, ``no clear
+    difference``, or ``not judged`` (the comparison is invalid)."""
 
     @property
     def format(self) -> MetricFormat:
@@ -90,6 +93,9 @@ class ProgrammeSection:
     metrics: list[ProgrammeMetric] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Data warnings and metric notes (e.g. a survey response rate that differs)."""
+    invalid: str | None = None
+    """Why the holdout comparison cannot be trusted (the decision's data gate, e.g. a
+    sample-ratio mismatch): then no metric is judged gained or lost."""
 
     @property
     def waiting_for_data(self) -> bool:
@@ -104,6 +110,11 @@ class ProgrammeSection:
             return (
                 f"No programme exposure under '{self.holdout}' yet: log one per customer "
                 "with variant holdout or programme (HoldoutGate.group)."
+            )
+        if self.invalid is not None:
+            return (
+                "Not judged: the programme-against-holdout comparison is invalid "
+                f"({self.invalid.rstrip('.')}), so no gain or loss is claimed."
             )
         parts = []
         if self.named(GAINED):
@@ -126,6 +137,7 @@ class ProgrammeSection:
             "summary": self.summary(),
             "metrics": [m.to_dict() for m in self.metrics],
             "notes": list(self.notes),
+            "invalid": self.invalid,
         }
 
 
@@ -144,6 +156,9 @@ def build_section(holdout: Holdout, report: ExperimentReport) -> ProgrammeSectio
 
     metrics = []
     notes = list(report.decision.warnings)
+    # an SRM between holdout and programme (or broken logging) voids every comparison:
+    # the holdout's own decision says so, and the section must not claim gains anyway
+    invalid = report.decision.reasons[0] if report.decision.action == "invalid" else None
     wanted = set(holdout.metrics)
     for metric in report.metrics:
         if metric.name not in wanted:
@@ -167,7 +182,9 @@ def build_section(holdout: Holdout, report: ExperimentReport) -> ProgrammeSectio
                 relative_ci_low=comparison.relative_ci_low,
                 relative_ci_high=comparison.relative_ci_high,
                 p_value=comparison.p_value,
-                verdict=_verdict(metric.direction, comparison.ci_low, comparison.ci_high),
+                verdict=NOT_JUDGED
+                if invalid is not None
+                else _verdict(metric.direction, comparison.ci_low, comparison.ci_high),
             )
         )
         notes += [f"{metric.name}: {note}" for note in metric.notes]
@@ -183,6 +200,7 @@ def build_section(holdout: Holdout, report: ExperimentReport) -> ProgrammeSectio
         srm_p_value=report.quality.srm_p_value,
         metrics=metrics,
         notes=notes,
+        invalid=invalid,
     )
 
 

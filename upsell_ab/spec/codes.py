@@ -29,4 +29,6 @@ PROBLEM_CODES: dict[str, str] = {
     "unreadable": "a files source's files exist but cannot be read as CSV/Parquet",
     "namespace_overlap": "two experiments of one folder share a namespace with overlapping ranges",
     "concluded": "a concluded spec without its result record, or edited after it was concluded",
+    "assignment_changed": "validate --against: an edit that moves units already assigned",
+    "against": "validate --against: the git revision cannot be read (unknown, no repository)",
 }

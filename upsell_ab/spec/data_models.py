@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from upsell_ab.spec.base import Model
 from upsell_ab.spec.findings import Finding, check
@@ -108,7 +108,25 @@ class Table(Model):
         return self
 
 
+def _place_shorthand(schema: dict[str, Any]) -> None:
+    """Editors: ``exposures``/``events`` may be a plain string (see ``_shorthand``)."""
+    for side in ("exposures", "events"):
+        field = schema.get("properties", {}).get(side)
+        if field is None or "$ref" not in field:
+            continue
+        reference = field.pop("$ref")
+        field["anyOf"] = [
+            {"$ref": reference},
+            {
+                "type": "string",
+                "description": "files: a file or glob (path); other kinds: a table name",
+            },
+        ]
+
+
 class DataSource(Model):
+    model_config = ConfigDict(json_schema_extra=_place_shorthand)
+
     kind: SourceKind = SourceKind.embedded
     store: str | None = None
     """Embedded kind: the DuckDB file (default ``upsell_ab.duckdb``)."""
@@ -122,6 +140,22 @@ class DataSource(Model):
     covariates: dict[str, str] = Field(default_factory=dict)
     """CUPED from a column the shop already has: metric name -> exposure column holding
     each unit's pre-period value (``revenue_per_customer: pre_revenue``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        """``exposures: exports/exposures.csv`` for a files source, ``exposures:
+        shop_exposures`` for a table: the one-line forms of ``{path: ...}`` and
+        ``{table: ...}`` (a first spec should not need the mapping)."""
+        if not isinstance(data, dict):
+            return data
+        files = str(data.get("kind", "")) == SourceKind.files.value
+        out = dict(data)
+        for side in ("exposures", "events"):
+            value = out.get(side)
+            if isinstance(value, str) and value.strip():
+                out[side] = {"path": value} if files else {"table": value}
+        return out
 
     @model_validator(mode="after")
     def _kind_needs(self) -> DataSource:

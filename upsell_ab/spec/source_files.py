@@ -45,6 +45,56 @@ _ABSENT_HINT = {
 }
 
 
+OPTIONAL_DEFAULTS: dict[str, dict[str, str]] = {
+    "exposures": {"event_id": "event_id"},
+    "events": {"discount": "discount", "quantity": "quantity", "event_id": "event_id"},
+}
+"""Columns the analysis can do without, at their default names: a file that lacks one
+is read as if the spec said ``<field>: null`` (discount 0, quantity 1, no de-duplication
+by id), as the Python API reads a DataFrame; a name the spec maps must exist."""
+
+
+def _implicitly_absent(experiment: Experiment, side: str, field: str, name: str) -> bool:
+    mapping = (
+        experiment.data.exposure_columns if side == "exposures" else experiment.data.event_columns
+    )
+    default = OPTIONAL_DEFAULTS[side].get(field)
+    return default is not None and name == default and getattr(mapping, field) == default
+
+
+def with_absent_optional_columns(experiment: Experiment) -> Experiment:
+    """``experiment`` whose files source no longer maps the optional columns (at their
+    default names) its files lack (:data:`OPTIONAL_DEFAULTS`). Headers are read only
+    when such a column is left at its default."""
+    data = experiment.data
+    if data.kind is not SourceKind.files:
+        return experiment
+    from upsell_ab.errors import SpecError
+    from upsell_ab.events.file_header import read_file_header
+    from upsell_ab.events.sources import file_format
+
+    updates: dict[str, object] = {}
+    for side, defaults in OPTIONAL_DEFAULTS.items():
+        key = "exposure_columns" if side == "exposures" else "event_columns"
+        mapping = getattr(data, key)
+        candidates = [f for f, name in defaults.items() if getattr(mapping, f) == name]
+        table = getattr(data, side)
+        if not candidates or table.path is None:
+            continue
+        try:
+            header = read_file_header(table.path, file_format(table, side))
+        except SpecError:
+            continue
+        if header.missing or header.error is not None:
+            continue  # the analysis reports it
+        absent = {f: None for f in candidates if defaults[f] not in header.columns}
+        if absent:
+            updates[key] = mapping.model_copy(update=absent)
+    if not updates:
+        return experiment
+    return experiment.model_copy(update={"data": data.model_copy(update=updates)})
+
+
 def _hint(name: str, canonical: str, present: tuple[str, ...], used: set[str], field: str) -> str:
     """Did-you-mean among the columns no other field maps: a known synonym first
     (``revenue`` for ``value``), then a close spelling; else the file's columns."""
@@ -135,6 +185,8 @@ def source_file_problems(parsed: Parsed, *, require_files: bool = False) -> list
             continue
         where = getattr(experiment.data, table_name).path
         field = path[-1] if isinstance(path[-1], str) else path[-2]
+        if name not in types and _implicitly_absent(experiment, table_name, str(field), name):
+            continue  # read as absent (OPTIONAL_DEFAULTS)
         if name not in types:
             problems.append(
                 problem_at(

@@ -8,10 +8,10 @@ overlapping ranges would put one customer in two competing offers).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import Location, Problem, SpecError
 from upsell_ab.spec.load import (
@@ -25,6 +25,10 @@ from upsell_ab.spec.load import (
 )
 from upsell_ab.spec.locate import problem_at, sorted_unique
 from upsell_ab.spec.models import Catalogue, Experiment
+from upsell_ab.spec.yaml_marks import parse_marked
+
+if TYPE_CHECKING:
+    from upsell_ab.spec.changes import AssignmentChange
 
 
 @dataclass
@@ -103,8 +107,10 @@ def folder_problems(parsed: list[Parsed]) -> list[Problem]:
     return problems
 
 
-def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
-    """Validate every spec named by ``paths`` and the catalogues they use."""
+def validate_report(paths: Iterable[str | Path], *, against: str | None = None) -> ValidationReport:
+    """Validate every spec named by ``paths`` and the catalogues they use; with
+    ``against`` (a git revision) also refuse edits that move units already assigned in
+    an experiment that has started (:mod:`upsell_ab.spec.changes`)."""
     report = ValidationReport()
     path_list = [Path(p) for p in paths]
     try:
@@ -139,6 +145,8 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
 
             parsed.problems += source_file_problems(parsed)
             parsed.problems += _concluded_problems(parsed)
+            if against is not None:
+                parsed.problems += _against_problems(parsed, against)
         report.problems += parsed.problems
         by_folder.setdefault(spec.resolve().parent, []).append(parsed)
     for group in by_folder.values():
@@ -146,9 +154,49 @@ def validate_report(paths: Iterable[str | Path]) -> ValidationReport:
     report.catalogues = sorted(c.path for c in catalogues.values())
     for catalogue_parsed in catalogues.values():
         report.problems += catalogue_parsed.problems
-    report.problems += _program_problems(path_list, report.specs, by_folder)
+    report.problems += _program_problems(path_list, report.specs, by_folder, against)
     report.problems = sorted_unique(report.problems)
     return report
+
+
+def _against_problems(parsed: Parsed, revision: str) -> list[Problem]:
+    """Edits of a spec since ``revision`` that move assigned units."""
+    from upsell_ab.spec.changes import assignment_changes
+
+    return _changes_since(parsed, revision, Experiment, assignment_changes)
+
+
+def _changes_since(
+    current: Parsed,
+    revision: str,
+    root: type[Any],
+    changes: Callable[[Any, Any], list[AssignmentChange]],
+) -> list[Problem]:
+    """``changes(base, current)`` for the file's version at ``revision``, located in the
+    current file; nothing for a file new since then or a base that did not validate."""
+    from upsell_ab.spec.git_base import BaseUnavailable, base_text
+    from upsell_ab.spec.load import check_document
+
+    try:
+        text = base_text(current.path, revision)
+    except BaseUnavailable as error:
+        return [error.problem]
+    if text is None:
+        return []
+    base = check_document(Parsed(current.path, parse_marked(text)), root)
+    if base.model is None:
+        return []  # nothing trustworthy to compare with
+    return [
+        problem_at(
+            current.document,
+            str(current.path),
+            change.path,
+            f"{change.message} (compared with {revision})",
+            change.hint,
+            "assignment_changed",
+        )
+        for change in changes(base.model, current.model)
+    ]
 
 
 def _concluded_problems(parsed: Parsed) -> list[Problem]:
@@ -190,7 +238,10 @@ def _concluded_problems(parsed: Parsed) -> list[Problem]:
 
 
 def _program_problems(
-    paths: list[Path], specs: list[Path], by_folder: dict[Path, list[Parsed]]
+    paths: list[Path],
+    specs: list[Path],
+    by_folder: dict[Path, list[Parsed]],
+    against: str | None = None,
 ) -> list[Problem]:
     """Every ``program.yaml`` the specs obey (or named explicitly), checked once: its own
     fields, and its holdout seed against every experiment it governs."""
@@ -211,7 +262,23 @@ def _program_problems(
     problems: list[Problem] = []
     for program, experiments in programs.items():
         problems += program_problems(_relative(program), experiments)
+        if against is not None:
+            problems += _holdout_against(_relative(program), against)
     return problems
+
+
+def _holdout_against(path: Path, revision: str) -> list[Problem]:
+    """Edits of ``program.yaml``'s holdout since ``revision`` that move customers between
+    holdout and programme (:func:`upsell_ab.spec.changes.holdout_changes`)."""
+    from upsell_ab.spec.changes import holdout_changes
+    from upsell_ab.spec.holdout_models import Program
+
+    current = parse_file(path, Program)
+    if current.model is None:
+        return []
+    return _changes_since(
+        current, revision, Program, lambda old, new: holdout_changes(old.holdout, new.holdout)
+    )
 
 
 def _relative(path: Path) -> Path:
