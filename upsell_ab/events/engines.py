@@ -91,9 +91,28 @@ def utc_session(run: Callable[[str], list[Row]], show: str, set_to: str) -> Iter
             run(set_to.format(zone=_quoted(previous)))
 
 
+@contextmanager
+def duckdb_optimizers_off(connection: Any, *names: str) -> Iterator[None]:
+    """DuckDB's optimizers ``names`` off for the statements inside (added to those the
+    connection already has off), the connection's own setting put back after: a shared
+    or caller's connection keeps what it had."""
+    rows = connection.execute("SELECT current_setting('disabled_optimizers')").fetchall()
+    previous = str(rows[0][0] or "") if rows else ""
+    wanted = [name for name in previous.split(",") if name.strip()]
+    wanted += [name for name in names if name not in wanted]
+    connection.execute("SET disabled_optimizers = ?", [",".join(wanted)])
+    try:
+        yield
+    finally:
+        connection.execute("SET disabled_optimizers = ?", [previous])
+
+
 def _quoted(zone: str) -> str:
     return "'" + zone.replace("'", "''") + "'"
 
+
+BUILD_SIDE_SWAP = "build_side_probe_side"
+"""DuckDB's optimizer that makes each hash join build on the side it estimates smaller."""
 
 _DUCKDB_ZONE = ("SELECT current_setting('TimeZone')", "SET TimeZone = {zone}")
 _POSTGRES_ZONE = ("SHOW TimeZone", "SET TIME ZONE {zone}")
@@ -168,14 +187,20 @@ class DuckDBEngine:
     def _rows(self, sql: str) -> list[Row]:
         return [tuple(r) for r in self.connection.execute(sql).fetchall()]
 
-    def execute(self, sql: str) -> list[Row]:
+    def execute(self, sql: str, *, written_build_sides: bool = False) -> list[Row]:
+        """The rows of ``sql``. ``written_build_sides``: every hash join builds on the side
+        the SQL puts on its right, as written (DuckDB's swap by estimated sizes is off
+        for this statement; see :mod:`upsell_ab.metrics.build_side`)."""
         import duckdb
 
         try:
             with utc_session(self._rows, *_DUCKDB_ZONE):
                 if _BEFORE_QUERY:
                     _before_query()
-                return [tuple(r) for r in self.connection.execute(sql).fetchall()]
+                if not written_build_sides:
+                    return [tuple(r) for r in self.connection.execute(sql).fetchall()]
+                with duckdb_optimizers_off(self.connection, BUILD_SIDE_SWAP):
+                    return [tuple(r) for r in self.connection.execute(sql).fetchall()]
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
 

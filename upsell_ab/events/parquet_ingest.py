@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from upsell_ab.errors import InputError, Problem
 from upsell_ab.events.batch_write import BatchWriter
+from upsell_ab.events.engines import duckdb_optimizers_off
 from upsell_ab.events.identity import (
     DERIVED_PREFIX,
     content_differs_sql,
@@ -207,14 +208,10 @@ def write_parquet(
     shape = _shape(source)
     if shape is None:
         return None
-    previous = connection.execute("SELECT current_setting('disabled_optimizers')").fetchall()
     # DuckDB's statistics propagation folds isnan() to false when the Parquet min/max
     # (which leave NaN out) exclude it, so NaN amounts would skip their default
-    connection.execute("SET disabled_optimizers = 'statistics_propagation'")
-    try:
+    with duckdb_optimizers_off(connection, "statistics_propagation"):
         return _write(connection, source, shape, ingest_id, add_attribute_columns)
-    finally:
-        connection.execute("SET disabled_optimizers = ?", [str(previous[0][0] or "")])
 
 
 def _write(

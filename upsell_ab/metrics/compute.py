@@ -198,8 +198,13 @@ def compute_experiment_data(
     try:
         builder = QueryBuilder(plan, engine.dialect)
         reason: str | None = None
+        written_sides = False
+        if store_file and isinstance(engine, DuckDBEngine):
+            from upsell_ab.metrics.build_side import events_build_side
+
+            written_sides = events_build_side(plan, builder.event_types, engine)
         try:
-            rows = engine.execute(_sql(builder))
+            rows = _execute(engine, _sql(builder), written_sides)
             fine = too_fine(rows, builder.output_columns) if builder.exact else None
             if fine is not None:
                 reason = f"non-zero '{fine}' values below {FINEST:g}"
@@ -217,7 +222,7 @@ def compute_experiment_data(
                 engine, shared = open_engine(plan.source, store=store, connection=None), None
             if isinstance(engine, DuckDBEngine):
                 engine.single_thread()
-            rows = engine.execute(_sql(builder))
+            rows = _execute(engine, _sql(builder), written_sides)
             notes = (FALLBACK_NOTE.format(reason=reason),)
         _refuse_not_finite(not_finite_counts(rows, builder.output_columns), plan.source)
         quantile_rows = _quantile_rows(plan, engine)
@@ -455,6 +460,14 @@ def _located(
         f"{bad.describe()} (DuckDB: {_first_line(str(error))}); {bad.hint}, or load "
         "the files with 'upsell-ab ingest', which lists every bad row"
     )
+
+
+def _execute(engine: QueryEngine, sql: str, written_build_sides: bool) -> list[tuple[Any, ...]]:
+    """The experiment query's rows; on DuckDB with ``written_build_sides``, each join
+    builds on the side written on its right (:mod:`upsell_ab.metrics.build_side`)."""
+    if written_build_sides and isinstance(engine, DuckDBEngine):
+        return engine.execute(sql, written_build_sides=True)
+    return engine.execute(sql)
 
 
 def _sql(builder: Any) -> str:
