@@ -203,6 +203,12 @@ def test_a_new_spec_and_an_unknown_revision(
     out = capsys.readouterr().out
     assert code == 1
     assert "unknown git revision 'origin/nope'" in out and "git fetch" in out
+    # a hostile Action input: an option of git show that writes a file is never run
+    written = tmp_path / "written"
+    code = main(["validate", str(folder), f"--against=--output={written}"])
+    out = capsys.readouterr().out
+    assert code == 1 and f"unknown git revision '--output={written}'" in out
+    assert not list(tmp_path.glob("written*"))
 
 
 @pytest.mark.parametrize(

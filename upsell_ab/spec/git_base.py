@@ -38,6 +38,8 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
 def has_revision(revision: str, cwd: Path) -> bool:
     """git in ``cwd`` knows ``revision`` as a commit. Raises :class:`BaseUnavailable`
     when git cannot run."""
+    if revision.startswith("-") or not revision.strip():
+        return False  # an option, not a revision: never handed to git (``--output=...``)
     known = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], cwd)
     return known.returncode == 0
 
