@@ -204,6 +204,16 @@ class DuckDBEngine:
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
 
+    def columns(self, relation: str) -> tuple[str, ...]:
+        """The column names of ``relation`` (SQL text of a table), read from no rows."""
+        import duckdb
+
+        try:
+            cursor = self.connection.execute(f"SELECT * FROM {relation} LIMIT 0")
+            return tuple(str(d[0]) for d in cursor.description or ())
+        except duckdb.Error as error:
+            raise StoreError(f"DuckDB query failed: {error}") from error
+
     def single_thread(self) -> None:
         """One thread from now on (floating-point sums then add in a fixed order); a
         caller's connection is left as it is."""
@@ -296,6 +306,17 @@ class PostgresEngine:
             cursor.execute(sql)  # no parameters: psycopg does not parse '%' placeholders
             return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
 
+    def columns(self, relation: str) -> tuple[str, ...]:
+        """The column names of ``relation`` (SQL text of a table), read from no rows."""
+        import psycopg
+
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"SELECT * FROM {relation} LIMIT 0")
+                return tuple(d.name for d in cursor.description or ())
+        except psycopg.Error as error:
+            raise StoreError(f"PostgreSQL query failed: {error}") from error
+
     def close(self) -> None:
         if self._owned:
             self.connection.close()
@@ -325,6 +346,13 @@ class SparkEngine:
     def execute(self, sql: str) -> list[Row]:
         try:
             return [tuple(r) for r in self.session.sql(sql).collect()]
+        except Exception as error:  # pyspark raises many unrelated exception types
+            raise StoreError(f"Spark query failed: {error}") from error
+
+    def columns(self, relation: str) -> tuple[str, ...]:
+        """The column names of ``relation`` (SQL text of a table), read from no rows."""
+        try:
+            return tuple(self.session.sql(f"SELECT * FROM {relation} LIMIT 0").columns)
         except Exception as error:  # pyspark raises many unrelated exception types
             raise StoreError(f"Spark query failed: {error}") from error
 

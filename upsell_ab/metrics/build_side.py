@@ -76,6 +76,11 @@ def hash_events(exposure_rows: int, event_rows: int) -> bool:
 def events_build_side(plan: QueryPlan, event_types: tuple[str, ...], engine: DuckDBEngine) -> bool:
     """Whether the experiment query should run with the build sides as written (see the
     module docstring): the two counts, from the store ``engine`` reads."""
-    rows = engine.execute(side_counts_sql(plan, event_types))
+    from upsell_ab.errors import StoreError
+
+    try:
+        rows = engine.execute(side_counts_sql(plan, event_types))
+    except StoreError:
+        return False  # the experiment query then fails with its own, better worded error
     exposure_rows, event_rows = rows[0]
     return hash_events(int(exposure_rows), int(event_rows))

@@ -240,7 +240,7 @@ def compute_experiment_data(
         if any(rows == 0 for rows in data.event_type_rows.values()):
             data = replace(data, event_types_present=_event_types_present(plan, engine))
     except StoreError as error:
-        raise _located(error, plan.source, resolved.source_file) from error
+        raise _located(error, plan.source, resolved.source_file, engine) from error
     finally:
         if shared is None:
             engine.close()
@@ -417,15 +417,20 @@ def _unit_types(error: StoreError) -> StoreError:
 
 
 def _located(
-    error: StoreError, source: SourceTables, spec_file: Path | None = None
+    error: StoreError,
+    source: SourceTables,
+    spec_file: Path | None = None,
+    engine: QueryEngine | None = None,
 ) -> UpsellAbError:
     """A failure on files read in place, located: a missing file or column as the spec
     problems ``validate`` reports (file, line, field, did-you-mean), a conversion failure
     with the file, row and column of the cell and how to fix it (DuckDB names the value
-    and column, not where it is); unit ids of two types elsewhere (:func:`_unit_types`);
+    and column, not where it is); a table source's missing table or column the same way
+    (:func:`_table_problems`); unit ids of two types elsewhere (:func:`_unit_types`);
     any other error unchanged."""
     if source.kind is not SourceKind.files:
-        return _unit_types(error)
+        located = _table_problems(error, source, spec_file, engine)
+        return located if located is not None else _unit_types(error)
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
     relations = (("exposures", source.exposures), ("events", source.events))
@@ -460,6 +465,50 @@ def _located(
         f"{bad.describe()} (DuckDB: {_first_line(str(error))}); {bad.hint}, or load "
         "the files with 'upsell-ab ingest', which lists every bad row"
     )
+
+
+_MISSING_TABLE_INPUT = (
+    "Binder Error",  # DuckDB: Referenced column "x" not found
+    "Catalog Error",  # DuckDB: Table with name x does not exist
+    "does not exist",  # PostgreSQL: column "x" / relation "x" does not exist
+    "UNRESOLVED_COLUMN",  # Spark
+    "TABLE_OR_VIEW_NOT_FOUND",  # Spark
+)
+"""The engines' words for a table source without a table or column the spec maps."""
+
+
+def _table_problems(
+    error: StoreError, source: SourceTables, spec_file: Path | None, engine: QueryEngine | None
+) -> UpsellAbError | None:
+    """A table source's query failed for a table or column it lacks: each table's columns
+    (no rows read) against every column the spec maps, as located spec problems
+    (:mod:`upsell_ab.spec.source_tables`); None when that finds nothing to say."""
+    read_columns = getattr(engine, "columns", None)
+    if spec_file is None or engine is None or read_columns is None:
+        return None
+    if not any(words in str(error) for words in _MISSING_TABLE_INPUT):
+        return None
+    from upsell_ab.metrics.sql import _relation
+    from upsell_ab.spec.load import parse_file
+    from upsell_ab.spec.models import Experiment
+    from upsell_ab.spec.source_tables import TableColumns, table_column_problems
+
+    columns: TableColumns = {}
+    where: dict[str, str] = {}
+    for side, relation in (("exposures", source.exposures), ("events", source.events)):
+        name = ".".join(n for n in (relation.schema, relation.table) if n)
+        where[side] = f"table '{name}'" + (
+            f" of the store {source.store}"
+            if source.kind is SourceKind.embedded and source.store
+            else ""
+        )
+        rendered = _relation(relation, engine.dialect).sql(dialect=engine.dialect)
+        try:
+            columns[side] = tuple(read_columns(rendered))
+        except StoreError as unreadable:
+            columns[side] = _first_line(str(unreadable))
+    problems = table_column_problems(parse_file(spec_file, Experiment), columns, where)
+    return SpecError(problems) if problems else None
 
 
 def _execute(engine: QueryEngine, sql: str, written_build_sides: bool) -> list[tuple[Any, ...]]:

@@ -95,9 +95,16 @@ def with_absent_optional_columns(experiment: Experiment) -> Experiment:
     return experiment.model_copy(update={"data": data.model_copy(update=updates)})
 
 
-def _hint(name: str, canonical: str, present: tuple[str, ...], used: set[str], field: str) -> str:
+def column_hint(
+    name: str,
+    canonical: str,
+    present: tuple[str, ...],
+    used: set[str],
+    field: str,
+    holder: str = "file",
+) -> str:
     """Did-you-mean among the columns no other field maps: a known synonym first
-    (``revenue`` for ``value``), then a close spelling; else the file's columns."""
+    (``revenue`` for ``value``), then a close spelling; else the ``holder``'s columns."""
     from upsell_ab.events.column_hints import lookalike
     from upsell_ab.spec.suggest import did_you_mean
 
@@ -107,14 +114,14 @@ def _hint(name: str, canonical: str, present: tuple[str, ...], used: set[str], f
         parts = [f"did you mean '{guess}'? map it: {field}: {guess}"]
     else:
         shown = ", ".join(present[:12]) + (", ..." if len(present) > 12 else "")
-        parts = [f"the file's columns are {shown}"]
+        parts = [f"the {holder}'s columns are {shown}"]
     absent = _ABSENT_HINT.get(canonical)
     if absent:
         parts.append(absent)
     return "; ".join(parts)
 
 
-def _wanted(experiment: Experiment) -> Iterable[tuple[str, str, tuple[str | int, ...], str]]:
+def wanted_columns(experiment: Experiment) -> Iterable[tuple[str, str, tuple[str | int, ...], str]]:
     """(table, column name, spec path, canonical) for every column the analysis reads."""
     data = experiment.data
     for field, canonical in _EXPOSURE_FIELDS.items():
@@ -177,7 +184,7 @@ def source_file_problems(parsed: Parsed, *, require_files: bool = False) -> list
             headers[table_name] = dict(zip(header.columns, header.types, strict=True))
         elif require_files:
             problems.append(_missing_file(parsed, table_name, table.path))
-    wanted = list(_wanted(experiment))
+    wanted = list(wanted_columns(experiment))
     used = {name for _, name, _, _ in wanted}
     for table_name, name, path, canonical in wanted:
         types = headers.get(table_name)
@@ -194,7 +201,7 @@ def source_file_problems(parsed: Parsed, *, require_files: bool = False) -> list
                     file,
                     path,
                     f"the {table_name} file {where!r} has no column '{name}'",
-                    _hint(name, canonical, tuple(types), used, str(field)),
+                    column_hint(name, canonical, tuple(types), used, str(field)),
                     "unknown_column",
                 )
             )

@@ -1,0 +1,163 @@
+"""A table source (embedded store, PostgreSQL) whose tables lack what the spec maps:
+a located error (file, line, column, field) with a did-you-mean, not the engine's words.
+
+The stores here are real: one written by ``upsell-ab ingest`` (canonical columns) and a
+DuckDB file of the shop's own; the PostgreSQL server is the session's real one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from metrics_support import load_postgres
+
+from upsell_ab.cli.main import main
+from upsell_ab.events.store import EventStore
+
+METRICS = """\
+metrics:
+  conversion:
+    type: proportion
+    event: order
+  revenue:
+    type: mean
+    event: order
+"""
+
+SPEC = """\
+id: st_exp
+name: Table source
+status: running
+start: 2025-01-06
+end: 2025-02-06
+variants:
+  - {{id: control, weight: 0.5, control: true}}
+  - {{id: pairing, weight: 0.5}}
+metrics:
+  primary: conversion
+  secondary: [revenue]
+data:
+{data}
+"""
+
+
+def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    start = pd.Timestamp("2025-01-07")
+    exposures = pd.DataFrame(
+        {
+            "experiment": "st_exp",
+            "variant": ["control", "pairing"] * 50,
+            "unit_id": [f"c{i}" for i in range(100)],
+            "timestamp": [start + pd.Timedelta(minutes=i) for i in range(100)],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "unit_id": [f"c{i}" for i in range(0, 100, 3)],
+            "timestamp": start + pd.Timedelta(days=1),
+            "event_type": "order",
+            "value": 25.0,
+            "event_id": [f"o{i}" for i in range(0, 100, 3)],
+        }
+    )
+    return exposures, events
+
+
+def _write(root: Path, data: str) -> Path:
+    (root / "metrics.yaml").write_text(METRICS)
+    spec = root / "st_exp.yaml"
+    spec.write_text(SPEC.format(data=data))
+    return spec
+
+
+def _line_of(spec: Path, text: str) -> int:
+    return next(i for i, line in enumerate(spec.read_text().splitlines(), 1) if text in line)
+
+
+def test_an_ingested_store_with_the_files_mapping_left_in_the_spec(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exposures, events = _frames()
+    with EventStore(tmp_path / "s.duckdb") as store:
+        store.ingest_exposures(exposures)
+        store.ingest_events(events)
+    spec = _write(
+        tmp_path,
+        "  kind: embedded\n  store: s.duckdb\n  exposure_columns: {unit_id: customer_id}\n",
+    )
+    code = main(["analyze", str(spec), "--store", str(tmp_path / "s.duckdb")])
+    err = capsys.readouterr().err
+    assert code == 1
+    line = _line_of(spec, "customer_id")
+    assert f"st_exp.yaml:{line}:" in err and "data.exposure_columns.unit_id" in err
+    assert "has no column 'customer_id'" in err and "keeps the canonical name 'unit_id'" in err
+    assert "Binder Error" not in err.split("(")[0]
+
+
+def test_a_duckdb_file_of_the_shops_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exposures, events = _frames()
+    connection = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    shop_exposures = exposures.rename(columns={"unit_id": "customer_id"})  # noqa: F841
+    shop_orders = events.rename(columns={"value": "amount", "unit_id": "customer_id"})  # noqa: F841
+    connection.execute("CREATE TABLE shop_exposures AS SELECT * FROM shop_exposures")
+    connection.execute("CREATE TABLE shop_orders AS SELECT * FROM shop_orders")
+    connection.close()
+    monkeypatch.chdir(tmp_path)
+    data = (
+        "  kind: embedded\n  store: shop.duckdb\n"
+        "  exposures: shop_exposures\n  events: shop_orders\n"
+        "  exposure_columns: {unit_id: customer_id}\n"
+        "  event_columns: {unit_id: customer_id}\n"
+    )
+    spec = _write(tmp_path, data)
+    # the value column is left at its default 'value': the shop calls it 'amount'
+    assert main(["analyze", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"st_exp\.yaml:\d+:\d+: data\.event_columns", err), err
+    assert "the events table 'shop_orders' of the store shop.duckdb has no column 'value'" in err
+    assert "did you mean 'amount'? map it: value: amount" in err
+    assert "or 'discount: null' if the export has no discount column" in err
+    assert "or 'quantity: null' if the export has no quantity column" in err
+    # the fixes it names work
+    mapped = "event_columns: {unit_id: customer_id, value: amount, discount: null, quantity: null}"
+    spec.write_text(SPEC.format(data=data.replace("event_columns: {unit_id: customer_id}", mapped)))
+    assert main(["analyze", str(spec), "--format", "json"]) in (0, 3)
+    # a table the file does not have
+    spec.write_text(SPEC.format(data=data.replace("events: shop_orders", "events: orders")))
+    assert main(["analyze", str(spec)]) == 1
+    err = capsys.readouterr().err
+    line = _line_of(spec, "events: orders")
+    assert f"st_exp.yaml:{line}:" in err and "data.events.table" in err
+    assert "cannot read the events table 'orders'" in err
+
+
+@pytest.mark.postgres
+def test_postgresql_says_where_too(
+    postgres_dsn: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exposures, events = _frames()
+    load_postgres(
+        postgres_dsn,
+        exposures,
+        events.rename(columns={"value": "revenue"}),
+        exposures_table="st_exposures",
+        events_table="st_orders",
+    )
+    monkeypatch.setenv("ST_DSN", postgres_dsn)
+    data = "  kind: postgres\n  dsn_env: ST_DSN\n  exposures: st_exposures\n  events: st_orders\n"
+    spec = _write(tmp_path, data)
+    assert main(["analyze", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "data.event_columns" in err or "data.events" in err, err
+    assert "the events table 'st_orders' has no column 'value'" in err
+    assert "did you mean 'revenue'? map it: value: revenue" in err
+    assert "does not exist" not in err.split("(")[0]
