@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -161,3 +162,21 @@ def test_postgresql_says_where_too(
     assert "the events table 'st_orders' has no column 'value'" in err
     assert "did you mean 'revenue'? map it: value: revenue" in err
     assert "does not exist" not in err.split("(")[0]
+
+
+@pytest.mark.spark
+def test_spark_says_where_too(
+    spark_session: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exposures, events = _frames()
+    session: Any = spark_session
+    session.createDataFrame(exposures).createOrReplaceTempView("st_exposures")
+    orders = events.rename(columns={"value": "revenue"})
+    orders["discount"], orders["quantity"] = 0.0, 1.0
+    session.createDataFrame(orders).createOrReplaceTempView("st_orders")
+    spec = _write(tmp_path, "  kind: spark\n  exposures: st_exposures\n  events: st_orders\n")
+    assert main(["analyze", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "data.event_columns.value" in err, err
+    assert "the events table 'st_orders' has no column 'value'" in err
+    assert "did you mean 'revenue'? map it: value: revenue" in err
