@@ -7,6 +7,7 @@ DuckDB file of the shop's own; the PostgreSQL server is the session's real one.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,11 @@ def _write(root: Path, data: str) -> Path:
     return spec
 
 
+def _metric(report: dict[str, Any], name: str) -> dict[str, Any]:
+    (experiment,) = report.get("experiments", [report])
+    return next(m for m in experiment["metrics"] if m["name"] == name)
+
+
 def _line_of(spec: Path, text: str) -> int:
     return next(i for i, line in enumerate(spec.read_text().splitlines(), 1) if text in line)
 
@@ -123,12 +129,18 @@ def test_a_duckdb_file_of_the_shops_own(
     assert re.search(r"st_exp\.yaml:\d+:\d+: data\.event_columns", err), err
     assert "the events table 'shop_orders' of the store shop.duckdb has no column 'value'" in err
     assert "did you mean 'amount'? map it: value: amount" in err
-    assert "or 'discount: null' if the export has no discount column" in err
-    assert "or 'quantity: null' if the export has no quantity column" in err
-    # the fixes it names work
-    mapped = "event_columns: {unit_id: customer_id, value: amount, discount: null, quantity: null}"
+    # no discount or quantity column: read as absent (0 and 1), as from files
+    assert "discount" not in err and "quantity" not in err
+    # the fix it names works
+    mapped = "event_columns: {unit_id: customer_id, value: amount}"
     spec.write_text(SPEC.format(data=data.replace("event_columns: {unit_id: customer_id}", mapped)))
     assert main(["analyze", str(spec), "--format", "json"]) in (0, 3)
+    report = json.loads(capsys.readouterr().out)
+    revenue = {v["variant"]: v for v in _metric(report, "revenue")["variants"]}
+    # every third customer ordered once for 25.0 (no discount): the mean of each arm
+    for arm, first in (("control", 0), ("pairing", 1)):
+        buyers = len([i for i in range(first, 100, 2) if i % 3 == 0])
+        assert revenue[arm]["mean"] == pytest.approx(25.0 * buyers / 50, rel=1e-12)
     # a table the file does not have
     spec.write_text(SPEC.format(data=data.replace("events: shop_orders", "events: orders")))
     assert main(["analyze", str(spec)]) == 1

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from upsell_ab.metrics.sql import QueryPlan
     from upsell_ab.metrics.sql_layout import MetricSlot
     from upsell_ab.spec.resolve import ResolvedExperiment
+    from upsell_ab.spec.source_tables import TableColumns
 
 DEFAULT_STORE = "upsell_ab.duckdb"
 MAX_DENSE_DAYS = 731
@@ -195,6 +196,7 @@ def compute_experiment_data(
         else open_engine(plan.source, store=store, connection=connection)
     )
     notes: tuple[str, ...] = ()
+    retry: ResolvedExperiment | None = None
     try:
         builder = QueryBuilder(plan, engine.dialect)
         reason: str | None = None
@@ -240,10 +242,23 @@ def compute_experiment_data(
         if any(rows == 0 for rows in data.event_type_rows.values()):
             data = replace(data, event_types_present=_event_types_present(plan, engine))
     except StoreError as error:
-        raise _located(error, plan.source, resolved.source_file, engine) from error
+        retry = _with_absent_table_columns(error, resolved, plan.source, engine)
+        if retry is None:
+            raise _located(error, plan.source, resolved.source_file, engine) from error
     finally:
         if shared is None:
             engine.close()
+    if retry is not None:
+        # a table without the optional columns at their default names: read as absent,
+        # as a files source and the Python API read them (discount 0, quantity 1)
+        return compute_experiment_data(
+            retry,
+            store=store,
+            connection=connection,
+            segments=segments,
+            daily=daily,
+            allocation=allocation,
+        )
     if notes:
         data = replace(data, input_notes=(*data.input_notes, *notes))
     if quantile_rows is None:
@@ -477,36 +492,68 @@ _MISSING_TABLE_INPUT = (
 """The engines' words for a table source without a table or column the spec maps."""
 
 
+def _table_columns(source: SourceTables, engine: QueryEngine | None) -> TableColumns | None:
+    """Each side's column names (no rows read), or the engine's error reading it; None
+    for an engine that cannot say (a caller's DuckDB relations)."""
+    from upsell_ab.metrics.sql import _relation
+
+    read_columns = getattr(engine, "columns", None)
+    if engine is None or read_columns is None:
+        return None
+    columns: TableColumns = {}
+    for side, relation in (("exposures", source.exposures), ("events", source.events)):
+        rendered = _relation(relation, engine.dialect).sql(dialect=engine.dialect)
+        try:
+            columns[side] = tuple(read_columns(rendered))
+        except StoreError as unreadable:
+            columns[side] = _first_line(str(unreadable))
+    return columns
+
+
+def _with_absent_table_columns(
+    error: StoreError, resolved: ResolvedExperiment, source: SourceTables, engine: QueryEngine
+) -> ResolvedExperiment | None:
+    """A table source's query failed, and its tables lack optional columns the spec leaves
+    at their default names (:data:`~upsell_ab.spec.source_files.OPTIONAL_DEFAULTS`): the
+    experiment with them read as absent, to run again; None otherwise."""
+    import dataclasses
+
+    from upsell_ab.spec.source_files import without_absent_defaults
+
+    if source.kind is SourceKind.files:
+        return None
+    if not any(words in str(error) for words in _MISSING_TABLE_INPUT):
+        return None
+    columns = _table_columns(source, engine)
+    if columns is None:
+        return None
+    readable = {side: found for side, found in columns.items() if isinstance(found, tuple)}
+    experiment = without_absent_defaults(resolved.experiment, readable)
+    if experiment is resolved.experiment:
+        return None
+    return dataclasses.replace(resolved, experiment=experiment)
+
+
 def _table_problems(
     error: StoreError, source: SourceTables, spec_file: Path | None, engine: QueryEngine | None
 ) -> UpsellAbError | None:
     """A table source's query failed for a table or column it lacks: each table's columns
     (no rows read) against every column the spec maps, as located spec problems
     (:mod:`upsell_ab.spec.source_tables`); None when that finds nothing to say."""
-    read_columns = getattr(engine, "columns", None)
-    if spec_file is None or engine is None or read_columns is None:
+    if spec_file is None or not any(words in str(error) for words in _MISSING_TABLE_INPUT):
         return None
-    if not any(words in str(error) for words in _MISSING_TABLE_INPUT):
+    columns = _table_columns(source, engine)
+    if columns is None:
         return None
-    from upsell_ab.metrics.sql import _relation
     from upsell_ab.spec.load import parse_file
     from upsell_ab.spec.models import Experiment
-    from upsell_ab.spec.source_tables import TableColumns, table_column_problems
+    from upsell_ab.spec.source_tables import table_column_problems
 
-    columns: TableColumns = {}
     where: dict[str, str] = {}
     for side, relation in (("exposures", source.exposures), ("events", source.events)):
         name = ".".join(n for n in (relation.schema, relation.table) if n)
-        where[side] = f"table '{name}'" + (
-            f" of the store {source.store}"
-            if source.kind is SourceKind.embedded and source.store
-            else ""
-        )
-        rendered = _relation(relation, engine.dialect).sql(dialect=engine.dialect)
-        try:
-            columns[side] = tuple(read_columns(rendered))
-        except StoreError as unreadable:
-            columns[side] = _first_line(str(unreadable))
+        embedded = source.kind is SourceKind.embedded and source.store
+        where[side] = f"table '{name}'" + (f" of the store {source.store}" if embedded else "")
     problems = table_column_problems(parse_file(spec_file, Experiment), columns, where)
     return SpecError(problems) if problems else None
 

@@ -54,7 +54,7 @@ is read as if the spec said ``<field>: null`` (discount 0, quantity 1, no de-dup
 by id), as the Python API reads a DataFrame; a name the spec maps must exist."""
 
 
-def _implicitly_absent(experiment: Experiment, side: str, field: str, name: str) -> bool:
+def implicitly_absent(experiment: Experiment, side: str, field: str, name: str) -> bool:
     mapping = (
         experiment.data.exposure_columns if side == "exposures" else experiment.data.event_columns
     )
@@ -73,13 +73,11 @@ def with_absent_optional_columns(experiment: Experiment) -> Experiment:
     from upsell_ab.events.file_header import read_file_header
     from upsell_ab.events.sources import file_format
 
-    updates: dict[str, object] = {}
+    columns: dict[str, tuple[str, ...]] = {}
     for side, defaults in OPTIONAL_DEFAULTS.items():
-        key = "exposure_columns" if side == "exposures" else "event_columns"
-        mapping = getattr(data, key)
-        candidates = [f for f, name in defaults.items() if getattr(mapping, f) == name]
+        mapping = getattr(data, "exposure_columns" if side == "exposures" else "event_columns")
         table = getattr(data, side)
-        if not candidates or table.path is None:
+        if table.path is None or not any(getattr(mapping, f) == n for f, n in defaults.items()):
             continue
         try:
             header = read_file_header(table.path, file_format(table, side))
@@ -87,7 +85,26 @@ def with_absent_optional_columns(experiment: Experiment) -> Experiment:
             continue
         if header.missing or header.error is not None:
             continue  # the analysis reports it
-        absent = {f: None for f in candidates if defaults[f] not in header.columns}
+        columns[side] = tuple(header.columns)
+    return without_absent_defaults(experiment, columns)
+
+
+def without_absent_defaults(
+    experiment: Experiment, columns: dict[str, tuple[str, ...]]
+) -> Experiment:
+    """``experiment`` with each optional column (:data:`OPTIONAL_DEFAULTS`) that is left at
+    its default name and absent from its side's ``columns`` mapped to None (discount 0,
+    quantity 1, no de-duplication by id); sides not in ``columns`` are left as they are."""
+    data = experiment.data
+    updates: dict[str, object] = {}
+    for side, present in columns.items():
+        key = "exposure_columns" if side == "exposures" else "event_columns"
+        mapping = getattr(data, key)
+        absent = {
+            f: None
+            for f, name in OPTIONAL_DEFAULTS[side].items()
+            if getattr(mapping, f) == name and name not in present
+        }
         if absent:
             updates[key] = mapping.model_copy(update=absent)
     if not updates:
@@ -192,7 +209,7 @@ def source_file_problems(parsed: Parsed, *, require_files: bool = False) -> list
             continue
         where = getattr(experiment.data, table_name).path
         field = path[-1] if isinstance(path[-1], str) else path[-2]
-        if name not in types and _implicitly_absent(experiment, table_name, str(field), name):
+        if name not in types and implicitly_absent(experiment, table_name, str(field), name):
             continue  # read as absent (OPTIONAL_DEFAULTS)
         if name not in types:
             problems.append(

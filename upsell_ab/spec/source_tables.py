@@ -18,7 +18,7 @@ from upsell_ab.errors import Problem
 from upsell_ab.spec.load import Parsed
 from upsell_ab.spec.locate import problem_at
 from upsell_ab.spec.models import Experiment, SourceKind
-from upsell_ab.spec.source_files import column_hint, wanted_columns
+from upsell_ab.spec.source_files import column_hint, implicitly_absent, wanted_columns
 
 TableColumns = dict[str, tuple[str, ...] | str]
 """Side (``exposures``/``events``) -> its columns, or the engine's error reading it."""
@@ -65,6 +65,8 @@ def table_column_problems(
         if not isinstance(present, tuple) or name in present:
             continue
         field = path[-1] if isinstance(path[-1], str) else path[-2]
+        if implicitly_absent(experiment, side, str(field), name):
+            continue  # read as absent (discount 0, quantity 1), as from files
         if experiment.data.kind is SourceKind.embedded and canonical in present:
             hint = (
                 f"a store written by 'upsell-ab ingest' keeps the canonical name "
