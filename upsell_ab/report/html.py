@@ -25,7 +25,7 @@ from upsell_ab.report.labels import (
     srm_text,
 )
 from upsell_ab.report.model import ExperimentReport, MetricReport, VariantReport
-from upsell_ab.report.segment import SEGMENT_NOTE
+from upsell_ab.report.segment import SEGMENT_NOTE, segments_to_show
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -260,7 +260,8 @@ def _segments(report: ExperimentReport) -> str:
     headers += ["p", "p adj. (within breakdown)"] if report.has_frequentist else []
     headers += ["Chance to beat control"] if report.has_bayesian else []
     rows = []
-    for segment in report.segments:
+    display = segments_to_show(report.segments)
+    for segment in display.rows:
         units = {v.variant: v.n for v in segment.variants}
         for c in segment.comparisons:
             lift, low, high = c.shown_relative
@@ -284,6 +285,7 @@ def _segments(report: ExperimentReport) -> str:
     return (
         f"<h3>Segments (exploratory)</h3><p><i>{escape(SEGMENT_NOTE)}</i></p>"
         f"<table>{head}{''.join(rows)}</table>"
+        + "".join(f"<p><i>{escape(line)}</i></p>" for line in display.hidden)
     )
 
 

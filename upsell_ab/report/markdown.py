@@ -27,7 +27,7 @@ from upsell_ab.report.labels import (
     srm_text,
 )
 from upsell_ab.report.model import ExperimentReport, MetricReport
-from upsell_ab.report.segment import SEGMENT_NOTE
+from upsell_ab.report.segment import SEGMENT_NOTE, segments_to_show
 
 MAX_BYTES = 1_000_000
 """Default budget: under GitHub's 1 MiB (1,048,576 bytes) summary limit, with room to spare."""
@@ -197,7 +197,8 @@ def _segments(report: ExperimentReport) -> list[str]:
     headers += ["p / p adj. (within breakdown)"] if report.has_frequentist else []
     headers += ["Chance to beat control"] if report.has_bayesian else []
     rows = []
-    for segment in report.segments:
+    display = segments_to_show(report.segments)
+    for segment in display.rows:
         units = {v.variant: v.n for v in segment.variants}
         for c in segment.comparisons:
             lift, low, high = c.shown_relative
@@ -220,6 +221,7 @@ def _segments(report: ExperimentReport) -> list[str]:
         "",
         *_table(headers, rows),
         "",
+        *(f"> {escape(line)}\n" for line in display.hidden),
         "</details>",
         "",
     ]

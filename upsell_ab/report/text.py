@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from upsell_ab.report import format as fmt
 from upsell_ab.report.labels import decision_text, ni_text, srm_text, test_name
 from upsell_ab.report.model import ExperimentReport, MetricReport
-from upsell_ab.report.segment import SEGMENT_NOTE
+from upsell_ab.report.segment import SEGMENT_NOTE, segments_to_show
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,7 +86,7 @@ def _segment_table(report: ExperimentReport) -> Table:
         table.add_column("p / adj.", justify="right", no_wrap=True)
     if report.has_bayesian:
         table.add_column("Beat ctrl", justify="right", no_wrap=True)
-    for segment in report.segments or []:
+    for segment in segments_to_show(report.segments or []).rows:
         units = {v.variant: v.n for v in segment.variants}
         for c in segment.comparisons:
             lift, low, high = c.shown_relative
@@ -182,6 +182,8 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
     if report.segments:
         console.print(_segment_table(report))
         console.print(Text(f"  {SEGMENT_NOTE}"))
+        for line in segments_to_show(report.segments).hidden:
+            console.print(Text(f"  {line}"))
         console.print()
     for note in report.notes:
         console.print(Text(f"note: {note}"))
