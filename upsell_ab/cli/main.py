@@ -123,9 +123,9 @@ def console() -> NoReturn:
 
     At exit CPython collects the whole heap (every imported module's objects: pydantic,
     SQLGlot, SciPy, NumPy) more than once while it tears the modules down, to free memory
-    that the operating system takes back anyway: 0.13-0.15 s of ``analyze`` at 1M customers
-    on a busy machine, 0.02 s frozen (issue 17; from the return of :func:`main` to the
-    process's ``exit_group``).
+    that the operating system takes back anyway: 0.17 s of ``analyze`` at 1M customers
+    (median of 5, Parquet and store alike, load 3.5-5), 0.017 s frozen (issue 17; from the
+    return of :func:`main` to the process's ``exit_group``).
     :func:`gc.freeze` moves every object alive now out of the collector's reach, so those
     passes have next to nothing to walk. Everything else of a normal exit still happens:
     non-daemon threads are joined, ``atexit`` handlers run (temporary directories are
