@@ -107,6 +107,7 @@ def test_preload_thread_starts_when_the_first_duckdb_query_begins() -> None:
         "if thread is not None:\n"
         "    thread.join()\n"
         "assert 'scipy.special' in sys.modules\n"
+        "engine.close()  # removes its spill directory\n"
         "print('ok')\n"
     )
     result = subprocess.run(
