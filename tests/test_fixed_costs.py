@@ -107,6 +107,7 @@ def test_preload_thread_starts_when_the_first_duckdb_query_begins() -> None:
         "if thread is not None:\n"
         "    thread.join()\n"
         "assert 'scipy.special' in sys.modules\n"
+        "engine.close()  # removes its spill directory\n"
         "print('ok')\n"
     )
     result = subprocess.run(
@@ -143,3 +144,72 @@ def test_an_unknown_command_still_lists_every_command(capsys: pytest.CaptureFixt
     assert "anlyze" in err
     for name in ("analyze", "report", "validate", "holdout"):
         assert name in err
+
+
+def test_console_freezes_the_heap_then_exits_with_mains_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The program's exit skips the collector's passes over everything alive at the end;
+    the exit code is still :func:`main`'s."""
+    import gc
+
+    from upsell_ab.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main, "main", lambda: 3)
+    gc.unfreeze()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            cli_main.console()
+        assert stopped.value.code == 3
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+
+
+def test_main_itself_never_freezes(capsys: pytest.CaptureFixture[str]) -> None:
+    """Tests and scripts call ``main`` in-process: their garbage must stay collectable."""
+    import gc
+
+    from upsell_ab.cli.main import main
+
+    gc.unfreeze()
+    assert main(["schema"]) == 0
+    assert '"$schema"' in capsys.readouterr().out
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_installed_script_and_python_m_run_console() -> None:
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "scripts"
+    ]
+    assert scripts["upsell-ab"] == "upsell_ab.cli.main:console"
+    source = (ROOT / "upsell_ab" / "cli" / "main.py").read_text(encoding="utf-8")
+    assert source.rstrip().endswith('if __name__ == "__main__":  # pragma: no cover\n    console()')
+
+
+def test_a_frozen_exit_writes_the_same_report_as_main_in_process(tmp_path: Path) -> None:
+    """Files written and stdout printed by a process that exits through ``console`` are
+    complete: byte for byte what ``main`` writes in this process."""
+    import os
+
+    from upsell_ab.cli.main import main
+
+    spec = ROOT / "experiments" / "cake_wording.yaml"
+    csv = tmp_path / "summary.csv"
+    csv.write_text(
+        "variant,metric,n,sum\ngeneric,upsell_take_rate,2000,180\npairing,upsell_take_rate,"
+        "2000,250\ngeneric,complaint_rate,2000,10\npairing,complaint_rate,2000,8\n",
+        encoding="utf-8",
+    )
+    args = ["analyze", str(spec), "--summary", str(csv), "--format", "json"]
+    assert main([*args, "--output", str(tmp_path / "in_process.json")]) == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = [sys.executable, "-m", "upsell_ab.cli.main", *args]
+    subprocess.run([*run, "--output", str(tmp_path / "console.json")], env=env, check=True)
+    printed = subprocess.run(run, env=env, check=True, capture_output=True).stdout
+    expected = (tmp_path / "in_process.json").read_bytes()
+    assert len(expected) > 1000
+    assert (tmp_path / "console.json").read_bytes() == expected
+    assert printed == expected

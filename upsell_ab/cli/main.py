@@ -14,6 +14,7 @@ import gc
 import importlib
 import sys
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from upsell_ab import __version__
 from upsell_ab.cli.exit_codes import ExitCode
@@ -116,5 +117,26 @@ def _print_error(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+def console() -> NoReturn:
+    """The ``upsell-ab`` program (the installed script and ``python -m``): :func:`main`, then
+    exit without the interpreter's last cyclic garbage collections.
+
+    At exit CPython collects the whole heap (every imported module's objects: pydantic,
+    SQLGlot, SciPy, NumPy) more than once while it tears the modules down, to free memory
+    that the operating system takes back anyway: 0.17 s of ``analyze`` at 1M customers
+    (median of 5, Parquet and store alike, load 3.5-5), 0.017 s frozen (issue 17; from the
+    return of :func:`main` to the process's ``exit_group``).
+    :func:`gc.freeze` moves every object alive now out of the collector's reach, so those
+    passes have next to nothing to walk. Everything else of a normal exit still happens:
+    non-daemon threads are joined, ``atexit`` handlers run (temporary directories are
+    removed), standard streams are flushed and objects outside reference cycles are still
+    freed; only objects in cycles are left to the operating system, and no command leaves
+    work to their finalizers (files and DuckDB connections are closed where they are used).
+    Only here, never in :func:`main`, which tests and scripts call in-process."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()
