@@ -192,3 +192,33 @@ def test_spark_says_where_too(
     assert "data.event_columns.value" in err, err
     assert "the events table 'st_orders' has no column 'value'" in err
     assert "did you mean 'revenue'? map it: value: revenue" in err
+
+
+@pytest.mark.postgres
+def test_a_callers_postgresql_transaction_keeps_the_engines_own_words(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    """A connection handed in (not autocommit): the failed query aborted its transaction,
+    so nothing more can be read; the error stays PostgreSQL's own, not 'cannot read'."""
+    import psycopg
+
+    from upsell_ab.errors import UpsellAbError
+    from upsell_ab.metrics.compute import compute_experiment_data
+    from upsell_ab.spec.load import load_experiment
+
+    exposures, events = _frames()
+    load_postgres(
+        postgres_dsn,
+        exposures,
+        events.rename(columns={"value": "revenue"}),
+        exposures_table="st_exposures",
+        events_table="st_orders",
+    )
+    spec = _write(tmp_path, "  kind: postgres\n  dsn_env: ST_DSN\n"
+                            "  exposures: st_exposures\n  events: st_orders\n")  # fmt: skip
+    resolved = load_experiment(spec)
+    with psycopg.connect(postgres_dsn) as connection, pytest.raises(UpsellAbError) as caught:
+        compute_experiment_data(resolved, connection=connection)
+    message = str(caught.value)
+    assert "column e.value does not exist" in message or '"value" does not exist' in message
+    assert "cannot read" not in message and "transaction is aborted" not in message

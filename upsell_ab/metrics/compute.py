@@ -506,6 +506,10 @@ def _table_columns(source: SourceTables, engine: QueryEngine | None) -> TableCol
         try:
             columns[side] = tuple(read_columns(rendered))
         except StoreError as unreadable:
+            if "current transaction is aborted" in str(unreadable):
+                # a caller's PostgreSQL transaction, dead since the failed query: it
+                # cannot be asked anything, and rolling it back is the caller's choice
+                return None
             columns[side] = _first_line(str(unreadable))
     return columns
 
