@@ -54,7 +54,7 @@ def fitted_source(
     attribute columns a segment breakdown will read; ``unit``: the spec's
     ``population.unit``, the first guess for a missing ``unit_id``, since people name
     the id column after what they hash, ``customer_id``)."""
-    from upsell_ab.events.column_hints import lookalike
+    from upsell_ab.events.column_hints import MEASURED, lookalike
     from upsell_ab.spec.suggest import did_you_mean
 
     problems: list[Problem] = []
@@ -71,10 +71,30 @@ def fitted_source(
         for field, name in mapping.model_dump().items():
             if not isinstance(name, str) or name in present:
                 continue
-            if field in OPTIONAL[side]:
-                absent[field] = None
-                continue
             free = [c for c in present if c not in used]
+            if field in OPTIONAL[side]:
+                similar = lookalike(field, free) if field in MEASURED and name == field else None
+                if similar is None:
+                    absent[field] = None
+                    continue
+                # read as absent, every discount would be 0: a profit decision on gross
+                # margin (as ingest refuses, events.column_hints)
+                fix = (
+                    f"map it in the spec: data.event_columns.{field}: {similar}"
+                    if isinstance(value, str | Path)
+                    else f"rename it: df.rename(columns={{'{similar}': '{field}'}})"
+                )
+                problems.append(
+                    Problem(
+                        Location(file=side, field=field),
+                        f"{side} has no column '{field}', and '{similar}' looks like it",
+                        f"{fix}; or set data.event_columns.{field}: null in the spec if "
+                        f"'{similar}' is something else (then {field} is "
+                        f"{'0' if field == 'discount' else '1'} on every row)",
+                        code="missing_column",
+                    )
+                )
+                continue
             named_unit = unit if field == "unit_id" and unit in free else None
             guess = (
                 named_unit

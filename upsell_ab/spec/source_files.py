@@ -12,7 +12,8 @@ repository, as in CI) are skipped: the check needs the data to exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from upsell_ab.errors import Problem
 from upsell_ab.spec.load import Parsed
@@ -54,12 +55,40 @@ is read as if the spec said ``<field>: null`` (discount 0, quantity 1, no de-dup
 by id), as the Python API reads a DataFrame; a name the spec maps must exist."""
 
 
-def implicitly_absent(experiment: Experiment, side: str, field: str, name: str) -> bool:
-    mapping = (
-        experiment.data.exposure_columns if side == "exposures" else experiment.data.event_columns
-    )
+def _mapping(experiment: Experiment, side: str) -> Any:
+    data = experiment.data
+    return data.exposure_columns if side == "exposures" else data.event_columns
+
+
+def measured_lookalike(
+    experiment: Experiment, side: str, field: str, present: Sequence[str]
+) -> str | None:
+    """A column of ``present`` that probably holds the measured column ``field``
+    (``discount_amount`` for ``discount``), among those no other field maps; None for
+    the identifying columns. Why: reading ``discount`` as absent puts 0 on every order,
+    and a profit-after-discount decision then ships the deepest discount on its gross
+    margin, as ingest's refusal of look-alike columns (events.column_hints) prevents."""
+    from upsell_ab.events.column_hints import MEASURED, lookalike
+
+    if field not in MEASURED:
+        return None
+    used = [v for v in _mapping(experiment, side).model_dump().values() if isinstance(v, str)]
+    return lookalike(field, present, used)
+
+
+def implicitly_absent(
+    experiment: Experiment,
+    side: str,
+    field: str,
+    name: str,
+    present: Sequence[str] = (),
+) -> bool:
+    """The optional column ``field`` is left at its default ``name`` and is read as absent
+    from a source whose columns are ``present`` (never when one of them looks like it)."""
     default = OPTIONAL_DEFAULTS[side].get(field)
-    return default is not None and name == default and getattr(mapping, field) == default
+    if default is None or name != default or getattr(_mapping(experiment, side), field) != default:
+        return False
+    return measured_lookalike(experiment, side, field, present) is None
 
 
 def with_absent_optional_columns(experiment: Experiment) -> Experiment:
@@ -103,7 +132,7 @@ def without_absent_defaults(
         absent = {
             f: None
             for f, name in OPTIONAL_DEFAULTS[side].items()
-            if getattr(mapping, f) == name and name not in present
+            if name not in present and implicitly_absent(experiment, side, f, name, present)
         }
         if absent:
             updates[key] = mapping.model_copy(update=absent)
@@ -209,7 +238,9 @@ def source_file_problems(parsed: Parsed, *, require_files: bool = False) -> list
             continue
         where = getattr(experiment.data, table_name).path
         field = path[-1] if isinstance(path[-1], str) else path[-2]
-        if name not in types and implicitly_absent(experiment, table_name, str(field), name):
+        if name not in types and implicitly_absent(
+            experiment, table_name, str(field), name, tuple(types)
+        ):
             continue  # read as absent (OPTIONAL_DEFAULTS)
         if name not in types:
             problems.append(

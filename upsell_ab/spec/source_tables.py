@@ -65,7 +65,7 @@ def table_column_problems(
         if not isinstance(present, tuple) or name in present:
             continue
         field = path[-1] if isinstance(path[-1], str) else path[-2]
-        if implicitly_absent(experiment, side, str(field), name):
+        if implicitly_absent(experiment, side, str(field), name, present):
             continue  # read as absent (discount 0, quantity 1), as from files
         if experiment.data.kind is SourceKind.embedded and canonical in present:
             hint = (
