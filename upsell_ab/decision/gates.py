@@ -69,6 +69,9 @@ BEFORE_EXPOSURE_SHARE = 0.20
 """Warn when more than this share of the metrics' events precede the unit's exposure."""
 DUPLICATE_SHARE = 0.05
 """Warn when more than this share of event rows were duplicates (same event id)."""
+UNTIMED_EVENT_SHARE = 0.01
+"""Above this share of the metrics' events without a timestamp, no verdict is given (they
+count in no metric, and a logging change in one arm would bias it); below, a warning."""
 FEW_POSITIVE_UNITS = 20
 """Warn when a percentile cap rests on fewer positive unit values than this."""
 SMALL_ARM = 1000
@@ -121,6 +124,17 @@ def blocking_problems(
                 f"experiment's dates ({start} to {end}) and ignored, leaving "
                 f"{', '.join(unexposed)} without units. Fix the spec's start/end or the exposure "
                 "timestamps (set analysis.outside_dates: keep to use them anyway)."
+            )
+    if data is not None:
+        untimed = data.quality.event_rows_without_time
+        share = untimed / max(data.quality.metric_events, 1)
+        if share > UNTIMED_EVENT_SHARE:
+            problems.append(
+                f"{untimed:,} of the metrics' {data.quality.metric_events:,} events "
+                f"({share:.0%}) have no timestamp: no attribution window admits them, so "
+                "every metric misses them, and if they come more from one arm (a logging "
+                "change in a variant) the comparison is biased. Fix the export's time column "
+                "(an empty cell, or a value the loader could not read)."
             )
     if data is not None and data.running_totals:
         problems.append(
@@ -218,6 +232,14 @@ def warnings(
                 "the experiment period (or assignment is broken), so it would remove part of "
                 "the effect; the metric is analysed without it. Use a covariate measured "
                 "before each unit's first exposure."
+            )
+        untimed = quality.event_rows_without_time
+        if untimed and untimed / max(quality.metric_events, 1) <= UNTIMED_EVENT_SHARE:
+            out.append(
+                f"{untimed:,} of the metrics' {quality.metric_events:,} events have no "
+                "timestamp, so no attribution window admits them and they count in no "
+                "metric: fix the export's time column (an empty cell, or a value the loader "
+                "could not read)."
             )
         if quality.exposure_rows_without_time:
             out.append(

@@ -73,6 +73,9 @@ class QualitySummary:
     """Exposure rows of the experiment (configured variants) with no timestamp: no date can
     admit them, so they count nowhere; reported so that they are not lost silently
     (counted when the spec has dates)."""
+    event_rows_without_time: int = 0
+    """Events of the metrics' types (after de-duplication) with no timestamp: no window can
+    admit them, so they count in no metric; reported so that they are not lost silently."""
     exposure_periods: dict[str, tuple[date, date]] = field(default_factory=dict)
     """Variant -> (first, last) day on which its units were first exposed."""
     metric_events: int = 0

@@ -820,6 +820,9 @@ def assemble(
         units_exposed_outside_dates=sum(r.count("n") for r in by_kind["undated"]),
         exposure_rows_without_time=sum(int(r.number("value")) for r in by_kind["undated"]),
         metric_events=quality_row.count("n") if quality_row else 0,
+        event_rows_without_time=(
+            int(quality_row.number("value") or 0) if quality_row is not None else 0
+        ),
         exposure_periods={v: periods[v] for v in plan.variants if v in periods},
     )
     caps = tuple(

@@ -451,6 +451,11 @@ class QueryBuilder:
         ``per_unit``), so the per-unit aggregate needs no rows for units never exposed."""
         fresh = self._fresh()
         columns: list[exp.Expr] = [count_where(fresh.copy()).as_(id_("events"), copy=False)]
+        # events no window can admit (an empty time cell): counted, never lost silently
+        no_time = exp.Is(this=qcol("ts", "e"), expression=exp.Null())
+        columns.append(
+            count_where(exp.and_(fresh.copy(), no_time, copy=False)).as_(id_("nots"), copy=False)
+        )
         if self.dedup:
             columns.append(count_where(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
         if self.exact:
@@ -783,6 +788,7 @@ class QueryBuilder:
                 near=qcol("near", "q"),
                 outside=qcol("outside", "q"),
                 n=qcol("events", "totals"),
+                value=exp.cast(qcol("nots", "totals"), "DOUBLE", copy=False),
             )
             .from_(counts.subquery(id_("q"), copy=False), copy=False)
             .join(exp.Table(this=id_("totals")), join_type="CROSS", copy=False)
