@@ -150,6 +150,21 @@ def test_a_duckdb_file_of_the_shops_own(
     assert "cannot read the events table 'orders'" in err
 
 
+PG_DATA = "  kind: postgres\n  dsn_env: ST_DSN\n  exposures: st_exposures\n  events: st_orders\n"
+
+
+def _shop_postgres(dsn: str) -> None:
+    """The shop's tables on the real server: its order amount is called ``revenue``."""
+    exposures, events = _frames()
+    load_postgres(
+        dsn,
+        exposures,
+        events.rename(columns={"value": "revenue"}),
+        exposures_table="st_exposures",
+        events_table="st_orders",
+    )
+
+
 @pytest.mark.postgres
 def test_postgresql_says_where_too(
     postgres_dsn: str,
@@ -157,17 +172,9 @@ def test_postgresql_says_where_too(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    exposures, events = _frames()
-    load_postgres(
-        postgres_dsn,
-        exposures,
-        events.rename(columns={"value": "revenue"}),
-        exposures_table="st_exposures",
-        events_table="st_orders",
-    )
+    _shop_postgres(postgres_dsn)
     monkeypatch.setenv("ST_DSN", postgres_dsn)
-    data = "  kind: postgres\n  dsn_env: ST_DSN\n  exposures: st_exposures\n  events: st_orders\n"
-    spec = _write(tmp_path, data)
+    spec = _write(tmp_path, PG_DATA)
     assert main(["analyze", str(spec)]) == 1
     err = capsys.readouterr().err
     assert "data.event_columns" in err or "data.events" in err, err
@@ -206,16 +213,8 @@ def test_a_callers_postgresql_transaction_keeps_the_engines_own_words(
     from upsell_ab.metrics.compute import compute_experiment_data
     from upsell_ab.spec.load import load_experiment
 
-    exposures, events = _frames()
-    load_postgres(
-        postgres_dsn,
-        exposures,
-        events.rename(columns={"value": "revenue"}),
-        exposures_table="st_exposures",
-        events_table="st_orders",
-    )
-    spec = _write(tmp_path, "  kind: postgres\n  dsn_env: ST_DSN\n"
-                            "  exposures: st_exposures\n  events: st_orders\n")  # fmt: skip
+    _shop_postgres(postgres_dsn)
+    spec = _write(tmp_path, PG_DATA)
     resolved = load_experiment(spec)
     with psycopg.connect(postgres_dsn) as connection, pytest.raises(UpsellAbError) as caught:
         compute_experiment_data(resolved, connection=connection)

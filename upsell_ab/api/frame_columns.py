@@ -79,11 +79,7 @@ def fitted_source(
                     continue
                 # read as absent, every discount would be 0: a profit decision on gross
                 # margin (as ingest refuses, events.column_hints)
-                fix = (
-                    f"map it in the spec: data.event_columns.{field}: {similar}"
-                    if isinstance(value, str | Path)
-                    else f"rename it: df.rename(columns={{'{similar}': '{field}'}})"
-                )
+                fix = _fix(value, "event_columns", field, similar, field)
                 problems.append(
                     Problem(
                         Location(file=side, field=field),
@@ -102,11 +98,7 @@ def fitted_source(
                 or did_you_mean(name, free)
             )
             key = "exposure_columns" if side == "exposures" else "event_columns"
-            fix = (
-                f"map it in the spec: data.{key}.{field}: {guess}"
-                if isinstance(value, str | Path)
-                else f"rename it: df.rename(columns={{'{guess}': '{name}'}})"
-            )
+            fix = _fix(value, key, field, guess, name)
             problems.append(
                 Problem(
                     Location(file=side, field=name),
@@ -133,3 +125,11 @@ def fitted_source(
     if problems:
         raise InputError(problems)
     return data.model_copy(update=updates) if updates else data
+
+
+def _fix(value: Any, key: str, field: str, column: str | None, name: str) -> str:
+    """How to point ``field`` at ``column``: the spec's mapping for a file path, a rename
+    for an in-memory frame (whose columns the spec names)."""
+    if isinstance(value, str | Path):
+        return f"map it in the spec: data.{key}.{field}: {column}"
+    return f"rename it: df.rename(columns={{'{column}': '{name}'}})"
