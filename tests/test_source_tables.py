@@ -221,3 +221,45 @@ def test_a_callers_postgresql_transaction_keeps_the_engines_own_words(
     message = str(caught.value)
     assert "column e.value does not exist" in message or '"value" does not exist' in message
     assert "cannot read" not in message and "transaction is aborted" not in message
+
+
+def test_a_text_time_column_is_named_with_its_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exposures, events = _frames()
+    exposures["timestamp"] = exposures["timestamp"].dt.strftime("%d/%m/%Y %H:%M")  # as text
+    events["value"] = events["value"].map(lambda v: f"¥{v:,.0f}")  # a formatted amount
+    connection = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    for name, frame in (("exposures", exposures), ("events", events)):
+        connection.register("frame", frame)
+        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+        connection.unregister("frame")
+    connection.close()
+    spec = _write(tmp_path, f"  kind: embedded\n  store: {tmp_path / 'shop.duckdb'}\n")
+    assert main(["analyze", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"st_exp\.yaml:\d+:\d+: data\.exposure_columns\.timestamp: column", err)
+    assert "column 'timestamp' of the exposures table 'exposures'" in err
+    assert "is VARCHAR, the analysis needs a timestamp" in err
+    assert "Cannot compare" not in err
+
+
+@pytest.mark.postgres
+def test_postgresql_text_time_is_named_too(
+    postgres_dsn: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exposures, events = _frames()
+    exposures["timestamp"] = exposures["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    load_postgres(
+        postgres_dsn, exposures, events, exposures_table="st_exposures", events_table="st_orders"
+    )
+    monkeypatch.setenv("ST_DSN", postgres_dsn)
+    spec = _write(tmp_path, PG_DATA)
+    assert main(["analyze", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "data.exposure_columns.timestamp" in err, err
+    assert "column 'timestamp' of the exposures table 'st_exposures' is text" in err
+    assert "the analysis needs a timestamp" in err

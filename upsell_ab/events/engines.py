@@ -204,13 +204,13 @@ class DuckDBEngine:
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
 
-    def columns(self, relation: str) -> tuple[str, ...]:
-        """The column names of ``relation`` (SQL text of a table), read from no rows."""
+    def columns(self, relation: str) -> dict[str, str]:
+        """Column name -> type name of ``relation`` (SQL text of a table), read from no rows."""
         import duckdb
 
         try:
-            cursor = self.connection.execute(f"SELECT * FROM {relation} LIMIT 0")
-            return tuple(str(d[0]) for d in cursor.description or ())
+            rows = self.connection.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+            return {str(row[0]): str(row[1]) for row in rows}
         except duckdb.Error as error:
             raise StoreError(f"DuckDB query failed: {error}") from error
 
@@ -306,14 +306,14 @@ class PostgresEngine:
             cursor.execute(sql)  # no parameters: psycopg does not parse '%' placeholders
             return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
 
-    def columns(self, relation: str) -> tuple[str, ...]:
-        """The column names of ``relation`` (SQL text of a table), read from no rows."""
+    def columns(self, relation: str) -> dict[str, str]:
+        """Column name -> type name of ``relation`` (SQL text of a table), read from no rows."""
         import psycopg
 
         try:
             with self.connection.cursor() as cursor:
                 cursor.execute(f"SELECT * FROM {relation} LIMIT 0")
-                return tuple(d.name for d in cursor.description or ())
+                return {d.name: d.type_display for d in cursor.description or ()}
         except psycopg.Error as error:
             raise StoreError(f"PostgreSQL query failed: {error}") from error
 
@@ -349,10 +349,10 @@ class SparkEngine:
         except Exception as error:  # pyspark raises many unrelated exception types
             raise StoreError(f"Spark query failed: {error}") from error
 
-    def columns(self, relation: str) -> tuple[str, ...]:
-        """The column names of ``relation`` (SQL text of a table), read from no rows."""
+    def columns(self, relation: str) -> dict[str, str]:
+        """Column name -> type name of ``relation`` (SQL text of a table), read from no rows."""
         try:
-            return tuple(self.session.sql(f"SELECT * FROM {relation} LIMIT 0").columns)
+            return dict(self.session.sql(f"SELECT * FROM {relation} LIMIT 0").dtypes)
         except Exception as error:  # pyspark raises many unrelated exception types
             raise StoreError(f"Spark query failed: {error}") from error
 

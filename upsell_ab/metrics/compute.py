@@ -483,13 +483,16 @@ def _located(
 
 
 _MISSING_TABLE_INPUT = (
-    "Binder Error",  # DuckDB: Referenced column "x" not found
+    "Binder Error",  # DuckDB: Referenced column "x" not found; Cannot compare VARCHAR ...
     "Catalog Error",  # DuckDB: Table with name x does not exist
-    "does not exist",  # PostgreSQL: column "x" / relation "x" does not exist
+    "does not exist",  # PostgreSQL: column / relation / operator / function ... does not exist
     "UNRESOLVED_COLUMN",  # Spark
     "TABLE_OR_VIEW_NOT_FOUND",  # Spark
+    "DATATYPE_MISMATCH",  # Spark: a text column compared with a timestamp
+    "CAST_INVALID_INPUT",  # Spark (ANSI): text that is not a timestamp or number
 )
-"""The engines' words for a table source without a table or column the spec maps."""
+"""The engines' words for a table source without a table or column the spec maps, or
+with one of a type the analysis cannot compute with."""
 
 
 def _table_columns(source: SourceTables, engine: QueryEngine | None) -> TableColumns | None:
@@ -504,7 +507,7 @@ def _table_columns(source: SourceTables, engine: QueryEngine | None) -> TableCol
     for side, relation in (("exposures", source.exposures), ("events", source.events)):
         rendered = _relation(relation, engine.dialect).sql(dialect=engine.dialect)
         try:
-            columns[side] = tuple(read_columns(rendered))
+            columns[side] = dict(read_columns(rendered))
         except StoreError as unreadable:
             if "current transaction is aborted" in str(unreadable):
                 # a caller's PostgreSQL transaction, dead since the failed query: it
@@ -531,7 +534,7 @@ def _with_absent_table_columns(
     columns = _table_columns(source, engine)
     if columns is None:
         return None
-    readable = {side: found for side, found in columns.items() if isinstance(found, tuple)}
+    readable = {side: tuple(found) for side, found in columns.items() if isinstance(found, dict)}
     experiment = without_absent_defaults(resolved.experiment, readable)
     if experiment is resolved.experiment:
         return None
