@@ -242,9 +242,10 @@ def compute_experiment_data(
         if any(rows == 0 for rows in data.event_type_rows.values()):
             data = replace(data, event_types_present=_event_types_present(plan, engine))
     except StoreError as error:
-        retry = _with_absent_table_columns(error, resolved, plan.source, engine)
+        columns = _table_columns(error, plan.source, engine)
+        retry = _with_absent_table_columns(resolved, columns)
         if retry is None:
-            raise _located(error, plan.source, resolved.source_file, engine) from error
+            raise _located(error, plan.source, resolved.source_file, columns) from error
     finally:
         if shared is None:
             engine.close()
@@ -435,16 +436,17 @@ def _located(
     error: StoreError,
     source: SourceTables,
     spec_file: Path | None = None,
-    engine: QueryEngine | None = None,
+    table_columns: TableColumns | None = None,
 ) -> UpsellAbError:
     """A failure on files read in place, located: a missing file or column as the spec
     problems ``validate`` reports (file, line, field, did-you-mean), a conversion failure
     with the file, row and column of the cell and how to fix it (DuckDB names the value
     and column, not where it is); a table source's missing table or column the same way
     (:func:`_table_problems`); unit ids of two types elsewhere (:func:`_unit_types`);
-    any other error unchanged."""
+    any other error unchanged. ``table_columns``: a table source's columns, read after
+    the failure (:func:`_table_columns`)."""
     if source.kind is not SourceKind.files:
-        located = _table_problems(error, source, spec_file, engine)
+        located = _table_problems(source, spec_file, table_columns)
         return located if located is not None else _unit_types(error)
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
@@ -495,13 +497,19 @@ _MISSING_TABLE_INPUT = (
 with one of a type the analysis cannot compute with."""
 
 
-def _table_columns(source: SourceTables, engine: QueryEngine | None) -> TableColumns | None:
-    """Each side's column names (no rows read), or the engine's error reading it; None
-    for an engine that cannot say (a caller's DuckDB relations)."""
+def _table_columns(
+    error: StoreError, source: SourceTables, engine: QueryEngine
+) -> TableColumns | None:
+    """A table source's query failed for a table or column it lacks (or one of a type the
+    analysis cannot use): each side's columns and types (no rows read), or the engine's
+    error reading it; None for any other failure, a files source, or an engine that cannot
+    say (a caller's DuckDB relations, an aborted PostgreSQL transaction)."""
     from upsell_ab.metrics.sql import _relation
 
     read_columns = getattr(engine, "columns", None)
-    if engine is None or read_columns is None:
+    if source.kind is SourceKind.files or read_columns is None:
+        return None
+    if not any(words in str(error) for words in _MISSING_TABLE_INPUT):
         return None
     columns: TableColumns = {}
     for side, relation in (("exposures", source.exposures), ("events", source.events)):
@@ -518,20 +526,15 @@ def _table_columns(source: SourceTables, engine: QueryEngine | None) -> TableCol
 
 
 def _with_absent_table_columns(
-    error: StoreError, resolved: ResolvedExperiment, source: SourceTables, engine: QueryEngine
+    resolved: ResolvedExperiment, columns: TableColumns | None
 ) -> ResolvedExperiment | None:
-    """A table source's query failed, and its tables lack optional columns the spec leaves
-    at their default names (:data:`~upsell_ab.spec.source_files.OPTIONAL_DEFAULTS`): the
-    experiment with them read as absent, to run again; None otherwise."""
+    """The experiment with the optional columns its tables lack at their default names
+    (:data:`~upsell_ab.spec.source_files.OPTIONAL_DEFAULTS`) read as absent, to run again;
+    None when nothing changes (or ``columns`` is None: no table failure)."""
     import dataclasses
 
     from upsell_ab.spec.source_files import without_absent_defaults
 
-    if source.kind is SourceKind.files:
-        return None
-    if not any(words in str(error) for words in _MISSING_TABLE_INPUT):
-        return None
-    columns = _table_columns(source, engine)
     if columns is None:
         return None
     readable = {side: tuple(found) for side, found in columns.items() if isinstance(found, dict)}
@@ -542,15 +545,11 @@ def _with_absent_table_columns(
 
 
 def _table_problems(
-    error: StoreError, source: SourceTables, spec_file: Path | None, engine: QueryEngine | None
+    source: SourceTables, spec_file: Path | None, columns: TableColumns | None
 ) -> UpsellAbError | None:
-    """A table source's query failed for a table or column it lacks: each table's columns
-    (no rows read) against every column the spec maps, as located spec problems
-    (:mod:`upsell_ab.spec.source_tables`); None when that finds nothing to say."""
-    if spec_file is None or not any(words in str(error) for words in _MISSING_TABLE_INPUT):
-        return None
-    columns = _table_columns(source, engine)
-    if columns is None:
+    """The tables' ``columns`` against every column the spec maps, as located spec
+    problems (:mod:`upsell_ab.spec.source_tables`); None when that finds nothing to say."""
+    if spec_file is None or columns is None:
         return None
     from upsell_ab.spec.load import parse_file
     from upsell_ab.spec.models import Experiment

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from upsell_ab.report import format as fmt
 from upsell_ab.report.labels import decision_text, ni_text, srm_text, test_name
 from upsell_ab.report.model import ExperimentReport, MetricReport
-from upsell_ab.report.segment import SEGMENT_NOTE, segments_to_show
+from upsell_ab.report.segment import SEGMENT_NOTE, SegmentDisplay, segments_to_show
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -70,7 +70,7 @@ def _metric_table(report: ExperimentReport, metric: MetricReport) -> Table:
     return table
 
 
-def _segment_table(report: ExperimentReport) -> Table:
+def _segment_table(report: ExperimentReport, display: SegmentDisplay) -> Table:
     """The exploratory per-segment breakdown: one row per segment and treatment."""
     from rich import box
     from rich.table import Table
@@ -86,7 +86,7 @@ def _segment_table(report: ExperimentReport) -> Table:
         table.add_column("p / adj.", justify="right", no_wrap=True)
     if report.has_bayesian:
         table.add_column("Beat ctrl", justify="right", no_wrap=True)
-    for segment in segments_to_show(report.segments or []).rows:
+    for segment in display.rows:
         units = {v.variant: v.n for v in segment.variants}
         for c in segment.comparisons:
             lift, low, high = c.shown_relative
@@ -180,9 +180,10 @@ def _print_experiment(console: Console, report: ExperimentReport) -> None:
         if verdicts or metric.notes:
             console.print()
     if report.segments:
-        console.print(_segment_table(report))
+        display = segments_to_show(report.segments)
+        console.print(_segment_table(report, display))
         console.print(Text(f"  {SEGMENT_NOTE}"))
-        for line in segments_to_show(report.segments).hidden:
+        for line in display.hidden:
             console.print(Text(f"  {line}"))
         console.print()
     for note in report.notes:

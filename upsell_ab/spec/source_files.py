@@ -104,7 +104,7 @@ def with_absent_optional_columns(experiment: Experiment) -> Experiment:
 
     columns: dict[str, tuple[str, ...]] = {}
     for side, defaults in OPTIONAL_DEFAULTS.items():
-        mapping = getattr(data, "exposure_columns" if side == "exposures" else "event_columns")
+        mapping = _mapping(experiment, side)
         table = getattr(data, side)
         if table.path is None or not any(getattr(mapping, f) == n for f, n in defaults.items()):
             continue
@@ -254,7 +254,7 @@ def source_file_problems(parsed: Parsed, *, require_files: bool = False) -> list
                 )
             )
             continue
-        needed = _NEEDS_TYPE.get(canonical)
+        needed = NEEDS_TYPE.get(canonical)
         if needed is not None and not needed[1](types[name]):
             problems.append(
                 problem_at(
@@ -293,24 +293,28 @@ def _missing_file(parsed: Parsed, table_name: str, path: str) -> Problem:
 
 
 def _is_time(kind: str) -> bool:
-    return kind.startswith(("TIMESTAMP", "DATE"))
+    return kind.upper().startswith(("TIMESTAMP", "DATE"))
 
 
 def _is_number(kind: str) -> bool:
-    return kind.startswith(_NUMERIC)
+    name = kind.upper()
+    return name == "INT" or name.startswith(_NUMERIC)
 
 
 _NUMERIC = (
     "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-    "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
+    "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "NUMERIC", "REAL",
 )  # fmt: skip
-_NEEDS_TYPE = {
+"""Numeric type names of DuckDB, PostgreSQL (``numeric``, ``real``, ``double precision``)
+and Spark (``int``, ``decimal(10,2)``), compared upper-cased."""
+NEEDS_TYPE = {
     "timestamp": ("a timestamp", _is_time),
     "value": ("a number", _is_number),
     "discount": ("a number", _is_number),
     "quantity": ("a number", _is_number),
 }
-"""Canonical columns whose type the analysis computes with (DuckDB does not cast text)."""
+"""Canonical columns whose type the analysis computes with (no engine here casts text),
+for files and tables alike."""
 _TYPE_HINT = {
     "a timestamp": "write the column as a timestamp type when exporting (Parquet), or as "
     "ISO 8601 text ('2026-03-05 10:00:00') in a CSV so it is read as one",

@@ -18,33 +18,16 @@ from upsell_ab.errors import Problem
 from upsell_ab.spec.load import Parsed
 from upsell_ab.spec.locate import problem_at
 from upsell_ab.spec.models import Experiment, SourceKind
-from upsell_ab.spec.source_files import column_hint, implicitly_absent, wanted_columns
+from upsell_ab.spec.source_files import (
+    NEEDS_TYPE,
+    column_hint,
+    implicitly_absent,
+    wanted_columns,
+)
 
 TableColumns = dict[str, dict[str, str] | str]
 """Side (``exposures``/``events``) -> its columns (name -> the engine's type name), or the
 engine's error reading it."""
-
-_TIME_TYPES = ("timestamp", "date", "datetime")
-_NUMBER_TYPES = (
-    "tinyint", "smallint", "integer", "int", "bigint", "hugeint", "utinyint", "usmallint",
-    "uinteger", "ubigint", "uhugeint", "float", "double", "decimal", "numeric", "real",
-    "long", "short", "byte",
-)  # fmt: skip
-_NEEDS = {"timestamp": "a timestamp", "value": "a number", "discount": "a number",
-          "quantity": "a number"}  # fmt: skip
-"""Canonical columns the analysis computes with, and the kind of type each needs."""
-
-
-def _kind_of(type_name: str) -> str:
-    """``a timestamp``, ``a number`` or ``other`` for an engine's type name (DuckDB
-    ``TIMESTAMP``/``DECIMAL(10,2)``, PostgreSQL ``timestamp without time zone``/``double
-    precision``, Spark ``timestamp``/``decimal(10,2)``)."""
-    name = type_name.strip().lower()
-    if name.startswith(_TIME_TYPES):
-        return "a timestamp"
-    if name.startswith(_NUMBER_TYPES):
-        return "a number"
-    return "other"
 
 
 def _hint_for_missing_table(kind: SourceKind, side: str) -> str:
@@ -88,16 +71,16 @@ def table_column_problems(
         if not isinstance(types, dict):
             continue
         present = tuple(types)
-        needed = _NEEDS.get(canonical)
-        if name in types and needed is not None and _kind_of(types[name]) != needed:
+        needed = NEEDS_TYPE.get(canonical)
+        if name in types and needed is not None and not needed[1](types[name]):
             problems.append(
                 problem_at(
                     parsed.document,
                     file,
                     path,
                     f"column '{name}' of the {side} {where[side]} is {types[name]}, the "
-                    f"analysis needs {needed}",
-                    f"store it as {needed} (ALTER TABLE ... TYPE, or a view that casts it, "
+                    f"analysis needs {needed[0]}",
+                    f"store it as {needed[0]} (ALTER TABLE ... TYPE, or a view that casts it, "
                     f"named in data.{side}.table)",
                     "column_type",
                 )
