@@ -44,7 +44,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from upsell_ab.archive.record import build_record, data_fingerprint, data_hash, spec_hash
     from upsell_ab.archive.store import results_dir, write_record
-    from upsell_ab.decision.rules import final_look
+    from upsell_ab.decision.horizon import final_look
     from upsell_ab.errors import InputError, Location, Problem
     from upsell_ab.spec.load import load_experiment
     from upsell_ab.workflow import run_experiment

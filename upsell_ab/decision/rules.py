@@ -30,6 +30,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from upsell_ab.decision.gates import absent_events
+from upsell_ab.decision.horizon import (
+    EARLY_STOP_P,
+    PlannedLook,
+    before_horizon,
+    judged_at_planned_look,
+    missing_series_reason,
+)
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import (
     amount,
@@ -168,26 +175,44 @@ def _decide(
     reasons = [r for v in verdicts for r in v.reasons]
     winners = sorted((v for v in verdicts if v.wins), key=lambda v: -v.score)
     safe = [v for v in winners if not breached.get(v.variant) and not unproven.get(v.variant)]
-    early = _before_planned_sample(resolved, analysis, result, data, safe[0]) if safe else None
+    early = (
+        before_horizon(resolved, analysis, result, data, _p_value(result, safe[0].variant))
+        if safe
+        else None
+    )
     if early is not None:
         best = safe[0]
         reasons.insert(
             0,
-            f"Keep running: {best.variant} leads on {metric_label(name, definition)}, but the "
-            f"planned sample for the MDE is not reached and p is not below {EARLY_STOP_P:g}. A "
-            "fixed-horizon test read before its planned sample overstates the evidence (each "
+            f"Keep running: {best.variant} leads on {metric_label(name, definition)}, but "
+            f"{early.horizon} is not reached and p is not below {EARLY_STOP_P:g}. A "
+            "fixed-horizon test read before its horizon overstates the evidence (each "
             "look is one more chance of a false win); wait for it, or set analysis.sequential "
             "to get results valid at every look.",
         )
         return Outcome(
             Action.keep_running,
             None,
-            reasons + guard_reasons + [early.reason],
-            additional_units_needed=early.units,
-            additional_days_needed=early.days,
+            reasons + guard_reasons + [early.need.reason],
+            additional_units_needed=early.need.units,
+            additional_days_needed=early.need.days,
             guardrails_breached=breached_names,
             metric=name,
         )
+    planned = judged_at_planned_look(resolved, analysis, result, data) if safe else None
+    if planned is not None:
+        # a win at the planned look, or overwhelming evidence now (EARLY_STOP_P, which
+        # may stop at any look)
+        held = [
+            v
+            for v in safe
+            if v.variant in planned.winners or (_p_value(result, v.variant) or 1.0) < EARLY_STOP_P
+        ]
+        if not held:
+            return _held_to_planned_look(
+                resolved, planned, safe[0], reasons + guard_reasons, name, breached_names
+            )
+        safe = held
     if safe:
         best = safe[0]
         reasons.insert(
@@ -195,15 +220,35 @@ def _decide(
             f"Ship {best.variant}: it beat control on {metric_label(name, definition)} under the "
             f"{experiment.analysis.decision.rule.value} rule and passed every guardrail.",
         )
-        stopped_early = _before_planned_sample(
-            resolved, analysis, result, data, best, final_by_status=False
-        )
-        if experiment.status is not SpecStatus.running and stopped_early is not None:
+        if planned is not None:
             reasons.insert(
                 1,
-                f"Stopped before its planned sample ({stopped_early.units:,} more units per "
-                "variant were planned) and before its end date: read as the final look. If it "
-                "was stopped because this result looked good, the p-value overstates the "
+                f"It also beat control at the planned look ({planned.day.isoformat()}, the "
+                "first day with the planned sample), where this fixed-horizon test is judged.",
+            )
+        else:
+            unchecked = missing_series_reason(resolved, analysis, data)
+            need = extra_sample(resolved, result, data) if unchecked else None
+            if unchecked and need is not None and need.units == 0:
+                reasons.append(unchecked)
+        stopped_early = before_horizon(
+            resolved,
+            analysis,
+            result,
+            data,
+            _p_value(result, best.variant),
+            final_by_status=False,
+        )
+        if (
+            experiment.status is not SpecStatus.running
+            and stopped_early is not None
+            and stopped_early.need.units > 0
+        ):
+            reasons.insert(
+                1,
+                f"Stopped before its planned sample ({stopped_early.need.units:,} more units "
+                "per variant were planned) and before its end date: read as the final look. If "
+                "it was stopped because this result looked good, the p-value overstates the "
                 "evidence (an early stop is one more look).",
             )
         return Outcome(
@@ -278,65 +323,44 @@ def _decide(
     )
 
 
-EARLY_STOP_P = 0.001
-"""Before the planned sample a fixed-horizon "ship" needs p below this (Haybittle 1971,
-Br. J. Radiol. 44:793; Peto et al. 1976, Br. J. Cancer 34:585): overwhelming evidence
-may stop early at almost no cost in type I error."""
+def _p_value(result: MetricResult, variant: str) -> float | None:
+    """The decision metric's p-value for ``variant`` (adjusted when the spec corrects)."""
+    comparison = next((c for c in result.comparisons if c.variant == variant), None)
+    if comparison is None or comparison.frequentist is None:
+        return None
+    adjusted = comparison.p_value_adjusted
+    return comparison.frequentist.p_value if adjusted is None else adjusted
 
 
-def final_look(resolved: ResolvedExperiment) -> ResolvedExperiment:
-    """``resolved`` analysed as its final look (``conclude``): status ``stopped``, so a
-    fixed-horizon result is read as the one planned look (:func:`_before_planned_sample`)."""
-    import dataclasses
-
-    experiment = resolved.experiment.model_copy(update={"status": SpecStatus.stopped})
-    return dataclasses.replace(resolved, experiment=experiment)
-
-
-def _before_planned_sample(
+def _held_to_planned_look(
     resolved: ResolvedExperiment,
-    analysis: ExperimentAnalysis,
-    result: MetricResult,
-    data: ExperimentData | None,
-    best: Verdict,
-    *,
-    final_by_status: bool = True,
-) -> Need | None:
-    """The extra sample still planned when a fixed-horizon frequentist "ship" is read
-    early and its p-value is not below :data:`EARLY_STOP_P`; None when shipping may
-    stand (the planned sample is reached, the evidence is overwhelming, no plan can be
-    made, monitoring is sequential, the rule is Bayesian, the spec is a bandit or a
-    switchback, or this is the final look: status stopped/concluded (``conclude``), or
-    exposures up to the spec's end date). ``final_by_status=False`` ignores the status:
-    a stopped spec's ship then says that it stopped before its planned sample.
-
-    Why: a fixed-horizon p-value is valid at ONE look at the planned sample. Read daily
-    (a CI job) and shipped at the first p < alpha, an A/A test "wins" far more often
-    than alpha (Armitage, McPherson & Rowe 1969, J. R. Stat. Soc. A 132:235; Johari et
-    al. 2017, "Peeking at A/B tests", KDD): tests/test_guard_peeking.py measures it
-    through the real decision. Sequential monitoring (confidence sequences,
-    group-sequential bounds) is valid at every look."""
-    experiment = resolved.experiment
-    if analysis.sequential is not None or experiment.allocation.is_bandit:
-        return None
-    if final_by_status and experiment.status is not SpecStatus.running:
-        return None  # stopped or concluded: this is the final look
-    last = data.last_exposure if data is not None else None
-    if experiment.end is not None and last is not None and last >= experiment.end:
-        return None  # exposures reach the planned end date: the final look by date
-    if experiment.randomization.is_switchback:
-        return None  # its sample is slots, planned with the slot analysis (docs/switchback.md)
-    if experiment.analysis.decision.rule is DecisionRule.bayesian:
-        return None
-    comparison = next((c for c in result.comparisons if c.variant == best.variant), None)
-    freq = comparison.frequentist if comparison is not None else None
-    p = None
-    if comparison is not None and freq is not None:
-        p = freq.p_value if comparison.p_value_adjusted is None else comparison.p_value_adjusted
-    if p is not None and p < EARLY_STOP_P:
-        return None
-    need = extra_sample(resolved, result, data)
-    return need if need is not None and need.units > 0 else None
+    planned: PlannedLook,
+    leader: Verdict,
+    reasons: list[str],
+    name: str,
+    breached: list[str],
+) -> Outcome:
+    """Keep control: the leader wins now, but no variant won at the planned look, where
+    a fixed-horizon test is judged (:mod:`upsell_ab.decision.horizon`)."""
+    definition = resolved.metrics.get(name)
+    arms = ", ".join(f"{k} {n:,}" for k, n in planned.units.items())
+    p_then = planned.p_values.get(leader.variant)
+    p_text = f" (p = {p_then:.3g} there)" if p_then is not None else ""
+    head = (
+        f"Keep control: the planned sample for the MDE was reached on "
+        f"{planned.day.isoformat()} ({arms} units), and at that look no variant beat control "
+        f"on {metric_label(name, definition)}{p_text}. A fixed-horizon test is judged once, at "
+        f"its planned sample; {leader.variant} leads now, but re-judging every later day ships "
+        "an A/A test about twice as often as alpha. To test it further, start a new "
+        "experiment (or set an end date, or analysis.sequential, before it starts)."
+    )
+    return Outcome(
+        Action.keep_control,
+        None,
+        [head, *reasons],
+        metric=name,
+        guardrails_breached=breached,
+    )
 
 
 def _no_need_reason(resolved: ResolvedExperiment, result: MetricResult) -> str:

@@ -12,7 +12,7 @@ Days come from the observed daily traffic and each variant's weight.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from upsell_ab.spec.models import Correction, MarginKind
@@ -29,6 +29,8 @@ class Need:
     """Extra units per variant (the largest over variants)."""
     days: float | None
     reason: str
+    planned: dict[str, int] = field(default_factory=dict)
+    """Units each arm needs in all (the planned sample, from the current estimates)."""
 
 
 def unit_variances(result: MetricResult, data: ExperimentData | None) -> dict[str, float]:
@@ -180,7 +182,7 @@ def _need(
         return None
     weights = {v.id: v.weight for v in experiment.variants}
     per_day = daily_units(resolved, data)
-    extra: dict[str, int] = {}
+    planned: dict[str, int] = {}
     for variant in variants:
         v_t = variances.get(variant, variances[control])
         needed = required_per_variant(
@@ -188,8 +190,9 @@ def _need(
         )
         if needed is None:
             return None
-        extra[variant] = max(needed - counts.get(variant, 0), 0)
-        extra[control] = max(extra.get(control, 0), needed - counts.get(control, 0), 0)
+        planned[variant] = needed
+        planned[control] = max(planned.get(control, 0), needed)
+    extra = {k: max(n - counts.get(k, 0), 0) for k, n in planned.items()}
     units = max(extra.values()) if extra else 0
     days: float | None = None
     if per_day:
@@ -212,4 +215,4 @@ def _need(
                 f"{math.ceil(units / per_slot):,} more {length} slots per variant at "
                 f"{per_slot:.1f} customers a slot)."
             )
-    return Need(units=units, days=days, reason=reason)
+    return Need(units=units, days=days, reason=reason, planned=planned)

@@ -26,9 +26,11 @@ computed here, centred on the metric's mean.
 
 Spreadsheets name columns their own way: ``columns`` (``analyze --map n=shown
 --map sum=took``) maps each canonical column to the CSV's name, and every message
-then speaks of the CSV's names. A ``date`` (or ``day``) column is allowed and ignored
-(its rows are added). Without a ``metric`` column every row is for the spec's primary
-metric (``date,variant,shown,took`` is a whole take-rate summary).
+then speaks of the CSV's names. A ``date`` (or ``day``) column is allowed: its rows
+are added, and ISO days give the decision the cumulative daily series from which it
+locates a fixed-horizon test's planned look (and the spec's end date). Without a
+``metric`` column every row is for the spec's primary metric
+(``date,variant,shown,took`` is a whole take-rate summary).
 
 Any number of variants. Every problem found is reported at once as an
 :class:`InputError` naming the file, the line (``row``, 1 = header) and the
@@ -49,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from upsell_ab.errors import InputError, Location, Problem
-from upsell_ab.metrics.aggregates import ExperimentData, MetricData, QualitySummary
+from upsell_ab.metrics.aggregates import DailyStats, ExperimentData, MetricData, QualitySummary
 from upsell_ab.metrics.sufficient import CupedStats, MetricStats, RatioStats, SampleStats
 from upsell_ab.spec.models import MetricType
 from upsell_ab.spec.suggest import suggestion
@@ -280,10 +282,12 @@ def _read_rows(
     problems: list[Problem],
     columns: Mapping[str, str] | None = None,
     series: dict[tuple[str, str], list[Tally]] | None = None,
+    days: dict[str, dict[str, dict[str, MetricStats]]] | None = None,
 ) -> tuple[dict[str, dict[str, MetricStats]], dict[tuple[str, str], int]]:
     """Parse every data row; returns stats per metric and variant and the line of each pair.
     ``columns`` maps canonical column names to the CSV's (``--map``); ``series`` receives
-    each (variant, metric)'s daily rows when the CSV has a day column."""
+    each (variant, metric)'s daily rows when the CSV has a day column, ``days`` each
+    metric's rows by day (as written) and variant."""
     series = {} if series is None else series
     experiment = resolved.experiment
     variants = [v.id for v in experiment.variants]
@@ -358,6 +362,8 @@ def _read_rows(
             series.setdefault((variant, metric), []).append(
                 (day, value.n, float(getattr(value, "sum", 0.0)))
             )
+            if days is not None:
+                days.setdefault(metric, {}).setdefault(day, {})[variant] = value
         # several rows for one variant and metric (daily tallies) add up: the sums are
         # additive over disjoint sets of units
         current = stats.setdefault(metric, {}).get(variant)
@@ -450,7 +456,8 @@ def parse_summary(
     written with ``to_csv``); ``file`` names the input in error locations."""
     problems: list[Problem] = []
     series: dict[tuple[str, str], list[Tally]] = {}
-    stats, _ = _read_rows(file, text, resolved, problems, columns, series)
+    by_day: dict[str, dict[str, dict[str, MetricStats]]] = {}
+    stats, _ = _read_rows(file, text, resolved, problems, columns, series, by_day)
     if problems:
         raise InputError(problems)
     if not stats:
@@ -468,13 +475,41 @@ def parse_summary(
         input_notes=() if has_metric else (assumed,),
         running_totals=running_totals(series),
         metrics={
-            m: MetricData(metric=m, by_variant=stats[m]) for m in resolved.metrics if m in stats
+            m: MetricData(
+                metric=m,
+                by_variant=stats[m],
+                daily=cumulative_days(by_day.get(m, {}), variants) if first_day else [],
+            )
+            for m in resolved.metrics
+            if m in stats
         },
         quality=QualitySummary(
             exposures_by_variant=_units(stats, experiment.metrics.primary, variants),
             configured_weights={v.id: v.weight for v in experiment.variants},
         ),
     )
+
+
+def cumulative_days(
+    by_day: Mapping[str, Mapping[str, MetricStats]], variants: list[str]
+) -> list[DailyStats]:
+    """Daily tallies (ISO days, each day's units) as the cumulative series the decision
+    reads its planned look from (:mod:`upsell_ab.decision.horizon`): from the first day
+    every variant has a row, the running sums as of the end of each day (the sums are
+    additive over disjoint days)."""
+    running: dict[str, MetricStats] = {}
+    out: list[DailyStats] = []
+    for written in sorted(by_day, key=lambda d: date.fromisoformat(d[:10])):
+        for variant, value in by_day[written].items():
+            current = running.get(variant)
+            running[variant] = value if current is None else current + value  # type: ignore[operator]
+        if all(v in running for v in variants):
+            day = date.fromisoformat(written[:10])
+            if out and out[-1].day == day:
+                out[-1] = DailyStats(day=day, by_variant=dict(running))
+            else:
+                out.append(DailyStats(day=day, by_variant=dict(running)))
+    return out
 
 
 RUNNING_TOTAL_DAYS = 7
