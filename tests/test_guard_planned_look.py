@@ -222,18 +222,15 @@ def test_raw_rows_hold_the_verdict_to_the_planned_look(tmp_path: Path) -> None:
                 exposures.append(("planned", variant, unit, seen))
                 if i < buyers:
                     orders.append((unit, seen + pd.Timedelta(hours=1), f"o-{unit}"))
-    frames = {
-        "exposures": pd.DataFrame(
-            exposures, columns=["experiment", "variant", "unit_id", "timestamp"]
-        ),
-        "events": pd.DataFrame(orders, columns=["unit_id", "timestamp", "event_id"]).assign(
-            event_type="upsell_purchase", value=5.0
-        ),
-    }
+    columns = ["experiment", "variant", "unit_id", "timestamp"]
+    seen_frame = pd.DataFrame(exposures, columns=columns)
+    order_frame = pd.DataFrame(orders, columns=["unit_id", "timestamp", "event_id"]).assign(
+        event_type="upsell_purchase", value=5.0
+    )
     experiment = _experiment(tmp_path)
-    held = experiment.analyze(**frames).decision
+    held = experiment.analyze(exposures=seen_frame, events=order_frame).decision
     assert held.action == "keep_control", held.reasons
     assert held.reasons[0].startswith("Keep control: the planned sample for the MDE")
-    unchecked = experiment.analyze(**frames, daily=False).decision
+    unchecked = experiment.analyze(exposures=seen_frame, events=order_frame, daily=False).decision
     assert unchecked.action == "ship", unchecked.reasons
     assert any(r.startswith("Read without a daily series") for r in unchecked.reasons)
