@@ -25,9 +25,10 @@ win now", whose false-win rate is at most the planned look's alone, alpha. Witho
 daily series (``--no-daily``, summary totals without days) the day cannot be located
 and the reasons say so. tests/test_guard_peeking.py measures all of it by A/A
 simulation through the real decision (numpy/statsmodels oracle for naive peeking).
-Sequential monitoring (confidence sequences, group-sequential bounds) is valid at
-every look and is not gated; a Bayesian rule, a bandit or a switchback has its own
-reading.
+The Bayesian rule is held to the same horizon, its evidence read as a p-value
+(:func:`evidence_p`). Sequential monitoring (confidence sequences, group-sequential
+bounds) is valid at every look and is not gated; a bandit or a switchback has its
+own reading.
 """
 
 from __future__ import annotations
@@ -76,8 +77,45 @@ def fixed_horizon(resolved: ResolvedExperiment, analysis: ExperimentAnalysis) ->
         analysis.sequential is not None
         or experiment.allocation.is_bandit
         or experiment.randomization.is_switchback  # slots: planned with the slot analysis
-        or experiment.analysis.decision.rule is DecisionRule.bayesian
     )
+
+
+def evidence_p(resolved: ResolvedExperiment, result: MetricResult, variant: str) -> float | None:
+    """The decision's evidence for ``variant`` as a two-sided p-value: the (adjusted)
+    p-value of the frequentist comparison, or under the Bayesian rule
+    ``2 (1 - P(treatment better))``. With the engine's flat priors the posterior
+    probability of the better side is one minus the one-sided p-value (Casella & Berger
+    1987, JASA 82:106), so one bound serves both rules, and a Bayesian "ship" read
+    daily is as exposed to peeking as a p-value (tests/test_guard_planned_look.py
+    measures 22 % A/A ships over 21 daily looks at P >= 95 % without the horizon)."""
+    comparison = next((c for c in result.comparisons if c.variant == variant), None)
+    if comparison is None:
+        return None
+    if resolved.experiment.analysis.decision.rule is DecisionRule.bayesian:
+        bayes = comparison.bayesian
+        if bayes is None or bayes.prob_beat_baseline is None:
+            return None
+        return min(1.0, 2.0 * (1.0 - bayes.prob_beat_baseline))
+    if comparison.frequentist is None:
+        return None
+    adjusted = comparison.p_value_adjusted
+    return comparison.frequentist.p_value if adjusted is None else adjusted
+
+
+def evidence_words(resolved: ResolvedExperiment) -> str:
+    """The early-stop bound in the rule's own terms, for the reasons."""
+    if resolved.experiment.analysis.decision.rule is DecisionRule.bayesian:
+        return f"the chance it is better is not above {100 * (1 - EARLY_STOP_P / 2):g} %"
+    return f"p is not below {EARLY_STOP_P:g}"
+
+
+def evidence_then(resolved: ResolvedExperiment, p_value: float | None) -> str:
+    """ " (p = ... there)" for the planned look's reason, in the rule's own terms."""
+    if p_value is None:
+        return ""
+    if resolved.experiment.analysis.decision.rule is DecisionRule.bayesian:
+        return f" (chance it was better there: {100 * (1 - p_value / 2):.3g} %)"
+    return f" (p = {p_value:.3g} there)"
 
 
 def _day(value: date | datetime | None) -> date | None:
@@ -145,7 +183,7 @@ class PlannedLook:
     winners: tuple[str, ...]
     """Variants that beat control on the decision metric at that look."""
     p_values: dict[str, float | None]
-    """The decision metric's (adjusted) p-value per treatment at that look."""
+    """The decision's evidence per treatment at that look (:func:`evidence_p`)."""
 
 
 def planned_look_day(
@@ -202,13 +240,7 @@ def judged_at_planned_look(
     at_day = then.metric(result.metric)
     definition = resolved.metrics.get(result.metric)
     verdicts = [judge(resolved, at_day, c, definition) for c in at_day.comparisons]
-    p_values: dict[str, float | None] = {}
-    for comparison in at_day.comparisons:
-        freq = comparison.frequentist
-        adjusted = comparison.p_value_adjusted
-        p_values[comparison.variant] = (
-            adjusted if adjusted is not None else freq.p_value if freq is not None else None
-        )
+    p_values = {c.variant: evidence_p(resolved, at_day, c.variant) for c in at_day.comparisons}
     winners = tuple(v.variant for v in verdicts if v.wins)
     return PlannedLook(day=day, units=units, winners=winners, p_values=p_values)
 

@@ -34,6 +34,9 @@ from upsell_ab.decision.horizon import (
     EARLY_STOP_P,
     PlannedLook,
     before_horizon,
+    evidence_p,
+    evidence_then,
+    evidence_words,
     judged_at_planned_look,
     missing_series_reason,
 )
@@ -175,17 +178,14 @@ def _decide(
     reasons = [r for v in verdicts for r in v.reasons]
     winners = sorted((v for v in verdicts if v.wins), key=lambda v: -v.score)
     safe = [v for v in winners if not breached.get(v.variant) and not unproven.get(v.variant)]
-    early = (
-        before_horizon(resolved, analysis, result, data, _p_value(result, safe[0].variant))
-        if safe
-        else None
-    )
+    lead_p = evidence_p(resolved, result, safe[0].variant) if safe else None
+    early = before_horizon(resolved, analysis, result, data, lead_p) if safe else None
     if early is not None:
         best = safe[0]
         reasons.insert(
             0,
             f"Keep running: {best.variant} leads on {metric_label(name, definition)}, but "
-            f"{early.horizon} is not reached and p is not below {EARLY_STOP_P:g}. A "
+            f"{early.horizon} is not reached and {evidence_words(resolved)}. A "
             "fixed-horizon test read before its horizon overstates the evidence (each "
             "look is one more chance of a false win); wait for it, or set analysis.sequential "
             "to get results valid at every look.",
@@ -206,7 +206,8 @@ def _decide(
         held = [
             v
             for v in safe
-            if v.variant in planned.winners or (_p_value(result, v.variant) or 1.0) < EARLY_STOP_P
+            if v.variant in planned.winners
+            or (evidence_p(resolved, result, v.variant) or 1.0) < EARLY_STOP_P
         ]
         if not held:
             return _held_to_planned_look(
@@ -236,7 +237,7 @@ def _decide(
             analysis,
             result,
             data,
-            _p_value(result, best.variant),
+            evidence_p(resolved, result, best.variant),
             final_by_status=False,
         )
         if (
@@ -323,15 +324,6 @@ def _decide(
     )
 
 
-def _p_value(result: MetricResult, variant: str) -> float | None:
-    """The decision metric's p-value for ``variant`` (adjusted when the spec corrects)."""
-    comparison = next((c for c in result.comparisons if c.variant == variant), None)
-    if comparison is None or comparison.frequentist is None:
-        return None
-    adjusted = comparison.p_value_adjusted
-    return comparison.frequentist.p_value if adjusted is None else adjusted
-
-
 def _held_to_planned_look(
     resolved: ResolvedExperiment,
     planned: PlannedLook,
@@ -344,8 +336,7 @@ def _held_to_planned_look(
     a fixed-horizon test is judged (:mod:`upsell_ab.decision.horizon`)."""
     definition = resolved.metrics.get(name)
     arms = ", ".join(f"{k} {n:,}" for k, n in planned.units.items())
-    p_then = planned.p_values.get(leader.variant)
-    p_text = f" (p = {p_then:.3g} there)" if p_then is not None else ""
+    p_text = evidence_then(resolved, planned.p_values.get(leader.variant))
     head = (
         f"Keep control: the planned sample for the MDE was reached on "
         f"{planned.day.isoformat()} ({arms} units), and at that look no variant beat control "
