@@ -150,7 +150,8 @@ def test_edits_that_reassign_are_refused(
     "edit",
     [
         ("coverage: 1.0", "coverage: 1.0"),  # nothing
-        ("end: 2026-03-30", "end: 2026-04-30"),  # dates, metrics, wording are free
+        ("name: Cake add-on wording at the register", "name: Cake wording"),  # wording is free
+        # (the end date and the metrics are the analysis plan: tests/test_spec_plan_changes.py)
         ("id: cake_wording", "id: cake_wording_v2"),  # a new experiment
     ],
 )

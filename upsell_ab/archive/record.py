@@ -41,6 +41,8 @@ def spec_hash(experiment: Experiment) -> str:
     """SHA-256 of the spec's canonical JSON without ``status``."""
     spec = experiment.model_dump(mode="json")
     spec.pop("status", None)
+    if not spec.get("amendments"):
+        spec.pop("amendments", None)  # hashes of specs written before the field stay
     return hashlib.sha256(canonical(spec).encode("utf-8")).hexdigest()
 
 

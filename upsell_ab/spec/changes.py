@@ -11,8 +11,10 @@ spec edited to 0.6/0.4). GrowthBook starts a new phase with re-randomisation for
 edits and Jetstream treats them as a new experiment; here ``validate --against REF``
 refuses them, naming the field and the share of assigned units that would move.
 
-Safe edits stay free: raising coverage (ranges grow in place, nobody moves), targeting,
-dates, metrics, wording. An edit with a new experiment id is a new experiment.
+Safe edits stay free here: raising coverage (ranges grow in place, nobody moves),
+targeting, dates, metrics, wording. (Dates and metrics are the analysis plan, which
+:mod:`upsell_ab.spec.plan_changes` guards.) An edit with a new experiment id is a new
+experiment.
 """
 
 from __future__ import annotations

@@ -181,6 +181,19 @@ class MetricRoles(Model):
 
 
 # ------------------------------------------------------------------- experiment
+class Amendment(Model):
+    """A recorded change of the analysis plan after launch (``validate --against``
+    refuses an unrecorded one: :mod:`upsell_ab.spec.plan_changes`). Reports list it."""
+
+    field: Annotated[str, Field(min_length=1)]
+    """The changed field as a dotted path (``metrics.primary``, ``analysis.alpha``);
+    a prefix (``metrics.guardrails``) covers everything under it."""
+    reason: Annotated[str, Field(min_length=10)]
+    """Why, in words a reviewer can judge (at least 10 characters)."""
+    when: date | None = None
+    """The day the plan changed (optional)."""
+
+
 class Experiment(Model):
     """One experiment spec (``experiments/<id>.yaml``)."""
 
@@ -202,6 +215,8 @@ class Experiment(Model):
     """What is hashed: the population's unit (default) or time slots (switchback)."""
     overrides: dict[str, Identifier] = Field(default_factory=dict)
     """QA: unit id -> forced variant id."""
+    amendments: list[Amendment] = Field(default_factory=list)
+    """Changes of the analysis plan made after launch, each with its reason."""
 
     @model_validator(mode="before")
     @classmethod

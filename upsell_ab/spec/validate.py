@@ -29,6 +29,9 @@ from upsell_ab.spec.yaml_marks import parse_marked
 
 if TYPE_CHECKING:
     from upsell_ab.spec.changes import AssignmentChange
+    from upsell_ab.spec.plan_changes import PlanChange
+
+    Located = AssignmentChange | PlanChange
 
 
 @dataclass
@@ -160,17 +163,25 @@ def validate_report(paths: Iterable[str | Path], *, against: str | None = None) 
 
 
 def _against_problems(parsed: Parsed, revision: str) -> list[Problem]:
-    """Edits of a spec since ``revision`` that move assigned units."""
+    """Edits of a spec since ``revision`` that move assigned units, or that change the
+    analysis plan of a started experiment without an amendment (:mod:`.plan_changes`)."""
     from upsell_ab.spec.changes import assignment_changes
+    from upsell_ab.spec.plan_changes import plan_changes
 
-    return _changes_since(parsed, revision, Experiment, assignment_changes)
+    def both(old: Experiment, new: Experiment) -> list[tuple[Located, str]]:
+        moved: list[tuple[Located, str]] = [
+            (c, "assignment_changed") for c in assignment_changes(old, new)
+        ]
+        return moved + [(c, "plan_changed") for c in plan_changes(old, new)]
+
+    return _changes_since(parsed, revision, Experiment, both)
 
 
 def _changes_since(
     current: Parsed,
     revision: str,
     root: type[Any],
-    changes: Callable[[Any, Any], list[AssignmentChange]],
+    changes: Callable[[Any, Any], list[tuple[Located, str]]],
 ) -> list[Problem]:
     """``changes(base, current)`` for the file's version at ``revision``, located in the
     current file; nothing for a file new since then or a base that did not validate."""
@@ -193,9 +204,9 @@ def _changes_since(
             change.path,
             f"{change.message} (compared with {revision})",
             change.hint,
-            "assignment_changed",
+            code,
         )
-        for change in changes(base.model, current.model)
+        for change, code in changes(base.model, current.model)
     ]
 
 
@@ -277,7 +288,12 @@ def _holdout_against(path: Path, revision: str) -> list[Problem]:
     if current.model is None:
         return []
     return _changes_since(
-        current, revision, Program, lambda old, new: holdout_changes(old.holdout, new.holdout)
+        current,
+        revision,
+        Program,
+        lambda old, new: [
+            (c, "assignment_changed") for c in holdout_changes(old.holdout, new.holdout)
+        ],
     )
 
 

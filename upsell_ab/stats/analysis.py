@@ -494,6 +494,12 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         else srm_test(data.quality.exposures_by_variant, weights, alpha=settings.srm_alpha)
     )
     notes = adaptive_notes + _quality_notes(data, settings)
+    notes += [
+        f"Analysis plan amended after launch: {a.field}"
+        + (f" on {a.when.isoformat()}" if a.when else "")
+        + f" ({a.reason})"
+        for a in resolved.experiment.amendments
+    ]
     if srm.flagged:
         notes.insert(
             0,

@@ -1,0 +1,226 @@
+"""Edits of the analysis plan after launch: outcome switching and its relatives.
+
+Once an experiment has run, its results can be seen, and an edit of how they are judged
+can then be chosen to make them win: switching the primary metric to the one that did
+(outcome switching, Goldacre et al. 2019, "COMPare", Trials 20:118), raising alpha,
+dropping the multiplicity correction, going one-sided, moving the MDE or the end date so
+the fixed-horizon look falls where the result looks good (:mod:`upsell_ab.decision.
+horizon`), loosening a guardrail or the Bayesian thresholds. Clinical trials register
+their plan and record every amendment (ICH E9, section 2.1; CONSORT 2010 item 6b:
+"any changes to trial outcomes after the trial commenced, with reasons"). Here the spec
+is the plan: ``validate --against REF`` refuses such an edit unless the new spec records
+it in ``amendments`` (field and reason), and every report lists the amendments.
+
+Edits that cannot make a result look better stay free: a stricter alpha, a stronger
+correction, a new guardrail or a tighter margin, secondary metrics and segments (both
+exploratory), wording, owner, hypothesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from upsell_ab.spec.analysis_models import Correction
+from upsell_ab.spec.models import Experiment, Status
+
+FieldPath = tuple[str | int, ...]
+
+_STRENGTH = {Correction.none: 0, Correction.benjamini_hochberg: 1, Correction.holm: 2}
+"""Family-wise control is stronger than false-discovery control, which beats none."""
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """One edit of the analysis plan, located at ``path`` in the new spec."""
+
+    path: FieldPath
+    message: str
+    hint: str
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(str(part) for part in self.path if not isinstance(part, int))
+
+
+def plan_changes(old: Experiment, new: Experiment) -> list[PlanChange]:
+    """The edits from ``old`` (the base version) to ``new`` that change how a started
+    experiment is judged, minus those ``new`` records in an amendment the base did not
+    have. Nothing when the base was a draft (no result seen yet) or the id changed."""
+    if old.status is Status.draft or old.id != new.id:
+        return []
+    was = f"after launch (the base version is {old.status.value})"
+    found = [
+        *_metric_changes(old, new, was),
+        *_threshold_changes(old, new, was),
+        *_guardrail_changes(old, new, was),
+    ]
+    recorded = [a.field for a in new.amendments if a not in old.amendments]
+    return [c for c in found if not any(_covers(field, c.dotted) for field in recorded)]
+
+
+def _covers(field: str, dotted: str) -> bool:
+    field = field.strip()
+    return dotted == field or dotted.startswith(field + ".")
+
+
+def _hint(dotted: str) -> str:
+    return (
+        f"undo the edit, or record it: amendments: [{{field: {dotted}, reason: '...'}}] "
+        "(reports list it); a new question is a new experiment under a new id"
+    )
+
+
+def _change(path: FieldPath, message: str) -> PlanChange:
+    dotted = ".".join(str(p) for p in path if not isinstance(p, int))
+    return PlanChange(path, message, _hint(dotted))
+
+
+def _metric_changes(old: Experiment, new: Experiment, was: str) -> list[PlanChange]:
+    out: list[PlanChange] = []
+    if old.metrics.primary != new.metrics.primary:
+        out.append(
+            _change(
+                ("metrics", "primary"),
+                f"the primary metric changed from {old.metrics.primary!r} to "
+                f"{new.metrics.primary!r} {was}: switching the outcome once results can be "
+                "seen makes any experiment look like a win",
+            )
+        )
+    if old.analysis.decision.metric != new.analysis.decision.metric:
+        out.append(
+            _change(
+                ("analysis", "decision", "metric"),
+                f"the decision metric changed from "
+                f"{old.analysis.decision.metric or 'the primary'!r} to "
+                f"{new.analysis.decision.metric or 'the primary'!r} {was}",
+            )
+        )
+    return out
+
+
+def _differs(before: Any, after: Any) -> bool:
+    return bool(before != after)
+
+
+Check = tuple[FieldPath, Callable[[Experiment], Any], Callable[[Any, Any], bool], str]
+"""(path, value of a spec, "is this edit a loosening?"(old, new), what it does)."""
+
+_CHECKS: tuple[Check, ...] = (
+    (("analysis", "alpha"), lambda e: e.analysis.alpha, lambda a, b: b > a, "raised"),
+    (
+        ("analysis", "correction"),
+        lambda e: e.analysis.correction,
+        lambda a, b: _STRENGTH[b] < _STRENGTH[a],
+        "weakened",
+    ),
+    (("analysis", "alternative"), lambda e: e.analysis.alternative, _differs, "changed"),
+    (
+        ("analysis", "decision", "rule"),
+        lambda e: e.analysis.decision.rule,
+        _differs,
+        "changed",
+    ),
+    (("analysis", "mde"), lambda e: e.analysis.mde, _differs, "changed"),
+    (("analysis", "mde_kind"), lambda e: e.analysis.mde_kind, _differs, "changed"),
+    (("analysis", "power"), lambda e: e.analysis.power, _differs, "changed"),
+    (
+        ("analysis", "sequential"),
+        lambda e: e.analysis.sequential,
+        lambda a, b: a.enabled and a != b,
+        "switched off or re-tuned",
+    ),
+    (
+        ("analysis", "decision", "prob_best_threshold"),
+        lambda e: e.analysis.decision.prob_best_threshold,
+        lambda a, b: b < a,
+        "lowered",
+    ),
+    (
+        ("analysis", "decision", "expected_loss_threshold"),
+        lambda e: e.analysis.decision.expected_loss_threshold,
+        lambda a, b: a is not None and (b is None or b > a),
+        "raised or removed",
+    ),
+    (
+        ("analysis", "decision", "min_profit_margin"),
+        lambda e: e.analysis.decision.min_profit_margin,
+        lambda a, b: b < a,
+        "lowered",
+    ),
+    (("analysis", "priors"), lambda e: e.analysis.priors, _differs, "changed"),
+    (("analysis", "srm_alpha"), lambda e: e.analysis.srm_alpha, lambda a, b: b < a, "lowered"),
+    (
+        ("analysis", "max_multiple_exposure_share"),
+        lambda e: e.analysis.max_multiple_exposure_share,
+        lambda a, b: b > a,
+        "raised",
+    ),
+    (
+        ("analysis", "min_units_per_arm"),
+        lambda e: e.analysis.min_units_per_arm,
+        lambda a, b: b < a,
+        "lowered",
+    ),
+    (
+        ("analysis", "outside_dates"),
+        lambda e: e.analysis.outside_dates,
+        _differs,
+        "changed",
+    ),
+    (("end",), lambda e: e.end, _differs, "moved"),
+)
+
+
+def _shown(value: Any) -> str:
+    if hasattr(value, "model_dump"):
+        return str(value.model_dump(mode="json"))
+    return repr(getattr(value, "value", value))
+
+
+def _threshold_changes(old: Experiment, new: Experiment, was: str) -> list[PlanChange]:
+    out: list[PlanChange] = []
+    for path, read, loosens, verb in _CHECKS:
+        before, after = read(old), read(new)
+        if before != after and loosens(before, after):
+            out.append(
+                _change(
+                    path,
+                    f"{'.'.join(map(str, path))} {verb} from {_shown(before)} to {_shown(after)} "
+                    f"{was}: the fixed plan is what makes a verdict trustworthy, and an edit "
+                    "made once results can be seen can be chosen to make them win",
+                )
+            )
+    return out
+
+
+def _guardrail_changes(old: Experiment, new: Experiment, was: str) -> list[PlanChange]:
+    out: list[PlanChange] = []
+    now = {g.metric: (i, g) for i, g in enumerate(new.metrics.guardrails)}
+    for guardrail in old.metrics.guardrails:
+        if guardrail.metric not in now:
+            out.append(
+                _change(
+                    ("metrics", "guardrails"),
+                    f"the guardrail on {guardrail.metric} was removed {was}: a harm it "
+                    "would have caught no longer blocks shipping",
+                )
+            )
+            continue
+        index, after = now[guardrail.metric]
+        looser = (
+            after.margin_kind != guardrail.margin_kind
+            or after.direction != guardrail.direction
+            or after.margin > guardrail.margin
+        )
+        if looser:
+            out.append(
+                _change(
+                    ("metrics", "guardrails", index),
+                    f"the guardrail on {guardrail.metric} was loosened (margin "
+                    f"{guardrail.margin:g} {guardrail.margin_kind.value} -> {after.margin:g} "
+                    f"{after.margin_kind.value}, or its direction changed) {was}",
+                )
+            )
+    return out
