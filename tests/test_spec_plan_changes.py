@@ -140,3 +140,50 @@ def test_a_short_reason_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
     code = main(["validate", str(spec)])
     out = capsys.readouterr().out
     assert code == 1 and "amendments[0].reason" in out, out
+
+
+def test_a_catalogue_edit_of_a_metric_that_judges_a_started_experiment_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Widening the primary metric's window in metrics.yaml changes what cake_wording
+    measures after launch: refused at the metric's line in the catalogue."""
+    folder = _repo(tmp_path)
+    catalogue = folder / "metrics.yaml"
+    text = catalogue.read_text(encoding="utf-8")
+    start = text.index("  upsell_take_rate:")
+    window = text.index("window: {end: 7d}", start)
+    catalogue.write_text(text[:window] + "window: {end: 14d}" + text[window + 17 :], "utf-8")
+    code, out = _validate(folder, capsys)
+    line = text[:start].count("\n") + 1
+    assert code == 1, out
+    assert f"metrics.yaml:{line}:" in out and ": metrics.upsell_take_rate: " in out, out
+    assert "(window; compared with HEAD)" in out.replace("changed (", "(")
+    assert "cake_wording (primary metric, cake_wording.yaml)" in out
+    # recorded in the experiment: accepted
+    spec = folder / "cake_wording.yaml"
+    spec.write_text(
+        spec.read_text(encoding="utf-8")
+        + "amendments:\n  - {field: catalogue.upsell_take_rate, reason: late cake orders "
+        "arrive up to two weeks later}\n",
+        encoding="utf-8",
+    )
+    assert _validate(folder, capsys) == (0, "")
+
+
+def test_display_fields_and_exploratory_metrics_stay_free(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _repo(tmp_path)
+    catalogue = folder / "metrics.yaml"
+    text = catalogue.read_text(encoding="utf-8")
+    text = text.replace(
+        "Share of exposed customers who bought the offered item within 7 days.",
+        "Share of customers offered the item who bought it within 7 days.",
+    )
+    # revenue_per_customer is only a secondary metric of cake_wording: exploratory
+    start = text.index("  revenue_per_customer:")
+    window = text.index("window:", start)
+    end = text.index("\n", window)
+    text = text[:window] + "window: {end: 45d}" + text[end:]
+    catalogue.write_text(text, encoding="utf-8")
+    assert _validate(folder, capsys) == (0, "")

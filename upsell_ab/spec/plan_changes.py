@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from upsell_ab.spec.analysis_models import Correction
+from upsell_ab.spec.catalogue_models import Catalogue
 from upsell_ab.spec.models import Experiment, Status
 
 FieldPath = tuple[str | int, ...]
@@ -224,3 +225,42 @@ def _guardrail_changes(old: Experiment, new: Experiment, was: str) -> list[PlanC
                 )
             )
     return out
+
+
+DISPLAY_ONLY = frozenset({"description", "unit"})
+"""Catalogue fields that change how a metric is shown, not what it measures."""
+
+
+def catalogue_changes(old: Catalogue, new: Catalogue) -> dict[str, list[str]]:
+    """Metric name -> the fields of its definition that changed from ``old`` (the base
+    catalogue) to ``new`` (metrics that kept their name; display-only fields ignored).
+    A changed window, event or value changes what every experiment using the metric
+    measures: the same outcome switching as editing the spec, one file away."""
+    found: dict[str, list[str]] = {}
+    for name, before in old.metrics.items():
+        after = new.metrics.get(name)
+        if after is None:
+            continue  # a removed metric breaks the specs' references, reported there
+        was, now = before.model_dump(mode="json"), after.model_dump(mode="json")
+        fields = sorted(
+            k for k in was.keys() | now.keys() if k not in DISPLAY_ONLY and was.get(k) != now.get(k)
+        )
+        if fields:
+            found[name] = fields
+    return found
+
+
+def judged_roles(experiment: Experiment) -> dict[str, str]:
+    """Metric -> its role in ``experiment``'s verdict (primary, decision, guardrail);
+    secondary metrics are exploratory and not part of the verdict."""
+    roles = {g.metric: "guardrail" for g in experiment.metrics.guardrails}
+    if experiment.analysis.decision.metric:
+        roles[experiment.analysis.decision.metric] = "decision metric"
+    roles[experiment.metrics.primary] = "primary metric"
+    return roles
+
+
+def catalogue_amended(experiment: Experiment, metric: str) -> bool:
+    """Whether ``experiment`` records a change of ``metric``'s definition
+    (``amendments: [{field: catalogue.<metric>, ...}]``)."""
+    return any(_covers(a.field, f"catalogue.{metric}") for a in experiment.amendments)

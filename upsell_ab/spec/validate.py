@@ -134,12 +134,14 @@ def validate_report(paths: Iterable[str | Path], *, against: str | None = None) 
     explicit = [p for p in path_list if p.is_file() and p.name == CATALOGUE_NAME]
     catalogues: dict[Path, Parsed] = {p.resolve(): parse_file(p, Catalogue) for p in explicit}
     by_folder: dict[Path, list[Parsed]] = {}
+    users: dict[Path, list[Parsed]] = {}
     for spec in report.specs:
         parsed = parse_file(spec, Experiment)
         catalogue_path = find_catalogue(spec)
         key = catalogue_path.resolve()
         if key not in catalogues:
             catalogues[key] = parse_file(_relative(catalogue_path), Catalogue)
+        users.setdefault(key, []).append(parsed)
         catalogue = catalogues[key].model
         if catalogue is not None:
             check_references(parsed, catalogue, builtin=key == DEFAULT_CATALOGUE.resolve())
@@ -155,8 +157,10 @@ def validate_report(paths: Iterable[str | Path], *, against: str | None = None) 
     for group in by_folder.values():
         report.problems += folder_problems(group)
     report.catalogues = sorted(c.path for c in catalogues.values())
-    for catalogue_parsed in catalogues.values():
+    for key, catalogue_parsed in catalogues.items():
         report.problems += catalogue_parsed.problems
+        if against is not None and key != DEFAULT_CATALOGUE.resolve():
+            report.problems += _catalogue_against(catalogue_parsed, users.get(key, []), against)
     report.problems += _program_problems(path_list, report.specs, by_folder, against)
     report.problems = sorted_unique(report.problems)
     return report
@@ -175,6 +179,57 @@ def _against_problems(parsed: Parsed, revision: str) -> list[Problem]:
         return moved + [(c, "plan_changed") for c in plan_changes(old, new)]
 
     return _changes_since(parsed, revision, Experiment, both)
+
+
+def _catalogue_against(current: Parsed, specs: list[Parsed], revision: str) -> list[Problem]:
+    """Definitions changed since ``revision`` of metrics that judge a started experiment
+    (:func:`upsell_ab.spec.plan_changes.catalogue_changes`), located at the metric in the
+    catalogue, unless the experiment records the change in its ``amendments``."""
+    from upsell_ab.spec.git_base import BaseUnavailable, base_text
+    from upsell_ab.spec.load import check_document
+    from upsell_ab.spec.models import Status
+    from upsell_ab.spec.plan_changes import catalogue_amended, catalogue_changes, judged_roles
+
+    if current.model is None:
+        return []
+    started = [p for p in specs if p.model is not None and p.model.status is not Status.draft]
+    if not started:
+        return []
+    try:
+        text = base_text(current.path, revision)
+    except BaseUnavailable as error:
+        return [error.problem]
+    if text is None:
+        return []
+    base = check_document(Parsed(current.path, parse_marked(text)), Catalogue)
+    if base.model is None:
+        return []
+    changed = catalogue_changes(base.model, current.model)
+    problems: list[Problem] = []
+    for name, fields in sorted(changed.items()):
+        judged = [
+            (p, role)
+            for p in started
+            for role in [judged_roles(p.model).get(name)]
+            if role is not None and not catalogue_amended(p.model, name)
+        ]
+        if not judged:
+            continue
+        whom = ", ".join(f"{p.model.id} ({role}, {p.path.name})" for p, role in judged)
+        problems.append(
+            problem_at(
+                current.document,
+                str(current.path),
+                ("metrics", name),
+                f"the definition of {name} changed ({', '.join(fields)}; compared with "
+                f"{revision}) and it judges started experiment(s) {whom}: what they measure "
+                "changes after their results could be seen",
+                f"undo the edit, define the new version under a new metric name, or record "
+                f"it in each experiment: amendments: [{{field: catalogue.{name}, reason: '...'}}]",
+                "plan_changed",
+            )
+        )
+    return problems
 
 
 def _changes_since(
