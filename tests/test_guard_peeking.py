@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from statsmodels.stats.proportion import proportions_ztest
 
 import upsell_ab
 from tests.test_e2e_support import spec, write_spec
+from upsell_ab.decision.horizon import TODAY_VARIABLE
 
 SLOW = os.environ.get("UPSELL_AB_SLOW") == "1"
 SIMULATIONS = 2000 if SLOW else 400
@@ -89,10 +91,12 @@ def test_sequential_monitoring_is_not_gated(tmp_path: Path) -> None:
     assert experiment.analyze(summary).decision.action == "ship"
 
 
-def test_the_final_look_is_not_gated(tmp_path: Path) -> None:
+def test_the_final_look_is_not_gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """15 % vs 20 % of 1,000 per arm (p ~ 0.003, not below 0.001; the 10 % MDE plans
     ~9,400 per arm): daily tallies up to the spec's end date are its final look and
-    ship; the same tallies ending a week earlier keep running; a stopped spec ships."""
+    ship; the same tallies ending a week earlier keep running (read the next morning,
+    before the end date); a stopped spec ships."""
+    monkeypatch.setenv(TODAY_VARIABLE, "2025-03-24")
     content = spec("tally", guardrails=[], analysis={"mde": 0.1, "engine": "frequentist",
                    "decision": {"rule": "frequentist"}})  # fmt: skip
     content["end"] = "2025-03-30"

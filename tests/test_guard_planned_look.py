@@ -30,6 +30,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 
 import upsell_ab
 from tests.test_e2e_support import spec, write_spec
+from upsell_ab.decision.horizon import TODAY_VARIABLE
 
 SLOW = os.environ.get("UPSELL_AB_SLOW") == "1"
 LOOKS, PER_DAY, RATE, MDE = 21, 300, 0.15, 0.2
@@ -83,11 +84,24 @@ def _simulate(
         naive += bool(wins[PLAN_DAY - 1 :].any())
         planned += bool(wins[PLAN_DAY - 1])
         for look in range(first, LOOKS + 1):
+            # the daily job runs the morning after the last tallied day
+            os.environ[TODAY_VARIABLE] = _next_day(DAYS[look - 1])
             result = experiment.analyze(_tallies(control, treatment, look))
             if result.decision.action == "ship":
                 shipped += 1
                 break
     return shipped / runs, naive / runs, planned / runs
+
+
+def _next_day(day: str) -> str:
+    return (pd.Timestamp(day) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+
+
+@pytest.fixture(autouse=True)
+def _today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every analysis here runs the day after the last tallied day (end-date horizons
+    compare with the analysis day: upsell_ab.decision.horizon.analysis_day)."""
+    monkeypatch.setenv(TODAY_VARIABLE, _next_day(DAYS[-1]))
 
 
 def test_the_plan_is_reached_on_day_8() -> None:
@@ -176,7 +190,9 @@ def test_a_win_at_the_planned_look_stands_later(tmp_path: Path) -> None:
     assert any("planned look" in r for r in decision.reasons)
 
 
-def test_an_end_date_ahead_keeps_it_running_to_the_end(tmp_path: Path) -> None:
+def test_an_end_date_ahead_keeps_it_running_to_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With an end date the planned sample is not the horizon: p ~ 0.003 on day 21 of a
     spec ending 7 days later keeps running (7 more days); on the end date it ships."""
     later = (pd.Timestamp(DAYS[-1]) + pd.Timedelta(days=7)).strftime("%Y-%m-%d")
@@ -184,6 +200,10 @@ def test_an_end_date_ahead_keeps_it_running_to_the_end(tmp_path: Path) -> None:
     assert decision.action == "keep_running", decision.reasons
     assert decision.additional_days_needed == 7
     assert "end date" in decision.reasons[0]
+    # the end date passed with no traffic in its last week (a closed shop): final look
+    monkeypatch.setenv(TODAY_VARIABLE, _next_day(later))
+    passed = _experiment(tmp_path / "passed", end=later).analyze(_frame(EVEN + AHEAD)).decision
+    assert passed.action == "ship", passed.reasons
     at_end = _experiment(tmp_path / "end", end=DAYS[-1]).analyze(_frame(EVEN + AHEAD)).decision
     assert at_end.action == "ship", at_end.reasons
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from upsell_ab.decision.sample import Need, extra_sample
@@ -122,11 +122,40 @@ def _day(value: date | datetime | None) -> date | None:
     return value.date() if isinstance(value, datetime) else value
 
 
+TODAY_VARIABLE = "UPSELL_AB_TODAY"
+"""An ISO date read as today by :func:`analysis_day` (reproducible reports and tests)."""
+
+
+def analysis_day() -> date:
+    """The day of the analysis: ``UPSELL_AB_TODAY`` when set, else today in UTC."""
+    import os
+
+    fixed = os.environ.get(TODAY_VARIABLE, "").strip()
+    if fixed:
+        try:
+            return date.fromisoformat(fixed)
+        except ValueError as error:
+            from upsell_ab.errors import InputError, Location, Problem
+
+            problem = Problem(
+                Location(field=TODAY_VARIABLE),
+                f"{TODAY_VARIABLE}={fixed!r} is not a date",
+                "write it as YYYY-MM-DD, or unset it to use today's date",
+            )
+            raise InputError([problem]) from error
+    return datetime.now(UTC).date()
+
+
 def reaches_end(resolved: ResolvedExperiment, data: ExperimentData | None) -> bool:
-    """Exposures reach the spec's end date: the final look by date."""
+    """The final look by date: exposures reach the spec's end date, or the end date has
+    passed (:func:`analysis_day`), so no exposure can be added (exposures after ``end``
+    are outside the dates) even when the last days had no traffic (a shop closed on the
+    end day would otherwise wait for ever)."""
     end = resolved.experiment.end
+    if end is None:
+        return False
     last = _day(data.last_exposure) if data is not None else None
-    return end is not None and last is not None and last >= end
+    return (last is not None and last >= end) or analysis_day() > end
 
 
 def before_horizon(
