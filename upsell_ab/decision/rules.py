@@ -335,14 +335,15 @@ def _held_to_planned_look(
     """Keep control: the leader wins now, but no variant won at the planned look, where
     a fixed-horizon test is judged (:mod:`upsell_ab.decision.horizon`)."""
     definition = resolved.metrics.get(name)
-    arms = ", ".join(f"{k} {n:,}" for k, n in planned.units.items())
+    order = [v.id for v in resolved.experiment.variants if v.id in planned.units]
+    arms = ", ".join(f"{k} {planned.units[k]:,}" for k in order)
     p_text = evidence_then(resolved, planned.p_values.get(leader.variant))
     head = (
         f"Keep control: the planned sample for the MDE was reached on "
         f"{planned.day.isoformat()} ({arms} units), and at that look no variant beat control "
         f"on {metric_label(name, definition)}{p_text}. A fixed-horizon test is judged once, at "
         f"its planned sample; {leader.variant} leads now, but re-judging every later day ships "
-        "an A/A test about twice as often as alpha. To test it further, start a new "
+        "an A/A test several times as often as alpha. To test it further, start a new "
         "experiment (or set an end date, or analysis.sequential, before it starts)."
     )
     return Outcome(
