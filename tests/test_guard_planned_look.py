@@ -177,6 +177,10 @@ def test_a_late_lead_after_a_lost_planned_look_keeps_control(tmp_path: Path) -> 
     assert decision.reasons[0].startswith("Keep control: the planned sample for the MDE")
     day = re.search(r"reached on (\d{4}-\d\d-\d\d)", decision.reasons[0])
     assert day is not None and day.group(1) in DAYS[7:10], decision.reasons[0]
+    assert decision.planned_look is not None
+    assert decision.planned_look.isoformat() == day.group(1)
+    document = _experiment(tmp_path).analyze(_frame(EVEN + AHEAD)).to_dict()
+    assert document["experiments"][0]["decision"]["planned_look"] == day.group(1)
     # the same data read as the final look (status stopped) ships: one look, all data
     concluded = _experiment(tmp_path / "stopped", status="stopped")
     assert concluded.analyze(_frame(EVEN + AHEAD)).decision.action == "ship"

@@ -10,6 +10,7 @@ recomputes), one row per metric x variant.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,9 @@ class Decision:
     warnings: tuple[str, ...] = ()
     """Data-quality warnings every report's headline shows (the verdict stands): time-zone
     slips, orphan events, a metric whose events the source never holds, ..."""
+    planned_look: date | None = None
+    """A running fixed-horizon test past its planned sample (no end date): the day its
+    verdict is held to (docs/decision.md), else None."""
 
 
 class Result:
@@ -123,6 +127,7 @@ class Result:
             additional_days_needed=d.additional_days_needed,
             guardrails_breached=tuple(d.guardrails_breached),
             warnings=tuple(d.warnings),
+            planned_look=date.fromisoformat(d.planned_look) if d.planned_look else None,
         )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 
@@ -32,6 +33,9 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     """Data-quality warnings shown in the headline of every report (the verdict stands);
     see :mod:`upsell_ab.decision.gates`."""
+    planned_look: date | None = None
+    """A running fixed-horizon test past its planned sample without an end date: the day
+    its verdict is held to (:mod:`upsell_ab.decision.horizon`); else None."""
     guardrails_unverifiable: list[str] = field(default_factory=list)
     """Guardrail metrics whose events the source does not hold at all: their test on
     all-zero data proves nothing, so no report may call them held."""

@@ -258,6 +258,7 @@ def _decide(
             reasons + guard_reasons,
             metric=name,
             guardrails_breached=breached_names,
+            planned_look=planned.day if planned is not None else None,
         )
     if winners and all(breached.get(v.variant) for v in winners):
         lead = ", ".join(
@@ -352,6 +353,7 @@ def _held_to_planned_look(
         [head, *reasons],
         metric=name,
         guardrails_breached=breached,
+        planned_look=planned.day,
     )
 
 

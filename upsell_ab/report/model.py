@@ -60,7 +60,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.8"
+SCHEMA_VERSION = "1.9"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
 ``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
@@ -93,6 +93,8 @@ class DecisionReport:
     guardrails_breached: list[str]
     warnings: list[str] = field(default_factory=list)
     """Data-quality warnings (and a fragility note) for the headline; the verdict stands."""
+    planned_look: str | None = None
+    """ISO day the verdict is held to (a running test past its planned sample), or None."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +105,7 @@ class DecisionReport:
             "additional_days_needed": finite(self.additional_days_needed),
             "guardrails_breached": list(self.guardrails_breached),
             "warnings": list(self.warnings),
+            "planned_look": self.planned_look,
         }
 
 
@@ -405,6 +408,7 @@ def build_report(
             additional_days_needed=outcome.additional_days_needed,
             guardrails_breached=list(outcome.guardrails_breached),
             warnings=list(outcome.warnings),
+            planned_look=outcome.planned_look.isoformat() if outcome.planned_look else None,
         ),
         quality=quality,
         metrics=metrics,
