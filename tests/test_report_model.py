@@ -165,6 +165,7 @@ def test_decision_roles_direction_and_offers() -> None:
         "additional_days_needed": None,
         "guardrails_breached": ["refund_rate"],
         "warnings": [],
+        "planned_look": None,
     }
     assert [m["role"] for m in document["metrics"]] == ["primary", "secondary", "guardrail"]
     assert document["metrics"][2]["direction"] == "lower_is_better"
