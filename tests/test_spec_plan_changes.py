@@ -91,11 +91,20 @@ def test_an_amendment_records_the_edit_and_the_report_lists_it(
         "    reason: traffic ran at half the planned rate after the store closure\n"
     )
     spec.write_text(spec.read_text(encoding="utf-8") + amendment, encoding="utf-8")
-    assert _validate(folder, capsys) == (0, "")
+    code, out = _validate(folder, capsys)
+    # accepted, and shown to the reviewer (a notice, also as a GitHub annotation)
+    assert code == 0 and out.startswith("notice: ") and ": end: " in out, out
+    assert "recorded as an amendment: traffic ran at half the planned rate" in out
+    assert main(["validate", str(folder), "--against", "HEAD", "--format", "github"]) == 0
+    github = capsys.readouterr().out
+    assert (
+        github.startswith("::notice file=") and "title=upsell-ab validate (plan_amended)" in github
+    )
     # the amendment covers the end date only: a second edit is still refused
     _edit(spec, "alpha: 0.05", "alpha: 0.1")
     code, out = _validate(folder, capsys)
-    assert code == 1 and ": analysis.alpha: " in out and ": end: " not in out
+    refused = [line for line in out.splitlines() if not line.startswith("notice: ")]
+    assert code == 1 and len(refused) == 1 and ": analysis.alpha: " in refused[0], out
     _edit(spec, "alpha: 0.1", "alpha: 0.05")
     # ... and an amendment already in the base does not cover a later edit of its field
     from tests.git_support import git
@@ -167,7 +176,8 @@ def test_a_catalogue_edit_of_a_metric_that_judges_a_started_experiment_is_refuse
         "arrive up to two weeks later}\n",
         encoding="utf-8",
     )
-    assert _validate(folder, capsys) == (0, "")
+    code, out = _validate(folder, capsys)
+    assert code == 0 and out.startswith("notice: ") and "recorded by cake_wording" in out, out
 
 
 def test_display_fields_and_exploratory_metrics_stay_free(

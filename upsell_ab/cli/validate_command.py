@@ -66,7 +66,7 @@ def summary(problems: int, bad_specs: int, specs: int, bad_catalogues: int) -> s
     return text
 
 
-def github_annotation(problem: Problem) -> str:
+def github_annotation(problem: Problem, level: str = "error") -> str:
     """``::error file=F,line=L,col=C,title=upsell-ab validate (code)::field: message (hint)``,
     escaped as GitHub's runner requires (upsell_ab.cli.annotations)."""
     from upsell_ab.cli.annotations import command
@@ -78,7 +78,7 @@ def github_annotation(problem: Problem) -> str:
     )
     text = escape_control(f"{where}: {message}" if where else message)  # untrusted spec text
     return command(
-        "error",
+        level,
         text,
         file=loc.file,
         line=loc.line,
@@ -116,13 +116,28 @@ def run(args: argparse.Namespace) -> int:
                 }
                 for p in report.problems
             ],
+            "notices": [
+                {
+                    "file": p.location.file,
+                    "line": p.location.line,
+                    "column": p.location.column,
+                    "field": p.location.field,
+                    "message": p.message,
+                    "code": p.code,
+                }
+                for p in report.notices
+            ],
         }
         print(escape_json_text(json.dumps(payload, indent=2, ensure_ascii=False)))
     elif args.format == "github":
         for problem in report.problems:
             print(github_annotation(problem))
+        for notice in report.notices:  # amendments: shown on the diff for the reviewer
+            print(github_annotation(notice, "notice"))
     else:
         for problem in report.problems:
             print(escape_control(str(problem), keep_newlines=False))  # spec text is untrusted
+        for notice in report.notices:
+            print(escape_control(f"notice: {notice}", keep_newlines=False))
     print(line, file=sys.stderr)
     return int(ExitCode.OK if report.valid else ExitCode.INVALID_INPUT)

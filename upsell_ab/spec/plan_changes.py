@@ -19,7 +19,8 @@ exploratory), wording, owner, hypothesis.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from upsell_ab.spec.analysis_models import Correction
@@ -39,6 +40,8 @@ class PlanChange:
     path: FieldPath
     message: str
     hint: str
+    amended: str | None = None
+    """The reason of the amendment that records this change (then it is accepted)."""
 
     @property
     def dotted(self) -> str:
@@ -47,8 +50,9 @@ class PlanChange:
 
 def plan_changes(old: Experiment, new: Experiment) -> list[PlanChange]:
     """The edits from ``old`` (the base version) to ``new`` that change how a started
-    experiment is judged, minus those ``new`` records in an amendment the base did not
-    have. Nothing when the base was a draft (no result seen yet) or the id changed."""
+    experiment is judged; those ``new`` records in an amendment the base did not have
+    carry its reason in ``amended`` (accepted, shown to reviewers). Nothing when the base
+    was a draft (no result seen yet) or the id changed."""
     if old.status is Status.draft or old.id != new.id:
         return []
     was = f"after launch (the base version is {old.status.value})"
@@ -57,8 +61,12 @@ def plan_changes(old: Experiment, new: Experiment) -> list[PlanChange]:
         *_threshold_changes(old, new, was),
         *_guardrail_changes(old, new, was),
     ]
-    recorded = [a.field for a in new.amendments if a not in old.amendments]
-    return [c for c in found if not any(_covers(field, c.dotted) for field in recorded)]
+    recorded = [a for a in new.amendments if a not in old.amendments]
+    out: list[PlanChange] = []
+    for change in found:
+        amendment = next((a for a in recorded if _covers(a.field, change.dotted)), None)
+        out.append(change if amendment is None else replace(change, amended=amendment.reason))
+    return out
 
 
 def _covers(field: str, dotted: str) -> bool:
@@ -177,6 +185,8 @@ _CHECKS: tuple[Check, ...] = (
 def _shown(value: Any) -> str:
     if hasattr(value, "model_dump"):
         return str(value.model_dump(mode="json"))
+    if isinstance(value, date):
+        return value.isoformat()
     return repr(getattr(value, "value", value))
 
 
@@ -260,7 +270,9 @@ def judged_roles(experiment: Experiment) -> dict[str, str]:
     return roles
 
 
-def catalogue_amended(experiment: Experiment, metric: str) -> bool:
-    """Whether ``experiment`` records a change of ``metric``'s definition
-    (``amendments: [{field: catalogue.<metric>, ...}]``)."""
-    return any(_covers(a.field, f"catalogue.{metric}") for a in experiment.amendments)
+def catalogue_amendment(experiment: Experiment, metric: str) -> str | None:
+    """The reason ``experiment`` records for a change of ``metric``'s definition
+    (``amendments: [{field: catalogue.<metric>, ...}]``), or None."""
+    found = (a for a in experiment.amendments if _covers(a.field, f"catalogue.{metric}"))
+    amendment = next(found, None)
+    return amendment.reason if amendment is not None else None

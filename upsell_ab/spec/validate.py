@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     Located = AssignmentChange | PlanChange
 
 
+AMENDED = "plan_amended"
+"""The code of an analysis-plan change recorded in ``amendments``: a notice, not a problem."""
+
+
 @dataclass
 class ValidationReport:
     """Files looked at and every problem found (sorted by file and position)."""
@@ -41,6 +45,9 @@ class ValidationReport:
     specs: list[Path] = field(default_factory=list)
     catalogues: list[Path] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notices: list[Problem] = field(default_factory=list)
+    """Accepted changes a reviewer should see (an amended analysis plan: code
+    ``plan_amended``); they do not make the specs invalid."""
 
     def files_with_problems(self, files: Iterable[Path]) -> int:
         named = {p.location.file for p in self.problems}
@@ -162,7 +169,8 @@ def validate_report(paths: Iterable[str | Path], *, against: str | None = None) 
         if against is not None and key != DEFAULT_CATALOGUE.resolve():
             report.problems += _catalogue_against(catalogue_parsed, users.get(key, []), against)
     report.problems += _program_problems(path_list, report.specs, by_folder, against)
-    report.problems = sorted_unique(report.problems)
+    report.notices = sorted_unique([p for p in report.problems if p.code == AMENDED])
+    report.problems = sorted_unique([p for p in report.problems if p.code != AMENDED])
     return report
 
 
@@ -176,7 +184,10 @@ def _against_problems(parsed: Parsed, revision: str) -> list[Problem]:
         moved: list[tuple[Located, str]] = [
             (c, "assignment_changed") for c in assignment_changes(old, new)
         ]
-        return moved + [(c, "plan_changed") for c in plan_changes(old, new)]
+        planned: list[tuple[Located, str]] = [
+            (c, "plan_changed" if c.amended is None else AMENDED) for c in plan_changes(old, new)
+        ]
+        return moved + planned
 
     return _changes_since(parsed, revision, Experiment, both)
 
@@ -188,7 +199,7 @@ def _catalogue_against(current: Parsed, specs: list[Parsed], revision: str) -> l
     from upsell_ab.spec.git_base import BaseUnavailable, base_text
     from upsell_ab.spec.load import check_document
     from upsell_ab.spec.models import Status
-    from upsell_ab.spec.plan_changes import catalogue_amended, catalogue_changes, judged_roles
+    from upsell_ab.spec.plan_changes import catalogue_amendment, catalogue_changes, judged_roles
 
     if current.model is None:
         return []
@@ -211,8 +222,23 @@ def _catalogue_against(current: Parsed, specs: list[Parsed], revision: str) -> l
             (p, role)
             for p in started
             for role in [judged_roles(p.model).get(name)]
-            if role is not None and not catalogue_amended(p.model, name)
+            if role is not None
         ]
+        for p, _ in judged:
+            reason = catalogue_amendment(p.model, name)
+            if reason is not None:
+                problems.append(
+                    problem_at(
+                        current.document,
+                        str(current.path),
+                        ("metrics", name),
+                        f"the definition of {name} changed ({', '.join(fields)}; compared "
+                        f"with {revision}), recorded by {p.model.id} as an amendment: {reason}",
+                        None,
+                        AMENDED,
+                    )
+                )
+        judged = [(p, role) for p, role in judged if catalogue_amendment(p.model, name) is None]
         if not judged:
             continue
         whom = ", ".join(f"{p.model.id} ({role}, {p.path.name})" for p, role in judged)
@@ -257,8 +283,13 @@ def _changes_since(
             current.document,
             str(current.path),
             change.path,
-            f"{change.message} (compared with {revision})",
-            change.hint,
+            f"{change.message} (compared with {revision})"
+            + (
+                f"; recorded as an amendment: {getattr(change, 'amended', '')}"
+                if code == AMENDED
+                else ""
+            ),
+            None if code == AMENDED else change.hint,
             code,
         )
         for change, code in changes(base.model, current.model)
