@@ -93,6 +93,7 @@ def build_plan(
         switchback=(
             experiment.randomization.clock() if experiment.randomization.is_switchback else None
         ),
+        forced_units=tuple(sorted(experiment.overrides)),
     )
 
 

@@ -137,6 +137,10 @@ class QueryPlan:
     switchback: SlotClock | None = None
     """The slot clock of a switchback spec: adds per-(variant, slot) rows after the
     burn-in (:mod:`upsell_ab.metrics.sql_slots`)."""
+    forced_units: tuple[str, ...] = ()
+    """Unit ids the spec's QA ``overrides`` force into a variant: their exposures are left
+    out (the variant was chosen, not randomised, and QA orders are not customers';
+    GrowthBook's SDKs do not track forced variations either)."""
 
 
 def _relation(relation: Relation, dialect: Dialect) -> exp.Expr:
@@ -273,6 +277,11 @@ class QueryBuilder:
         )
         has_unit = exp.Not(this=exp.Is(this=_source_col(source, "unit_id"), expression=exp.Null()))
         conditions = [experiment, variants, has_unit]
+        if self.plan.forced_units:
+            # compared as text: a numeric unit column must not make 'qa-1' a cast error
+            unit_text = exp.cast(_source_col(source, "unit_id"), "VARCHAR", copy=False)
+            forced = exp.In(this=unit_text, expressions=[string(u) for u in self.plan.forced_units])
+            conditions.append(exp.Not(this=forced))
         window = self._dated(source) if known and dated is not None else None
         if window is not None and dated:
             conditions.append(window)

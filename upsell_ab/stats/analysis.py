@@ -500,6 +500,13 @@ def analyze(resolved: ResolvedExperiment, data: ExperimentData) -> ExperimentAna
         + f" ({a.reason})"
         for a in resolved.experiment.amendments
     ]
+    forced = resolved.experiment.overrides
+    if forced and data.origin is None:  # computed from rows (a summary has no units)
+        notes.append(
+            f"{len(forced):,} QA override unit(s) ({', '.join(sorted(forced)[:3])}"
+            f"{', ...' if len(forced) > 3 else ''}) are left out of the analysis: their "
+            "variant is forced by the spec, not randomised"
+        )
     if srm.flagged:
         notes.insert(
             0,
