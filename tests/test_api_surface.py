@@ -108,6 +108,7 @@ def test_the_public_names_and_signatures_are_pinned() -> None:
         "additional_days_needed",
         "guardrails_breached",
         "warnings",
+        "planned_look",
     ]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = upsell_ab.nope  # type: ignore[attr-defined]

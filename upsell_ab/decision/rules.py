@@ -88,7 +88,7 @@ def decide(
 
     from upsell_ab.decision import gates
 
-    outcome = _decide(resolved, analysis, data)
+    outcome = _wait_for_windows(resolved, data, _decide(resolved, analysis, data))
     if _nobody(analysis, data):
         return outcome  # nobody exposed yet: the data gates have nothing to judge
     outcome = gates.small_sample(resolved, analysis, outcome)
@@ -101,6 +101,34 @@ def decide(
         outcome,
         warnings=[*outcome.warnings, *gates.warnings(resolved, analysis, data)],
         guardrails_unverifiable=unverifiable,
+    )
+
+
+def _wait_for_windows(
+    resolved: ResolvedExperiment, data: ExperimentData | None, outcome: Outcome
+) -> Outcome:
+    """A timing test's "ship" or "keep control" waits while customers are still inside
+    the attribution window (:mod:`upsell_ab.decision.windows`)."""
+    from upsell_ab.decision.windows import (
+        IN_PROGRESS_SHARE,
+        open_windows,
+        timing_differs,
+        waiting_reason,
+    )
+
+    if outcome.action not in (Action.ship, Action.keep_control) or not timing_differs(resolved):
+        return outcome
+    found = open_windows(resolved, data)
+    if found is None or found.share <= IN_PROGRESS_SHARE:
+        return outcome
+    return Outcome(
+        Action.keep_running,
+        None,
+        [waiting_reason(found, resolved), *outcome.reasons],
+        additional_units_needed=0,
+        additional_days_needed=float((found.complete_on - found.today).days),
+        guardrails_breached=outcome.guardrails_breached,
+        metric=outcome.metric,
     )
 
 
