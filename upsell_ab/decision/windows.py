@@ -117,5 +117,12 @@ def waiting_reason(found: OpenWindows, resolved: ResolvedExperiment) -> str:
         f"(analysis day {found.today.isoformat()}). An offer that comes later converts later, "
         "so its arm is undercounted until the windows close; read before then, a timing test "
         f"calls the delayed arm worse when it is not. Every window closes on "
-        f"{found.complete_on.isoformat()}: the verdict below is what the data say so far."
+        f"{found.complete_on.isoformat()}"
+        + (
+            " if no one else is exposed (without an end date exposures go on: set one, "
+            "or stop the experiment)"
+            if resolved.experiment.end is None
+            else ""
+        )
+        + ": the verdict below is what the data say so far."
     )
