@@ -192,12 +192,26 @@ def _against_problems(parsed: Parsed, revision: str) -> list[Problem]:
     return _changes_since(parsed, revision, Experiment, both)
 
 
+def _base_model(current: Parsed, revision: str, root: type[Any]) -> tuple[Any, list[Problem]]:
+    """(the file's model at ``revision``, []) or (None, why not: the revision cannot be
+    read; nothing for a file new since then or a base that did not validate, which
+    leaves nothing trustworthy to compare with)."""
+    from upsell_ab.spec.git_base import BaseUnavailable, base_text
+    from upsell_ab.spec.load import check_document
+
+    try:
+        text = base_text(current.path, revision)
+    except BaseUnavailable as error:
+        return None, [error.problem]
+    if text is None:
+        return None, []
+    return check_document(Parsed(current.path, parse_marked(text)), root).model, []
+
+
 def _catalogue_against(current: Parsed, specs: list[Parsed], revision: str) -> list[Problem]:
     """Definitions changed since ``revision`` of metrics that judge a started experiment
     (:func:`upsell_ab.spec.plan_changes.catalogue_changes`), located at the metric in the
     catalogue, unless the experiment records the change in its ``amendments``."""
-    from upsell_ab.spec.git_base import BaseUnavailable, base_text
-    from upsell_ab.spec.load import check_document
     from upsell_ab.spec.models import Status
     from upsell_ab.spec.plan_changes import catalogue_amendment, catalogue_changes, judged_roles
 
@@ -206,17 +220,10 @@ def _catalogue_against(current: Parsed, specs: list[Parsed], revision: str) -> l
     started = [p for p in specs if p.model is not None and p.model.status is not Status.draft]
     if not started:
         return []
-    try:
-        text = base_text(current.path, revision)
-    except BaseUnavailable as error:
-        return [error.problem]
-    if text is None:
-        return []
-    base = check_document(Parsed(current.path, parse_marked(text)), Catalogue)
-    if base.model is None:
-        return []
-    changed = catalogue_changes(base.model, current.model)
-    problems: list[Problem] = []
+    base, problems = _base_model(current, revision, Catalogue)
+    if base is None:
+        return problems
+    changed = catalogue_changes(base, current.model)
     for name, fields in sorted(changed.items()):
         judged = [
             (p, role)
@@ -224,8 +231,9 @@ def _catalogue_against(current: Parsed, specs: list[Parsed], revision: str) -> l
             for role in [judged_roles(p.model).get(name)]
             if role is not None
         ]
+        reasons = {p.model.id: catalogue_amendment(p.model, name) for p, _ in judged}
         for p, _ in judged:
-            reason = catalogue_amendment(p.model, name)
+            reason = reasons[p.model.id]
             if reason is not None:
                 problems.append(
                     problem_at(
@@ -238,7 +246,7 @@ def _catalogue_against(current: Parsed, specs: list[Parsed], revision: str) -> l
                         AMENDED,
                     )
                 )
-        judged = [(p, role) for p, role in judged if catalogue_amendment(p.model, name) is None]
+        judged = [(p, role) for p, role in judged if reasons[p.model.id] is None]
         if not judged:
             continue
         whom = ", ".join(f"{p.model.id} ({role}, {p.path.name})" for p, role in judged)
@@ -266,18 +274,9 @@ def _changes_since(
 ) -> list[Problem]:
     """``changes(base, current)`` for the file's version at ``revision``, located in the
     current file; nothing for a file new since then or a base that did not validate."""
-    from upsell_ab.spec.git_base import BaseUnavailable, base_text
-    from upsell_ab.spec.load import check_document
-
-    try:
-        text = base_text(current.path, revision)
-    except BaseUnavailable as error:
-        return [error.problem]
-    if text is None:
-        return []
-    base = check_document(Parsed(current.path, parse_marked(text)), root)
-    if base.model is None:
-        return []  # nothing trustworthy to compare with
+    base, unavailable = _base_model(current, revision, root)
+    if base is None:
+        return unavailable
     return [
         problem_at(
             current.document,
@@ -292,7 +291,7 @@ def _changes_since(
             None if code == AMENDED else change.hint,
             code,
         )
-        for change, code in changes(base.model, current.model)
+        for change, code in changes(base, current.model)
     ]
 
 
