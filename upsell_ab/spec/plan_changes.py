@@ -45,7 +45,12 @@ class PlanChange:
 
     @property
     def dotted(self) -> str:
-        return ".".join(str(part) for part in self.path if not isinstance(part, int))
+        return _dotted(self.path)
+
+
+def _dotted(path: FieldPath) -> str:
+    """``metrics.guardrails`` for ("metrics", "guardrails", 0): list indices left out."""
+    return ".".join(str(part) for part in path if not isinstance(part, int))
 
 
 def plan_changes(old: Experiment, new: Experiment) -> list[PlanChange]:
@@ -82,8 +87,7 @@ def _hint(dotted: str) -> str:
 
 
 def _change(path: FieldPath, message: str) -> PlanChange:
-    dotted = ".".join(str(p) for p in path if not isinstance(p, int))
-    return PlanChange(path, message, _hint(dotted))
+    return PlanChange(path, message, _hint(_dotted(path)))
 
 
 def _metric_changes(old: Experiment, new: Experiment, was: str) -> list[PlanChange]:
