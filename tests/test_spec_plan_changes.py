@@ -33,6 +33,8 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
         ("power: 0.8", "power: 0.6", "analysis.power"),
         ("end: 2026-03-30", "end: 2026-04-30", "end"),
         ("end: 2026-03-30", "end: 2026-03-16", "end"),
+        ("start: 2026-03-02", "start: 2026-03-09", "start"),
+        ("store: upsell_ab.duckdb", "store: cleaned.duckdb", "data"),
         ("margin: 0.005, margin_kind", "margin: 0.05, margin_kind", "metrics.guardrails[0]"),
         (
             "    - {metric: complaint_rate, margin: 0.005, margin_kind: absolute}\n",

@@ -3,7 +3,7 @@
 Once an experiment has run, its results can be seen, and an edit of how they are judged
 can then be chosen to make them win: switching the primary metric to the one that did
 (outcome switching, Goldacre et al. 2019, "COMPare", Trials 20:118), raising alpha,
-dropping the multiplicity correction, going one-sided, moving the MDE or the end date so
+dropping the multiplicity correction, going one-sided, moving the MDE or the dates so
 the fixed-horizon look falls where the result looks good (:mod:`upsell_ab.decision.
 horizon`), loosening a guardrail or the Bayesian thresholds. Clinical trials register
 their plan and record every amendment (ICH E9, section 2.1; CONSORT 2010 item 6b:
@@ -183,6 +183,10 @@ _CHECKS: tuple[Check, ...] = (
         "changed",
     ),
     (("end",), lambda e: e.end, _differs, "moved"),
+    # a later start drops the first days (outside_dates: exclude), an earlier one adds days
+    (("start",), lambda e: e.start, _differs, "moved"),
+    # another table or file, another mapping: the same experiment read from other rows
+    (("data",), lambda e: e.data, _differs, "changed"),
 )
 
 
