@@ -22,6 +22,11 @@ minimum lift (``min_profit_margin``, per unit). Treatments that all lose
 significantly -> keep control; otherwise keep running, with the extra units
 and days the spec's MDE needs (two-sample normal approximation, see
 :mod:`upsell_ab.decision.sample`).
+
+A running fixed-horizon test is judged at its horizon, not at every daily look
+(:mod:`upsell_ab.decision.horizon`: before it a ship needs overwhelming evidence;
+past the planned sample the verdict is held to the planned look), and a timing test
+waits until its attribution windows have closed (:mod:`upsell_ab.decision.windows`).
 """
 
 from __future__ import annotations
