@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.test_e2e_support import spec, write_spec
 from upsell_ab.cli.main import main
+from upsell_ab.decision.horizon import TODAY_VARIABLE
 
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = ("text", "markdown", "json", "html")
@@ -110,9 +112,13 @@ def _laptop(root: Path, order_rates: tuple[float, float], seed: int) -> dict[str
     return _analyze(root, spec_path, store)
 
 
-def test_sparse_revenue_is_not_capped_to_zero(tmp_path: Path) -> None:
+def test_sparse_revenue_is_not_capped_to_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """laptop_bundle: 10,000 customers, 0.6 % vs 0.9 % order rates. The 99th percentile
-    of all customers is 0 (was: mean 0 in both arms, zero_variance, 'raised ... by 0 JPY')."""
+    of all customers is 0 (was: mean 0 in both arms, zero_variance, 'raised ... by 0 JPY').
+    Read on 2026-05-20, a week into the test (its end date 2026-06-08 ahead)."""
+    monkeypatch.setenv(TODAY_VARIABLE, "2026-05-20")
     reports = _laptop(tmp_path, (0.006, 0.009), seed=11)
     experiment = _decision(reports)
     revenue = next(m for m in experiment["metrics"] if m["name"] == "revenue_per_customer")

@@ -158,6 +158,18 @@ def reaches_end(resolved: ResolvedExperiment, data: ExperimentData | None) -> bo
     return (last is not None and last >= end) or analysis_day() > end
 
 
+def final_look_reason(resolved: ResolvedExperiment, data: ExperimentData | None) -> str | None:
+    """Why this look is the experiment's last ("status stopped", "its end date ... has
+    been reached"), or None while more data can come. At the last look "keep running"
+    is no answer: the decision says keep control, and why."""
+    experiment = resolved.experiment
+    if reaches_end(resolved, data) and experiment.end is not None:
+        return f"its end date {experiment.end.isoformat()} has been reached"
+    if experiment.status is not SpecStatus.running:
+        return f"status {experiment.status.value}"
+    return None
+
+
 def before_horizon(
     resolved: ResolvedExperiment,
     analysis: ExperimentAnalysis,

@@ -42,6 +42,7 @@ from upsell_ab.decision.horizon import (
     evidence_p,
     evidence_then,
     evidence_words,
+    final_look_reason,
     judged_at_planned_look,
     missing_series_reason,
 )
@@ -323,8 +324,28 @@ def _decide(
             guardrails_breached=breached_names,
         )
     need = extra_sample(resolved, result, data)
+    final = final_look_reason(resolved, data)
+    label = metric_label(name, definition)
     if winners:
         need = _guardrail_need(resolved, analysis, data, winners, unproven) or need
+        if final is not None:
+            lead = ", ".join(
+                f"{v.variant} ({', '.join(unproven.get(v.variant, [])) or 'guardrails'})"
+                for v in winners
+            )
+            reasons.insert(
+                0,
+                f"Keep control: {lead} beat control on {label}, but at the final look "
+                f"({final}) its guardrails were not shown to be within their margins, and "
+                "shipping needs that proof; a follow-up test with more traffic can settle it.",
+            )
+            return Outcome(
+                Action.keep_control,
+                None,
+                reasons + guard_reasons + ([need.reason] if need is not None else []),
+                metric=name,
+                guardrails_breached=breached_names,
+            )
         reasons.insert(
             0,
             "Keep running: a variant leads, but its guardrails are not yet shown "
@@ -343,8 +364,29 @@ def _decide(
             metric=name,
             guardrails_breached=breached_names,
         )
+    elif final is not None:
+        reasons.insert(
+            0,
+            f"Keep control: this is the final look ({final}) and no variant beat control on "
+            f"{label}. "
+            + (
+                "The test had fewer units than the MDE needed, so a smaller effect is not "
+                "ruled out: it was underpowered, not proof that the variants do nothing."
+                if need is not None
+                else "Its power for the MDE cannot be estimated, so this is no proof that "
+                "the variants do nothing."
+            ),
+        )
+        return Outcome(
+            Action.keep_control,
+            None,
+            reasons
+            + guard_reasons
+            + [need.reason if need is not None else _no_need_reason(resolved, result)],
+            metric=name,
+            guardrails_breached=breached_names,
+        )
     else:
-        label = metric_label(name, definition)
         reasons.insert(0, f"Keep running: no variant has beaten control on {label} yet.")
     reasons.append(need.reason if need is not None else _no_need_reason(resolved, result))
     return Outcome(
