@@ -87,6 +87,22 @@ def github_annotation(problem: Problem, level: str = "error") -> str:
     )
 
 
+def _as_json(problem: Problem, *, hint: bool = True) -> dict[str, object]:
+    """One problem (or notice: no hint) of ``--format json``."""
+    loc = problem.location
+    found: dict[str, object] = {
+        "file": loc.file,
+        "line": loc.line,
+        "column": loc.column,
+        "field": loc.field,
+        "message": problem.message,
+    }
+    if hint:
+        found["hint"] = problem.hint
+    found["code"] = problem.code
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     from upsell_ab.spec.validate import validate_report
 
@@ -104,29 +120,8 @@ def run(args: argparse.Namespace) -> int:
             "specs": [str(p) for p in report.specs],
             "catalogues": [str(p) for p in report.catalogues],
             "summary": line,
-            "problems": [
-                {
-                    "file": p.location.file,
-                    "line": p.location.line,
-                    "column": p.location.column,
-                    "field": p.location.field,
-                    "message": p.message,
-                    "hint": p.hint,
-                    "code": p.code,
-                }
-                for p in report.problems
-            ],
-            "notices": [
-                {
-                    "file": p.location.file,
-                    "line": p.location.line,
-                    "column": p.location.column,
-                    "field": p.location.field,
-                    "message": p.message,
-                    "code": p.code,
-                }
-                for p in report.notices
-            ],
+            "problems": [_as_json(p) for p in report.problems],
+            "notices": [_as_json(p, hint=False) for p in report.notices],
         }
         print(escape_json_text(json.dumps(payload, indent=2, ensure_ascii=False)))
     elif args.format == "github":

@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from upsell_ab.decision.sample import Need, extra_sample
 from upsell_ab.spec.models import DecisionRule
@@ -68,6 +68,17 @@ def final_look(resolved: ResolvedExperiment) -> ResolvedExperiment:
     fixed-horizon result is read as the one planned look (:func:`before_horizon`)."""
     experiment = resolved.experiment.model_copy(update={"status": SpecStatus.stopped})
     return dataclasses.replace(resolved, experiment=experiment)
+
+
+def held_to_planned_look(resolved: ResolvedExperiment, analysis: ExperimentAnalysis) -> bool:
+    """Whether a verdict past the planned sample is held to the planned look: a running
+    fixed-horizon test without an end date (with one, the end date is the horizon)."""
+    experiment = resolved.experiment
+    return (
+        experiment.status is SpecStatus.running
+        and experiment.end is None
+        and fixed_horizon(resolved, analysis)
+    )
 
 
 def fixed_horizon(resolved: ResolvedExperiment, analysis: ExperimentAnalysis) -> bool:
@@ -118,7 +129,14 @@ def evidence_then(resolved: ResolvedExperiment, p_value: float | None) -> str:
     return f" (p = {p_value:.3g} there)"
 
 
-def _day(value: date | datetime | None) -> date | None:
+@overload
+def as_day(value: date | datetime) -> date: ...
+@overload
+def as_day(value: None) -> None: ...
+@overload
+def as_day(value: date | datetime | None) -> date | None: ...
+def as_day(value: date | datetime | None) -> date | None:
+    """The calendar day of a date or timestamp (exposure bounds may be either)."""
     return value.date() if isinstance(value, datetime) else value
 
 
@@ -154,7 +172,7 @@ def reaches_end(resolved: ResolvedExperiment, data: ExperimentData | None) -> bo
     end = resolved.experiment.end
     if end is None:
         return False
-    last = _day(data.last_exposure) if data is not None else None
+    last = as_day(data.last_exposure) if data is not None else None
     return (last is not None and last >= end) or analysis_day() > end
 
 
@@ -196,7 +214,7 @@ def before_horizon(
     need = extra_sample(resolved, result, data)
     if need is not None and need.units > 0:
         return EarlyLook(need, "the planned sample for the MDE")
-    last = _day(data.last_exposure) if data is not None else None
+    last = as_day(data.last_exposure) if data is not None else None
     if experiment.end is None or last is None:
         return None  # the planned sample is reached and no end date can be ahead
     # the planned sample is reached, but the spec fixed its horizon by date
@@ -257,11 +275,8 @@ def judged_at_planned_look(
     (every metric with a series cut at that day, the same analysis and multiplicity
     correction as the full data); None when there is no earlier planned look to hold
     the verdict to (module docstring)."""
-    experiment = resolved.experiment
-    if data is None or not fixed_horizon(resolved, analysis):
+    if data is None or not held_to_planned_look(resolved, analysis):
         return None
-    if experiment.status is not SpecStatus.running or experiment.end is not None:
-        return None  # concluded, or the end date is the horizon (before_horizon)
     found = planned_look_day(extra_sample(resolved, result, data), result, data)
     if found is None:
         return None
@@ -291,10 +306,7 @@ def missing_series_reason(
 ) -> str | None:
     """A running spec without an end date, past its planned sample, read without a daily
     series: the planned look cannot be located, so say what the user can do."""
-    experiment = resolved.experiment
-    if experiment.status is not SpecStatus.running or experiment.end is not None:
-        return None
-    if not fixed_horizon(resolved, analysis) or data is None:
+    if data is None or not held_to_planned_look(resolved, analysis):
         return None
     metric = data.metrics.get(resolved.decision_metric)
     if metric is not None and metric.daily:

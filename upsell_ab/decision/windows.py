@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from upsell_ab.decision.horizon import analysis_day
+from upsell_ab.decision.horizon import analysis_day, as_day
 
 if TYPE_CHECKING:
     from upsell_ab.metrics.aggregates import ExperimentData
@@ -75,7 +75,7 @@ def open_windows(resolved: ResolvedExperiment, data: ExperimentData | None) -> O
     metric = max(windows, key=lambda name: windows[name])
     days = windows[metric]
     today = analysis_day()
-    last = _day(data.last_exposure)
+    last = as_day(data.last_exposure)
     complete_on = last + timedelta(days=days + 1)
     if today >= complete_on:
         return None
@@ -83,16 +83,10 @@ def open_windows(resolved: ResolvedExperiment, data: ExperimentData | None) -> O
     open_from = today - timedelta(days=days)
     share = _share_since(data, resolved.decision_metric, open_from)
     if share is None:
-        first = _day(data.first_exposure)
+        first = as_day(data.first_exposure)
         span = (last - first).days + 1
         share = min(1.0, max(0, (last - open_from).days + 1) / span) if span > 0 else 1.0
     return OpenWindows(metric, days, share, complete_on, today)
-
-
-def _day(value: object) -> date:
-    from datetime import datetime
-
-    return value.date() if isinstance(value, datetime) else value  # type: ignore[return-value]
 
 
 def _share_since(data: ExperimentData, metric: str, since: date) -> float | None:
