@@ -18,6 +18,7 @@ produces are checked against the store-free path and the oracle.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +132,21 @@ def test_one_join_of_units_and_events(dialect: str, daily: bool) -> None:
         ctes = {c.alias: c.this for c in tree.find_all(exp.CTE)}
         assert "ev_unit" not in ctes
         unit_reads = [t for t in tree.find_all(exp.Table) if t.name == "units"]
-        assert len(unit_reads) == 1
         per_unit = ctes["per_unit"]
-        assert unit_reads[0].find_ancestor(exp.Select) is per_unit
+        joined = [t for t in unit_reads if t.find_ancestor(exp.Select) is per_unit]
+        assert len(joined) == 1
         (join,) = per_unit.args["joins"]
-        assert join.side == "LEFT" and join.this.name == "kept"
+        assert join.this.name == "kept"
+        if dialect == "duckdb":
+            # sparse: the units with events only; the others are counted per (variant,
+            # day) by ``unit_counts`` and mixed units by the ``multi`` row: two more
+            # reads of ``units``, neither joined to anything
+            assert join.side == "" and join.kind == "INNER"
+            others = [t.find_ancestor(exp.Select) for t in unit_reads if t is not joined[0]]
+            assert len(others) == 2
+            assert all(select is not None and not select.args.get("joins") for select in others)
+        else:
+            assert join.side == "LEFT" and len(unit_reads) == 1
         assert per_unit.args["group"] is not None
         # every other reader of the events aggregates them without a join (the totals),
         # or joins only the units with in-window events on several days (``ev_day``)
@@ -219,12 +230,40 @@ def _joins(plan: str) -> int:
     return plan.count("HASH JOIN") + plan.count("HASH_JOIN")
 
 
+def _join_conditions(sql: str) -> list[str]:
+    """The conditions of every hash join in DuckDB's physical plan (EXPLAIN in JSON)."""
+    con = _plan_tables()
+    con.execute("INSERT INTO exposures VALUES ('exp1', 'control', 'u1', '2024-01-01', 'a', 'b')")
+    con.execute("INSERT INTO events VALUES ('u1', '2024-01-02', 'order', 1, 0, 1, 'e1')")
+    text = con.execute(f"EXPLAIN (FORMAT json) {sql}").fetchall()[0][1]
+    found: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        if node.get("name") == "HASH_JOIN":
+            conditions = node.get("extra_info", {}).get("Conditions", "")
+            if isinstance(conditions, list):  # several: the first is the equality
+                conditions = conditions[0]
+            found.append(str(conditions))
+        for child in node.get("children", []):
+            walk(child)
+
+    for node in json.loads(text):
+        walk(node)
+    return found
+
+
 @pytest.mark.parametrize("unique", [True, False])
 def test_one_hash_join_in_duckdbs_plan(unique: bool) -> None:
-    """DuckDB's physical plan of the totals holds ONE hash join (units x events); the
-    daily series adds one, of the events with the units with events on several days."""
-    assert _joins(_physical_plan(_sql(unique=unique, daily=False))) == 1
-    assert _joins(_physical_plan(_sql(unique=unique, daily=True))) == 2
+    """DuckDB's physical plan of the totals holds ONE hash join of units and events; the
+    daily series adds one, of the events with the units with events on several days.
+    The others join per-variant (per-day) counts of units to the sums of the units with
+    events (the sparse plan, :mod:`upsell_ab.metrics.sql_sparse`): a few rows each."""
+    for daily, unit_joins in ((False, 1), (True, 2)):
+        conditions = _join_conditions(_sql(unique=unique, daily=daily))
+        on_units = [c for c in conditions if c.startswith("u = u")]
+        assert len(on_units) == unit_joins, conditions
+        others = [c for c in conditions if not c.startswith("u = u")]
+        assert others and all(c.startswith("v = v") for c in others), conditions
 
 
 def test_daily_and_totals_from_one_scan_in_duckdbs_plan() -> None:
@@ -449,7 +488,10 @@ def test_first_exposures_are_counted_per_day_not_added_row_by_row() -> None:
     assert len(constant) == 39 - len(summed)
     for column in constant:
         count = column.this.this
-        assert isinstance(count, exp.Cast) and count.this.name == "dn"
+        # every eligible unit's count (``unit_counts``): the sparse plan's ``capped``
+        # holds the units with events only
+        assert isinstance(count, exp.Cast) and count.sql() == 'CAST("c"."n" AS INT128)'
+
         assert count.to.sql(dialect="duckdb") == "INT128"  # no 64-bit overflow
 
 

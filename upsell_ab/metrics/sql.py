@@ -55,7 +55,6 @@ from upsell_ab.metrics.capping import (
     _shift,
     apply_cap,
     cap_value,
-    count_if,
     count_where,
     eligible,
     in_window,
@@ -98,6 +97,17 @@ from upsell_ab.metrics.sql_layout import (
     qcol,
     string,
 )
+from upsell_ab.metrics.sql_sparse import (
+    UNIT_COUNTS,
+    ZERO_ROW,
+    ZERO_UNITS,
+    empty_terms,
+    plus_empty,
+    unit_counts,
+    with_zero_row,
+    zero_row,
+    zero_units,
+)
 from upsell_ab.spec.models import Constant, MetricDefinition
 
 MEASURED = {"value": "val", "profit": "val", "discount": "disc", "quantity": "qty"}
@@ -137,6 +147,10 @@ class QueryPlan:
     switchback: SlotClock | None = None
     """The slot clock of a switchback spec: adds per-(variant, slot) rows after the
     burn-in (:mod:`upsell_ab.metrics.sql_slots`)."""
+    sparse_units: bool = True
+    """DuckDB with exact sums: group only the units with events and add the others from
+    their counts (:mod:`upsell_ab.metrics.sql_sparse`; the same numbers, bit for bit).
+    False: every unit its own group (the dense plan, kept to test the sparse one)."""
     forced_units: tuple[str, ...] = ()
     """Unit ids the spec's QA ``overrides`` force into a variant: their exposures are left
     out (the variant was chosen, not randomised, and QA orders are not customers';
@@ -217,6 +231,20 @@ class QueryBuilder:
         )
         """Event columns the per-unit sums add (``kept`` aliases): with exact sums the
         query reports each one's smallest non-zero magnitude (:mod:`.sql_exact`)."""
+        self.sparse = (
+            self.exact
+            and plan.sparse_units
+            and not plan.segments
+            and not plan.allocation
+            and plan.switchback is None
+            and not self.covariate_columns
+        )
+        """Units without events counted, not grouped (:mod:`.sql_sparse`)."""
+        self.caps_table: str | None = (
+            "caps"
+            if any(ch.cap and ch.cap.kind == "percentile" for _, ch in self.channels)
+            else None
+        )
 
     # ------------------------------------------------------------------ helpers
     def _cte(self, name: str, query: exp.Expr, reused: bool = False) -> None:
@@ -658,7 +686,8 @@ class QueryBuilder:
             .join(
                 exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e"))),
                 on=on,
-                join_type="LEFT",
+                # sparse: the units with events only (the others are counted apart)
+                join_type="INNER" if self.sparse else "LEFT",
                 copy=False,
             )
             .group_by(qcol("u", "units"), copy=False)
@@ -680,7 +709,8 @@ class QueryBuilder:
                     )
                 )
                 cap_columns.append(
-                    count_if(positive.copy()).as_(id_(s.positive_column(ch.var)), copy=False)
+                    # 0, not NULL, over no rows (the sparse plan's per_unit may be empty)
+                    count_where(positive.copy()).as_(id_(s.positive_column(ch.var)), copy=False)
                 )
             caps = (
                 exp.select(*cap_columns, copy=False)
@@ -704,10 +734,16 @@ class QueryBuilder:
             # a projection of the materialised per_unit: recomputed by each reader rather
             # than stored a second time (10M units: ~1 GB less, no slower)
             self.inline.add("capped")
+        if self.sparse:
+            self._empty_units_ctes()
         if not self.framed:
             return
         # centred and scaled values of the plain value metrics (see sql_frames)
-        for name, query in frame_ctes(self.framed, "capped"):
+        frame_source = "capped"
+        if self.sparse:
+            self._cte("capped_z", with_zero_row(self.channels, "capped"))
+            frame_source = "capped_z"
+        for name, query in frame_ctes(self.framed, frame_source):
             self._cte(name, query, reused=True)
         framed = {(s.index, ch.var) for s, ch in self.framed}
         scaled_columns: list[exp.Expr] = [qcol("u"), qcol("v"), qcol("first_ts")]
@@ -726,6 +762,74 @@ class QueryBuilder:
         self._cte("scaled", scaled)
         if self.dialect in MATERIALIZING:
             self.inline.add("scaled")  # read by the sums and their bounds: recomputed
+
+    def _empty_units_ctes(self) -> None:
+        """``unit_counts``, ``zero_units`` and ``zero_row`` of the sparse plan."""
+        self._cte(UNIT_COUNTS, unit_counts(self.variant_name(qcol("c"))), reused=True)
+        self._cte(ZERO_UNITS, zero_units(), reused=True)
+        self._cte(ZERO_ROW, zero_row(self.channels, self.caps_table), reused=True)
+
+    @property
+    def _framed_keys(self) -> set[tuple[int, str]]:
+        return {(slot.index, ch.var) for slot, ch in self.framed}
+
+    def _empty_terms(self) -> dict[str, exp.Expr]:
+        return empty_terms(self.slots, self.channels, self.caps_table, self._framed_keys)
+
+    def _sparse_metric_branch(self) -> exp.Select:
+        """Per variant: the sums over the units with events plus ``n - n_events`` times
+        the empty state's terms, all in quanta (exact); ``n``, first and last day from
+        ``unit_counts``, which holds every eligible unit."""
+        names = list(self._terms())
+        event_sums = with_bounds(
+            exp.select(
+                qcol("v"),
+                exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
+                *(
+                    quanta_sum(term, name).as_(id_(name), copy=False)
+                    for name, term in self._terms().items()
+                ),
+                copy=False,
+            ).from_(id_(self.stats_source), copy=False)
+        ).group_by(qcol("v"), copy=False)
+        counts = (
+            exp.select(
+                qcol("v"),
+                exp.Min(this=qcol("day")).as_(id_("day"), copy=False),
+                exp.Max(this=qcol("day")).as_(id_("last_day"), copy=False),
+                exp.Sum(this=qcol("n")).as_(id_("n"), copy=False),
+                copy=False,
+            )
+            .from_(id_(UNIT_COUNTS), copy=False)
+            .group_by(qcol("v"), copy=False)
+        )
+        empty = self._empty_terms()
+        without = exp.Sub(
+            this=qcol("n", "c"),
+            expression=exp.Coalesce(this=qcol("n", "s"), expressions=[exp.Literal.number(0)]),
+        )
+        stats = {
+            name: from_quanta(plus_empty(qcol(name, "s"), without.copy(), empty[name], name), name)
+            for name in names
+        }
+        select = self.row(
+            "metric",
+            variant=qcol("v", "c"),
+            day=qcol("day", "c"),
+            last_day=qcol("last_day", "c"),
+            n=qcol("n", "c"),
+            **stats,
+        ).from_(counts.subquery(id_("c"), copy=False), copy=False)
+        select = select.join(
+            event_sums.subquery(id_("s"), copy=False),
+            on=exp.EQ(this=qcol("v", "s"), expression=qcol("v", "c")),
+            join_type="LEFT",
+            copy=False,
+        )
+        select = with_one_row_tables(
+            select, has_caps=self.caps_table is not None, framed=bool(self.framed)
+        )
+        return with_bounds(select)
 
     def _exact_value(self, value: exp.Expr) -> exp.Expr:
         """An exact fixed-point per-unit sum as DOUBLE (unchanged without exact sums)."""
@@ -761,7 +865,9 @@ class QueryBuilder:
         last_day = exp.cast(exp.Max(this=qcol("first_ts")), "DATE", copy=False)
         stats = self._stat_columns()
         branches = [
-            self._from_stats(
+            self._sparse_metric_branch()
+            if self.sparse
+            else self._from_stats(
                 self.row(
                     "metric", variant=qcol("v"), day=first_day, last_day=last_day, n=count, **stats
                 )
@@ -784,7 +890,10 @@ class QueryBuilder:
         matched = exp.Coalesce(this=qcol("matched", "q"), expressions=[exp.Literal.number(0)])
         counts = exp.select(
             *(
-                exp.Sum(this=qcol(name)).as_(id_(name), copy=False)
+                # 0 over no rows: the sparse plan's per_unit holds no unit without events
+                exp.Coalesce(
+                    this=exp.Sum(this=qcol(name)), expressions=[exp.Literal.number(0)]
+                ).as_(id_(name), copy=False)
                 for name in ("matched", "before", "near", "outside")
             ),
             copy=False,
@@ -840,7 +949,8 @@ class QueryBuilder:
         )
         branches.append(
             self.row("multi", n=count.copy())
-            .from_(id_("per_unit"), copy=False)
+            # sparse: per_unit lacks the units without events; units holds every unit
+            .from_(id_("units" if self.sparse else "per_unit"), copy=False)
             .where(multi, copy=False)
         )
         unknown = exp.Count(this=exp.Distinct(expressions=[qcol("u")]))
@@ -1027,21 +1137,47 @@ class QueryBuilder:
             framed=bool(self.framed),
         )
         grouped = with_bounds(grouped).group_by(qcol("v", "capped"), day.copy(), copy=False)
-        columns: list[exp.Expr] = [qcol("v", "g"), qcol("day", "g"), qcol("dn", "g")]
+        # sparse: every eligible unit is in unit_counts (``c``), the units with events in
+        # ``g``; each of the others adds the empty state's terms
+        table = "c" if self.sparse else "g"
+        columns: list[exp.Expr] = [qcol("v", table), qcol("day", table)]
+        columns.append((qcol("n", "c") if self.sparse else qcol("dn", "g")).as_(id_("dn")))
+        empty = self._empty_terms() if self.sparse else {}
         for name in names:
             if per_unit_term(start[name]):
-                columns.append(qcol(name, "g").as_(id_(name), copy=False))
+                value: exp.Expr = qcol(name, "g")
+                if self.sparse:
+                    without = exp.Sub(
+                        this=qcol("n", "c"),
+                        expression=exp.Coalesce(
+                            this=qcol("dn", "g"), expressions=[exp.Literal.number(0)]
+                        ),
+                    )
+                    value = plus_empty(
+                        value, without, empty[name], name, increments=name not in bounded
+                    )
+                columns.append(value.as_(id_(name), copy=False))
                 continue
             each = quanta(start[name].copy(), name, increments=name not in bounded)
-            count = cast(qcol("dn", "g"), "HUGEINT")
+            count = cast(qcol("n", "c") if self.sparse else qcol("dn", "g"), "HUGEINT")
             columns.append(exp.Mul(this=count, expression=each).as_(id_(name), copy=False))
-        select = with_one_row_tables(
-            exp.select(*columns, copy=False).from_(
-                grouped.subquery(id_("g"), copy=False), copy=False
-            ),
-            has_caps=percentile,
-            framed=bool(self.framed),
-        )
+        source: exp.Select = exp.select(*columns, copy=False)
+        if self.sparse:
+            source = source.from_(
+                exp.Table(this=id_(UNIT_COUNTS), alias=exp.TableAlias(this=id_("c"))), copy=False
+            ).join(
+                grouped.subquery(id_("g"), copy=False),
+                on=exp.and_(
+                    exp.EQ(this=qcol("v", "g"), expression=qcol("v", "c")),
+                    exp.EQ(this=qcol("day", "g"), expression=qcol("day", "c")),
+                    copy=False,
+                ),
+                join_type="LEFT",
+                copy=False,
+            )
+        else:
+            source = source.from_(grouped.subquery(id_("g"), copy=False), copy=False)
+        select = with_one_row_tables(source, has_caps=percentile, framed=bool(self.framed))
         return with_bounds(select)
 
     def build(self) -> exp.Expr:
@@ -1059,7 +1195,13 @@ class QueryBuilder:
                 # a filtered scan of the source: read again rather than buffered
                 self.inline.add("kept")
         if self.exact:
-            self._cte(BOUNDS, bounds_cte(self._terms(), self.stats_source), reused=True)
+            bounded_over = self.stats_source
+            if self.sparse:
+                # the quanta see the empty state's terms as the dense plan's units would
+                framing = self._framed_keys if self.framed else None
+                self._cte("stats_z", with_zero_row(self.channels, self.stats_source, framing))
+                bounded_over = "stats_z"
+            self._cte(BOUNDS, bounds_cte(self._terms(), bounded_over), reused=True)
         branches = self._branches()
         query: exp.Expr = branches[0]
         for branch in branches[1:]:
