@@ -37,7 +37,10 @@ without segments: segments keep the dense plan."""
 
 
 def _rows(con: Any, plan: QueryPlan) -> list[tuple[Any, ...]]:
-    return sorted(con.execute(render(plan, "duckdb")).fetchall(), key=repr)
+    """The query's rows in a fixed order. An arm with no unit with events has no
+    ``empty`` row in the sparse plan (0 units in the dense one; read as 0 either way)."""
+    rows = con.execute(render(plan, "duckdb")).fetchall()
+    return sorted((r for r in rows if not (r[0] == "empty" and r[6] == 0)), key=repr)
 
 
 def _both(con: Any, spec: ResolvedExperiment, *, daily: bool, unique: bool) -> None:

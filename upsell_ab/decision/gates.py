@@ -40,7 +40,10 @@ Two levels:
   (:func:`upsell_ab.decision.rules.guardrail_checks`);
 - a score among respondents (satisfaction) whose response rate differs between
   arms (:mod:`upsell_ab.decision.response_bias`; blocking when it is the decision
-  metric).
+  metric);
+- a measured column (an order's amount) 0 or missing for a different share of one
+  arm's customers than of the control's (:mod:`upsell_ab.decision.empty_values`: a
+  tracking break in one arm).
 
 The thresholds are documented in docs/decision.md and the README. None of the
 gates looks at the treatment effect, so they cannot bias the test: an A/A
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from upsell_ab.decision.empty_values import empty_value_warnings
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label, p_clause
 from upsell_ab.decision.response_bias import response_bias_problems, response_bias_warnings
@@ -288,6 +292,7 @@ def warnings(
                 "to hold; check that its events are ingested."
             )
     out.extend(response_bias_warnings(resolved, analysis))
+    out.extend(empty_value_warnings(resolved, data))
     return out
 
 

@@ -129,6 +129,10 @@ class ExperimentData:
     measured: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     """(event type, column ``val``/``disc``/``qty``) -> (events, events with a non-zero
     value) for every measured column a metric sums: all zero = column never filled."""
+    empty_values: dict[tuple[str, str], dict[str, tuple[int, int]]] = field(default_factory=dict)
+    """(event type, measured column as in ``measured``) -> variant -> (units with events
+    of that type since their first exposure, units with one whose column is 0 or missing):
+    an arm whose amounts went missing (:mod:`upsell_ab.decision.empty_values`)."""
     input_notes: tuple[str, ...] = ()
     """What reading the input assumed (a summary CSV without a metric column), shown
     among the report's notes."""

@@ -882,9 +882,26 @@ def assemble(
             for r in by_kind["measured"]
         },
         event_type_rows={str(r.values["variant"]): r.count("n") for r in by_kind["etype"]},
+        empty_values=_empty_values(plan, by_kind["empty"]),
         periods=split,
         slots=slot_stats,
     )
+
+
+def _empty_values(
+    plan: QueryPlan, rows: list[Any]
+) -> dict[tuple[str, str], dict[str, tuple[int, int]]]:
+    """The ``empty`` rows by (event type, column) and variant, every variant present."""
+    from upsell_ab.metrics.sql import measured_pairs
+
+    pairs = measured_pairs(plan)
+    found: dict[tuple[str, str], dict[str, tuple[int, int]]] = {p: {} for p in pairs}
+    for r in rows:
+        cell = found[pairs[r.count("seg_index")]]
+        cell[str(r.values["variant"])] = (r.count("n"), r.count("value"))
+    return {
+        pair: {v: counts.get(v, (0, 0)) for v in plan.variants} for pair, counts in found.items()
+    }
 
 
 def _as_date(value: Any) -> date:

@@ -181,6 +181,25 @@ def _source_col(relation: Relation, canonical: str) -> exp.Expr:
     return exp.Column(this=id_(actual))
 
 
+def _measured(channels: tuple[tuple[MetricSlot, Channel], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted(
+            {
+                (ch.event, MEASURED[ch.summand])
+                for _, ch in channels
+                if ch.summand in MEASURED and ch.column is None
+            }
+        )
+    )
+
+
+def measured_pairs(plan: QueryPlan) -> tuple[tuple[str, str], ...]:
+    """The (event type, ``kept`` column) pairs whose values feed a metric, in the order
+    of the query's ``measured`` and ``empty`` rows (their ``seg_index``)."""
+    slots = build_slots(plan.metrics)
+    return _measured(tuple((s, ch) for s in slots for ch in metric_channels(s.definition)))
+
+
 class QueryBuilder:
     """Builds the experiment query for one dialect from a :class:`QueryPlan`."""
 
@@ -205,15 +224,7 @@ class QueryBuilder:
         self.framed = framed(self.channels)
         self.stats_source = "scaled" if self.framed else "capped"
         """The per-unit table the statistics are summed over."""
-        self.measured: tuple[tuple[str, str], ...] = tuple(
-            sorted(
-                {
-                    (ch.event, MEASURED[ch.summand])
-                    for _, ch in self.channels
-                    if ch.summand in MEASURED and ch.column is None
-                }
-            )
-        )
+        self.measured: tuple[tuple[str, str], ...] = _measured(self.channels)
         """(event type, column) pairs whose measured values feed a metric: the query
         counts their events and those with a non-zero value (an unmapped column is all 0)."""
         self.event_types: tuple[str, ...] = tuple(sorted({ch.event for _, ch in self.channels}))
@@ -590,8 +601,40 @@ class QueryBuilder:
                 )
             ).as_(id_("outside"), copy=False),
         ]
+        columns += self._empty_value_counts()
         if self.plan.daily:
             columns += self._event_days()
+        return columns
+
+    def _empty_value_counts(self) -> list[exp.Expr]:
+        """Per measured (event type, column): ``w<k>``, 0 when the unit has no event of that
+        type since its first exposure, 1 when it has, 2 when one of them has the column 0
+        or missing (ONE small aggregate: two counters cost 0.1-0.2 GB more at 10M units);
+        per variant, the units with 2 show an arm whose amounts went missing
+        (:mod:`upsell_ab.decision.empty_values`)."""
+        ts, first = qcol("ts", "e"), qcol("first_ts", "units")
+        columns: list[exp.Expr] = []
+        for k, (event, column) in enumerate(self.measured):
+            since = exp.and_(
+                eligible(),
+                exp.EQ(this=qcol("etype", "e"), expression=string(event)),
+                exp.GTE(this=ts.copy(), expression=first.copy()),
+                copy=False,
+            )
+            empty = exp.EQ(
+                this=exp.Coalesce(this=qcol(column, "e"), expressions=[num(0.0)]),
+                expression=num(0.0),
+            )
+            flag = exp.Case(
+                ifs=[exp.If(this=empty, true=exp.Literal.number(2))],
+                default=exp.Literal.number(1),
+            )
+            worst = exp.Max(this=exp.Case(ifs=[exp.If(this=since, true=flag)]))
+            columns.append(
+                exp.Coalesce(this=worst, expressions=[exp.Literal.number(0)]).as_(
+                    id_(f"w{k}"), copy=False
+                )
+            )
         return columns
 
     def _event_days(self) -> list[exp.Expr]:
@@ -724,6 +767,7 @@ class QueryBuilder:
             name = slot.column(ch.var)
             cap = cap_value(ch, qcol(slot.cap_column(ch.var), "caps"))
             capped_columns.append(apply_cap(qcol(name, "per_unit"), cap).as_(id_(name), copy=False))
+        capped_columns += [qcol(f"w{k}") for k in range(len(self.measured))]
         if self.plan.daily:
             capped_columns += [qcol("nd"), qcol("dmax")]
         capped = exp.select(*capped_columns, copy=False).from_(id_("per_unit"), copy=False)
@@ -912,6 +956,36 @@ class QueryBuilder:
             .join(exp.Table(this=id_("totals")), join_type="CROSS", copy=False)
         )
         for k, (event, column) in enumerate(self.measured):
+            # units with events of the type since exposure / with an empty amount, per arm
+            ever = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=exp.GT(this=qcol(f"w{k}"), expression=exp.Literal.number(0)),
+                        true=exp.Literal.number(1),
+                    )
+                ],
+                default=exp.Literal.number(0),
+            )
+            empty = exp.Case(
+                ifs=[
+                    exp.If(
+                        this=exp.EQ(this=qcol(f"w{k}"), expression=exp.Literal.number(2)),
+                        true=exp.Literal.number(1),
+                    )
+                ],
+                default=exp.Literal.number(0),
+            )
+            branches.append(
+                self.row(
+                    "empty",
+                    variant=qcol("v"),
+                    seg_index=exp.Literal.number(k),
+                    n=exp.Sum(this=ever),
+                    value=exp.Sum(this=empty),
+                )
+                .from_(id_("capped"), copy=False)
+                .group_by(qcol("v"), copy=False)
+            )
             branches.append(
                 self.row(
                     "measured",

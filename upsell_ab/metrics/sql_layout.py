@@ -161,6 +161,7 @@ Kind = Literal[
     "cap",
     "undated",
     "measured",
+    "empty",
     "frame",
     "period",
     "fine",
