@@ -957,31 +957,16 @@ class QueryBuilder:
         )
         for k, (event, column) in enumerate(self.measured):
             # units with events of the type since exposure / with an empty amount, per arm
-            ever = exp.Case(
-                ifs=[
-                    exp.If(
-                        this=exp.GT(this=qcol(f"w{k}"), expression=exp.Literal.number(0)),
-                        true=exp.Literal.number(1),
-                    )
-                ],
-                default=exp.Literal.number(0),
-            )
-            empty = exp.Case(
-                ifs=[
-                    exp.If(
-                        this=exp.EQ(this=qcol(f"w{k}"), expression=exp.Literal.number(2)),
-                        true=exp.Literal.number(1),
-                    )
-                ],
-                default=exp.Literal.number(0),
-            )
+            flag = qcol(f"w{k}")
+            ever = count_where(exp.GT(this=flag, expression=exp.Literal.number(0)))
+            empty = count_where(exp.EQ(this=flag.copy(), expression=exp.Literal.number(2)))
             branches.append(
                 self.row(
                     "empty",
                     variant=qcol("v"),
                     seg_index=exp.Literal.number(k),
-                    n=exp.Sum(this=ever),
-                    value=exp.Sum(this=empty),
+                    n=ever,
+                    value=empty,
                 )
                 .from_(id_("capped"), copy=False)
                 .group_by(qcol("v"), copy=False)
