@@ -40,8 +40,6 @@ EMPTY_P = 0.001
 """p-value below which the arms' shares of units with an empty amount differ."""
 EMPTY_GAP = 0.05
 """Smallest difference of those shares (absolute) worth a warning."""
-_COLUMN_NAMES = {"val": "value", "disc": "discount", "qty": "quantity"}
-_SUMMANDS = {"val": ("value", "profit"), "disc": ("discount", "profit"), "qty": ("quantity",)}
 
 
 @dataclass(frozen=True)
@@ -67,6 +65,7 @@ class EmptyValueGap:
 def empty_value_gaps(resolved: ResolvedExperiment, data: ExperimentData) -> list[EmptyValueGap]:
     """Every (measured column, treatment) whose empty-amount share differs from the
     control's (see the module docstring)."""
+    from upsell_ab.metrics.sql_exact import CANONICAL
     from upsell_ab.metrics.sufficient import SampleStats
     from upsell_ab.stats.frequentist import proportion_test
 
@@ -88,7 +87,7 @@ def empty_value_gaps(resolved: ResolvedExperiment, data: ExperimentData) -> list
                 gaps.append(
                     EmptyValueGap(
                         event=event,
-                        column=_COLUMN_NAMES.get(column, column),
+                        column=CANONICAL.get(column, column),
                         control=control,
                         treatment=variant,
                         control_share=c_share,
@@ -100,17 +99,20 @@ def empty_value_gaps(resolved: ResolvedExperiment, data: ExperimentData) -> list
 
 
 def _readers(resolved: ResolvedExperiment, event: str, column: str) -> list[str]:
-    """The metrics that sum ``column`` of ``event`` events (their names, in spec order)."""
+    """The metrics that sum ``column`` (its canonical name) of ``event`` events, in spec
+    order: the channels the query measures that column for (``sql.MEASURED``)."""
     from upsell_ab.metrics.capping import metric_channels
+    from upsell_ab.metrics.sql import MEASURED
+    from upsell_ab.metrics.sql_exact import CANONICAL
     from upsell_ab.metrics.sql_layout import build_slots
 
-    wanted = next((k for k, name in _COLUMN_NAMES.items() if name == column), column)
-    slots = build_slots(tuple(resolved.metrics.items()))
     return [
         slot.name
-        for slot in slots
+        for slot in build_slots(tuple(resolved.metrics.items()))
         if any(
-            ch.event == event and ch.column is None and ch.summand in _SUMMANDS.get(wanted, ())
+            ch.event == event
+            and ch.column is None
+            and CANONICAL.get(MEASURED.get(ch.summand, ""), "") == column
             for ch in metric_channels(slot.definition)
         )
     ]
