@@ -178,6 +178,10 @@ def test_demo_prints_a_decision_per_bundled_experiment(
     assert [line.split(":")[0].strip() for line in decisions] == expected
     actions = {"ship", "keep_control", "keep_running", "invalid"}
     assert all(line.split(":")[1].split()[0] in actions for line in decisions)
+    # read on the morning after the simulated days (the bundled specs' end dates have
+    # passed): not as finished experiments, and not as data that stopped early
+    assert "final look" not in out and "The data end on" not in out
+    assert sum(": keep_running" in line for line in decisions) >= 1
     bandits = [
         r.experiment.id
         for r in (load_experiment(p) for p in discover([bundled_specs()]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from upsell_ab.cli.exit_codes import ExitCode
     from upsell_ab.cli.run_output import progress, render_runs, write_text
     from upsell_ab.cli.simulate_command import ingest
+    from upsell_ab.decision.horizon import pinned_day
     from upsell_ab.errors import InputError, Location, Problem
     from upsell_ab.report.programme import load_programme
     from upsell_ab.spec.models import SourceKind
@@ -96,10 +98,15 @@ def run(args: argparse.Namespace) -> int:
             ingest(group, store, units=units, days=DEMO_DAYS, seed=DEMO_SEED)
         runs = []
         for item in resolved:
-            runs.append(run_experiment(item, store=store, step=step))
+            # read on the morning after the simulated days, as a daily job would
+            with pinned_day(simulated_until(item)):
+                runs.append(run_experiment(item, store=store, step=step))
             step.advance()
         step("the programme against its long-term holdout")
-        programme = load_programme([specs], store)
+        # the programme holds customers, so switchbacks (slots) do not feed it
+        held = [r for r in resolved if not r.experiment.randomization.is_switchback]
+        with pinned_day(max(simulated_until(item) for item in held or resolved)):
+            programme = load_programme([specs], store)
         step("rendering")
         text = render_runs(runs, "text", to_terminal=True, programme=programme)
         for fmt, name in (("html", "report.html"), ("markdown", "report.md")):
@@ -121,6 +128,15 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return int(ExitCode.OK)
+
+
+def simulated_until(item: Any) -> date:
+    """The day after the demo's simulated days of ``item`` (from its start date, else
+    from the simulator's default start): the demo's analysis day for it."""
+    from upsell_ab.simulate.traffic import DEFAULT_START
+
+    start = item.experiment.start or DEFAULT_START
+    return start + timedelta(days=DEMO_DAYS)
 
 
 def _traffic(resolved: list[Any], units: int) -> list[tuple[list[Any], int]]:
@@ -146,7 +162,7 @@ def _bandit_updates(resolved: list[Any], store: Path) -> list[str]:
     """What ``upsell-ab allocate`` would record for each bandit spec at the end of the
     simulated data (a dry run: the store and the report above stay as simulated), so
     a newcomer sees the weights move toward the winning arm."""
-    from datetime import UTC, datetime, time, timedelta
+    from datetime import UTC, datetime, time
 
     from upsell_ab.allocation.update import allocate
     from upsell_ab.cli.allocate_command import render_text
@@ -156,7 +172,7 @@ def _bandit_updates(resolved: list[Any], store: Path) -> list[str]:
         experiment = item.experiment
         if not experiment.allocation.is_bandit or experiment.start is None:
             continue
-        end = datetime.combine(experiment.start + timedelta(days=DEMO_DAYS), time(), UTC)
+        end = datetime.combine(simulated_until(item), time(), UTC)
         update = allocate(item, store=store, at=end, dry_run=True)
         lines.append(render_text(update))
     return lines

@@ -58,6 +58,7 @@ from upsell_ab.decision.empty_values import empty_value_warnings
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label, p_clause
 from upsell_ab.decision.response_bias import response_bias_problems, response_bias_warnings
+from upsell_ab.decision.stale_data import stale_data, stale_warning
 from upsell_ab.decision.unit_ids import kinds_differ, shown
 from upsell_ab.metrics.aggregates import ORPHAN_SHARE
 from upsell_ab.metrics.sufficient import CupedStats, SampleStats
@@ -293,6 +294,9 @@ def warnings(
             )
     out.extend(response_bias_warnings(resolved, analysis))
     out.extend(empty_value_warnings(resolved, data))
+    stale = stale_data(resolved, data)
+    if stale is not None:
+        out.append(stale_warning(stale))
     return out
 
 

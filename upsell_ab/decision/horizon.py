@@ -34,6 +34,9 @@ own reading.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, overload
@@ -143,11 +146,29 @@ def as_day(value: date | datetime | None) -> date | None:
 TODAY_VARIABLE = "UPSELL_AB_TODAY"
 """An ISO date read as today by :func:`analysis_day` (reproducible reports and tests)."""
 
+_PINNED_DAY: ContextVar[date | None] = ContextVar("upsell_ab_pinned_day", default=None)
+
+
+@contextmanager
+def pinned_day(day: date) -> Iterator[None]:
+    """Inside this block :func:`analysis_day` is ``day``: data simulated for fixed dates
+    (``upsell-ab demo``) are read on the morning after their last day, not months later,
+    when every end date would have passed and every experiment would read as finished."""
+    token = _PINNED_DAY.set(day)
+    try:
+        yield
+    finally:
+        _PINNED_DAY.reset(token)
+
 
 def analysis_day() -> date:
-    """The day of the analysis: ``UPSELL_AB_TODAY`` when set, else today in UTC."""
+    """The day of the analysis: the :func:`pinned_day` when one is set, else
+    ``UPSELL_AB_TODAY`` when set, else today in UTC."""
     import os
 
+    pinned = _PINNED_DAY.get()
+    if pinned is not None:
+        return pinned
     fixed = os.environ.get(TODAY_VARIABLE, "").strip()
     if fixed:
         try:
