@@ -178,3 +178,31 @@ def _spec_with_end() -> dict[str, object]:
     content = spec("stale", guardrails=[])
     content["end"] = END.isoformat()
     return content
+
+
+def test_a_timing_test_on_a_stale_export_waits_instead_of_judging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The open-windows simulation of tests/test_guard_open_windows.py (equal 20 % take
+    rates, the e-mail arm's buyers 3 days later), exported on day 20 of 28 and analysed
+    two weeks after the end date. By the calendar every window has closed, but no event
+    after day 20 was loaded: statsmodels' z-test on those rows calls the e-mail arm worse
+    although the rates are equal. The windows are read as of the morning after the data
+    stop, so the verdict waits."""
+    from tests.test_guard_open_windows import DAYS as TIMING_DAYS
+    from tests.test_guard_open_windows import START as TIMING_START
+    from tests.test_guard_open_windows import _experiment as timing_experiment
+    from tests.test_guard_open_windows import _p_value, _rows
+
+    exposures, orders = _rows()
+    cut = TIMING_START + pd.Timedelta(days=20)
+    exported = exposures[exposures["timestamp"] < cut]
+    so_far = orders[orders["timestamp"] < cut]
+    p, diff = _p_value(exported, so_far)
+    assert p < 0.01 and diff < 0  # the bias a calendar reading would judge on
+    later = TIMING_START + pd.Timedelta(days=TIMING_DAYS + 14)
+    monkeypatch.setenv(TODAY_VARIABLE, later.strftime("%Y-%m-%d"))
+    decision = timing_experiment(tmp_path).analyze(exposures=exported, events=so_far).decision
+    assert decision.action == "keep_running", decision.reasons
+    assert "the morning after the data stop" in decision.reasons[0]
+    assert _stale(decision.warnings), decision.warnings

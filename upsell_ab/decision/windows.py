@@ -16,6 +16,13 @@ customers are still inside the longest window among the decision metric and the
 guardrails, "ship" and "keep control" become "keep running" until the day the last
 window closes. The share comes from the cumulative daily series (customers per day of
 first exposure); without it, traffic is taken as even over the exposure days.
+
+The windows are read on the analysis day, unless the data stopped early
+(:mod:`upsell_ab.decision.stale_data`): an export taken on day 20 and analysed weeks
+later holds no event after day 20 either, so its windows are read as of the morning
+after the data's last day. By the calendar they would all be closed, and the delayed
+arm would be judged without its last conversions (tests/test_guard_stale_data.py: a
+confident "keep control" on equal take rates before this rule).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from upsell_ab.decision.horizon import analysis_day, as_day
+from upsell_ab.decision.stale_data import stale_data
 
 if TYPE_CHECKING:
     from upsell_ab.metrics.aggregates import ExperimentData
@@ -75,6 +83,11 @@ def open_windows(resolved: ResolvedExperiment, data: ExperimentData | None) -> O
     metric = max(windows, key=lambda name: windows[name])
     days = windows[metric]
     today = analysis_day()
+    stale = stale_data(resolved, data)
+    if stale is not None:
+        # the data stopped on ``stale.last``: no event after it was loaded either, so the
+        # windows are as open as on the morning after (not closed by the calendar)
+        today = min(today, stale.last + timedelta(days=1))
     last = as_day(data.last_exposure)
     complete_on = last + timedelta(days=days + 1)
     if today >= complete_on:
@@ -108,7 +121,7 @@ def waiting_reason(found: OpenWindows, resolved: ResolvedExperiment) -> str:
     return (
         f"Keep running: the arms differ in when the offer comes, and {found.share:.0%} of the "
         f"customers are still inside the {found.window_days}-day window of {found.metric} "
-        f"(analysis day {found.today.isoformat()}). An offer that comes later converts later, "
+        f"({_as_of(found)}). An offer that comes later converts later, "
         "so its arm is undercounted until the windows close; read before then, a timing test "
         f"calls the delayed arm worse when it is not. Every window closes on "
         f"{found.complete_on.isoformat()}"
@@ -120,3 +133,14 @@ def waiting_reason(found: OpenWindows, resolved: ResolvedExperiment) -> str:
         )
         + ": the verdict below is what the data say so far."
     )
+
+
+def _as_of(found: OpenWindows) -> str:
+    """The day the windows are read on: the analysis day, or the morning after data that
+    stopped early (:mod:`upsell_ab.decision.stale_data`)."""
+    if found.today < analysis_day():
+        return (
+            f"as of {found.today.isoformat()}, the morning after the data stop; the events "
+            "after it were not loaded either"
+        )
+    return f"analysis day {found.today.isoformat()}"
