@@ -69,8 +69,13 @@ class EarlyLook:
 def final_look(resolved: ResolvedExperiment) -> ResolvedExperiment:
     """``resolved`` analysed as its final look (``conclude``): status ``stopped``, so a
     fixed-horizon result is read as the one planned look (:func:`before_horizon`)."""
+    running = resolved.experiment.status is SpecStatus.running
     experiment = resolved.experiment.model_copy(update={"status": SpecStatus.stopped})
-    return dataclasses.replace(resolved, experiment=experiment)
+    return dataclasses.replace(
+        resolved,
+        experiment=experiment,
+        concluding_a_running_spec=running or resolved.concluding_a_running_spec,
+    )
 
 
 def held_to_planned_look(resolved: ResolvedExperiment, analysis: ExperimentAnalysis) -> bool:

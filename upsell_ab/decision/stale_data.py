@@ -17,10 +17,12 @@ arrivals), from the decision metric's cumulative daily series; without one, over
 exposure days. The lower bound and the recent window keep small shops and saturating
 populations (every subscriber already exposed, so new ones dry up) from false alarms.
 The data should reach the day before the analysis day, or the end date when it has
-passed; a running experiment whose data stop :data:`MIN_SILENT_DAYS` or more days
-before that, with ``exp(-r g)`` below :data:`STALE_P`, gets a headline warning. A
-warning, not a block: the numbers are right for the data given; what is wrong is the
-belief that the data are complete, and the reader can check the last ingest.
+passed. A running experiment (or one ``conclude`` reads from ``running``: its data
+should still reach the end date; ``status: stopped`` in the spec ends them by intent)
+whose data stop :data:`MIN_SILENT_DAYS` or more days before that, with ``exp(-r g)``
+below :data:`STALE_P`, gets a headline warning. A warning, not a block: the numbers are
+right for the data given; what is wrong is the belief that the data are complete, and
+the reader can check the last ingest.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ class StaleData:
 def stale_data(resolved: ResolvedExperiment, data: ExperimentData | None) -> StaleData | None:
     """The early end of the data when it is improbable (module docstring), else None."""
     experiment = resolved.experiment
-    if experiment.status is not Status.running or data is None:
+    running = experiment.status is Status.running or resolved.concluding_a_running_spec
+    if not running or data is None:
         return None
     if data.last_exposure is None or data.first_exposure is None:
         return None

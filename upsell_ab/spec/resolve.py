@@ -38,6 +38,10 @@ class ResolvedExperiment:
     role wins)."""
     source_file: Path | None = None
     catalogue_file: Path | None = None
+    concluding_a_running_spec: bool = False
+    """Read by ``conclude`` as the final look of a spec whose file says ``running`` (the
+    status is ``stopped`` in memory only): its data are still expected to reach the end
+    date (:mod:`upsell_ab.decision.stale_data`)."""
 
     @property
     def primary_metric(self) -> str:
