@@ -205,4 +205,5 @@ def test_a_timing_test_on_a_stale_export_waits_instead_of_judging(
     decision = timing_experiment(tmp_path).analyze(exposures=exported, events=so_far).decision
     assert decision.action == "keep_running", decision.reasons
     assert "the morning after the data stop" in decision.reasons[0]
+    assert "Load the data up to" in decision.reasons[0]
     assert _stale(decision.warnings), decision.warnings

@@ -123,16 +123,23 @@ def waiting_reason(found: OpenWindows, resolved: ResolvedExperiment) -> str:
         f"customers are still inside the {found.window_days}-day window of {found.metric} "
         f"({_as_of(found)}). An offer that comes later converts later, "
         "so its arm is undercounted until the windows close; read before then, a timing test "
-        f"calls the delayed arm worse when it is not. Every window closes on "
-        f"{found.complete_on.isoformat()}"
-        + (
-            " if no one else is exposed (without an end date exposures go on: set one, "
-            "or stop the experiment)"
-            if resolved.experiment.end is None
-            else ""
-        )
-        + ": the verdict below is what the data say so far."
+        f"calls the delayed arm worse when it is not. {_until(found, resolved)}: the verdict "
+        "below is what the data say so far."
     )
+
+
+def _until(found: OpenWindows, resolved: ResolvedExperiment) -> str:
+    """When the wait ends: the day every window closes, or, on data that stopped early,
+    the data that must be loaded first."""
+    closes = found.complete_on.isoformat()
+    if found.today < analysis_day():
+        return f"Load the data up to {closes}, when every window has closed"
+    if resolved.experiment.end is None:
+        return (
+            f"Every window closes on {closes} if no one else is exposed (without an end "
+            "date exposures go on: set one, or stop the experiment)"
+        )
+    return f"Every window closes on {closes}"
 
 
 def _as_of(found: OpenWindows) -> str:
