@@ -107,13 +107,8 @@ def _recent_arrivals(
     if series is None or not series.daily:
         return None
     since = max(first, last - timedelta(days=RECENT_DAYS - 1))
-    through = [d for d in series.daily if d.day <= last]
-    before = [d for d in series.daily if d.day < since]
-    if not through:
-        return None
-    total = sum(s.n for s in through[-1].by_variant.values())
-    settled = sum(s.n for s in before[-1].by_variant.values()) if before else 0
-    return int(total - settled), (last - since).days + 1
+    arrived = series.units_by(last) - series.units_by(since - timedelta(days=1))
+    return arrived, (last - since).days + 1
 
 
 def stale_warning(found: StaleData) -> str:

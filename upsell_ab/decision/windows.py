@@ -108,12 +108,10 @@ def _share_since(data: ExperimentData, metric: str, since: date) -> float | None
     series = data.metrics.get(metric)
     if series is None or not series.daily:
         return None
-    total = sum(s.n for s in series.daily[-1].by_variant.values())
+    total = series.units_by(series.daily[-1].day)
     if total <= 0:
         return None
-    before = [d for d in series.daily if d.day < since]
-    settled = sum(s.n for s in before[-1].by_variant.values()) if before else 0
-    return (total - settled) / total
+    return (total - series.units_by(since - timedelta(days=1))) / total
 
 
 def waiting_reason(found: OpenWindows, resolved: ResolvedExperiment) -> str:

@@ -38,6 +38,12 @@ class MetricData:
     daily: list[DailyStats] = field(default_factory=list)
     """Cumulative per day, in date order (empty unless asked for)."""
 
+    def units_by(self, day: date) -> int:
+        """Units first exposed on or before ``day``, every arm, from the cumulative daily
+        series (0 before its first day or without one)."""
+        through = [d for d in self.daily if d.day <= day]
+        return int(sum(s.n for s in through[-1].by_variant.values())) if through else 0
+
 
 ORPHAN_SHARE = 0.20
 """Warn when more than this share of the metrics' events belong to never-exposed units."""
