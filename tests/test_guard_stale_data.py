@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,9 +63,7 @@ def _rows(per_day: float, days: int, seed: int = 7) -> tuple[pd.DataFrame, pd.Da
 
 
 def _experiment(tmp_path: Path) -> upsell_ab.Experiment:
-    content = spec("stale", guardrails=[])
-    content["end"] = END.isoformat()
-    return upsell_ab.load(write_spec(tmp_path, content))
+    return upsell_ab.load(write_spec(tmp_path, _spec_with_end()))
 
 
 def _stale(warnings: tuple[str, ...]) -> list[str]:
@@ -108,8 +107,7 @@ def test_a_running_test_whose_data_stopped_is_called_out_before_its_end(
 def test_a_stopped_experiment_is_not_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``status: stopped`` says the data end by intent."""
     exposures, events = _rows(per_day=300, days=10)
-    content = spec("stale", guardrails=[])
-    content["end"], content["status"] = END.isoformat(), "stopped"
+    content = {**_spec_with_end(), "status": "stopped"}
     experiment = upsell_ab.load(write_spec(tmp_path, content))
     monkeypatch.setenv(TODAY_VARIABLE, (END + timedelta(days=2)).isoformat())
     assert _stale(experiment.analyze(exposures=exposures, events=events).decision.warnings) == []
@@ -174,7 +172,7 @@ def test_the_silence_is_judged_at_the_rates_lower_bound(tmp_path: Path) -> None:
             assert found.p_value == pytest.approx(math.exp(-bound * silent.days), rel=1e-9)
 
 
-def _spec_with_end() -> dict[str, object]:
+def _spec_with_end() -> dict[str, Any]:
     content = spec("stale", guardrails=[])
     content["end"] = END.isoformat()
     return content
