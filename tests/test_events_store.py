@@ -18,6 +18,7 @@ import pytest
 
 from upsell_ab.cli.main import main
 from upsell_ab.errors import InputError
+from upsell_ab.events.identity import stored_id_sql
 from upsell_ab.events.schema import create_schema
 from upsell_ab.events.store import EventStore
 
@@ -101,16 +102,22 @@ def test_given_event_id_repeated_with_different_content_is_refused(store: EventS
 
 
 def test_content_key_matches_documented_hash(store: EventStore) -> None:
-    # format 2: "md5:" + md5 of the fields joined by U+001F, times as epoch microseconds
+    # "md5:" + md5 of the fields joined by U+001F, times as epoch microseconds; format 3
+    # stores no derived id (NULL), stored_id_sql computes it
     us = calendar.timegm((2024, 5, 1, 10, 0, 0)) * 1_000_000
     store.ingest_exposures(exposures_frame(1))
-    (event_id,) = store.connection.execute("SELECT event_id FROM exposures").fetchall()[0]
+    stored, event_id = store.connection.execute(
+        f"SELECT event_id, {stored_id_sql('exposures')} FROM exposures"
+    ).fetchall()[0]
     key = "\x1f".join(["exp", "treatment", "u0", str(us)])
+    assert stored is None
     assert event_id == "md5:" + hashlib.md5(key.encode()).hexdigest()
 
     # events: identity from identifying columns only (order id, else unit, time, type)
     store.ingest_events(events_frame().iloc[[0, 2]])
-    ids = store.connection.execute("SELECT event_id FROM events ORDER BY rowid").fetchall()
+    ids = store.connection.execute(
+        f"SELECT {stored_id_sql('events')} FROM events ORDER BY rowid"
+    ).fetchall()
     with_order = "\x1f".join(["o", "order", "o1"])
     day = calendar.timegm((2024, 5, 2, 0, 0, 0)) * 1_000_000
     without = "\x1f".join(["u2", str(day), "upsell_purchase"])
@@ -222,13 +229,13 @@ def test_create_schema_is_idempotent_and_matches_contract() -> None:
         ("events", "discount", "DOUBLE", "NO"),
         ("events", "quantity", "DOUBLE", "NO"),
         ("events", "order_id", "VARCHAR", "YES"),
-        ("events", "event_id", "VARCHAR", "NO"),
+        ("events", "event_id", "VARCHAR", "YES"),
         ("events", "ingest_id", "BIGINT", "YES"),
         ("exposures", "experiment", "VARCHAR", "NO"),
         ("exposures", "variant", "VARCHAR", "NO"),
         ("exposures", "unit_id", "VARCHAR", "NO"),
         ("exposures", "timestamp", "TIMESTAMP", "NO"),
-        ("exposures", "event_id", "VARCHAR", "NO"),
+        ("exposures", "event_id", "VARCHAR", "YES"),
         ("exposures", "ingest_id", "BIGINT", "YES"),
     ]
 

@@ -1,12 +1,15 @@
-"""Store format 2: derived ids ``"md5:" + md5(key)``; format 1 stores migrate (issue 17).
+"""Store formats: 3 leaves derived ids ``"md5:" + md5(key)`` unstored (NULL); format 2
+stores (the same ids as text) and format 1 stores (SHA-256 of an ISO key) migrate
+(issue 17).
 
-A format 1 store is made from one written by today's code (Parquet files, so the
-SQL ingest path writes it) by dropping ``store_format`` and rewriting each derived
-id as format 1 defined it, ``"sha256:" + sha256(key)`` with ISO timestamps: written
-here in plain SQL, and checked against Python's hashlib on one row. Oracles: a fresh
-store of the same files (same rows, same analysis), and idempotence by event id:
-re-ingesting the same files into the migrated store adds nothing, and a file that
-overlaps the stored rows adds only its new rows.
+A format 1 or 2 store is made from one written by today's code (Parquet files, so
+the SQL ingest path writes it) by writing each derived id as that format defined it
+(format 1 ``"sha256:" + sha256(key)`` with ISO timestamps, format 2 ``"md5:" +
+md5(key)`` with epoch microseconds, written here in plain SQL and checked against
+Python's hashlib on one row) and setting ``store_format`` as that format did. Oracles:
+a fresh store of the same files (same rows and ids, same analysis), and idempotence
+by event id: re-ingesting the same files into the migrated store adds nothing, and
+a file that overlaps the stored rows adds only its new rows.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ from upsell_ab.spec.load import load_experiment
 REPO = Path(__file__).resolve().parents[1]
 RESOLVED = load_experiment(REPO / "experiments" / "laptop_bundle.yaml")
 ISO = "'%Y-%m-%dT%H:%M:%S.%f'"
+MD5_KEY = {
+    "exposures": 'concat_ws(chr(31), experiment, variant, unit_id, epoch_us("timestamp"))',
+    "events": "CASE WHEN order_id IS NOT NULL THEN concat_ws(chr(31), 'o', event_type, order_id) "
+    'ELSE concat_ws(chr(31), unit_id, epoch_us("timestamp"), event_type) END',
+}
+"""Format 2's and 3's identity key (docs/events.md), written independently of the code."""
 OLD_KEY = {
     "exposures": f'concat_ws(chr(31), experiment, variant, unit_id, strftime("timestamp", {ISO}))',
     "events": "CASE WHEN order_id IS NOT NULL THEN concat_ws(chr(31), 'o', event_type, order_id) "
@@ -83,23 +92,30 @@ def _ingest(store: EventStore, exposures: Path, events: Path) -> tuple[int, int]
     return a.rows_added, b.rows_added
 
 
-def _downgrade(path: Path) -> None:
-    """Today's store -> format 1: no ``store_format``, SHA-256 ids of the ISO key."""
+def _downgrade(path: Path, to: int = 1) -> None:
+    """Today's store -> format 1 (no ``store_format``, SHA-256 ids of the ISO key) or 2
+    (``store_format`` 2, MD5 ids stored as text); ids NOT NULL as those formats had."""
     connection = duckdb.connect(str(path))
-    connection.execute("DROP TABLE store_format")
-    for kind, key in OLD_KEY.items():
+    if to == 1:
+        connection.execute("DROP TABLE store_format")
+    else:
+        connection.execute("UPDATE store_format SET version = ?", [to])
+    for kind, key in (OLD_KEY if to == 1 else MD5_KEY).items():
+        prefix, digest = ("sha256", "sha256") if to == 1 else ("md5", "md5")
         connection.execute(
-            f"UPDATE {kind} SET event_id = 'sha256:' || sha256({key}) "
-            "WHERE starts_with(event_id, 'md5:')"
+            f"UPDATE {kind} SET event_id = '{prefix}:' || {digest}({key}) WHERE event_id IS NULL"
         )
+        connection.execute(f"ALTER TABLE {kind} ALTER COLUMN event_id SET NOT NULL")
     connection.close()
 
 
 def _table(path: Path, kind: str) -> list[tuple[object, ...]]:
+    """Rows with their ids (stored, else derived), ids last."""
     connection = duckdb.connect(str(path), read_only=True)
     try:
         return connection.execute(
-            f"SELECT * EXCLUDE (ingest_id) FROM {kind} ORDER BY ALL"
+            f"SELECT * EXCLUDE (ingest_id, event_id), "
+            f"COALESCE(event_id, 'md5:' || md5({MD5_KEY[kind]})) FROM {kind} ORDER BY ALL"
         ).fetchall()
     finally:
         connection.close()
@@ -115,11 +131,16 @@ def files(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def test_new_store_has_format_2_and_md5_ids(tmp_path: Path, files: dict[str, Path]) -> None:
-    with EventStore(tmp_path / "s.duckdb") as store:
-        assert store_format(store.connection) == STORE_FORMAT == 2
+def test_new_store_has_format_3_and_no_stored_derived_ids(
+    tmp_path: Path, files: dict[str, Path]
+) -> None:
+    path = tmp_path / "s.duckdb"
+    with EventStore(path) as store:
+        assert store_format(store.connection) == STORE_FORMAT == 3
         _ingest(store, files["x"], files["e"])
-        ids = [r[0] for r in store.connection.execute("SELECT event_id FROM exposures").fetchall()]
+        stored = store.connection.execute("SELECT count(event_id) FROM exposures").fetchall()
+    assert stored == [(0,)]
+    ids = [r[-1] for r in _table(path, "exposures")]
     assert len(ids) == len(set(ids)) == 40
     assert all(i.startswith("md5:") and len(i) == 36 for i in ids)
 
@@ -150,9 +171,9 @@ def test_a_format_1_store_migrates_and_stays_idempotent(
     )
     with EventStore(old) as store:
         assert store.notes == [
-            "store migrated to format 2: 60 derived event ids recomputed"
+            "store migrated to format 3: 60 derived event ids recomputed"
         ]  # 40 exposures + 20 events (none had a given id)
-        assert store_format(store.connection) == 2
+        assert store_format(store.connection) == 3
         # the same files again: nothing added
         assert _ingest(store, files["x"], files["e"]) == (0, 0)
     for kind in ("exposures", "events"):
@@ -183,7 +204,9 @@ def test_a_failed_migration_leaves_the_store_as_it_was(
     with EventStore(path) as store:
         _ingest(store, files["x"], files["e"])
     connection = duckdb.connect(str(path))
-    (derived,) = connection.execute("SELECT min(event_id) FROM events").fetchall()[0]
+    (derived,) = connection.execute(
+        f"SELECT min('md5:' || md5({MD5_KEY['events']})) FROM events"
+    ).fetchall()[0]
     connection.close()
     _downgrade(path)
     connection = duckdb.connect(str(path))
@@ -200,3 +223,48 @@ def test_a_failed_migration_leaves_the_store_as_it_was(
     connection = duckdb.connect(str(path), read_only=True)
     assert store_format(connection) == 1
     connection.close()
+
+
+def test_a_format_2_store_keeps_its_ids_and_stays_idempotent(
+    tmp_path: Path, files: dict[str, Path]
+) -> None:
+    """Format 2 stored derived ids as text: they stay (no row rewritten) and still match
+    re-ingested rows; rows added afterwards store none."""
+    fresh, old = tmp_path / "fresh.duckdb", tmp_path / "old.duckdb"
+    with EventStore(fresh) as store:
+        _ingest(store, files["x"], files["e"])
+    shutil.copy(fresh, old)
+    _downgrade(old, to=2)
+    connection = duckdb.connect(str(old), read_only=True)
+    unit, ts, event_id = connection.execute(
+        "SELECT unit_id, \"timestamp\", event_id FROM exposures WHERE unit_id = 'c5'"
+    ).fetchall()[0]
+    key = "\x1f".join(["laptop_bundle", "laptop_only", unit, str(_epoch_us(ts))])
+    assert event_id == "md5:" + hashlib.md5(key.encode()).hexdigest()
+    connection.close()
+    with EventStore(old) as store:
+        assert store.notes == []  # nothing rewritten
+        assert store_format(store.connection) == 3
+        assert _ingest(store, files["x"], files["e"]) == (0, 0)
+        added = _ingest(store, files["x2"], files["e2"])
+        texts = store.connection.execute(
+            "SELECT count(event_id), count(*) FROM exposures"
+        ).fetchall()[0]
+    assert texts == (40, 60)  # the 40 format 2 ids kept, the 20 new rows store none
+    with EventStore(fresh) as store:
+        assert _ingest(store, files["x2"], files["e2"]) == added
+    for kind in ("exposures", "events"):
+        rows = _table(old, kind)
+        assert rows == _table(fresh, kind)
+        assert len({r[-1] for r in rows}) == len(rows)
+    assert compute_experiment_data(RESOLVED, store=old) == compute_experiment_data(
+        RESOLVED, store=fresh
+    )
+
+
+def _epoch_us(ts: object) -> int:
+    import calendar
+    from datetime import datetime
+
+    assert isinstance(ts, datetime)
+    return calendar.timegm(ts.timetuple()) * 1_000_000 + ts.microsecond

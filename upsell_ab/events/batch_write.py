@@ -38,6 +38,9 @@ from upsell_ab.events.identity import (
     SHIFT_STEP_US,
     content_sql,
     derived_id_sql,
+    derived_stored_sql,
+    same_identity_sql,
+    stored_id_sql,
 )
 from upsell_ab.events.schema import EVENT_COLUMNS, EXPOSURE_COLUMNS, Kind, quote_identifier
 
@@ -133,11 +136,28 @@ class BatchWriter:
         )
         tally.in_source += int(total) - int(distinct)
         stored_content = f"sha256({content_sql(kind, 't')})"
+        # stored text ids (given, or format 2's derived text) by id; stored rows without
+        # id (format 3's derived ids) by identity fields for new rows without given id,
+        # and by their derived id for given ids shaped like one (rare: hashes them)
+        conditions = [
+            "t.event_id = s.event_id",
+            *(f"s._derived AND {same}" for same in same_identity_sql(kind, "s", "t")),
+        ]
+        if connection.execute(
+            "SELECT count(*) FROM _upsell_first WHERE NOT _derived AND "
+            f"starts_with(event_id, '{DERIVED_PREFIX}')"
+        ).fetchall()[0][0]:
+            conditions.append(
+                f"NOT s._derived AND t.event_id IS NULL AND s.event_id = {derived_id_sql(kind, 't')}"
+            )
         connection.execute(
-            "CREATE TEMP TABLE _upsell_matched AS SELECT s._row, s.event_id, "
-            "t.rowid AS stored_rowid, t.ingest_id AS stored_batch, "
-            f"{stored_content} = s._content AS same "
-            f"FROM _upsell_first AS s JOIN {kind} AS t ON t.event_id = s.event_id"
+            "CREATE TEMP TABLE _upsell_matched AS "
+            + " UNION ALL ".join(
+                "SELECT s._row, s.event_id, t.rowid AS stored_rowid, t.ingest_id AS stored_batch, "
+                f"{stored_content} = s._content AS same "
+                f"FROM _upsell_first AS s JOIN {kind} AS t ON {condition}"
+                for condition in conditions
+            )
         )
         # ids met in earlier chunks of this source but not inserted (already stored)
         connection.execute(
@@ -153,7 +173,7 @@ class BatchWriter:
                 "INSERT INTO _upsell_matched SELECT s._row, s.event_id, t.rowid, t.ingest_id, "
                 "false FROM _upsell_first AS s JOIN events AS t ON t.unit_id = s.unit_id "
                 'AND t.event_type = s.event_type AND t."timestamp" = s."timestamp" '
-                f"WHERE s._derived AND starts_with(t.event_id, '{DERIVED_PREFIX}') "
+                f"WHERE s._derived AND {derived_stored_sql('t')} "
                 "AND (t.order_id IS NULL) <> (s.order_id IS NULL) "
                 "AND s._row NOT IN (SELECT _row FROM _upsell_matched)"
             )
@@ -198,7 +218,10 @@ class BatchWriter:
         )
         quoted = [quote_identifier(c) for c in self._columns(batch)]
         target = ", ".join([*quoted, "event_id", "ingest_id"])
-        values = ", ".join([*quoted, "event_id", str(int(batch_id))])
+        # derived ids are not stored (store format 3: NULL event_id)
+        values = ", ".join(
+            [*quoted, "CASE WHEN _derived THEN NULL ELSE event_id END", str(int(batch_id))]
+        )
         kept = "('conflict')" if self.replace else "('__none__')"
         inserted = connection.execute(
             f"INSERT INTO {kind} ({target}) SELECT {values} FROM _upsell_first WHERE _row NOT IN "
@@ -256,7 +279,8 @@ class BatchWriter:
             return
         compared = COMPARED[self.kind]
         cols = ", ".join(
-            f"s.{quote_identifier(c)}, t.{quote_identifier(c)}" for c in (*compared, "event_id")
+            [f"s.{quote_identifier(c)}, t.{quote_identifier(c)}" for c in compared]
+            + [f"s.event_id, {stored_id_sql(self.kind, 't')}"]
         )
         pairs = self.connection.execute(
             f"SELECT s._row, m.stored_batch, {cols} FROM _upsell_matched AS m "

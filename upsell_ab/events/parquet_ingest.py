@@ -15,7 +15,8 @@ store's one write transaction:
    refuse (empty required text, empty or implausible timestamps, non-finite or
    negative amounts) and the implausible values (``--bound``);
 3. **insert**: ``INSERT INTO <table> SELECT ... FROM read_parquet(...)`` of the
-   canonical rows with their ids, minus the ids already stored (an anti-join;
+   canonical rows with their given ids (derived ids are not stored: store format 3,
+   :mod:`upsell_ab.events.identity`), minus the ids already stored (an anti-join;
    skipped when the table was empty);
 4. **de-duplicate**: the ids this batch inserted more than once (one aggregate
    over the batch's rows); for each, every copy but the first is deleted;
@@ -64,6 +65,8 @@ from upsell_ab.events.identity import (
     content_differs_sql,
     content_sql,
     derived_id_sql,
+    derived_stored_sql,
+    same_identity_sql,
 )
 from upsell_ab.events.ingest import (
     NUMERIC_DEFAULTS,
@@ -233,9 +236,8 @@ def _write(
     with _unordered(connection):
         separator = " OR ".join(f"contains({c}, chr(31))" for c in _IDENTITY_TEXT[kind])
         counts = connection.execute(
-            "SELECT count(*), (count(*) FILTER (WHERE starts_with(event_id, "
-            f"'{DERIVED_PREFIX}')) > 0 AND count(*) FILTER (WHERE event_id IS NULL) > 0) "
-            f"OR count(*) FILTER (WHERE {separator}) > 0, "
+            "SELECT count(*), count(*) FILTER (WHERE starts_with(event_id, "
+            f"'{DERIVED_PREFIX}')) > 0 OR count(*) FILTER (WHERE {separator}) > 0, "
             f"count(*) FILTER (WHERE {_inexact(kind)}), "
             + ", ".join(
                 [f"count(*) FILTER (WHERE {c})" for c in plan.checks + plan.implausible] or ["0"]
@@ -249,7 +251,8 @@ def _write(
     refuse_odd = source.mapping.bounds is not None and source.mapping.bounds.refuse
     if mixed or bad or (odd and refuse_odd):
         # refused (the chunked path words every problem with its row), or ids that only
-        # the derived id's text can tell apart (see _classify): the chunked path's rules
+        # the derived id's text can tell apart (given ids shaped like derived ones, the
+        # separator in a field; see _classify): the chunked path's rules
         return None
     warnings = list(shape.warnings) if not odd else _row_warnings(source)
     if warnings is None:
@@ -266,7 +269,8 @@ def _write(
         writer = BatchWriter(connection, kind, ingest_id, replace=False)
         quoted = [quote_identifier(c) for c in plan.columns]
         target = ", ".join([*quoted, "event_id", "ingest_id"])
-        values = ", ".join([*(f"s.{q}" for q in quoted), "s._eid", "$batch"])
+        # derived ids are not stored (store format 3: NULL event_id)
+        values = ", ".join([*(f"s.{q}" for q in quoted), "s.event_id", "$batch"])
         inserted = 0
         if skipped < rows_read:
             # file order matters only where rows are stored already (the time-shift check
@@ -283,7 +287,7 @@ def _write(
             with _in_file_order(connection, joined=joined and ordered), unordered:
                 inserted = _count(
                     connection.execute(
-                        f"INSERT INTO {kind} ({target}) SELECT {values} FROM {keyed} AS s"
+                        f"INSERT INTO {kind} ({target}) SELECT {values} FROM {src} AS s"
                         + condition,
                         {**params, "batch": ingest_id},
                     )
@@ -379,14 +383,19 @@ def _classify(
     (repeats inside the file, ids already stored, rows skipped); None when a conflict
     needs the chunked path's wording.
 
-    Repeats are found without computing every row's SHA-256: rows are grouped by a
+    Repeats are found without computing every row's MD5: rows are grouped by a
     64-bit ``hash`` of the given id, else of the identity fields (whose joined text the
     derived id hashes); only rows of groups with several rows get their real id and
     content key, and are grouped again by id, so hash collisions only add candidates.
     Two rows with one derived id have equal identity fields unless a field contains the
     separator U+001F, and a given id equals a derived one only if it starts with
-    ``sha256:``; :func:`_write` leaves files with either to the chunked path. Contents
+    ``md5:``; :func:`_write` leaves files with either to the chunked path. Contents
     are compared as the content keys' text (equal text, equal SHA-256).
+
+    Stored rows are matched by text id (given ids, and format 2's stored derived ids)
+    and, where the store keeps no id (format 3's derived ids), by the identity fields
+    (:func:`~upsell_ab.events.identity.same_identity_sql`): equal fields, equal derived
+    id, without hashing the stored rows.
     """
     key = f"CASE WHEN event_id IS NOT NULL THEN hash(event_id) ELSE {_IDENTITY_HASH[kind]} END"
     with _unordered(connection):
@@ -412,11 +421,23 @@ def _classify(
         repeats = _scalar(connection, "SELECT count(*) FROM _upsell_native_skip")
         matched_ids = 0
         if prior:
-            connection.execute(
-                "CREATE OR REPLACE TEMP TABLE _upsell_native_stored AS "
+            # stored text ids (given, or format 2's derived text) by id; stored rows
+            # without id (derived, format 3) by their identity fields
+            matches = [
                 f"SELECT s.{_ROW} AS _row, t.rowid AS _stored, "
                 f"{content_differs_sql(kind, 's', 't')} AS _differs "
-                f"FROM {keyed} AS s JOIN {kind} AS t ON t.event_id = s._eid",
+                f"FROM {keyed} AS s JOIN {kind} AS t ON {condition}"
+                for condition in [
+                    "t.event_id = s._eid",
+                    *(
+                        f"s.event_id IS NULL AND {same}"
+                        for same in same_identity_sql(kind, "s", "t")
+                    ),
+                ]
+            ]
+            connection.execute(
+                "CREATE OR REPLACE TEMP TABLE _upsell_native_stored AS "
+                + " UNION ALL ".join(matches),
                 params,
             )
             # stored ids are unique, so one stored row per matched id
@@ -446,7 +467,7 @@ def _restated(connection: duckdb.DuckDBPyConnection, keyed: str, params: dict[st
     found = connection.execute(
         f"SELECT count(*) FROM {keyed} AS s JOIN events AS t ON t.unit_id = s.unit_id "
         'AND t.event_type = s.event_type AND t."timestamp" = s."timestamp" '
-        f"WHERE s.event_id IS NULL AND starts_with(t.event_id, '{DERIVED_PREFIX}') "
+        f"WHERE s.event_id IS NULL AND {derived_stored_sql('t')} "
         "AND (t.order_id IS NULL) <> (s.order_id IS NULL) "
         f"AND s.{_ROW} NOT IN (SELECT _row FROM _upsell_native_stored)",
         params,

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS exposures (
     variant VARCHAR NOT NULL,
     unit_id VARCHAR NOT NULL,
     "timestamp" TIMESTAMP NOT NULL,
-    event_id VARCHAR NOT NULL,
+    event_id VARCHAR,
     ingest_id BIGINT
 )"""
 
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS events (
     discount DOUBLE NOT NULL DEFAULT 0,
     quantity DOUBLE NOT NULL DEFAULT 1,
     order_id VARCHAR,
-    event_id VARCHAR NOT NULL,
+    event_id VARCHAR,
     ingest_id BIGINT
 )"""
 

@@ -20,14 +20,17 @@ migrated when opened for writing, inside one transaction:
    the new id and the older ones keep their old id (ids stay unique); a note
    counts them by batch: remove the older batch with ``upsell-ab store remove``.
 
-Store format 2 (:data:`STORE_FORMAT`, recorded in the one-row table
-``store_format``) derives ids as ``"md5:" + md5(key)`` instead of format 1's
-``"sha256:" + sha256(key with ISO timestamps)`` (:mod:`upsell_ab.events.identity`).
-A store without that table is format 1 and is migrated when opened for writing,
-in one transaction (:func:`migrate_ids`): every stored id equal to the format 1
-id of its own row is replaced by the format 2 id of that row; other ids (given
-ids, older copies kept by the migration above) stay. Re-ingesting a file into a
-migrated store therefore adds nothing, as before the migration.
+Store format 3 (:data:`STORE_FORMAT`, recorded in the one-row table
+``store_format``) leaves derived ids unstored (``event_id`` NULL; they are
+``"md5:" + md5(key)``, computed when needed). Format 2 stored that text, which
+stays valid: migrating 2 -> 3 only lets ``event_id`` be NULL (a catalogue change,
+no row rewritten). Format 1 (a store without that table) derived
+``"sha256:" + sha256(key with ISO timestamps)`` (:mod:`upsell_ab.events.identity`):
+every stored id equal to the format 1 id of its own row becomes NULL (derived);
+other ids (given ids, older copies kept by the migration above) stay. Both run
+when the store is opened for writing, in one transaction (:func:`migrate_ids`).
+Re-ingesting a file into a migrated store therefore adds nothing, as before the
+migration. Older upsell-ab (format 2) refuses to write to a format 3 store.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from upsell_ab.events.identity import (
     LEGACY_PREFIX,
     derived_id_sql,
     legacy_derived_id_sql,
+    stored_id_sql,
 )
 
 if TYPE_CHECKING:
@@ -176,7 +180,7 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> list[str]:
     return notes
 
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3
 """The store layout this code writes (see the module docstring)."""
 
 
@@ -193,8 +197,8 @@ def store_format(connection: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
-    """Format 1 -> 2 in one transaction: derived ids recomputed (see the module
-    docstring); notes for the user (none for a store without rows)."""
+    """Format 1 or 2 -> 3 in one transaction (see the module docstring); notes for the
+    user (none when no id changed)."""
     found = store_format(connection)
     if found > STORE_FORMAT:
         raise StoreError(
@@ -205,16 +209,20 @@ def migrate_ids(connection: duckdb.DuckDBPyConnection) -> list[str]:
     connection.execute("BEGIN TRANSACTION")
     try:
         for kind in ("exposures", "events"):
+            connection.execute(f"ALTER TABLE {kind} ALTER COLUMN event_id DROP NOT NULL")
             result = connection.execute(
-                f"UPDATE {kind} SET event_id = {derived_id_sql(kind)} "
+                f"UPDATE {kind} SET event_id = NULL "
                 f"WHERE starts_with(event_id, '{LEGACY_PREFIX}') "
                 f"AND event_id = {legacy_derived_id_sql(kind)}"
             ).fetchall()
-            changed += int(result[0][0]) if result else 0
+            done = int(result[0][0]) if result else 0
+            changed += done
+            if not done:
+                continue
             clash = connection.execute(
-                f"SELECT min(event_id) FROM (SELECT event_id FROM {kind} "
-                f"WHERE starts_with(event_id, '{DERIVED_PREFIX}') "
-                "GROUP BY 1 HAVING count(*) > 1)"
+                f"SELECT min(i) FROM (SELECT {stored_id_sql(kind)} AS i FROM {kind} "
+                f"WHERE event_id IS NULL OR starts_with(event_id, '{DERIVED_PREFIX}') "
+                "GROUP BY i HAVING count(*) > 1)"
             ).fetchall()[0][0]
             if clash is not None:
                 raise StoreError(
