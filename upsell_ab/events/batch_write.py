@@ -148,7 +148,8 @@ class BatchWriter:
             f"starts_with(event_id, '{DERIVED_PREFIX}')"
         ).fetchall()[0][0]:
             conditions.append(
-                f"NOT s._derived AND t.event_id IS NULL AND s.event_id = {derived_id_sql(kind, 't')}"
+                "NOT s._derived AND t.event_id IS NULL "
+                f"AND s.event_id = {derived_id_sql(kind, 't')}"
             )
         connection.execute(
             "CREATE TEMP TABLE _upsell_matched AS "

@@ -422,13 +422,18 @@ def _classify(
         matched_ids = 0
         if prior:
             # stored text ids (given, or format 2's derived text) by id; stored rows
-            # without id (derived, format 3) by their identity fields
+            # without id (derived, format 3) by their identity fields. Only a store
+            # keeping format 2's derived text needs every new row's derived id here
+            derived_text = _scalar(
+                connection,
+                f"SELECT count(*) FROM {kind} WHERE starts_with(event_id, '{DERIVED_PREFIX}')",
+            )
             matches = [
                 f"SELECT s.{_ROW} AS _row, t.rowid AS _stored, "
                 f"{content_differs_sql(kind, 's', 't')} AS _differs "
                 f"FROM {keyed} AS s JOIN {kind} AS t ON {condition}"
                 for condition in [
-                    "t.event_id = s._eid",
+                    "t.event_id = s._eid" if derived_text else "t.event_id = s.event_id",
                     *(
                         f"s.event_id IS NULL AND {same}"
                         for same in same_identity_sql(kind, "s", "t")
