@@ -194,6 +194,14 @@ class _Plan:
     """Parameters of ``implausible``."""
     columns: list[str]
     """Store columns written (without event_id and ingest_id)."""
+    raw_select: str
+    """``select`` with the text columns as the file has them: the same rows when no
+    value has an edge (:func:`_edge`), and much cheaper to evaluate (10M customers:
+    the ingest took 15.2 s with the stripping expressions in every statement, 11.0 s
+    without)."""
+    edges: list[str]
+    """Per text column of ``raw_select``: its value may change under :func:`_text`
+    (:func:`_maybe_edge`)."""
 
 
 def write_parquet(
@@ -231,23 +239,16 @@ def _write(
     if plan is None:
         return None
     kind = source.kind
-    src = f"({plan.select})"
     params = plan.params
-    with _unordered(connection):
-        separator = " OR ".join(f"contains({c}, chr(31))" for c in _IDENTITY_TEXT[kind])
-        counts = connection.execute(
-            "SELECT count(*), count(*) FILTER (WHERE starts_with(event_id, "
-            f"'{DERIVED_PREFIX}')) > 0 OR count(*) FILTER (WHERE {separator}) > 0, "
-            f"count(*) FILTER (WHERE {_inexact(kind)}), "
-            + ", ".join(
-                [f"count(*) FILTER (WHERE {c})" for c in plan.checks + plan.implausible] or ["0"]
-            )
-            + f" FROM {src}",
-            {**params, **plan.bound_params},
-        ).fetchall()[0]
+    # the text columns as the file has them when no value would be stripped or emptied
+    src = f"({plan.raw_select})"
+    counts = _validate(connection, kind, src, plan, edges=True)
+    if counts[-1]:
+        src = f"({plan.select})"
+        counts = _validate(connection, kind, src, plan, edges=False)
     rows_read, mixed, inexact = int(counts[0]), bool(counts[1]), int(counts[2])
     bad = sum(int(c) for c in counts[3 : 3 + len(plan.checks)])
-    odd = sum(int(c) for c in counts[3 + len(plan.checks) :])
+    odd = sum(int(c) for c in counts[3 + len(plan.checks) : -1])
     refuse_odd = source.mapping.bounds is not None and source.mapping.bounds.refuse
     if mixed or bad or (odd and refuse_odd):
         # refused (the chunked path words every problem with its row), or ids that only
@@ -363,6 +364,27 @@ class _in_file_order:
         if self.saved is not None:
             self.connection.execute("SET threads = ?", [self.saved[0]])
             self.connection.execute("SET disabled_optimizers = ?", [self.saved[1]])
+
+
+def _validate(
+    connection: duckdb.DuckDBPyConnection, kind: Kind, src: str, plan: _Plan, *, edges: bool
+) -> tuple[Any, ...]:
+    """One aggregate scan: rows, ids only the derived text tells apart, rows outside the
+    exact range, one count per check and per implausible-value condition, and (with
+    ``edges``) the rows whose text :func:`_text` would change."""
+    separator = " OR ".join(f"contains({c}, chr(31))" for c in _IDENTITY_TEXT[kind])
+    edge = " OR ".join(plan.edges) if edges and plan.edges else "false"
+    with _unordered(connection):
+        return tuple(
+            connection.execute(
+                "SELECT count(*), count(*) FILTER (WHERE starts_with(event_id, "
+                f"'{DERIVED_PREFIX}')) > 0 OR count(*) FILTER (WHERE {separator}) > 0, "
+                f"count(*) FILTER (WHERE {_inexact(kind)}), "
+                + "".join(f"count(*) FILTER (WHERE {c}), " for c in plan.checks + plan.implausible)
+                + f"count(*) FILTER (WHERE {edge}) FROM {src}",
+                {**plan.params, **plan.bound_params},
+            ).fetchall()[0]
+        )
 
 
 def _count(result: Any) -> int:
@@ -513,7 +535,10 @@ def _plan(source: ParquetSource, shape: CanonicalBatch, types: dict[str, str]) -
     chunked path's rules (see the module docstring)."""
     mapping = source.mapping
     params: dict[str, Any] = {"path": str(source.path)}
-    exprs: list[str] = []
+    exprs: list[tuple[str, str]] = []
+    """(expression, output name) of each column."""
+    raw: dict[str, str] = {}
+    """Text columns read as they are (``_Plan.raw_select``), by output name."""
     checks: list[str] = []
     for index, (canonical, source_col) in enumerate(mapping.columns.items()):
         name = quote_identifier(canonical)
@@ -521,7 +546,7 @@ def _plan(source: ParquetSource, shape: CanonicalBatch, types: dict[str, str]) -
             value = mapping.constants[canonical]
             params[f"k{index}"] = value
             cast = "VARCHAR" if isinstance(value, str) else "DOUBLE"
-            exprs.append(f"CAST($k{index} AS {cast}) AS {name}")
+            exprs.append((f"CAST($k{index} AS {cast})", name))
             continue
         if source_col not in types:
             default = (
@@ -529,7 +554,7 @@ def _plan(source: ParquetSource, shape: CanonicalBatch, types: dict[str, str]) -
                 if canonical in NUMERIC_DEFAULTS
                 else "CAST(NULL AS VARCHAR)"
             )
-            exprs.append(f"{default} AS {name}")
+            exprs.append((default, name))
             continue
         column, kind = quote_identifier(source_col), types[source_col]
         if canonical == "timestamp":
@@ -547,16 +572,24 @@ def _plan(source: ParquetSource, shape: CanonicalBatch, types: dict[str, str]) -
             expr = _text(column, kind)
             if expr is not None and canonical in mapping.required:
                 checks.append(f"{name} IS NULL")
+            if kind in _TEXT_TYPES:
+                raw[name] = f"{column} AS {name}"
         if expr is None:
             return None
-        exprs.append(f"{expr} AS {name}")
+        exprs.append((expr, name))
     for attribute in shape.attributes:
-        expr = _text(quote_identifier(attribute), types.get(attribute, ""))
+        kind = types.get(attribute, "")
+        expr = _text(quote_identifier(attribute), kind)
         if expr is None:
             return None
-        exprs.append(f"{expr} AS {quote_identifier(attribute)}")
+        name = quote_identifier(attribute)
+        exprs.append((expr, name))
+        if kind in _TEXT_TYPES:
+            raw[name] = f"{name} AS {name}"
     fixed = EXPOSURE_COLUMNS if source.kind == "exposures" else EVENT_COLUMNS
-    select = f"SELECT {', '.join(exprs)}, {_ROW} FROM read_parquet($path, {_ROW} = true)"
+    scan = f", {_ROW} FROM read_parquet($path, {_ROW} = true)"
+    select = "SELECT " + ", ".join(f"{e} AS {n}" for e, n in exprs) + scan
+    raw_select = "SELECT " + ", ".join(raw.get(n, f"{e} AS {n}") for e, n in exprs) + scan
     bound_params: dict[str, Any] = {}
     implausible = _bounds(mapping, bound_params) if source.kind == "events" else []
     return _Plan(
@@ -566,6 +599,8 @@ def _plan(source: ParquetSource, shape: CanonicalBatch, types: dict[str, str]) -
         implausible,
         bound_params,
         [c for c in fixed if c != "event_id"] + list(shape.attributes),
+        raw_select,
+        [_maybe_edge(name) for name in raw],
     )
 
 
@@ -577,9 +612,27 @@ def _text(column: str, kind: str) -> str | None:
         return f"CAST({column} AS VARCHAR)"
     if kind not in _TEXT_TYPES:
         return None
-    edge = f"ord({column}) NOT BETWEEN 33 AND 126 OR ord(right({column}, 1)) NOT BETWEEN 33 AND 126"
+    edge = _edge(column)
     strip = f"regexp_replace({column}, '^{_WHITESPACE}+|{_WHITESPACE}+$', '', 'g')"
     return f"CASE WHEN {edge} THEN NULLIF({strip}, '') ELSE {column} END"
+
+
+def _edge(column: str) -> str:
+    """The text's first or last character is not printable ASCII, or it is empty: only
+    then can :func:`_text` change it (``ord('')`` is -1; NULL stays NULL)."""
+    return f"ord({column}) NOT BETWEEN 33 AND 126 OR ord(right({column}, 1)) NOT BETWEEN 33 AND 126"
+
+
+def _maybe_edge(column: str) -> str:
+    """True for every value with an edge (:func:`_edge`), and for a few without: the
+    value or its last character sorts outside ``!`` .. ``~``. Strings compare bytewise,
+    so a value starting (or ending) with a blank, a control character or any
+    non-ASCII character (UTF-8 bytes >= 0x80) is outside, and so is the empty string;
+    longer values starting with ``~`` only add false alarms (then every value is
+    stripped exactly, as before). Comparisons cost less than :func:`_edge`'s ``ord``
+    of both ends (15M rows, 4 columns, with the other checks: 0.84 s against 1.35 s)."""
+    last = f"{column}[-1]"
+    return f"{column} < '!' OR {column} > '~' OR {last} < '!' OR {last} > '~'"
 
 
 def _timestamp(column: str, kind: str, *, naive_ok: bool) -> str | None:
