@@ -509,9 +509,10 @@ def test_values_outside_the_exact_range_keep_the_file_order(
 @st.composite
 def event_logs(draw: st.DrawFn) -> list[tuple[Any, ...]]:
     """Small event logs with repeats (same and different content), padded and empty ids,
-    missing and NaN amounts, with and without order ids."""
-    ids = st.sampled_from(["e1", "e2", " e3", "e4\u3000", "", None])
-    units = st.sampled_from(["u1", "u2", " u3 ", "u4"])
+    ids that start with ``~`` or are not ASCII (the raw-text check's false alarms and
+    edges), missing and NaN amounts, with and without order ids."""
+    ids = st.sampled_from(["e1", "e2", " e3", "e4\u3000", "", None, "~e5", "顧客6", "e7\t"])
+    units = st.sampled_from(["u1", "u2", " u3 ", "u4", "~u5", "顧客"])
     amounts = st.sampled_from([0.0, 1.5, 100.0, None, math.nan])
     times = st.sampled_from(["2024-05-02T10:00:00", "2024-05-02T10:00:00.5", "2024-05-03T00:00"])
     row = st.tuples(
