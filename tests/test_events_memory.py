@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,12 @@ from upsell_ab.errors import InputError
 from upsell_ab.events.engines import DuckDBEngine
 from upsell_ab.events.memory import (
     MEMORY_ENV,
+    SPILL_PREFIX,
+    host_label,
     memory_limit_bytes,
     parse_memory_limit,
     physical_memory,
+    remove_stale_spills,
 )
 from upsell_ab.events.store import EventStore
 
@@ -86,3 +90,71 @@ def test_bad_flag_is_a_one_line_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "bad memory limit 'x'" in result.stderr and "Traceback" not in result.stderr
+
+
+# ------------------------------------------------- spill directories of killed processes
+_HOLDER = (
+    "import sys, time, duckdb\n"
+    "from upsell_ab.events.engines import configure_duckdb\n"
+    "c = duckdb.connect()\n"
+    "print(configure_duckdb(c), flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def _holder() -> tuple[subprocess.Popen[str], Path]:
+    """A real process holding a spill directory (as `analyze` or `ingest` would)."""
+    process = subprocess.Popen([sys.executable, "-c", _HOLDER], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, Path(process.stdout.readline().strip())
+
+
+def test_a_killed_process_spill_directory_is_removed_by_the_next_one() -> None:
+    """SIGKILL leaves the directory (no cleanup can run); the next connection removes
+    it, and keeps the one of a process still running."""
+    killed, left = _holder()
+    alive, kept = _holder()
+    try:
+        (left / "spill.tmp").write_bytes(b"x" * 4096)  # as if DuckDB had spilled
+        killed.kill()
+        killed.wait()
+        assert left.is_dir()
+        engine = DuckDBEngine()
+        mine = Path(engine.execute("SELECT current_setting('temp_directory')")[0][0])
+        assert not left.exists()
+        assert kept.is_dir() and mine.is_dir()
+        assert f"_{os.getpid()}_" in mine.name
+        engine.close()
+        assert not mine.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+        killed.kill()
+    remove_stale_spills(kept.parent)
+    assert not kept.exists()
+
+
+def test_only_this_hosts_dead_processes_and_day_old_unnamed_directories_go(
+    tmp_path: Path,
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = host_label()
+    names = {
+        "dead_here": f"{SPILL_PREFIX}{host}_{dead.pid}_abc",
+        "alive_here": f"{SPILL_PREFIX}{host}_{os.getpid()}_abc",
+        "dead_elsewhere": f"{SPILL_PREFIX}otherhost_{dead.pid}_abc",
+        "old_unnamed": f"{SPILL_PREFIX}k2j4h5g6",
+        "new_unnamed": f"{SPILL_PREFIX}q9w8e7r6",
+        "not_ours": "some_other_tool_1234",
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(tmp_path / names["old_unnamed"], (two_days_ago, two_days_ago))
+    os.utime(tmp_path / names["not_ours"], (two_days_ago, two_days_ago))
+    removed = remove_stale_spills(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([names["dead_here"], names["old_unnamed"]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        names[k] for k in ("alive_here", "dead_elsewhere", "new_unnamed", "not_ours")
+    )

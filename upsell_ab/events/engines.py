@@ -59,11 +59,9 @@ def _before_query() -> None:
 def configure_duckdb(connection: Any, memory_limit: str | None = None) -> str:
     """Memory limit (see :mod:`upsell_ab.events.memory`) and a private spill directory for
     a connection we opened; returns the directory, which the caller removes on close."""
-    import tempfile
+    from upsell_ab.events.memory import duckdb_memory_setting, private_spill_directory
 
-    from upsell_ab.events.memory import duckdb_memory_setting
-
-    spill = tempfile.mkdtemp(prefix="upsell_ab_duckdb_")
+    spill = private_spill_directory()
     connection.execute(f"SET memory_limit = '{duckdb_memory_setting(memory_limit)}'")
     connection.execute("SET temp_directory = ?", [spill])
     return spill

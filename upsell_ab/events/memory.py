@@ -8,6 +8,11 @@ machine), so the limit follows the machine: a share of the physical memory
 with ``UPSELL_AB_MEMORY_LIMIT`` or the commands' ``--memory-limit`` flag, as
 a size (``8GB``, ``512MB``) or a share (``60%``). Each connection we open
 spills into its own temporary directory, removed when it closes.
+
+A process killed before it closes (the OOM killer, ``kill -9``, a CI timeout) cannot
+remove its directory, and spill files can be gigabytes, so the directory's name
+carries the host and process id (:func:`private_spill_directory`) and every new one
+first removes those of this host whose process is gone.
 """
 
 from __future__ import annotations
@@ -85,3 +90,71 @@ def memory_limit_bytes(value: str | None = None) -> int:
 def duckdb_memory_setting(value: str | None = None) -> str:
     """The limit as DuckDB's ``memory_limit`` text (whole MiB)."""
     return f"{memory_limit_bytes(value) // 2**20}MiB"
+
+
+SPILL_PREFIX = "upsell_ab_duckdb_"
+STALE_UNNAMED_SECONDS = 24 * 3600
+"""Directories named before they carried a process id are removed after a day."""
+
+
+def private_spill_directory() -> str:
+    """A new spill directory ``upsell_ab_duckdb_<host>_<pid>_<random>`` in the system
+    temp dir, after removing those left by dead processes (:func:`remove_stale_spills`)."""
+    import tempfile
+
+    remove_stale_spills(Path(tempfile.gettempdir()))
+    return tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{host_label()}_{os.getpid()}_")
+
+
+def remove_stale_spills(folder: Path) -> list[Path]:
+    """Remove this user's spill directories in ``folder`` whose process is gone: named
+    with this host and a process id that no longer runs, or (named before names carried
+    one) untouched for :data:`STALE_UNNAMED_SECONDS`. Another host's directories (a
+    container sharing ``/tmp``) and a reused live process id are left alone. Returns
+    what was removed; errors (a race with another sweep) are ignored."""
+    import shutil
+    import time
+
+    removed: list[Path] = []
+    mine = f"{SPILL_PREFIX}{host_label()}_"
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(SPILL_PREFIX):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
+                continue
+            if name.startswith(mine):
+                pid = name[len(mine) :].split("_", 1)[0]
+                stale = pid.isdigit() and not _running(int(pid))
+            else:
+                named = re.match(rf"{SPILL_PREFIX}[A-Za-z0-9.-]+_\d+_", name) is not None
+                stale = not named and now - entry.stat().st_mtime > STALE_UNNAMED_SECONDS
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def host_label() -> str:
+    """The host name with only the characters a directory name may safely hold."""
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "host"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
