@@ -434,3 +434,19 @@ def test_header_only_file_adds_nothing(store: EventStore, tmp_path: Path) -> Non
     path.write_text("experiment,variant,unit_id,timestamp\n", encoding="utf-8")
     report = store.ingest_exposures(path)
     assert (report.rows_read, report.rows_added) == (0, 0)
+
+
+def test_a_column_warning_is_said_once_for_a_file_read_in_chunks(tmp_path: Path) -> None:
+    """An unmapped look-alike column is warned about once per file, not once per chunk
+    (a 10M-row CSV printed the same warning ten times)."""
+    path = tmp_path / "orders.csv"
+    frame = events_frame().assign(order_ref=["r1", "r1", "r2"]).drop(columns="order_id")
+    pd.concat([frame] * 3, ignore_index=True).assign(
+        timestamp=[f"2024-05-02T0{i}:00:00Z" for i in range(9)]
+    ).to_csv(path, index=False)
+    with EventStore(tmp_path / "s.duckdb") as store:
+        store.chunk_rows = 2
+        report = store.ingest_events(path)
+    assert report.rows_read == 9
+    assert [w.code for w in report.warnings] == ["unmapped_column"]
+    assert "order_ref" in str(report.warnings[0])

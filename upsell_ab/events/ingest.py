@@ -17,7 +17,7 @@ spans several lines).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
@@ -98,11 +98,13 @@ def validated_chunks(
 
     Keeps going after a bad chunk so the caller can report every problem of the
     file; stops after structural problems (missing columns, unreadable file),
-    which would repeat in every chunk.
+    which would repeat in every chunk. Column-level warnings (an unmapped look-alike
+    column) are the same in every chunk and said once, with the first.
     """
     if mapping is None:
         mapping = exposure_mapping() if kind == "exposures" else event_mapping()
     chunks = iter_source(source, name=source_name, chunk_rows=chunk_rows)
+    said: set[Problem] = set()
     while True:
         try:
             chunk = next(chunks)
@@ -112,7 +114,10 @@ def validated_chunks(
             yield error
             return
         try:
-            yield to_canonical(chunk, mapping, timezone=timezone)
+            batch = to_canonical(chunk, mapping, timezone=timezone)
+            fresh = tuple(w for w in batch.warnings if w.code not in _COLUMN_LEVEL or w not in said)
+            said.update(w for w in batch.warnings if w.code in _COLUMN_LEVEL)
+            yield batch if fresh == batch.warnings else replace(batch, warnings=fresh)
         except InputError as error:
             yield error
             if any(p.code in _STRUCTURAL for p in error.problems):
@@ -123,6 +128,9 @@ MAX_ATTRIBUTE_COLUMNS = 64
 """Attribute columns one source may bring into the store when they are not listed
 (``--attribute`` / ``exposure_columns.attributes``): every attribute becomes a
 permanent column, so a file with 1,500 stray columns must not add 1,500."""
+
+_COLUMN_LEVEL = frozenset({"unmapped_column"})
+"""Warning codes about the source's columns (the same in every chunk)."""
 
 _STRUCTURAL = frozenset(
     {"missing_column", "unmapped_column", "bad_attribute", "bad_timezone", "bad_header"}
