@@ -140,10 +140,10 @@ def same_identity_sql(kind: Kind, new: str, stored: str) -> list[str]:
     """Join conditions, one per hash join, matching a new row to a stored row whose
     derived id is not stored (``event_id`` NULL) and equals the new row's derived id:
     the identity fields are equal (no hashing of the stored rows). The caller adds
-    that the new row has no given id. Equal fields
-    give equal derived ids; the converse holds unless a text field contains the
-    separator U+001F, which the Parquet path leaves to the chunked path and which
-    there could only keep two distinct rows apart (never merge them)."""
+    that the new row has no given id. Equal fields give equal derived ids; the
+    converse holds unless a text field contains the separator U+001F, which the
+    Parquet path leaves to the chunked path and which there could only keep two
+    distinct rows apart (never merge them)."""
     n, t = new, stored
     unstored = f"{t}.event_id IS NULL"
     if kind == "exposures":

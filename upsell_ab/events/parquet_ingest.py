@@ -13,26 +13,27 @@ store's one write transaction:
    messages are the chunked path's;
 2. **validate**: one aggregate scan counts the rows the chunked path would
    refuse (empty required text, empty or implausible timestamps, non-finite or
-   negative amounts) and the implausible values (``--bound``);
-3. **insert**: ``INSERT INTO <table> SELECT ... FROM read_parquet(...)`` of the
+   negative amounts), the implausible values (``--bound``), ids only the derived
+   id's text tells apart, and text values with a blank or non-ASCII edge; text
+   columns are read as the file has them (``_Plan.raw_select``) unless some value
+   has such an edge, then the scan runs again with the stripping expressions;
+3. **classify** (:func:`_classify`, before anything is written): repeats inside
+   the file (every copy of an id but the first is skipped); rows matching stored
+   rows compared by content, events without order id by (unit, type, time)
+   against stored ones with an order id (and the reverse);
+4. **insert**: ``INSERT INTO <table> SELECT ... FROM read_parquet(...)`` of the
    canonical rows with their given ids (derived ids are not stored: store format 3,
-   :mod:`upsell_ab.events.identity`), minus the ids already stored (an anti-join;
-   skipped when the table was empty);
-4. **de-duplicate**: the ids this batch inserted more than once (one aggregate
-   over the batch's rows); for each, every copy but the first is deleted;
-5. **classify**: rows matching stored ids are compared by content, events
-   without order id by (unit, type, time) against stored ones with an order
-   id (and the reverse); the chunked path's time-shift check
-   (:meth:`BatchWriter.finish`) runs unchanged.
+   :mod:`upsell_ab.events.identity`), minus the skipped rows; the chunked path's
+   time-shift check (:meth:`BatchWriter.finish`) runs unchanged.
 
 Whenever the file must be refused (any bad row, a conflict inside the file or
-with the store) or needs a warning worded per row (implausible values), the
-rows this batch inserted are deleted again and the source goes through the
-chunked path, so refusals and warnings read exactly as before; a refused
-ingest is no faster, an accepted one never decodes a row in Python. Files the
-SQL cannot treat identically are left to the chunked path as a whole: text or
-epoch timestamps, naive timestamps with ``--timezone`` (daylight-saving
-checks), decimal/boolean/float identifiers, ``--replace`` and ``--dry-run``.
+with the store), nothing has been written and the source goes through the
+chunked path, so refusals read exactly as before; implausible values to warn
+about are worded per row by the chunked validator (reading only) and the rows
+still written here. Files the SQL cannot treat identically are left to the
+chunked path as a whole: text or epoch timestamps, naive timestamps with
+``--timezone`` (daylight-saving checks), decimal/boolean/float identifiers,
+``--replace`` and ``--dry-run``.
 
 Memory: every statement is a DuckDB scan, hash aggregate or hash join under
 the connection's ``memory_limit`` (:mod:`upsell_ab.events.memory`), spilling to
