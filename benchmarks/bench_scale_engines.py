@@ -111,7 +111,7 @@ def postgres(data: Path) -> str:
     return f"| PostgreSQL (work_mem 256MB) | {load:.0f} | {query:.1f} | {worst:.1e} |"
 
 
-def spark(data: Path) -> str:
+def spark(data: Path, adaptive: bool = True) -> str:
     from pyspark.sql import SparkSession
 
     from upsell_ab.metrics.compute import compute_experiment_data
@@ -122,6 +122,7 @@ def spark(data: Path) -> str:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", "6g")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.adaptive.enabled", str(adaptive).lower())
         .getOrCreate()
     )
     try:
@@ -138,7 +139,8 @@ def spark(data: Path) -> str:
         worst = _check(data, ours)
     finally:
         session.stop()
-    return f"| Spark local[2] (Parquet views) | {load:.0f} | {query:.1f} | {worst:.1e} |"
+    label = "" if adaptive else ", adaptive execution off"
+    return f"| Spark local[2] (Parquet views{label}) | {load:.0f} | {query:.1f} | {worst:.1e} |"
 
 
 def main() -> None:
@@ -146,6 +148,9 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--spark", action="store_true")
+    parser.add_argument(
+        "--spark-no-aqe", action="store_true", help="Spark with adaptive query execution off"
+    )
     args = parser.parse_args()
     data = args.data.resolve()
     print("| engine | load (s) | upsell_ab query with daily series (s) | worst rel. diff vs hand |")
@@ -154,6 +159,8 @@ def main() -> None:
         print(postgres(data), flush=True)
     if args.spark:
         print(spark(data), flush=True)
+    if args.spark_no_aqe:
+        print(spark(data, adaptive=False), flush=True)
 
 
 if __name__ == "__main__":

@@ -151,7 +151,8 @@ def start_postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
-    """A PySpark session in local mode (2 threads, UTC, 1 shuffle partition, no UI)."""
+    """A PySpark session in local mode (2 threads, UTC, 1 shuffle partition, no UI, 2 GB driver:
+    planning the every-metric test query with adaptive execution needs more than 768 MB)."""
     pyspark_sql = pytest.importorskip("pyspark.sql")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("PySpark needs Java (set JAVA_HOME or put java on PATH)")
@@ -162,7 +163,7 @@ def spark_session() -> Iterator[Any]:
         .config("spark.sql.shuffle.partitions", "1")
         .config("spark.default.parallelism", "2")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", "1g")
+        .config("spark.driver.memory", "2g")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )

@@ -320,6 +320,27 @@ class PostgresEngine:
             self.connection.close()
 
 
+_SPARK_MEMORY_ADVICE = (
+    "Spark's driver ran out of memory. The analysis is one large SQL statement whose "
+    "planning, with adaptive query execution on, takes more than the default 1 GB "
+    "driver on specs with many metrics, segments and CUPED; start the session with "
+    "more driver memory (.config('spark.driver.memory', '2g') or more before "
+    "getOrCreate(), or spark-submit --driver-memory 2g), or turn adaptive execution off for it "
+    "(spark.conf.set('spark.sql.adaptive.enabled', 'false')). The session may be "
+    "unusable after this error: restart it."
+)
+
+
+def _spark_failure(error: Exception) -> str:
+    """The message for a failed Spark statement: the driver's heap exhaustion says what to
+    change, as a raw ``java.lang.OutOfMemoryError`` stack trace does not."""
+    text = str(error)
+    if "OutOfMemoryError" in text:
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return f"{_SPARK_MEMORY_ADVICE} (Spark said: {first[:300]})"
+    return f"Spark query failed: {text}"
+
+
 class SparkEngine:
     """Spark SQL on a SparkSession (the caller's, or ``getOrCreate()``).
 
@@ -336,6 +357,9 @@ class SparkEngine:
             session = (
                 SparkSession.builder.appName("upsell_ab")
                 .config("spark.sql.session.timeZone", "UTC")
+                # planning the analysis statement with adaptive execution can take most
+                # of the default 1 GB (docs/how-to/warehouses.md); ignored if a JVM runs
+                .config("spark.driver.memory", "2g")
                 .config("spark.ui.showConsoleProgress", "false")
                 .getOrCreate()
             )
@@ -345,14 +369,14 @@ class SparkEngine:
         try:
             return [tuple(r) for r in self.session.sql(sql).collect()]
         except Exception as error:  # pyspark raises many unrelated exception types
-            raise StoreError(f"Spark query failed: {error}") from error
+            raise StoreError(_spark_failure(error)) from error
 
     def columns(self, relation: str) -> dict[str, str]:
         """Column name -> type name of ``relation`` (SQL text of a table), read from no rows."""
         try:
             return dict(self.session.sql(f"SELECT * FROM {relation} LIMIT 0").dtypes)
         except Exception as error:  # pyspark raises many unrelated exception types
-            raise StoreError(f"Spark query failed: {error}") from error
+            raise StoreError(_spark_failure(error)) from error
 
     def close(self) -> None:
         """The session is shared (``getOrCreate``); stopping it is the caller's choice."""
