@@ -65,3 +65,21 @@ def test_unknown_command_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_still_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = _exit(["plan", "--help"], capsys)
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    "argv, prefix",
+    [
+        (["report", "experiments", "--fail", "quality"], "--fail"),  # of --fail-on
+        (["analyze", "experiments/cake_wording.yaml", "--no-dail"], "--no-dail"),  # --no-daily
+        (["assign", "experiments/cake_wording.yaml", "--uni", "c1"], "--uni"),  # of --unit
+    ],
+)
+def test_abbreviated_long_options_are_refused(
+    argv: list[str], prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse's default reads a unique prefix as the whole option: a workflow file with
+    '--fail quality' would work until a second '--fail-...' option made it ambiguous."""
+    code, err = _exit(argv, capsys)
+    assert code == 1
+    assert f"unrecognized arguments: {prefix}" in err

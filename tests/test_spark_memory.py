@@ -76,4 +76,5 @@ def test_a_small_spark_driver_gets_advice_not_a_stack_trace() -> None:
         pytest.skip("this JVM ran the query in 480 MB (it needed more when measured)")
     assert "ran out of memory" in message
     assert "spark.driver.memory" in message and "spark.sql.adaptive.enabled" in message
+    assert "spark.sql.ui.retainedExecutions" in message
     assert "at org.apache" not in message  # the JVM stack trace is not the message

@@ -7,6 +7,12 @@ misreported. :class:`UsageParser` prints the usage line, the problem and a hint
 to ``--help``, then exits with :attr:`ExitCode.INVALID_INPUT` (1). Subparsers
 created through ``add_subparsers`` inherit the class, so every subcommand
 follows the contract.
+
+Abbreviated long options are refused (``allow_abbrev=False``): argparse would
+read ``--fail quality`` as ``--fail-on quality`` today and refuse it as
+ambiguous the day another ``--fail-...`` option is added, breaking a workflow
+file that worked; a prefix that happens to be unique is also how a typo
+silently becomes another option.
 """
 
 from __future__ import annotations
@@ -14,13 +20,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from upsell_ab.cli.exit_codes import ExitCode
 
 
 class UsageParser(argparse.ArgumentParser):
-    """An :class:`argparse.ArgumentParser` whose usage errors exit 1."""
+    """An :class:`argparse.ArgumentParser` whose usage errors exit 1 and whose long
+    options must be spelled out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)

@@ -326,8 +326,10 @@ _SPARK_MEMORY_ADVICE = (
     "driver on specs with many metrics, segments and CUPED; start the session with "
     "more driver memory (.config('spark.driver.memory', '2g') or more before "
     "getOrCreate(), or spark-submit --driver-memory 2g), or turn adaptive execution off for it "
-    "(spark.conf.set('spark.sql.adaptive.enabled', 'false')). The session may be "
-    "unusable after this error: restart it."
+    "(spark.conf.set('spark.sql.adaptive.enabled', 'false')). A long-lived session "
+    "also keeps the plans of its last 1,000 queries: create it with "
+    "spark.sql.ui.retainedExecutions=50. The session may be unusable after this error: "
+    "restart it."
 )
 
 
@@ -358,8 +360,10 @@ class SparkEngine:
                 SparkSession.builder.appName("upsell_ab")
                 .config("spark.sql.session.timeZone", "UTC")
                 # planning the analysis statement with adaptive execution can take most
-                # of the default 1 GB (docs/how-to/warehouses.md); ignored if a JVM runs
+                # of the default 1 GB, and each kept plan is large (docs/how-to/
+                # warehouses.md); both are static: ignored if a JVM already runs
                 .config("spark.driver.memory", "2g")
+                .config("spark.sql.ui.retainedExecutions", "50")
                 .config("spark.ui.showConsoleProgress", "false")
                 .getOrCreate()
             )
