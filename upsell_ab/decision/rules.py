@@ -65,7 +65,7 @@ from upsell_ab.spec.models import Status as SpecStatus
 from upsell_ab.stats.results import Comparison, ExperimentAnalysis, MetricResult, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from upsell_ab.metrics.aggregates import ExperimentData, ExposureId
     from upsell_ab.spec.resolve import ResolvedExperiment
@@ -148,7 +148,12 @@ def _decide(
     experiment = resolved.experiment
     name = resolved.decision_metric
     if _nobody(analysis, data):
-        broken, context = _why_nobody(experiment.id, data.exposure_ids if data else ())
+        broken, context = _why_nobody(
+            experiment.id,
+            data.exposure_ids if data else (),
+            data.quality.unknown_variants if data else {},
+            [v.id for v in experiment.variants],
+        )
         if broken:
             # the exposures are there but none can count: broken logging, not a new spec
             return Outcome(Action.invalid, None, broken, metric=name)
@@ -712,11 +717,18 @@ def _nobody(analysis: ExperimentAnalysis, data: ExperimentData | None) -> bool:
     return not any(analysis.srm.observed.values()) and not ignored
 
 
-def _why_nobody(experiment_id: str, ids: Sequence[ExposureId]) -> tuple[list[str], list[str]]:
+def _why_nobody(
+    experiment_id: str,
+    ids: Sequence[ExposureId],
+    unknown_variants: Mapping[str, int],
+    configured: Sequence[str],
+) -> tuple[list[str], list[str]]:
     """What the exposures hold when none is this experiment's, as (broken, context):
-    broken = its rows without a variant, or an id spelled otherwise (case, blanks, '-'
-    for '_'): the experiment is invalid, not new; context = other experiments only.
-    Both empty when the exposures are empty (a new experiment: nothing to explain)."""
+    broken = its rows without a variant, or only with variants the spec does not have
+    (an export that rewrote 'pairing' as 'Pairing'), or an id spelled otherwise (case,
+    blanks, '-' for '_'): the experiment is invalid, not new; context = other
+    experiments only. Both empty when the exposures are empty (a new experiment:
+    nothing to explain)."""
     from upsell_ab.stats.analysis import variant_lookalikes
 
     found: list[str] = []
@@ -726,6 +738,24 @@ def _why_nobody(experiment_id: str, ids: Sequence[ExposureId]) -> tuple[list[str
             f"The exposures hold {own.rows - own.with_variant:,} rows of {experiment_id} "
             "without a variant (NULL): they cannot count. The app, or assign_many without "
             "the targeting attributes, recorded no variant; log the variant each unit saw."
+        )
+    if unknown_variants:
+        ordered = sorted(unknown_variants.items(), key=lambda item: (-item[1], item[0]))
+        listed = ", ".join(f"'{v}' ({n:,} rows)" for v, n in ordered[:5])
+        more = f" and {len(ordered) - 5} more" if len(ordered) > 5 else ""
+        spec = ", ".join(f"'{v}'" for v in configured)
+        meant = variant_lookalikes(unknown_variants, configured)
+        hint = (
+            " (" + "; ".join(f"'{u}' looks like '{m}'" for u, m in sorted(meant)) + ": "
+            "only case, blanks, '-' or '_' differ)"
+            if meant
+            else ""
+        )
+        found.append(
+            f"The exposures of {experiment_id} name only variants the spec does not have: "
+            f"{listed}{more}; the spec's variants are {spec}{hint}. No unit can count. "
+            "Write the variant ids in the exposures exactly as in the spec (or map them "
+            "when exporting)."
         )
     named = [i.experiment for i in ids if i.experiment is not None]
     rows = {i.experiment: i.rows for i in ids}

@@ -433,6 +433,49 @@ def _unit_types(error: StoreError) -> StoreError:
     )
 
 
+_ZONES = re.compile(
+    r"Cannot compare values of type (TIMESTAMP(?:_\w+)?) and type TIMESTAMP WITH TIME ZONE"
+    r"|Cannot compare values of type TIMESTAMP WITH TIME ZONE and type (TIMESTAMP(?:_\w+)?)\b"
+)
+"""DuckDB's words when a timestamp with a time zone meets one without (the exposures'
+first exposure and the events' time, compared in every query)."""
+
+
+_NUMBER_TIMES = re.compile(
+    r"Cannot compare values of type (?:(?P<a>(?:U?(?:BIG|SMALL|TINY|HUGE)?INT(?:EGER)?"
+    r"|DOUBLE|FLOAT|DECIMAL)\b[^ ]*) and type TIMESTAMP|TIMESTAMP[\w ]* and type "
+    r"(?P<b>(?:U?(?:BIG|SMALL|TINY|HUGE)?INT(?:EGER)?|DOUBLE|FLOAT|DECIMAL)\b))"
+)
+"""DuckDB's words when one side's timestamps are numbers (epoch seconds, say)."""
+
+
+def _timestamp_kinds(error: StoreError) -> StoreError:
+    """Timestamps with a time zone on one side and without on the other, or numbers on
+    one side, said in those words (DuckDB refuses to compare them); any other error
+    unchanged."""
+    numbers = _NUMBER_TIMES.search(str(error))
+    if numbers is not None:
+        kind = numbers["a"] or numbers["b"]
+        return StoreError(
+            f"one side's timestamps are numbers ({kind}), not times, so events cannot be "
+            "compared with exposures. If they are Unix epoch seconds, convert them "
+            "(pandas: df['timestamp'] = pd.to_datetime(df['timestamp'], unit='s', "
+            "utc=True); unit='ms' for milliseconds; SQL: to_timestamp(ts)), or load them "
+            "with upsell-ab ingest, which reads epoch seconds and milliseconds"
+        )
+    if _ZONES.search(str(error)) is None:
+        return error
+    return StoreError(
+        "the exposures' and the events' timestamps are of different kinds: one side's "
+        "carry a time zone, the other's do not, so they cannot be compared. upsell-ab "
+        "reads timestamps without a zone as UTC; give both sides the same kind: convert "
+        "the zoned side to UTC without a zone (pandas: "
+        "df['timestamp'] = df['timestamp'].dt.tz_convert('UTC').dt.tz_localize(None); "
+        "SQL: CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP)), or, if the naive side is UTC, "
+        "give it the zone (df['timestamp'].dt.tz_localize('UTC'))"
+    )
+
+
 def _located(
     error: StoreError,
     source: SourceTables,
@@ -446,6 +489,8 @@ def _located(
     (:func:`_table_problems`); unit ids of two types elsewhere (:func:`_unit_types`);
     any other error unchanged. ``table_columns``: a table source's columns, read after
     the failure (:func:`_table_columns`)."""
+    if _ZONES.search(str(error)) or _NUMBER_TIMES.search(str(error)):
+        return _timestamp_kinds(error)
     if source.kind is not SourceKind.files:
         located = _table_problems(source, spec_file, table_columns)
         return located if located is not None else _unit_types(error)

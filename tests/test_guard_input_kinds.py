@@ -1,0 +1,136 @@
+"""Exports that changed the kind of a column are named, never read as "no data yet".
+
+Two careless-user inputs found by trying the Python API on ``cake_wording``:
+
+- an export that rewrote the variant ids ('Generic', 'Pairing' for the spec's
+  'generic', 'pairing') made every exposure unknown, and the verdict was "Waiting for
+  data: no unit has been exposed yet", with 6,000 exposures in hand;
+- timestamps with a time zone on one side and without on the other stopped the
+  analysis with DuckDB's binder error and its SQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import upsell_ab
+from upsell_ab.errors import StoreError
+
+SPEC = Path(__file__).resolve().parent.parent / "experiments" / "cake_wording.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _after_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPSELL_AB_TODAY", "2026-04-05")
+
+
+def _log(n: int = 4000, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    units = np.array([f"c{i}" for i in range(n)])
+    variant = rng.choice(["generic", "pairing"], n)
+    start = pd.Timestamp("2026-03-02", tz="UTC")
+    ts = start + pd.to_timedelta(rng.uniform(0, 28 * 86400, n), unit="s")
+    exposures = pd.DataFrame(
+        {
+            "experiment": "cake_wording",
+            "variant": variant,
+            "unit_id": units,
+            "timestamp": ts,
+            "channel": "in_store",
+        }
+    )
+    took = rng.uniform(size=n) < 0.2
+    events = pd.DataFrame(
+        {
+            "unit_id": units[took],
+            "event_type": "upsell_purchase",
+            "timestamp": ts[took] + pd.Timedelta(minutes=2),
+            "value": 480.0,
+        }
+    )
+    return exposures, events
+
+
+def test_variant_ids_rewritten_by_an_export_are_invalid_not_waiting() -> None:
+    exposures, events = _log()
+    counts = exposures["variant"].value_counts()
+    rewritten = exposures.assign(variant=exposures["variant"].str.capitalize())
+    decision = upsell_ab.load(SPEC).analyze(exposures=rewritten, events=events).decision
+    assert decision.action == "invalid"
+    text = " ".join(decision.reasons)
+    assert "Waiting for data" not in text
+    assert f"'Generic' ({counts['generic']:,} rows)" in text
+    assert f"'Pairing' ({counts['pairing']:,} rows)" in text
+    assert "'Generic' looks like 'generic'" in text and "'generic', 'pairing'" in text
+
+
+def test_unrelated_variant_ids_are_listed_without_a_lookalike() -> None:
+    exposures, events = _log()
+    relabelled = exposures.assign(
+        variant=exposures["variant"].map({"generic": "A", "pairing": "B"})
+    )
+    decision = upsell_ab.load(SPEC).analyze(exposures=relabelled, events=events).decision
+    assert decision.action == "invalid"
+    text = " ".join(decision.reasons)
+    assert "'A' (" in text and "'B' (" in text and "looks like" not in text
+
+
+def test_an_experiment_with_no_exposures_still_waits() -> None:
+    exposures, events = _log()
+    others = exposures.assign(experiment="other_test")
+    decision = upsell_ab.load(SPEC).analyze(exposures=others.iloc[:0], events=events).decision
+    assert decision.action == "waiting_for_data"
+
+
+@pytest.mark.parametrize("naive_side", ["events", "exposures"])
+def test_zoned_and_naive_timestamps_are_named_with_the_fix(naive_side: str) -> None:
+    exposures, events = _log()
+    frames = {"exposures": exposures, "events": events}
+    frames[naive_side] = frames[naive_side].assign(
+        timestamp=frames[naive_side]["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    )
+    with pytest.raises(StoreError) as caught:
+        upsell_ab.load(SPEC).analyze(**frames)
+    message = str(caught.value)
+    assert "one side's carry a time zone, the other's do not" in message
+    assert "tz_localize(None)" in message
+    assert "Binder Error" not in message and "SELECT" not in message
+
+
+def test_the_advised_fix_gives_the_zoned_result() -> None:
+    """Following the message's advice (both sides naive UTC) gives exactly the numbers of
+    both sides zoned; the take rates are checked against a pandas count."""
+    exposures, events = _log()
+    exp = upsell_ab.load(SPEC)
+    zoned = exp.analyze(exposures=exposures, events=events, daily=False)
+    naive = exposures.assign(
+        timestamp=exposures["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    )
+    naive_events = events.assign(
+        timestamp=events["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    )
+    fixed = exp.analyze(exposures=naive, events=naive_events, daily=False)
+    a = zoned.to_pandas().set_index(["metric", "variant"])["mean"]
+    b = fixed.to_pandas().set_index(["metric", "variant"])["mean"]
+    pd.testing.assert_series_equal(a, b)
+    took = exposures["unit_id"].isin(events["unit_id"])
+    by_hand = took.groupby(exposures["variant"]).mean()
+    for variant in ("generic", "pairing"):
+        assert a[("upsell_take_rate", variant)] == pytest.approx(by_hand[variant], abs=1e-12)
+
+
+def test_epoch_number_timestamps_are_named_with_the_fix() -> None:
+    exposures, events = _log()
+    epoch = events.assign(timestamp=events["timestamp"].astype("int64") // 10**9)
+    with pytest.raises(StoreError) as caught:
+        upsell_ab.load(SPEC).analyze(exposures=exposures, events=epoch)
+    message = str(caught.value)
+    assert "timestamps are numbers (BIGINT)" in message
+    assert "unit='s'" in message and "Binder Error" not in message
+    fixed = epoch.assign(timestamp=pd.to_datetime(epoch["timestamp"], unit="s", utc=True))
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=fixed, daily=False)
+    assert result.decision.action != "invalid"
