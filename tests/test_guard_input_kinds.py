@@ -134,3 +134,27 @@ def test_epoch_number_timestamps_are_named_with_the_fix() -> None:
     fixed = epoch.assign(timestamp=pd.to_datetime(epoch["timestamp"], unit="s", utc=True))
     result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=fixed, daily=False)
     assert result.decision.action != "invalid"
+
+
+def test_exposure_rows_without_a_unit_id_are_counted_and_said() -> None:
+    """Rows with a NULL unit id count for no unit; before, they vanished without a word.
+    Oracle: pandas counts of the frame written here."""
+    exposures, events = _log()
+    exposures.loc[exposures.index[:700], "unit_id"] = None
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
+    quality = result.to_dict()["experiments"][0]["quality"]
+    assert quality["exposure_rows_without_unit"] == int(exposures["unit_id"].isna().sum()) == 700
+    assert quality["total_units"] == exposures["unit_id"].nunique() == 3300
+    (said,) = [w for w in result.decision.warnings if "no unit id" in w]
+    assert said.startswith("700 exposure rows of this experiment have no unit id")
+
+
+def test_exposures_all_without_a_unit_id_are_invalid_not_waiting() -> None:
+    exposures, events = _log()
+    decision = (
+        upsell_ab.load(SPEC)
+        .analyze(exposures=exposures.assign(unit_id=None), events=events, daily=False)
+        .decision
+    )
+    assert decision.action == "invalid"
+    assert "4,000 rows of cake_wording without a unit id" in " ".join(decision.reasons)

@@ -184,7 +184,8 @@ def test_spark_agrees_with_duckdb(spark_session: Any, duckdb_result: ExperimentD
 
 def _shared_store() -> tuple[Any, Any, int]:
     """DATA plus 600 customers of another experiment with 3 orders each (one delivered
-    twice): over the 20 % orphan share, so the second count runs. Returns the frames and
+    twice): over the 20 % orphan share, so the second count runs; plus 5 exposure rows of
+    this experiment without a unit id. Returns the frames and
     the hand count of those customers' distinct order events."""
     import pandas as pd
 
@@ -207,13 +208,18 @@ def _shared_store() -> tuple[Any, Any, int]:
     orders["event_id"] = [f"oe{i}" for i in range(1800)]
     orders["timestamp"] = start + pd.Timedelta(days=1)
     shared_events = pd.concat([events, orders, orders.iloc[:1]], ignore_index=True)
-    return pd.concat([exposures, others], ignore_index=True), shared_events, 1800
+    # and 5 rows of this experiment without a unit id: counted apart, in no statistic
+    unitless = exposures.iloc[:5].copy()
+    unitless["unit_id"] = None
+    unitless["event_id"] = [f"nx{i}" for i in range(5)]
+    return pd.concat([exposures, others, unitless], ignore_index=True), shared_events, 1800
 
 
 def _check_shared(result: ExperimentData, expected_elsewhere: int) -> None:
     plain = oracle(*DATA, "exp1", VARIANTS, METRICS)
     quality = result.quality
     assert quality.other_experiment_events == expected_elsewhere
+    assert quality.exposure_rows_without_unit == 5
     assert quality.orphan_events == plain.orphans == 40  # the strangers, as before
     for name in METRICS:  # the statistics themselves do not move
         for variant in VARIANTS:

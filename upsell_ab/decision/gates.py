@@ -246,6 +246,13 @@ def warnings(
                 "metric: fix the export's time column (an empty cell, or a value the loader "
                 "could not read)."
             )
+        if quality.exposure_rows_without_unit and quality.total_units:
+            out.append(
+                f"{quality.exposure_rows_without_unit:,} exposure rows of this experiment have "
+                "no unit id, so no unit could be counted from them (an app that logs the "
+                "exposure before it knows the customer): log the unit id with every "
+                "exposure, or expose only identified customers."
+            )
         if quality.exposure_rows_without_time:
             out.append(
                 f"{quality.exposure_rows_without_time:,} exposure rows of this experiment have "

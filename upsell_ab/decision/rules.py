@@ -153,6 +153,7 @@ def _decide(
             data.exposure_ids if data else (),
             data.quality.unknown_variants if data else {},
             [v.id for v in experiment.variants],
+            data.quality.exposure_rows_without_unit if data else 0,
         )
         if broken:
             # the exposures are there but none can count: broken logging, not a new spec
@@ -722,13 +723,14 @@ def _why_nobody(
     ids: Sequence[ExposureId],
     unknown_variants: Mapping[str, int],
     configured: Sequence[str],
+    rows_without_unit: int = 0,
 ) -> tuple[list[str], list[str]]:
     """What the exposures hold when none is this experiment's, as (broken, context):
-    broken = its rows without a variant, or only with variants the spec does not have
-    (an export that rewrote 'pairing' as 'Pairing'), or an id spelled otherwise (case,
-    blanks, '-' for '_'): the experiment is invalid, not new; context = other
-    experiments only. Both empty when the exposures are empty (a new experiment:
-    nothing to explain)."""
+    broken = its rows without a variant or without a unit id, or only with variants
+    the spec does not have (an export that rewrote 'pairing' as 'Pairing'), or an id
+    spelled otherwise (case, blanks, '-' for '_'): the experiment is invalid, not new;
+    context = other experiments only. Both empty when the exposures are empty (a new
+    experiment: nothing to explain)."""
     from upsell_ab.stats.analysis import variant_lookalikes
 
     found: list[str] = []
@@ -738,6 +740,12 @@ def _why_nobody(
             f"The exposures hold {own.rows - own.with_variant:,} rows of {experiment_id} "
             "without a variant (NULL): they cannot count. The app, or assign_many without "
             "the targeting attributes, recorded no variant; log the variant each unit saw."
+        )
+    if rows_without_unit:
+        found.append(
+            f"The exposures hold {rows_without_unit:,} rows of {experiment_id} without a "
+            "unit id (NULL): they cannot count. The app logged the exposure before it knew "
+            "the customer; log the unit id with every exposure."
         )
     if unknown_variants:
         ordered = sorted(unknown_variants.items(), key=lambda item: (-item[1], item[0]))

@@ -79,6 +79,10 @@ class QualitySummary:
     """Exposure rows of the experiment (configured variants) with no timestamp: no date can
     admit them, so they count nowhere; reported so that they are not lost silently
     (counted when the spec has dates)."""
+    exposure_rows_without_unit: int = 0
+    """Exposure rows of the experiment with no unit id (NULL): no unit can be counted from
+    them (an app logging before it knows the customer); reported so that they are not
+    lost silently."""
     event_rows_without_time: int = 0
     """Events of the metrics' types (after de-duplication) with no timestamp: no window can
     admit them, so they count in no metric; reported so that they are not lost silently."""

@@ -863,8 +863,13 @@ def assemble(
         events_outside_window=quality_row.count("outside") if quality_row else 0,
         duplicates_dropped=sum(r.count("n") for r in by_kind["dups"]),
         unknown_variants=dict(
-            sorted((str(r.values["variant"]), r.count("n")) for r in by_kind["unknown"])
+            sorted(
+                (str(r.values["variant"]), r.count("n"))
+                for r in by_kind["unknown"]
+                if r.count("n") and r.values["variant"] not in plan.variants
+            )
         ),
+        exposure_rows_without_unit=sum(int(r.number("value") or 0) for r in by_kind["unknown"]),
         units_exposed_outside_dates=sum(r.count("n") for r in by_kind["undated"]),
         exposure_rows_without_time=sum(int(r.number("value")) for r in by_kind["undated"]),
         metric_events=quality_row.count("n") if quality_row else 0,

@@ -286,10 +286,15 @@ class QueryBuilder:
             bounds.append(exp.LT(this=ts.copy(), expression=high))
         return exp.and_(*bounds, copy=False) if bounds else None
 
-    def _raw_exposures(self, known: bool, dated: bool | None = True) -> exp.Select:
+    def _raw_exposures(
+        self, known: bool, dated: bool | None = True, *, unitless: bool = False
+    ) -> exp.Select:
         """Exposure rows of the experiment naming a configured (or, ``known=False``, any
         other) variant, with canonical aliases u, v, ts, a0.. ``dated`` True keeps the rows
-        inside the spec's [start, end], False only those outside, None all of them."""
+        inside the spec's [start, end], False only those outside, None all of them.
+        ``unitless`` (with ``known=False``) adds the experiment's rows without a unit id,
+        whatever their variant, which every other read leaves out (they are counted, one
+        scan with the unknown variants')."""
         source = self.plan.source.exposures
         columns: list[exp.Expr] = [
             _source_col(source, "unit_id").as_(id_("u"), copy=False),
@@ -314,13 +319,17 @@ class QueryBuilder:
         experiment = exp.EQ(
             this=_source_col(source, "experiment"), expression=string(self.plan.experiment_id)
         )
-        has_unit = exp.Not(this=exp.Is(this=_source_col(source, "unit_id"), expression=exp.Null()))
-        conditions = [experiment, variants, has_unit]
+        no_unit = exp.Is(this=_source_col(source, "unit_id"), expression=exp.Null())
+        has_unit = exp.Not(this=no_unit.copy())
+        conditions: list[exp.Expr] = [experiment, variants, has_unit]
         if self.plan.forced_units:
             # compared as text: a numeric unit column must not make 'qa-1' a cast error
             unit_text = exp.cast(_source_col(source, "unit_id"), "VARCHAR", copy=False)
             forced = exp.In(this=unit_text, expressions=[string(u) for u in self.plan.forced_units])
             conditions.append(exp.Not(this=forced))
+        if unitless and not known:
+            unit_rows = exp.and_(*conditions[1:], copy=False)
+            conditions = [experiment, exp.Paren(this=exp.or_(unit_rows, no_unit, copy=False))]
         window = self._dated(source) if known and dated is not None else None
         if window is not None and dated:
             conditions.append(window)
@@ -1012,11 +1021,16 @@ class QueryBuilder:
             .from_(id_("units" if self.sparse else "per_unit"), copy=False)
             .where(multi, copy=False)
         )
+        # n: units per unknown variant; value: rows without a unit id (any variant)
         unknown = exp.Count(this=exp.Distinct(expressions=[qcol("u")]))
+        unitless = exp.Sub(this=exp.Count(this=exp.Star()), expression=exp.Count(this=qcol("u")))
         branches.append(
-            self.row("unknown", variant=qcol("v"), n=unknown)
+            self.row("unknown", variant=qcol("v"), n=unknown, value=unitless)
             .from_(
-                self._raw_exposures(known=False).subquery(id_("unknown"), copy=False), copy=False
+                self._raw_exposures(known=False, unitless=True).subquery(
+                    id_("unknown"), copy=False
+                ),
+                copy=False,
             )
             .group_by(qcol("v"), copy=False)
         )

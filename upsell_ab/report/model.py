@@ -60,7 +60,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.9"
+SCHEMA_VERSION = "1.10"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
 ``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
@@ -134,6 +134,7 @@ class QualityReport:
     exposure_periods: dict[str, tuple[date, date]] | None = None
     metric_events: int | None = None
     exposure_rows_without_time: int | None = None
+    exposure_rows_without_unit: int | None = None
     event_rows_without_time: int | None = None
     covariates_dropped: list[dict[str, Any]] | None = None
     """CUPED covariates left out for an arm imbalance (``stats.cuped``): metric, variant,
@@ -171,6 +172,7 @@ class QualityReport:
             ),
             "metric_events": self.metric_events,
             "exposure_rows_without_time": self.exposure_rows_without_time,
+            "exposure_rows_without_unit": self.exposure_rows_without_unit,
             "event_rows_without_time": self.event_rows_without_time,
             "covariates_dropped": (
                 None
@@ -362,6 +364,7 @@ def build_report(
             "exposure_periods": dict(q.exposure_periods),
             "metric_events": q.metric_events,
             "exposure_rows_without_time": q.exposure_rows_without_time,
+            "exposure_rows_without_unit": q.exposure_rows_without_unit,
             "event_rows_without_time": q.event_rows_without_time,
             "covariates_dropped": [asdict(item) for item in data.covariate_imbalances],
         }
