@@ -118,3 +118,18 @@ def test_days_without_a_day_column_still_add_up(tmp_path: Path) -> None:
     experiment = _analyze(tmp_path, text, guardrails=[])
     take = next(m for m in experiment["metrics"] if m["name"] == "upsell_take_rate")
     assert [v["n"] for v in take["variants"]] == [100, 100]
+
+
+def test_a_rate_or_percentage_typed_for_the_count_gets_the_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'sum' is converted units; a spreadsheet's rate (0.15) or percentage (14.5) there is
+    refused with the count it likely meant (rate x n, computed here)."""
+    text = (
+        "variant,metric,n,sum\n"
+        "control,upsell_take_rate,400,0.15\n"
+        "treatment,upsell_take_rate,420,14.5\n"
+    )
+    err = _refused(tmp_path, text, capsys)
+    assert f"0.15 x 400 = {0.15 * 400:.0f}" in err, err
+    assert f"14.5 % of 420 = {14.5 * 420 / 100:.0f}" in err, err

@@ -156,7 +156,19 @@ def _stats(row: _Row, metric_type: MetricType) -> MetricStats | None:
         return None
     binary = metric_type in BINARY
     if binary and (total < 0 or total > n or total != int(total)):
-        row.problem("sum", f"converted units must be a whole number within [0, n = {n}]")
+        hint = None
+        if 0 < total < 1 and n > 1:
+            # 0.09 for "9 %": a rate where the count belongs
+            hint = (
+                f"{total:g} looks like a rate: 'sum' is the number of converted units "
+                f"(here {total:g} x {n:,} = {total * n:,.0f}), not their share"
+            )
+        elif 1 < total <= 100 and total != int(total) and n > 100:
+            hint = (
+                f"{total:g} looks like a percentage: 'sum' is the number of converted "
+                f"units (here {total:g} % of {n:,} = {total * n / 100:,.0f})"
+            )
+        row.problem("sum", f"converted units must be a whole number within [0, n = {n}]", hint)
         return None
     squares = row.number("sum_squares") if row.given("sum_squares") or not binary else total
     if squares is None or not _check_squares(row, n, total, squares, "sum_squares"):
