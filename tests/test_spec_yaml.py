@@ -139,6 +139,17 @@ def test_syntax_error_points_where_pyyaml_does(text: str) -> None:
     ]
 
 
+@pytest.mark.parametrize("text", ["a:\n\tb: 2\n", "a:\n  b: 1\n\tc: 2\n"])
+def test_a_tab_in_the_indentation_is_named(text: str) -> None:
+    """PyYAML says "found character that cannot start any token"; the hint names the tab."""
+    with pytest.raises(yaml.MarkedYAMLError):
+        yaml.safe_load(text)
+    (issue,) = parse_marked(text).issues
+    assert issue.code == "yaml_syntax" and "tab" in (issue.hint or "")
+    (other,) = parse_marked("a: 'open\n").issues
+    assert "tab" not in (other.hint or "")
+
+
 def test_empty_file_and_multiple_documents() -> None:
     assert [i.code for i in parse_marked("# only a comment\n").issues] == ["empty"]
     assert [i.code for i in parse_marked("a: 1\n---\nb: 2\n").issues] == ["yaml_syntax"]

@@ -293,15 +293,16 @@ def parse_marked(text: str) -> MarkedDocument:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         message = str(error.problem or error.context or "invalid YAML")
+        lines = text.splitlines()
+        indent = lines[line - 1][: max(column, 1)] if 0 < line <= len(lines) else ""
+        hint = (
+            "a tab before this point: YAML indents with spaces only; replace the tab with spaces"
+            if "\t" in indent
+            else "check indentation and quoting near this point"
+        )
         document = MarkedDocument(value=None)
         document.issues.append(
-            YamlIssue(
-                (),
-                Mark(line, column),
-                f"YAML syntax error: {message}",
-                "check indentation and quoting near this point",
-                "yaml_syntax",
-            )
+            YamlIssue((), Mark(line, column), f"YAML syntax error: {message}", hint, "yaml_syntax")
         )
         return document
     except yaml.YAMLError as error:
