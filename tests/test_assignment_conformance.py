@@ -101,3 +101,35 @@ def test_sdk_run_agrees_with_scalar_assign(setting: dict[str, Any]) -> None:
         assert ours.in_experiment == result.inExperiment, unit
         if result.inExperiment:
             assert ours.variant == f"v{result.variationId}", unit
+
+
+@pytest.mark.parametrize("setting", SETTINGS[:2])
+def test_integer_ids_are_assigned_as_the_sdk_assigns_them(setting: dict[str, Any]) -> None:
+    """A shop's customer ids are often integers. GrowthBook's SDK given ``{"id": 123}``
+    picks a variant for the number; ``assign(123)`` raised TypeError while
+    ``assign_many([123])`` worked. All of them now agree with the SDK's run()."""
+    import numpy as np
+
+    assigner = Assigner(spec(setting))
+    experiment = GbExperiment(
+        key="exp-key",
+        variations=list(range(len(setting["weights"]))),
+        weights=setting["weights"],
+        coverage=setting["coverage"],
+        seed=setting["seed"],
+        hashVersion=2,
+    )
+    client = GrowthBook(attributes={})
+    numbers = random.Random(13).sample(range(10**12), 500)
+    bulk = assigner.assign_many([np.int64(n) for n in numbers])
+    for number, many in zip(numbers, bulk, strict=True):
+        client.set_attributes({"id": number})
+        result = client.run(experiment)
+        for unit in (number, np.int64(number), str(number)):
+            ours = assigner.assign(unit)  # type: ignore[arg-type]
+            assert ours.in_experiment == result.inExperiment, unit
+            assert ours.variant == (f"v{result.variationId}" if result.inExperiment else None)
+        assert many == ours.variant
+    for bad in (1.0, True, np.float64(2.0)):
+        with pytest.raises(TypeError, match="strings or integers"):
+            assigner.assign(bad)  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ from upsell_ab.assignment.outcomes import (
     MAX_VARIANTS,
     BulkPlan,
     outcome_codes,
+    unit_text,
 )
 from upsell_ab.assignment.targeting import condition_mask, describe_condition, first_failure
 from upsell_ab.assignment.targeting_compiled import compile_conditions
@@ -214,7 +215,10 @@ class Assigner:
         return cls(load_spec(path), accelerated=accelerated, holdout=holdout_for(path))
 
     def assign(self, unit_id: str, attributes: Mapping[str, object] | None = None) -> Assignment:
-        """Variant for one unit (``attributes`` feed the targeting conditions)."""
+        """Variant for one unit (``attributes`` feed the targeting conditions); an integer
+        id is read as its digits, like :meth:`assign_many` and GrowthBook's SDKs."""
+        if type(unit_id) is not str:
+            unit_id = unit_text(unit_id)
         if self._overrides:
             forced = self._overrides.get(unit_id)
             if forced is not None:

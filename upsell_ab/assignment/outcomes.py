@@ -15,6 +15,7 @@ differently in Python and JS; anything else raises TypeError.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -72,8 +73,7 @@ def outcome_codes(
     if extension is None:
         return _outcomes_numpy(ids, plan)
     codes = np.empty(len(ids), dtype=np.uint8)
-    rows, values = extension.assign_codes(
-        ids,
+    arguments = (
         fnv1a32(plan.seed),
         plan.table,
         plan.ns_seed,
@@ -81,6 +81,12 @@ def outcome_codes(
         dict(plan.overrides) or None,
         codes,
     )
+    try:
+        rows, values = extension.assign_codes(ids, *arguments)
+    except TypeError:
+        # ids the extension does not read (NumPy integers in a list): as text, once;
+        # unit_text refuses what no path accepts (floats, booleans) in its own words
+        rows, values = extension.assign_codes([unit_text(v) for v in ids], *arguments)
     return Outcomes(codes, np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.int64))
 
 
@@ -140,6 +146,24 @@ def _outcomes_numpy(ids: list[Any] | np.ndarray, plan: BulkPlan) -> Outcomes:
     return Outcomes(codes, np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.int64))
 
 
+def unit_text(value: object) -> str:
+    """One unit id as the hash reads it: text as it is, an integer (Python's or NumPy's)
+    as its decimal digits, as GrowthBook's SDKs read a numeric id; "" (missing) for None
+    and NaN. Floats and booleans are refused: ``1.0`` would hash as "1.0", not as the
+    customer "1", and a stray ``True`` is no id."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
+        raise TypeError(f"unit ids must be strings or integers, got {value!r}")
+    if isinstance(value, int) or hasattr(value, "__index__"):
+        return str(operator.index(value))
+    if isinstance(value, float):
+        raise TypeError("unit ids must be strings or integers, not floats (1.0 vs '1')")
+    raise TypeError(f"unit ids must be strings or integers, got {value!r}")
+
+
 def _as_strings(items: list[Any]) -> tuple[list[str], np.ndarray]:
     """Ids as str ("" where missing: None, NaN, or equal to "") and the missing mask."""
     import numpy as np
@@ -147,18 +171,5 @@ def _as_strings(items: list[Any]) -> tuple[list[str], np.ndarray]:
     if all(type(s) is str for s in items):
         missing = np.fromiter((not s for s in items), dtype=bool, count=len(items))
         return items, missing
-    ids: list[str] = []
-    flags: list[bool] = []
-    for value in items:
-        if value is None or (isinstance(value, float) and value != value) or value == "":
-            ids.append("")
-            flags.append(True)
-        elif isinstance(value, str):
-            ids.append(value)
-            flags.append(False)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            ids.append(str(value))
-            flags.append(False)
-        else:
-            raise TypeError(f"unit ids must be strings or integers, got {value!r}")
-    return ids, np.asarray(flags, dtype=bool)
+    ids = [unit_text(value) for value in items]
+    return ids, np.fromiter((not s for s in ids), dtype=bool, count=len(ids))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from upsell_ab.assignment.assigner import Assigner, Assignment, Reason
+from upsell_ab.assignment.outcomes import unit_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,6 +122,8 @@ class StickyAssigner:
         self.experiment_id = assigner.experiment.id
 
     def assign(self, unit_id: str, attributes: Mapping[str, object] | None = None) -> Assignment:
+        if type(unit_id) is not str:
+            unit_id = unit_text(unit_id)
         if unit_id in self.assigner.experiment.overrides or not self.assigner.running:
             return self.assigner.assign(unit_id, attributes)
         remembered = self.sticky.get_many(self.experiment_id, [unit_id]).get(unit_id)
