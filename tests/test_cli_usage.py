@@ -83,3 +83,17 @@ def test_abbreviated_long_options_are_refused(
     code, err = _exit(argv, capsys)
     assert code == 1
     assert f"unrecognized arguments: {prefix}" in err
+
+
+@pytest.mark.parametrize("command", ["analyze", "conclude", "plan"])
+def test_a_directory_given_for_one_spec_names_the_commands_that_take_one(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'cannot read: Is a directory' (the OS's words) now says what to give instead."""
+    from pathlib import Path
+
+    experiments = str(Path(__file__).resolve().parents[1] / "experiments")
+    code = main([command, experiments])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "is a directory, not a spec file" in err and "upsell-ab report DIR" in err, err

@@ -68,6 +68,15 @@ def parse_file(path: Path, root: type[BaseModel]) -> Parsed:
             path, f"not UTF-8 text ({error.reason})", "save as UTF-8", "encoding"
         )
         return Parsed(path, MarkedDocument(None), problems=[problem])
+    except IsADirectoryError:
+        problem = _file_problem(
+            path,
+            "is a directory, not a spec file",
+            "name one spec (experiments/cake_wording.yaml); 'upsell-ab report DIR' and "
+            "'upsell-ab validate DIR' take a whole directory",
+            "not_found",
+        )
+        return Parsed(path, MarkedDocument(None), problems=[problem])
     except OSError as error:
         problem = _file_problem(path, f"cannot read: {error.strerror}", None, "not_found")
         return Parsed(path, MarkedDocument(None), problems=[problem])
