@@ -129,7 +129,7 @@ def test_epoch_number_timestamps_are_named_with_the_fix() -> None:
     with pytest.raises(StoreError) as caught:
         upsell_ab.load(SPEC).analyze(exposures=exposures, events=epoch)
     message = str(caught.value)
-    assert "timestamps are numbers (BIGINT)" in message
+    assert "a timestamp column holds numbers (BIGINT)" in message
     assert "unit='s'" in message and "Binder Error" not in message
     fixed = epoch.assign(timestamp=pd.to_datetime(epoch["timestamp"], unit="s", utc=True))
     result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=fixed, daily=False)
@@ -158,3 +158,23 @@ def test_exposures_all_without_a_unit_id_are_invalid_not_waiting() -> None:
     )
     assert decision.action == "invalid"
     assert "4,000 rows of cake_wording without a unit id" in " ".join(decision.reasons)
+
+
+@pytest.mark.parametrize("side", ["events", "exposures"])
+def test_text_timestamps_in_a_frame_are_named_with_the_fix(side: str) -> None:
+    """Frames straight from read_csv keep ISO text; DuckDB refused with its binder error."""
+    exposures, events = _log()
+    frames = {"exposures": exposures, "events": events}
+    frames[side] = frames[side].assign(
+        timestamp=frames[side]["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    with pytest.raises(StoreError) as caught:
+        upsell_ab.load(SPEC).analyze(**frames)
+    message = str(caught.value)
+    assert "a timestamp column holds text" in message and "pd.to_datetime" in message
+    assert "Binder Error" not in message
+    fixed = frames[side].assign(timestamp=pd.to_datetime(frames[side]["timestamp"], utc=True))
+    frames[side] = fixed
+    expected = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
+    got = upsell_ab.load(SPEC).analyze(**frames, daily=False)
+    pd.testing.assert_frame_equal(got.to_pandas(), expected.to_pandas())

@@ -449,6 +449,10 @@ _NUMBER_TIMES = re.compile(
 """DuckDB's words when one side's timestamps are numbers (epoch seconds, say)."""
 
 
+_TEXT_TIMES = "Cannot compare values of type VARCHAR and type TIMESTAMP"
+"""DuckDB's words when a timestamp column holds text (files get the cell located)."""
+
+
 def _timestamp_kinds(error: StoreError) -> StoreError:
     """Timestamps with a time zone on one side and without on the other, or numbers on
     one side, said in those words (DuckDB refuses to compare them); any other error
@@ -457,11 +461,21 @@ def _timestamp_kinds(error: StoreError) -> StoreError:
     if numbers is not None:
         kind = numbers["a"] or numbers["b"]
         return StoreError(
-            f"one side's timestamps are numbers ({kind}), not times, so events cannot be "
-            "compared with exposures. If they are Unix epoch seconds, convert them "
+            f"a timestamp column holds numbers ({kind}), not times, so it cannot be "
+            "compared with the spec's dates or the other side's times. If they are Unix "
+            "epoch seconds, convert them "
             "(pandas: df['timestamp'] = pd.to_datetime(df['timestamp'], unit='s', "
             "utc=True); unit='ms' for milliseconds; SQL: to_timestamp(ts)), or load them "
             "with upsell-ab ingest, which reads epoch seconds and milliseconds"
+        )
+    if _TEXT_TIMES in str(error):
+        return StoreError(
+            "a timestamp column holds text, not times, so it cannot be compared with the "
+            "spec's dates or the other side's times. Convert it (pandas: "
+            "df['timestamp'] = pd.to_datetime(df['timestamp'], utc=True), with format= "
+            "for day-first dates such as '31/03/2026 10:00'; SQL: CAST(ts AS TIMESTAMP)), "
+            "or load the data with upsell-ab ingest, which reads ISO text and names every "
+            "row it cannot read"
         )
     if _ZONES.search(str(error)) is None:
         return error
@@ -493,7 +507,9 @@ def _located(
         return _timestamp_kinds(error)
     if source.kind is not SourceKind.files:
         located = _table_problems(source, spec_file, table_columns)
-        return located if located is not None else _unit_types(error)
+        if located is not None:
+            return located
+        return _timestamp_kinds(error) if _TEXT_TIMES in str(error) else _unit_types(error)
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
     relations = (("exposures", source.exposures), ("events", source.events))
@@ -502,7 +518,7 @@ def _located(
         for name, relation in relations
         if relation.path is not None
     }
-    if "Cannot compare values of type VARCHAR and type TIMESTAMP" in str(error):
+    if _TEXT_TIMES in str(error):
         # text DuckDB could not read as time: name the first cell that does not parse
         for name, relation in relations:
             column = relation.column("timestamp")
