@@ -178,3 +178,16 @@ def test_text_timestamps_in_a_frame_are_named_with_the_fix(side: str) -> None:
     expected = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
     got = upsell_ab.load(SPEC).analyze(**frames, daily=False)
     pd.testing.assert_frame_equal(got.to_pandas(), expected.to_pandas())
+
+
+def test_swapped_exposures_and_events_are_called_swapped() -> None:
+    from upsell_ab.errors import InputError
+
+    exposures, events = _log()
+    with pytest.raises(InputError) as caught:
+        upsell_ab.load(SPEC).analyze(exposures=events, events=exposures)
+    first = caught.value.problems[0]
+    assert "look swapped" in first.message
+    with pytest.raises(InputError) as other:  # one side wrong only: no such claim
+        upsell_ab.load(SPEC).analyze(exposures=events, events=events)
+    assert not any("swapped" in p.message for p in other.value.problems)

@@ -123,8 +123,34 @@ def fitted_source(
             key = "exposure_columns" if side == "exposures" else "event_columns"
             updates[key] = mapping.model_copy(update=absent)
     if problems:
-        raise InputError(problems)
+        swapped = _swapped(data, columns_of(exposures), columns_of(events))
+        raise InputError([swapped, *problems] if swapped else problems)
     return data.model_copy(update=updates) if updates else data
+
+
+def _swapped(
+    data: DataSource, exposures: tuple[str, ...] | None, events: tuple[str, ...] | None
+) -> Problem | None:
+    """One problem first when the two inputs fit each other's columns: every missing
+    column above then has one cause, the order of the arguments."""
+    if exposures is None or events is None:
+        return None
+    wanted_exposures = {data.exposure_columns.experiment, data.exposure_columns.variant}
+    wanted_events = {data.event_columns.type}
+    names = {n for n in (*wanted_exposures, *wanted_events) if isinstance(n, str)}
+    if len(names) < 3:
+        return None
+    fits_swapped = wanted_exposures <= set(events) and wanted_events <= set(exposures)
+    fits = wanted_exposures <= set(exposures) and wanted_events <= set(events)
+    if not fits_swapped or fits:
+        return None
+    return Problem(
+        Location(field="data"),
+        "the exposures and events look swapped: the table given as events has the "
+        "exposures' columns and the one given as exposures has the events'",
+        "pass them the other way round: analyze(exposures=..., events=...)",
+        code="missing_column",
+    )
 
 
 def _fix(value: Any, key: str, field: str, column: str | None, name: str) -> str:
