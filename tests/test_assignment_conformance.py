@@ -71,6 +71,19 @@ def sdk_core(setting: dict[str, Any], unit: str) -> int:
     return gb.chooseVariation(n, ranges)
 
 
+def sdk_experiment(setting: dict[str, Any]) -> GbExperiment:
+    """The setting as the SDK's own Experiment, for ``GrowthBook.run``."""
+    return GbExperiment(
+        key="exp-key",
+        variations=list(range(len(setting["weights"]))),
+        weights=setting["weights"],
+        coverage=setting["coverage"],
+        seed=setting["seed"],
+        hashVersion=2,
+        namespace=setting["namespace"],
+    )
+
+
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_100k_ids_same_variant_as_sdk_core(setting: dict[str, Any]) -> None:
     units = ids(100_000, 11)
@@ -84,15 +97,7 @@ def test_100k_ids_same_variant_as_sdk_core(setting: dict[str, Any]) -> None:
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_sdk_run_agrees_with_scalar_assign(setting: dict[str, Any]) -> None:
     assigner = Assigner(spec(setting))
-    experiment = GbExperiment(
-        key="exp-key",
-        variations=list(range(len(setting["weights"]))),
-        weights=setting["weights"],
-        coverage=setting["coverage"],
-        seed=setting["seed"],
-        hashVersion=2,
-        namespace=setting["namespace"],
-    )
+    experiment = sdk_experiment(setting)
     client = GrowthBook(attributes={})
     for unit in ids(2000, 12):
         client.set_attributes({"id": unit})
@@ -111,14 +116,7 @@ def test_integer_ids_are_assigned_as_the_sdk_assigns_them(setting: dict[str, Any
     import numpy as np
 
     assigner = Assigner(spec(setting))
-    experiment = GbExperiment(
-        key="exp-key",
-        variations=list(range(len(setting["weights"]))),
-        weights=setting["weights"],
-        coverage=setting["coverage"],
-        seed=setting["seed"],
-        hashVersion=2,
-    )
+    experiment = sdk_experiment(setting)
     client = GrowthBook(attributes={})
     numbers = random.Random(13).sample(range(10**12), 500)
     bulk = assigner.assign_many([np.int64(n) for n in numbers])
