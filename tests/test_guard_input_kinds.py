@@ -96,7 +96,11 @@ def test_zoned_and_naive_timestamps_are_named_with_the_fix(naive_side: str) -> N
     with pytest.raises(StoreError) as caught:
         upsell_ab.load(SPEC).analyze(**frames)
     message = str(caught.value)
-    assert "one side's carry a time zone, the other's do not" in message
+    zoned = "exposures" if naive_side == "events" else "events"
+    assert (
+        f"the {zoned} DataFrame's 'timestamp' carries a time zone (UTC), the {naive_side} "
+        "DataFrame's 'timestamp' does not, so they cannot be compared" in message
+    ), message
     assert "tz_localize(None)" in message
     assert "Binder Error" not in message and "SELECT" not in message
 
@@ -129,7 +133,7 @@ def test_epoch_number_timestamps_are_named_with_the_fix() -> None:
     with pytest.raises(StoreError) as caught:
         upsell_ab.load(SPEC).analyze(exposures=exposures, events=epoch)
     message = str(caught.value)
-    assert "a timestamp column holds numbers (BIGINT)" in message
+    assert "the events DataFrame's column 'timestamp' holds numbers (BIGINT)" in message
     assert "unit='s'" in message and "Binder Error" not in message
     fixed = epoch.assign(timestamp=pd.to_datetime(epoch["timestamp"], unit="s", utc=True))
     result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=fixed, daily=False)
@@ -171,7 +175,8 @@ def test_text_timestamps_in_a_frame_are_named_with_the_fix(side: str) -> None:
     with pytest.raises(StoreError) as caught:
         upsell_ab.load(SPEC).analyze(**frames)
     message = str(caught.value)
-    assert "a timestamp column holds text" in message and "pd.to_datetime" in message
+    assert f"the {side} DataFrame's column 'timestamp' holds text" in message
+    assert "pd.to_datetime" in message
     assert "Binder Error" not in message
     fixed = frames[side].assign(timestamp=pd.to_datetime(frames[side]["timestamp"], utc=True))
     frames[side] = fixed
@@ -191,3 +196,21 @@ def test_swapped_exposures_and_events_are_called_swapped() -> None:
     with pytest.raises(InputError) as other:  # one side wrong only: no such claim
         upsell_ab.load(SPEC).analyze(exposures=events, events=events)
     assert not any("swapped" in p.message for p in other.value.problems)
+
+
+def test_a_connection_with_zoned_and_naive_tables_gets_the_general_words() -> None:
+    """Tables on a caller's DuckDB connection: no frame to name, the kind still is."""
+    import duckdb
+
+    exposures, events = _log()
+    naive = events.assign(timestamp=events["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None))
+    con = duckdb.connect()
+    con.register("exposures_frame", exposures)
+    con.register("events_frame", naive)
+    con.execute("CREATE TABLE exposures AS SELECT * FROM exposures_frame")
+    con.execute("CREATE TABLE events AS SELECT * FROM events_frame")
+    with pytest.raises(StoreError) as caught:
+        upsell_ab.load(SPEC).analyze(con)
+    message = str(caught.value)
+    assert "one side's carry a time zone, the other's do not" in message, message
+    assert "Binder Error" not in message

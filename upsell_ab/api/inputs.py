@@ -289,7 +289,8 @@ def _from_pair(
                 local, connection=_Borrowed(registered.engine), segments=segments, daily=daily
             )
         except StoreError as error:
-            raise _frame_located(error, pair, registered.tables) from error
+            times = (fitted.exposure_columns.timestamp, fitted.event_columns.timestamp)
+            raise _frame_located(error, pair, registered.tables, times) from error
     finally:
         registered.close()
 
@@ -300,10 +301,20 @@ _CONVERSION = re.compile(
 )
 
 
-def _frame_located(error: StoreError, pair: tuple[Any, Any], tables: dict[str, Table]) -> Any:
+def _frame_located(
+    error: StoreError,
+    pair: tuple[Any, Any],
+    tables: dict[str, Table],
+    times: tuple[str, str] = ("timestamp", "timestamp"),
+) -> Any:
     """A failure on frames in the caller's words: "the events DataFrame" for the table
-    name registered for one query, and a cell DuckDB could not convert located by row
-    and index label (DuckDB names the value and the column only)."""
+    name registered for one query, a cell DuckDB could not convert located by row
+    and index label (DuckDB names the value and the column only), and a timestamp
+    column of the wrong kind named by frame and column (``times``: the exposures' and
+    events' timestamp columns)."""
+    named = _timestamp_frame(str(error), pair, times)
+    if named is not None:
+        return StoreError(named)
     text = str(error)
     for table in tables.values():
         if table.table is not None:
@@ -338,6 +349,42 @@ def _frame_located(error: StoreError, pair: tuple[Any, Any], tables: dict[str, T
             field=side,
         )
     return error
+
+
+def _timestamp_frame(text: str, pair: tuple[Any, Any], times: tuple[str, str]) -> str | None:
+    """The metric layer's timestamp-kind message with the frame and column it is about:
+    which side holds text or numbers, or which side carries a time zone."""
+    kinds: dict[str, str] = {}
+    for side, frame, column in zip(("exposures", "events"), pair, times, strict=True):
+        if not _is_frame(frame) or column not in frame.columns:
+            continue
+        dtype = frame[column].dtype
+        if getattr(dtype, "tz", None) is not None:
+            kinds[side] = f"zoned ({dtype.tz})"
+        elif dtype.kind == "M":
+            kinds[side] = "naive"
+        elif dtype.kind in "iuf":
+            kinds[side] = "numbers"
+        elif dtype.kind in "OSU" or str(dtype).startswith("str"):
+            kinds[side] = "text"
+    column_of = dict(zip(("exposures", "events"), times, strict=True))
+    for kind in ("text", "numbers"):
+        if text.startswith(f"a timestamp column holds {kind}"):
+            sides = [side for side, found in kinds.items() if found == kind]
+            if len(sides) == 1:
+                side = sides[0]
+                where = f"the {side} DataFrame's column {column_of[side]!r}"
+                return where + text[len("a timestamp column") :]
+    if text.startswith("the exposures' and the events' timestamps are of different kinds"):
+        zoned = [s for s, k in kinds.items() if k.startswith("zoned")]
+        naive = [s for s, k in kinds.items() if k == "naive"]
+        if len(zoned) == 1 and len(naive) == 1:
+            return (
+                f"the {zoned[0]} DataFrame's {column_of[zoned[0]]!r} carries a time zone "
+                f"{kinds[zoned[0]][len('zoned ') :]}, the {naive[0]} DataFrame's "
+                f"{column_of[naive[0]]!r} does not" + text[text.index(", so they") :]
+            )
+    return None
 
 
 class _Borrowed:
