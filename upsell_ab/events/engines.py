@@ -337,10 +337,22 @@ def _spark_failure(error: Exception) -> str:
     """The message for a failed Spark statement: the driver's heap exhaustion says what to
     change, as a raw ``java.lang.OutOfMemoryError`` stack trace does not."""
     text = str(error)
-    if "OutOfMemoryError" in text:
-        first = text.strip().splitlines()[0] if text.strip() else ""
-        return f"{_SPARK_MEMORY_ADVICE} (Spark said: {first[:300]})"
+    for words in _SPARK_OUT_OF_MEMORY:
+        if words in text:
+            start = text.index(words)
+            said = text[start : start + 200].splitlines()[0]
+            return f"{_SPARK_MEMORY_ADVICE} (Spark said: {said})"
     return f"Spark query failed: {text}"
+
+
+_SPARK_OUT_OF_MEMORY = (
+    "java.lang.OutOfMemoryError",
+    "OutOfMemoryError",
+    "Not enough memory to build and broadcast",  # the driver's broadcast of a join side
+    "NOT_ENOUGH_MEMORY_TO_BUILD_AND_BROADCAST",
+)
+"""The driver's heap exhausted, in the words Spark raises it with (measured: a 480 MB
+driver gives either the first or the third for the same query, run to run)."""
 
 
 class SparkEngine:

@@ -503,13 +503,12 @@ def _located(
     (:func:`_table_problems`); unit ids of two types elsewhere (:func:`_unit_types`);
     any other error unchanged. ``table_columns``: a table source's columns, read after
     the failure (:func:`_table_columns`)."""
-    if _ZONES.search(str(error)) or _NUMBER_TIMES.search(str(error)):
-        return _timestamp_kinds(error)
     if source.kind is not SourceKind.files:
         located = _table_problems(source, spec_file, table_columns)
         if located is not None:
             return located
-        return _timestamp_kinds(error) if _TEXT_TIMES in str(error) else _unit_types(error)
+        kinds = _timestamp_kinds(error)
+        return kinds if kinds is not error else _unit_types(error)
     from upsell_ab.events.file_header import locate_bad_value, text_timestamp_problem
 
     relations = (("exposures", source.exposures), ("events", source.events))
@@ -536,7 +535,7 @@ def _located(
         if problems:
             return SpecError(problems)
     if "Conversion Error" not in str(error):
-        return error
+        return _timestamp_kinds(error)  # a spec of its own given: located above
     bad = locate_bad_value(str(error), files)
     if bad is None:
         return _unit_types(error)

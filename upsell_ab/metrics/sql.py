@@ -1021,17 +1021,33 @@ class QueryBuilder:
             .from_(id_("units" if self.sparse else "per_unit"), copy=False)
             .where(multi, copy=False)
         )
-        # n: units per unknown variant; value: rows without a unit id (any variant)
-        unknown = exp.Count(this=exp.Distinct(expressions=[qcol("u")]))
-        unitless = exp.Sub(this=exp.Count(this=exp.Star()), expression=exp.Count(this=qcol("u")))
-        branches.append(
-            self.row("unknown", variant=qcol("v"), n=unknown, value=unitless)
+        # n: units per unknown variant; value: rows without a unit id (any variant).
+        # Grouped by (v, u) first, so that COUNT(u) counts distinct units with no
+        # DISTINCT aggregate next to a plain one (DuckDB splits such a pair into two
+        # aggregates and a join)
+        per_unit = (
+            exp.select(
+                qcol("v"), qcol("u"), exp.Count(this=exp.Star()).as_(id_("n_rows"), copy=False)
+            )
             .from_(
                 self._raw_exposures(known=False, unitless=True).subquery(
                     id_("unknown"), copy=False
                 ),
                 copy=False,
             )
+            .group_by(qcol("v"), qcol("u"), copy=False)
+        )
+        unitless = exp.Sum(
+            this=exp.Case(
+                ifs=[
+                    exp.If(this=exp.Is(this=qcol("u"), expression=exp.Null()), true=qcol("n_rows"))
+                ],
+                default=exp.Literal.number(0),
+            )
+        )
+        branches.append(
+            self.row("unknown", variant=qcol("v"), n=exp.Count(this=qcol("u")), value=unitless)
+            .from_(per_unit.subquery(id_("unknown_units"), copy=False), copy=False)
             .group_by(qcol("v"), copy=False)
         )
         for slot, ch in self.channels:
