@@ -1037,12 +1037,13 @@ class QueryBuilder:
             )
             .group_by(qcol("v"), qcol("u"), copy=False)
         )
-        unitless = exp.Sum(
+        # one (v, NULL) group per variant holds its rows without a unit: MAX picks it
+        # (NULL when there is none), no SUM for the exact-sum rules to police
+        unitless = exp.Max(
             this=exp.Case(
                 ifs=[
                     exp.If(this=exp.Is(this=qcol("u"), expression=exp.Null()), true=qcol("n_rows"))
-                ],
-                default=exp.Literal.number(0),
+                ]
             )
         )
         branches.append(
