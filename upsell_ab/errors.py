@@ -89,6 +89,23 @@ class StoreError(UpsellAbError):
     code = "store_error"
 
 
+class TimestampKindError(StoreError):
+    """A timestamp column of the wrong kind: ``numbers`` or ``text`` instead of times, or
+    ``zones``: one side with a time zone, the other without. Typed, so that a layer which
+    knows more (the frames a caller passed) can name the frame and column without
+    matching the wording: ``finding`` says what is wrong, ``advice`` (which begins with
+    ", so ...") what follows and how to fix it; for ``numbers`` and ``text``, ``holds``
+    is the finding's predicate ("holds text, not times")."""
+
+    def __init__(self, kind: str, finding: str, advice: str, holds: str = "") -> None:
+        self.kind, self.finding, self.advice, self.holds = kind, finding, advice, holds
+        super().__init__(finding + advice)
+
+    def retold(self, finding: str) -> TimestampKindError:
+        """The same error with a more precise finding (same kind, same advice)."""
+        return TimestampKindError(self.kind, finding, self.advice, self.holds)
+
+
 class StatsError(UpsellAbError):
     """A statistics routine was called with inputs it cannot handle (not raised for edge cases
     that have a well-defined answer; those return a result with a status)."""

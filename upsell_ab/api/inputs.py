@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upsell_ab.errors import InputError, Location, Problem, StoreError
+from upsell_ab.errors import InputError, Location, Problem, StoreError, TimestampKindError
 
 if TYPE_CHECKING:
     from upsell_ab.events.engines import QueryEngine
@@ -312,9 +312,9 @@ def _frame_located(
     and index label (DuckDB names the value and the column only), and a timestamp
     column of the wrong kind named by frame and column (``times``: the exposures' and
     events' timestamp columns)."""
-    named = _timestamp_frame(str(error), pair, times)
-    if named is not None:
-        return StoreError(named)
+    retold = _timestamp_frame(error, pair, times)
+    if retold is not None:
+        return retold
     text = str(error)
     for table in tables.values():
         if table.table is not None:
@@ -351,9 +351,14 @@ def _frame_located(
     return error
 
 
-def _timestamp_frame(text: str, pair: tuple[Any, Any], times: tuple[str, str]) -> str | None:
-    """The metric layer's timestamp-kind message with the frame and column it is about:
-    which side holds text or numbers, or which side carries a time zone."""
+def _timestamp_frame(
+    error: StoreError, pair: tuple[Any, Any], times: tuple[str, str]
+) -> StoreError | None:
+    """The metric layer's :class:`~upsell_ab.errors.TimestampKindError` with the frame
+    and column it is about: which side holds text or numbers, or which side carries a
+    time zone (None when the frames do not tell, or for any other error)."""
+    if not isinstance(error, TimestampKindError):
+        return None
     kinds: dict[str, str] = {}
     for side, frame, column in zip(("exposures", "events"), pair, times, strict=True):
         if not _is_frame(frame) or column not in frame.columns:
@@ -368,21 +373,19 @@ def _timestamp_frame(text: str, pair: tuple[Any, Any], times: tuple[str, str]) -
         elif dtype.kind in "OSU" or str(dtype).startswith("str"):
             kinds[side] = "text"
     column_of = dict(zip(("exposures", "events"), times, strict=True))
-    for kind in ("text", "numbers"):
-        if text.startswith(f"a timestamp column holds {kind}"):
-            sides = [side for side, found in kinds.items() if found == kind]
-            if len(sides) == 1:
-                side = sides[0]
-                where = f"the {side} DataFrame's column {column_of[side]!r}"
-                return where + text[len("a timestamp column") :]
-    if text.startswith("the exposures' and the events' timestamps are of different kinds"):
+    if error.kind in ("text", "numbers"):
+        sides = [side for side, found in kinds.items() if found == error.kind]
+        if len(sides) == 1:
+            side = sides[0]
+            return error.retold(f"the {side} DataFrame's column {column_of[side]!r} {error.holds}")
+    if error.kind == "zones":
         zoned = [s for s, k in kinds.items() if k.startswith("zoned")]
         naive = [s for s, k in kinds.items() if k == "naive"]
         if len(zoned) == 1 and len(naive) == 1:
-            return (
+            return error.retold(
                 f"the {zoned[0]} DataFrame's {column_of[zoned[0]]!r} carries a time zone "
                 f"{kinds[zoned[0]][len('zoned ') :]}, the {naive[0]} DataFrame's "
-                f"{column_of[naive[0]]!r} does not" + text[text.index(", so they") :]
+                f"{column_of[naive[0]]!r} does not"
             )
     return None
 

@@ -346,7 +346,7 @@ def _spark_failure(error: Exception) -> str:
 
 
 _SPARK_OUT_OF_MEMORY = (
-    "java.lang.OutOfMemoryError",
+    "java.lang.OutOfMemoryError",  # first: the quote then starts at the class's package
     "OutOfMemoryError",
     "Not enough memory to build and broadcast",  # the driver's broadcast of a join side
     "NOT_ENOUGH_MEMORY_TO_BUILD_AND_BROADCAST",

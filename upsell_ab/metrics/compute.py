@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from upsell_ab.errors import SpecError, StoreError, UpsellAbError
+from upsell_ab.errors import SpecError, StoreError, TimestampKindError, UpsellAbError
 from upsell_ab.events.engines import (
     Dialect,
     DuckDBEngine,
@@ -455,38 +455,44 @@ _TEXT_TIMES = "Cannot compare values of type VARCHAR and type TIMESTAMP"
 
 def _timestamp_kinds(error: StoreError) -> StoreError:
     """Timestamps with a time zone on one side and without on the other, or numbers on
-    one side, said in those words (DuckDB refuses to compare them); any other error
-    unchanged."""
+    one side, said in those words (DuckDB refuses to compare them) as a
+    :class:`~upsell_ab.errors.TimestampKindError`; any other error unchanged."""
     numbers = _NUMBER_TIMES.search(str(error))
     if numbers is not None:
-        kind = numbers["a"] or numbers["b"]
-        return StoreError(
-            f"a timestamp column holds numbers ({kind}), not times, so it cannot be "
-            "compared with the spec's dates or the other side's times. If they are Unix "
-            "epoch seconds, convert them "
+        holds = f"holds numbers ({numbers['a'] or numbers['b']}), not times"
+        return TimestampKindError(
+            "numbers",
+            f"a timestamp column {holds}",
+            ", so it cannot be compared with the spec's dates or the other side's times. "
+            "If they are Unix epoch seconds, convert them "
             "(pandas: df['timestamp'] = pd.to_datetime(df['timestamp'], unit='s', "
             "utc=True); unit='ms' for milliseconds; SQL: to_timestamp(ts)), or load them "
-            "with upsell-ab ingest, which reads epoch seconds and milliseconds"
+            "with upsell-ab ingest, which reads epoch seconds and milliseconds",
+            holds,
         )
     if _TEXT_TIMES in str(error):
-        return StoreError(
-            "a timestamp column holds text, not times, so it cannot be compared with the "
-            "spec's dates or the other side's times. Convert it (pandas: "
-            "df['timestamp'] = pd.to_datetime(df['timestamp'], utc=True), with format= "
-            "for day-first dates such as '31/03/2026 10:00'; SQL: CAST(ts AS TIMESTAMP)), "
-            "or load the data with upsell-ab ingest, which reads ISO text and names every "
-            "row it cannot read"
+        holds = "holds text, not times"
+        return TimestampKindError(
+            "text",
+            f"a timestamp column {holds}",
+            ", so it cannot be compared with the spec's dates or the other side's times. "
+            "Convert it (pandas: df['timestamp'] = pd.to_datetime(df['timestamp'], "
+            "utc=True), with format= for day-first dates such as '31/03/2026 10:00'; SQL: "
+            "CAST(ts AS TIMESTAMP)), or load the data with upsell-ab ingest, which reads "
+            "ISO text and names every row it cannot read",
+            holds,
         )
     if _ZONES.search(str(error)) is None:
         return error
-    return StoreError(
+    return TimestampKindError(
+        "zones",
         "the exposures' and the events' timestamps are of different kinds: one side's "
-        "carry a time zone, the other's do not, so they cannot be compared. upsell-ab "
-        "reads timestamps without a zone as UTC; give both sides the same kind: convert "
-        "the zoned side to UTC without a zone (pandas: "
-        "df['timestamp'] = df['timestamp'].dt.tz_convert('UTC').dt.tz_localize(None); "
-        "SQL: CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP)), or, if the naive side is UTC, "
-        "give it the zone (df['timestamp'].dt.tz_localize('UTC'))"
+        "carry a time zone, the other's do not",
+        ", so they cannot be compared. upsell-ab reads timestamps without a zone as UTC; "
+        "give both sides the same kind: convert the zoned side to UTC without a zone "
+        "(pandas: df['timestamp'] = df['timestamp'].dt.tz_convert('UTC').dt.tz_localize("
+        "None); SQL: CAST(ts AT TIME ZONE 'UTC' AS TIMESTAMP)), or, if the naive side is "
+        "UTC, give it the zone (df['timestamp'].dt.tz_localize('UTC'))",
     )
 
 
