@@ -246,6 +246,14 @@ def warnings(
                 "metric: fix the export's time column (an empty cell, or a value the loader "
                 "could not read)."
             )
+        for (event_type, column), rows in sorted(quality.negative_values.items()):
+            out.append(
+                f"{rows:,} '{event_type}' events have a negative {column}: they are counted "
+                f"as they are, so they lower every sum of {column} and count as "
+                f"'{event_type}' events in conversion metrics. If they are refunds or "
+                "returns, give them their own event type (e.g. 'refund', with a guardrail "
+                "metric); upsell-ab ingest refuses negative amounts."
+            )
         if quality.exposure_rows_without_unit and quality.total_units:
             out.append(
                 f"{quality.exposure_rows_without_unit:,} exposure rows of this experiment have "

@@ -86,6 +86,11 @@ class QualitySummary:
     event_rows_without_time: int = 0
     """Events of the metrics' types (after de-duplication) with no timestamp: no window can
     admit them, so they count in no metric; reported so that they are not lost silently."""
+    negative_values: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(event type, column) -> events of the metrics' types (after de-duplication) whose
+    summed amount is negative. Ingest refuses such rows; a source read in place (files,
+    frames, a warehouse table) may hold them, e.g. refunds exported as negative orders,
+    which then lower revenue and count as orders in a conversion metric."""
     exposure_periods: dict[str, tuple[date, date]] = field(default_factory=dict)
     """Variant -> (first, last) day on which its units were first exposed."""
     metric_events: int = 0

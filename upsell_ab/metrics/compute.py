@@ -824,6 +824,7 @@ def assemble(
     weights: dict[str, float],
 ) -> ExperimentData:
     """Turn the query's tagged rows into :class:`ExperimentData`."""
+    from upsell_ab.metrics.sql_exact import CANONICAL
     from upsell_ab.metrics.sql_layout import build_slots
 
     slots = build_slots(plan.metrics)
@@ -897,6 +898,11 @@ def assemble(
         event_rows_without_time=(
             int(quality_row.number("value") or 0) if quality_row is not None else 0
         ),
+        negative_values={
+            (str(r.values["variant"]), CANONICAL[str(r.values["seg_value"])]): r.count("n")
+            for r in by_kind["negative"]
+            if r.count("n")
+        },
         exposure_periods={v: periods[v] for v in plan.variants if v in periods},
     )
     caps = tuple(

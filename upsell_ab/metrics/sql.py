@@ -545,6 +545,14 @@ class QueryBuilder:
                     id_(f"f{k}"), copy=False
                 )
             )
+            # negative amounts: ingest refuses them, a source read in place may hold them
+            # (refunds exported as negative orders); counted so the report can say so
+            negative = exp.LT(this=qcol(column, "e"), expression=num(0.0))
+            columns.append(
+                count_where(exp.and_(of_type.copy(), negative, copy=False)).as_(
+                    id_(f"ng{k}"), copy=False
+                )
+            )
         kept = exp.Table(this=id_("kept"), alias=exp.TableAlias(this=id_("e")))
         self._cte("totals", exp.select(*columns, copy=False).from_(kept, copy=False))
 
@@ -987,6 +995,11 @@ class QueryBuilder:
                     seg_value=string(column),
                     n=qcol(f"t{k}"),
                     value=qcol(f"f{k}"),
+                ).from_(id_("totals"), copy=False)
+            )
+            branches.append(
+                self.row(
+                    "negative", variant=string(event), seg_value=string(column), n=qcol(f"ng{k}")
                 ).from_(id_("totals"), copy=False)
             )
         if self.dedup:

@@ -161,6 +161,7 @@ Kind = Literal[
     "cap",
     "undated",
     "measured",
+    "negative",
     "empty",
     "frame",
     "period",

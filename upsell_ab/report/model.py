@@ -60,7 +60,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.10"
+SCHEMA_VERSION = "1.11"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
 ``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
@@ -136,6 +136,8 @@ class QualityReport:
     exposure_rows_without_time: int | None = None
     exposure_rows_without_unit: int | None = None
     event_rows_without_time: int | None = None
+    negative_values: dict[str, int] | None = None
+    """"event_type.column" -> events with a negative amount (sources read in place)."""
     covariates_dropped: list[dict[str, Any]] | None = None
     """CUPED covariates left out for an arm imbalance (``stats.cuped``): metric, variant,
     control_mean, variant_mean, p_value."""
@@ -174,6 +176,9 @@ class QualityReport:
             "exposure_rows_without_time": self.exposure_rows_without_time,
             "exposure_rows_without_unit": self.exposure_rows_without_unit,
             "event_rows_without_time": self.event_rows_without_time,
+            "negative_values": (
+                None if self.negative_values is None else dict(self.negative_values)
+            ),
             "covariates_dropped": (
                 None
                 if self.covariates_dropped is None
@@ -366,6 +371,7 @@ def build_report(
             "exposure_rows_without_time": q.exposure_rows_without_time,
             "exposure_rows_without_unit": q.exposure_rows_without_unit,
             "event_rows_without_time": q.event_rows_without_time,
+            "negative_values": {f"{t}.{c}": n for (t, c), n in sorted(q.negative_values.items())},
             "covariates_dropped": [asdict(item) for item in data.covariate_imbalances],
         }
     quality = QualityReport(
