@@ -252,3 +252,51 @@ def test_other_experiments_customers_are_not_orphans_spark(spark_session: Any) -
     load_spark(spark_session, exposures, events)
     _check_shared(compute_experiment_data(RESOLVED, connection=spark_session), elsewhere)
     load_spark(spark_session, *DATA)
+
+
+def _misspelt() -> tuple[Any, Any, dict[str, int]]:
+    """DATA plus a copy of every order event under its unit id upper-cased ('U00012' for
+    'u00012', new event ids): orphans over the 20 % share, each one a near miss of an
+    exposed unit. Returns the frames and the expected rows per arm, made in pandas (the
+    arm of a unit exposed to several configured variants is the smallest)."""
+    import pandas as pd
+
+    exposures, events = DATA
+    copies = events[events["event_type"] == "order"].copy()
+    copies["unit_id"] = copies["unit_id"].str.upper()
+    copies["event_id"] = [f"up{i}" for i in range(len(copies))]
+    ours = exposures[(exposures["experiment"] == "exp1") & exposures["variant"].isin(VARIANTS)]
+    arm = ours.groupby("unit_id")["variant"].min()
+    expected = copies["unit_id"].str.lower().map(arm).dropna().value_counts().to_dict()
+    return exposures, pd.concat([events, copies], ignore_index=True), expected
+
+
+def _check_misspelt(result: ExperimentData, expected: dict[str, int]) -> None:
+    assert result.near_miss_units is not None
+    assert result.near_miss_units.rows_by_variant == expected
+
+
+def test_misspelt_unit_ids_are_found_duckdb() -> None:
+    exposures, events, expected = _misspelt()
+    con = duckdb.connect()
+    load_duckdb(con, exposures, events)
+    _check_misspelt(compute_experiment_data(RESOLVED, connection=con), expected)
+
+
+@pytest.mark.postgres
+def test_misspelt_unit_ids_are_found_postgres(postgres_dsn: str) -> None:
+    import psycopg
+
+    exposures, events, expected = _misspelt()
+    load_postgres(postgres_dsn, exposures, events)
+    with psycopg.connect(postgres_dsn) as conn:
+        _check_misspelt(compute_experiment_data(RESOLVED, connection=conn), expected)
+    load_postgres(postgres_dsn, *DATA)
+
+
+@pytest.mark.spark
+def test_misspelt_unit_ids_are_found_spark(spark_session: Any) -> None:
+    exposures, events, expected = _misspelt()
+    load_spark(spark_session, exposures, events)
+    _check_misspelt(compute_experiment_data(RESOLVED, connection=spark_session), expected)
+    load_spark(spark_session, *DATA)

@@ -67,7 +67,7 @@ from upsell_ab.stats.results import ExperimentAnalysis, MetricResult
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from upsell_ab.metrics.aggregates import ExperimentData, QualitySummary
+    from upsell_ab.metrics.aggregates import ExperimentData, NearMissUnits, QualitySummary
     from upsell_ab.spec.resolve import ResolvedExperiment
 
 BEFORE_EXPOSURE_SHARE = 0.20
@@ -81,6 +81,34 @@ FEW_POSITIVE_UNITS = 20
 """Warn when a percentile cap rests on fewer positive unit values than this."""
 SMALL_ARM = 1000
 """A "ship" on a 0/1 metric with an arm below this many units gets a fragility note."""
+
+
+NEAR_MISS_SHARE = 0.01
+"""Events of the metrics' types whose unit id matches an exposed unit only in another
+spelling (case, end blanks, leading zeros): above this share of the metrics' events no
+verdict is given. Such a match between a real orphan and an exposed unit happens by
+chance about never (8-character ids, 1M exposed units: ~4e-7 per event), so even this
+share means an export changed the ids; below it, a warning."""
+
+
+def near_miss_blocks(near: NearMissUnits, quality: QualitySummary) -> bool:
+    """Enough events lost to another spelling of the ids to stop a verdict."""
+    return near.rows > NEAR_MISS_SHARE * max(quality.metric_events, 1)
+
+
+def near_miss_sentence(near: NearMissUnits, quality: QualitySummary) -> str:
+    """'612 of the metrics' 1,307 events (47 %) belong to no exposed unit, but ...'."""
+    share = near.rows / max(quality.metric_events, 1)
+    example = ""
+    if near.example is not None:
+        example = f" (the events' '{near.example[0]}' for the exposures' '{near.example[1]}')"
+    arms = ", ".join(f"{rows:,} in {variant}" for variant, rows in near.rows_by_variant.items())
+    return (
+        f"{near.rows:,} of the metrics' {quality.metric_events:,} events ({share:.1%}) "
+        "belong to no exposed unit, but their unit ids match units of this experiment once "
+        f"letter case, blanks at either end and leading zeros are ignored{example}: "
+        f"{arms}."
+    )
 
 
 def _period(quality: QualitySummary, variant: str) -> str:
@@ -156,6 +184,14 @@ def blocking_problems(
             "Every metric reads 0 in every arm. Use the same unit id on both sides (map the "
             "events' column that holds the exposures' id: data.event_columns.unit_id)."
         )
+    near = data.near_miss_units if data is not None else None
+    if data is not None and near is not None and near_miss_blocks(near, data.quality):
+        problems.append(
+            f"{near_miss_sentence(near, data.quality)} The arms are compared without these "
+            "events, so an arm that lost more of them reads worse. Write the unit ids the "
+            "same way on both sides (no blanks at either end, one letter case, leading "
+            "zeros kept: read id columns as text) and analyse again."
+        )
     name = resolved.decision_metric
     misspelt = [(e, c) for e, c in absent_events(resolved, name, data) if c is not None]
     if misspelt and data is not None:
@@ -207,6 +243,12 @@ def warnings(
                     f"{before:.0%} of the metrics' events happened in the 14 hours before the "
                     f"unit's first exposure (over {BEFORE_EXPOSURE_SHARE:.0%}): a time-zone "
                     "mistake in the events or exposures is likely; those events are not counted."
+                )
+            near = data.near_miss_units
+            if near is not None and not near_miss_blocks(near, quality):
+                out.append(
+                    f"{near_miss_sentence(near, quality)} They are not counted; check how "
+                    "the ids are written on each side."
                 )
             orphans = quality.orphan_share
             if orphans > ORPHAN_SHARE:

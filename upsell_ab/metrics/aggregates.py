@@ -172,6 +172,10 @@ class ExperimentData:
     unit_id_samples: UnitIdSamples | None = None
     """Only when not one of the metrics' events belongs to a unit of the experiment: a few
     unit ids from each side, so the report can show how they differ."""
+    near_miss_units: NearMissUnits | None = None
+    """Only when the orphan share is above :data:`ORPHAN_SHARE`: the orphan events whose
+    unit id matches an exposed unit's once case, end blanks and leading zeros are ignored
+    (:func:`upsell_ab.metrics.sql_values.near_miss_units_sql`)."""
     covariate_imbalances: tuple[CovariateImbalance, ...] = ()
     """CUPED covariates that differ between the arms far beyond chance, so they were
     dropped before the analysis (:func:`upsell_ab.stats.cuped.drop_imbalanced_covariates`)."""
@@ -188,6 +192,19 @@ class CovariateImbalance:
     control_mean: float
     variant_mean: float
     p_value: float
+
+
+@dataclass(frozen=True)
+class NearMissUnits:
+    """Events that belong to no exposed unit but would, were the ids written alike:
+    rows per arm of the unit they resemble, and one (event's id, exposure's id) pair."""
+
+    rows_by_variant: dict[str, int]
+    example: tuple[str, str] | None
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_variant.values())
 
 
 @dataclass(frozen=True)

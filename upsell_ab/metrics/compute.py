@@ -35,10 +35,12 @@ from upsell_ab.events.engines import (
 )
 from upsell_ab.events.sources import SourceTables, source_from_spec
 from upsell_ab.metrics.aggregates import (
+    ORPHAN_SHARE,
     DailyStats,
     ExperimentData,
     ExposureId,
     MetricData,
+    NearMissUnits,
     PercentileCap,
     QualitySummary,
     UnitIdSamples,
@@ -234,6 +236,9 @@ def compute_experiment_data(
         data = _without_other_experiments(
             plan, builder, engine, data, shared=(shared, path) if shared is not None else None
         )
+        if data.quality.orphan_share > ORPHAN_SHARE:
+            near = _near_miss_units(plan, builder.event_types, engine)
+            data = replace(data, near_miss_units=near)
         if not data.quality.total_units and not data.quality.units_exposed_outside_dates:
             data = replace(data, exposure_ids=_exposure_ids(plan, engine))
         elif _no_event_matched(data):
@@ -307,6 +312,25 @@ def _unit_id_samples(
         exposures=tuple(u for side, u in ordered if side == 0),
         events=tuple(u for side, u in ordered if side == 1),
     )
+
+
+def _near_miss_units(
+    plan: QueryPlan, event_types: tuple[str, ...], engine: QueryEngine
+) -> NearMissUnits | None:
+    """Many orphan events: how many name an exposed unit in another spelling
+    (:mod:`.sql_values`); None when there are none, or when that query fails."""
+    from upsell_ab.metrics.sql_values import NEAR_MISS_SEPARATOR, near_miss_units_sql
+
+    try:
+        rows = engine.execute(near_miss_units_sql(plan, event_types, engine.dialect))
+    except StoreError:
+        return None
+    by_variant = {str(v): int(n) for v, n, _ in rows if n}
+    if not by_variant:
+        return None
+    examples = sorted(str(e) for _, n, e in rows if n and e is not None)
+    pair = examples[0].split(NEAR_MISS_SEPARATOR, 1) if examples else []
+    return NearMissUnits(by_variant, (pair[0], pair[1]) if len(pair) == 2 else None)
 
 
 def _event_types_present(
@@ -670,7 +694,6 @@ def _without_other_experiments(
     answers for every experiment of the store, :mod:`upsell_ab.metrics.shared`)."""
     from dataclasses import replace
 
-    from upsell_ab.metrics.aggregates import ORPHAN_SHARE
     from upsell_ab.metrics.sql_orphans import orphans_elsewhere_sql
 
     quality = data.quality

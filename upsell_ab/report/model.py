@@ -138,6 +138,9 @@ class QualityReport:
     event_rows_without_time: int | None = None
     negative_values: dict[str, int] | None = None
     """"event_type.column" -> events with a negative amount (sources read in place)."""
+    unit_id_near_misses: dict[str, Any] | None = None
+    """Events whose unit id matches an exposed unit only in another spelling:
+    {"rows_by_variant": {...}, "example": [event's id, exposure's id]}, or None."""
     covariates_dropped: list[dict[str, Any]] | None = None
     """CUPED covariates left out for an arm imbalance (``stats.cuped``): metric, variant,
     control_mean, variant_mean, p_value."""
@@ -179,6 +182,7 @@ class QualityReport:
             "negative_values": (
                 None if self.negative_values is None else dict(self.negative_values)
             ),
+            "unit_id_near_misses": self.unit_id_near_misses,
             "covariates_dropped": (
                 None
                 if self.covariates_dropped is None
@@ -372,6 +376,18 @@ def build_report(
             "exposure_rows_without_unit": q.exposure_rows_without_unit,
             "event_rows_without_time": q.event_rows_without_time,
             "negative_values": {f"{t}.{c}": n for (t, c), n in sorted(q.negative_values.items())},
+            "unit_id_near_misses": (
+                None
+                if data.near_miss_units is None
+                else {
+                    "rows_by_variant": dict(data.near_miss_units.rows_by_variant),
+                    "example": (
+                        None
+                        if data.near_miss_units.example is None
+                        else list(data.near_miss_units.example)
+                    ),
+                }
+            ),
             "covariates_dropped": [asdict(item) for item in data.covariate_imbalances],
         }
     quality = QualityReport(

@@ -1,0 +1,136 @@
+"""Events whose unit ids an export spelt differently are found, never read as a lost arm.
+
+Found by trying the Python API on ``cake_wording``: an export that added a trailing
+blank to the unit ids of one arm's events (or upper-cased them) made those events
+orphans, and the verdict was "Keep control: every variant did significantly worse than
+control" (-100 %), with only the orphan-share warning. Now, when the orphan share is
+over the warning threshold, the orphan events whose id matches an exposed unit once
+case, end blanks and leading zeros are ignored are counted per arm; over 1 % of the
+metrics' events the experiment is invalid, naming an example pair and the arms.
+The expected counts are made in pandas from the mangled rows themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import upsell_ab
+
+SPEC = Path(__file__).resolve().parent.parent / "experiments" / "cake_wording.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _after_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPSELL_AB_TODAY", "2026-04-05")
+
+
+def _log(n: int = 5000, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    units = np.array([f"c{i:06d}" for i in range(n)])
+    variant = rng.choice(["generic", "pairing"], n)
+    ts = pd.Timestamp("2026-03-02", tz="UTC") + pd.to_timedelta(
+        rng.uniform(0, 27 * 86400, n), unit="s"
+    )
+    exposures = pd.DataFrame(
+        {
+            "experiment": "cake_wording",
+            "variant": variant,
+            "unit_id": units,
+            "timestamp": ts,
+            "channel": "in_store",
+        }
+    )
+    took = rng.uniform(size=n) < np.where(variant == "pairing", 0.22, 0.20)
+    events = pd.DataFrame(
+        {
+            "unit_id": units[took],
+            "event_type": "upsell_purchase",
+            "timestamp": ts[took] + pd.Timedelta(minutes=2),
+            "value": 480.0,
+        }
+    )
+    return exposures, events
+
+
+def _arm_of(events: pd.DataFrame, exposures: pd.DataFrame) -> pd.Series:
+    arm = exposures.set_index("unit_id")["variant"]
+    return events["unit_id"].map(arm)
+
+
+def _quality(result: upsell_ab.Result) -> dict[str, object]:
+    quality: dict[str, object] = json.loads(result.to_json())["experiments"][0]["quality"]
+    return quality
+
+
+def test_one_arms_ids_with_a_trailing_blank_make_the_experiment_invalid() -> None:
+    exposures, events = _log()
+    pairing = (_arm_of(events, exposures) == "pairing").to_numpy()
+    mangled = events.assign(unit_id=np.where(pairing, events["unit_id"] + " ", events["unit_id"]))
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=mangled, daily=False)
+    assert result.decision.action == "invalid"
+    text = " ".join(result.decision.reasons)
+    assert "significantly worse" not in text
+    assert f"{int(pairing.sum()):,} of the metrics' {len(events):,} events" in text
+    assert f": {int(pairing.sum()):,} in pairing." in text
+    first = sorted(events["unit_id"][pairing])[0]
+    assert f"the events' '{first} ' for the exposures' '{first}'" in text
+    near = _quality(result)["unit_id_near_misses"]
+    assert near == {
+        "rows_by_variant": {"pairing": int(pairing.sum())},
+        "example": [first + " ", first],
+    }
+
+
+def test_dropped_leading_zeros_are_found_and_another_prefix_is_not() -> None:
+    exposures, events = _log(seed=12)
+    arm = _arm_of(events, exposures).to_numpy()
+    ids = events["unit_id"].to_numpy(dtype=object)
+    # exposures '000123'; pairing's events '123' (a spreadsheet dropped the zeros), which
+    # normalise alike; generic's events 'C000123', another prefix, which do not
+    exposures = exposures.assign(unit_id=exposures["unit_id"].str.replace("c", "", regex=False))
+    events = events.assign(
+        unit_id=[
+            u.upper() if a == "generic" else str(int(u[1:])) for u, a in zip(ids, arm, strict=True)
+        ]
+    )
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
+    near = _quality(result)["unit_id_near_misses"]
+    assert isinstance(near, dict)
+    assert near["rows_by_variant"] == {"pairing": int((arm == "pairing").sum())}
+    assert result.decision.action == "invalid"
+
+
+def test_a_few_misspelt_ids_among_true_orphans_are_a_warning() -> None:
+    exposures, events = _log(seed=13)
+    rng = np.random.default_rng(2)
+    # a shop's export: orders of customers never exposed (30 % of the rows) ...
+    strangers = events.sample(frac=0.45, random_state=1).assign(
+        unit_id=[f"s{i:06d}" for i in range(round(len(events) * 0.45))]
+    )
+    # ... and 5 of the experiment's orders with an upper-cased id (0.3 % of the events)
+    picked = rng.choice(len(events), 5, replace=False)
+    upper = events.iloc[picked].assign(unit_id=lambda f: f["unit_id"].str.upper())
+    rest = events.drop(events.index[picked])
+    mixed = pd.concat([rest, strangers, upper], ignore_index=True)
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=mixed, daily=False)
+    assert result.decision.action != "invalid"
+    expected = _arm_of(events.iloc[picked], exposures).value_counts().to_dict()
+    near = _quality(result)["unit_id_near_misses"]
+    assert isinstance(near, dict) and near["rows_by_variant"] == expected
+    (said,) = [w for w in result.decision.warnings if "letter case" in w]
+    assert said.startswith(f"5 of the metrics' {len(mixed):,} events")
+
+
+def test_true_orphans_alone_are_not_near_misses() -> None:
+    exposures, events = _log(seed=14)
+    strangers = events.assign(unit_id=[f"s{i:06d}" for i in range(len(events))])
+    result = upsell_ab.load(SPEC).analyze(
+        exposures=exposures, events=pd.concat([events, strangers]), daily=False
+    )
+    assert _quality(result)["unit_id_near_misses"] is None
+    assert not [w for w in result.decision.warnings if "letter case" in w]
