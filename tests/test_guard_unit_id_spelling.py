@@ -105,6 +105,21 @@ def test_dropped_leading_zeros_are_found_and_another_prefix_is_not() -> None:
     assert result.decision.action == "invalid"
 
 
+def test_a_tenth_of_one_arms_events_misspelt_is_found() -> None:
+    """8 % of the events (between the 5 % that starts the check and the 20 % orphan
+    warning): pairing's mobile orders upper-cased, pairing reads ~16 % lower."""
+    exposures, events = _log(seed=15)
+    pairing = (_arm_of(events, exposures) == "pairing").to_numpy()
+    rng = np.random.default_rng(3)
+    hit = pairing & (rng.uniform(size=len(events)) < 0.16)
+    mangled = events.assign(unit_id=np.where(hit, events["unit_id"].str.upper(), events["unit_id"]))
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=mangled, daily=False)
+    assert 0.05 < hit.mean() < 0.20
+    assert _quality(result)["unit_id_near_misses"] is not None
+    assert result.decision.action == "invalid"
+    assert f": {int(hit.sum()):,} in pairing." in " ".join(result.decision.reasons)
+
+
 def test_a_few_misspelt_ids_among_true_orphans_are_a_warning() -> None:
     exposures, events = _log(seed=13)
     rng = np.random.default_rng(2)

@@ -35,6 +35,7 @@ from upsell_ab.events.engines import (
 )
 from upsell_ab.events.sources import SourceTables, source_from_spec
 from upsell_ab.metrics.aggregates import (
+    NEAR_MISS_CHECK_SHARE,
     ORPHAN_SHARE,
     DailyStats,
     ExperimentData,
@@ -236,7 +237,7 @@ def compute_experiment_data(
         data = _without_other_experiments(
             plan, builder, engine, data, shared=(shared, path) if shared is not None else None
         )
-        if data.quality.orphan_share > ORPHAN_SHARE:
+        if data.quality.orphan_share > NEAR_MISS_CHECK_SHARE:
             near = _near_miss_units(plan, builder.event_types, engine)
             data = replace(data, near_miss_units=near)
         if not data.quality.total_units and not data.quality.units_exposed_outside_dates:

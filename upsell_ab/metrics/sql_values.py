@@ -186,8 +186,8 @@ def near_miss_units_sql(plan: QueryPlan, event_types: tuple[str, ...], dialect: 
     source holds them (a repeated event id counts each time: a diagnostic count).
 
     Cost: finding the orphans is an anti-join of the events against the exposed units
-    (the main query's join again), so this runs only above the orphan warning's
-    threshold; the exposures' ids are normalised in one pass to keep those whose key
+    (the main query's join again), so this runs only above
+    :data:`~upsell_ab.metrics.aggregates.NEAR_MISS_CHECK_SHARE` of orphans; the exposures' ids are normalised in one pass to keep those whose key
     is an orphan's (a semi-join on a small set)."""
     exposures, events = plan.source.exposures, plan.source.events
 
