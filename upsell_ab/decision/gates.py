@@ -91,6 +91,25 @@ chance about never (8-character ids, 1M exposed units: ~4e-7 per event), so even
 share means an export changed the ids; below it, a warning."""
 
 
+DATE_ONLY_SHARE = 0.5
+"""Events at midnight exactly: above this share of the metrics' events, the events carry
+dates without times (a uniform time of day lands on midnight to the microsecond about
+never; to the second, once in 86,400)."""
+
+LOST_SAME_DAY_SHARE = 0.01
+"""With date-only events, the events in the 14 hours before the first exposure (those of
+the exposure day, read as before it): above this share of the metrics' events, no verdict."""
+
+
+def date_only_events(quality: QualitySummary) -> bool:
+    """The events are dates without times and that hid events of the exposure day."""
+    events = max(quality.metric_events, 1)
+    return (
+        quality.event_rows_at_midnight > DATE_ONLY_SHARE * events
+        and quality.events_just_before_exposure > LOST_SAME_DAY_SHARE * events
+    )
+
+
 def near_miss_blocks(near: NearMissUnits, quality: QualitySummary) -> bool:
     """Enough events lost to another spelling of the ids to stop a verdict."""
     return near.rows > NEAR_MISS_SHARE * max(quality.metric_events, 1)
@@ -184,6 +203,20 @@ def blocking_problems(
             "Every metric reads 0 in every arm. Use the same unit id on both sides (map the "
             "events' column that holds the exposures' id: data.event_columns.unit_id)."
         )
+    if data is not None and date_only_events(data.quality):
+        quality = data.quality
+        midnight = quality.event_rows_at_midnight / max(quality.metric_events, 1)
+        problems.append(
+            f"{midnight:.0%} of the metrics' events are at midnight exactly: the events carry "
+            "dates without times, so an event on a unit's exposure day reads as before the "
+            f"exposure and is not counted ({quality.events_just_before_exposure:,} events "
+            "fell in the 14 hours before their unit's exposure). An arm whose customers buy on the day of the offer (at checkout, "
+            "after purchase) loses those conversions, and one that converts days later "
+            "does not, so the comparison is biased. Export the events with their times; if "
+            "only dates are known, set each event to the end of its day (pandas: "
+            "df['timestamp'] + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)), which "
+            "counts the exposure day's events."
+        )
     near = data.near_miss_units if data is not None else None
     if data is not None and near is not None and near_miss_blocks(near, data.quality):
         problems.append(
@@ -238,7 +271,7 @@ def warnings(
         events = quality.metric_events
         if events:
             before = quality.events_just_before_exposure / events
-            if before > BEFORE_EXPOSURE_SHARE:
+            if before > BEFORE_EXPOSURE_SHARE and not date_only_events(quality):
                 out.append(
                     f"{before:.0%} of the metrics' events happened in the 14 hours before the "
                     f"unit's first exposure (over {BEFORE_EXPOSURE_SHARE:.0%}): a time-zone "

@@ -93,6 +93,10 @@ class QualitySummary:
     event_rows_without_time: int = 0
     """Events of the metrics' types (after de-duplication) with no timestamp: no window can
     admit them, so they count in no metric; reported so that they are not lost silently."""
+    event_rows_at_midnight: int = 0
+    """Events of the metrics' types (after de-duplication) at midnight exactly: nearly all
+    of them means an export of dates without times, which puts every event of a unit's
+    exposure day before its exposure (not counted)."""
     negative_values: dict[tuple[str, str], int] = field(default_factory=dict)
     """(event type, column) -> events of the metrics' types (after de-duplication) whose
     summed amount is negative. Ingest refuses such rows; a source read in place (files,

@@ -908,6 +908,7 @@ def assemble(
         events_just_before_exposure=quality_row.count("near") if quality_row else 0,
         events_outside_window=quality_row.count("outside") if quality_row else 0,
         duplicates_dropped=sum(r.count("n") for r in by_kind["dups"]),
+        event_rows_at_midnight=sum(r.count("n") for r in by_kind["midnight"]),
         unknown_variants=dict(
             sorted(
                 (str(r.values["variant"]), r.count("n"))

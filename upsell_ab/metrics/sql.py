@@ -513,6 +513,15 @@ class QueryBuilder:
         columns.append(
             count_where(exp.and_(fresh.copy(), no_time, copy=False)).as_(id_("nots"), copy=False)
         )
+        # events at midnight exactly: an export of dates without times, whose events of
+        # the exposure day then read as before the exposure (counted, see the gates)
+        midnight = exp.EQ(
+            this=qcol("ts", "e"),
+            expression=exp.cast(exp.cast(qcol("ts", "e"), "DATE"), "TIMESTAMP"),
+        )
+        columns.append(
+            count_where(exp.and_(fresh.copy(), midnight, copy=False)).as_(id_("midn"), copy=False)
+        )
         if self.dedup:
             columns.append(count_where(exp.Not(this=fresh.copy())).as_(id_("dups"), copy=False))
         if self.exact:
@@ -1002,6 +1011,7 @@ class QueryBuilder:
                     "negative", variant=string(event), seg_value=string(column), n=qcol(f"ng{k}")
                 ).from_(id_("totals"), copy=False)
             )
+        branches.append(self.row("midnight", n=qcol("midn")).from_(id_("totals"), copy=False))
         if self.dedup:
             branches.append(self.row("dups", n=qcol("dups")).from_(id_("totals"), copy=False))
         for k, event in enumerate(self.event_types):

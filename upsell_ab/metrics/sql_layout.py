@@ -162,6 +162,7 @@ Kind = Literal[
     "undated",
     "measured",
     "negative",
+    "midnight",
     "empty",
     "frame",
     "period",

@@ -187,8 +187,9 @@ def near_miss_units_sql(plan: QueryPlan, event_types: tuple[str, ...], dialect: 
 
     Cost: finding the orphans is an anti-join of the events against the exposed units
     (the main query's join again), so this runs only above
-    :data:`~upsell_ab.metrics.aggregates.NEAR_MISS_CHECK_SHARE` of orphans; the exposures' ids are normalised in one pass to keep those whose key
-    is an orphan's (a semi-join on a small set)."""
+    :data:`~upsell_ab.metrics.aggregates.NEAR_MISS_CHECK_SHARE` of orphans; the
+    exposures' ids are normalised in one pass to keep those whose key is an orphan's (a
+    semi-join on a small set)."""
     exposures, events = plan.source.exposures, plan.source.events
 
     def exposed() -> exp.Select:

@@ -136,6 +136,7 @@ class QualityReport:
     exposure_rows_without_time: int | None = None
     exposure_rows_without_unit: int | None = None
     event_rows_without_time: int | None = None
+    event_rows_at_midnight: int | None = None
     negative_values: dict[str, int] | None = None
     """"event_type.column" -> events with a negative amount (sources read in place)."""
     unit_id_near_misses: dict[str, Any] | None = None
@@ -179,6 +180,7 @@ class QualityReport:
             "exposure_rows_without_time": self.exposure_rows_without_time,
             "exposure_rows_without_unit": self.exposure_rows_without_unit,
             "event_rows_without_time": self.event_rows_without_time,
+            "event_rows_at_midnight": self.event_rows_at_midnight,
             "negative_values": (
                 None if self.negative_values is None else dict(self.negative_values)
             ),
@@ -375,6 +377,7 @@ def build_report(
             "exposure_rows_without_time": q.exposure_rows_without_time,
             "exposure_rows_without_unit": q.exposure_rows_without_unit,
             "event_rows_without_time": q.event_rows_without_time,
+            "event_rows_at_midnight": q.event_rows_at_midnight,
             "negative_values": {f"{t}.{c}": n for (t, c), n in sorted(q.negative_values.items())},
             "unit_id_near_misses": (
                 None
