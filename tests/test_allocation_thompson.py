@@ -151,11 +151,20 @@ def test_a_fixed_spec_is_refused_with_one_line(tmp_path: Path) -> None:
 
 
 def test_a_crash_between_computing_and_recording_leaves_the_history(
-    store: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from upsell_ab.allocation import history
     from upsell_ab.allocation.update import allocate
+    from upsell_ab.events.store import EventStore
+    from upsell_ab.simulate import simulate
 
+    # a store of its own: the module's has weights recorded from 2026-04-09 that its
+    # equal-split data do not follow, which allocate now calls a sample-ratio mismatch
+    store = tmp_path / "s.duckdb"
+    exposures, events = simulate([load_experiment(SPEC)], units=3000, days=14, seed=0)
+    with EventStore(store) as target:
+        target.ingest_exposures(exposures)
+        target.ingest_events(events)
     before = _history(store)
 
     def crash(connection: object, record: object) -> None:
@@ -163,5 +172,37 @@ def test_a_crash_between_computing_and_recording_leaves_the_history(
 
     monkeypatch.setattr(history, "insert_record", crash)
     with pytest.raises(KeyboardInterrupt):
-        allocate(RESOLVED, store=store, at=datetime(2026, 4, 10, tzinfo=UTC))
+        allocate(RESOLVED, store=store, at=datetime(2026, 4, 9, tzinfo=UTC))
     assert _history(store) == before
+
+
+def test_invalid_data_move_no_traffic(tmp_path: Path) -> None:
+    """One wording's purchases exported under upper-cased ids ('C000123' for the
+    exposures' 'c000123'): that arm reads 0 and Thompson sampling would starve it.
+    ``analyze`` calls such data invalid, so ``allocate`` holds the weights (exit 2,
+    the reason named) and records nothing; the same data with the ids intact record."""
+    from upsell_ab.events.store import EventStore
+    from upsell_ab.simulate import simulate
+
+    exposures, events = simulate([load_experiment(SPEC)], units=3000, days=14, seed=1)
+    pairing = set(exposures.loc[exposures["variant"] == "pairing", "unit_id"])
+    mangled = events.assign(unit_id=[u.upper() if u in pairing else u for u in events["unit_id"]])
+    assert (mangled["unit_id"] != events["unit_id"]).sum() > 50
+    for name, rows in (("bad", mangled), ("good", events)):
+        with EventStore(tmp_path / f"{name}.duckdb") as target:
+            target.ingest_exposures(exposures)
+            target.ingest_events(rows)
+    bad = tmp_path / "bad.duckdb"
+    held = _cli("allocate", str(SPEC), "--store", str(bad), "--at", "2026-04-09",
+                "--format", "json")  # fmt: skip
+    update = json.loads(held.stdout)
+    assert held.returncode == 2, held.stderr
+    assert update["status"] == "held"
+    assert update["weights"] == update["previous_weights"]
+    assert "letter case" in update["reason"] and "in pairing" in update["reason"]
+    assert _history(bad) == []
+    good = tmp_path / "good.duckdb"
+    done = _cli("allocate", str(SPEC), "--store", str(good), "--at", "2026-04-09",
+                "--format", "json")  # fmt: skip
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "recorded"
+    assert len(_history(good)) == 1

@@ -60,6 +60,8 @@ class UpdateStatus(StrEnum):
     waiting = "waiting"
     stopped = "stopped"
     ended = "ended"
+    held = "held"
+    """The data fail a quality check that makes any comparison invalid: weights stay."""
 
 
 @dataclass(frozen=True)
@@ -239,21 +241,48 @@ def metric_stats(
     database holding the events). ``before``: a period boundary; only units first
     exposed in the periods before it count (a backfill or simulation with ``--at`` in
     the past must not learn from later periods)."""
+    stats, _ = _checked_stats(resolved, metric, store, connection, before)
+    return stats
+
+
+def _checked_stats(
+    resolved: ResolvedExperiment,
+    metric: str,
+    store: str | Path | None,
+    connection: Any,
+    before: datetime | None,
+) -> tuple[dict[str, MetricStats], list[str]]:
+    """:func:`metric_stats`, and the reasons the data are invalid (empty when they are
+    not): the same gates as ``analyze`` (sample-ratio mismatch against the recorded
+    periods' weights, events of exposed units under another spelling of their ids,
+    dates without times, events without a time ...) on an experiment whose only metric,
+    and decision metric, is ``metric``. Moving traffic on data that ``analyze`` would
+    call invalid shows the weaker arm to more customers for no reason."""
     from upsell_ab.metrics.compute import compute_experiment_data
+    from upsell_ab.spec.models import MetricRoles
+    from upsell_ab.workflow import run_on_data
 
     experiment = resolved.experiment
     if before is not None:
         last_day = (as_utc(before) - timedelta(microseconds=1)).date()
         if experiment.end is None or last_day < experiment.end:
             experiment = experiment.model_copy(update={"end": last_day})
+    roles = MetricRoles(primary=metric)
+    decision = experiment.analysis.decision.model_copy(update={"metric": None})
+    analysis = experiment.analysis.model_copy(update={"decision": decision, "segments": []})
+    experiment = experiment.model_copy(update={"metrics": roles, "analysis": analysis})
     only = dataclasses.replace(
         resolved,
         experiment=experiment,
         metrics={metric: resolved.metrics[metric]},
-        roles={metric: resolved.roles.get(metric, "primary")},
+        roles={metric: "primary"},
     )
     data = compute_experiment_data(only, store=store, connection=connection)
-    return dict(data.metrics[metric].by_variant)
+    stats = dict(data.metrics[metric].by_variant)
+    if not data.quality.total_units:
+        return stats, []  # nobody yet: the burn-in says so
+    outcome = run_on_data(only, data, daily=False).outcome
+    return stats, list(outcome.reasons) if outcome.action.value == "invalid" else []
 
 
 def allocate(
@@ -286,14 +315,22 @@ def allocate(
     if _needs_no_data(resolved, records, moment):
         update = plan_update(resolved, records, None, moment)
     else:
-        stats = metric_stats(
+        stats, problems = _checked_stats(
             resolved,
             allocation_metric(resolved),
-            store=store,
-            connection=connection,
-            before=target_period(resolved, moment),
+            store,
+            connection,
+            target_period(resolved, moment),
         )
         update = plan_update(resolved, records, stats, moment)
+        if problems and update.status in (UpdateStatus.recorded, UpdateStatus.stopped):
+            update = dataclasses.replace(
+                update,
+                status=UpdateStatus.held,
+                weights=dict(update.previous),
+                reason="held: the data are invalid, so the weights stay as they are: "
+                + " ".join(problems),
+            )
     if update.status is not UpdateStatus.recorded or dry_run:
         if dry_run and update.status is UpdateStatus.recorded:
             return dataclasses.replace(update, status=UpdateStatus.dry_run)

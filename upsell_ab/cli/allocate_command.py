@@ -5,9 +5,11 @@ metric from the data so far (burn-in respected), floors and renormalises it,
 and appends the weights to the allocation history in the store, effective from
 the next period boundary. Prints what changed and why. Running it again in the
 same period changes nothing ("unchanged: weights for this period were already
-recorded"). ``--dry-run`` computes without writing. Exit codes: 0 done (also
-burn-in, waiting, stopped, unchanged); 1 invalid spec, a fixed allocation, or a
-store failure.
+recorded"). ``--dry-run`` computes without writing. Data that ``analyze`` would
+call invalid (a sample-ratio mismatch against the recorded weights, unit ids spelt
+otherwise in the events, dates without times ...) move no traffic: the weights stay
+("held", with the reasons). Exit codes: 0 done (also burn-in, waiting, stopped,
+unchanged); 1 invalid spec, a fixed allocation, or a store failure; 2 held.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(update.to_dict(), ensure_ascii=False, indent=2, sort_keys=False))
     else:
         print(render_text(update))
+    if update.status.value == "held":
+        return int(ExitCode.DATA_QUALITY)
     return int(ExitCode.OK)
 
 
