@@ -11,16 +11,13 @@ Two careless-user inputs found by trying the Python API on ``cake_wording``:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from cake_support import SPEC, cake_exposures
 
 import upsell_ab
 from upsell_ab.errors import StoreError
-
-SPEC = Path(__file__).resolve().parent.parent / "experiments" / "cake_wording.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -30,19 +27,8 @@ def _after_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _log(n: int = 4000, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
-    units = np.array([f"c{i}" for i in range(n)])
-    variant = rng.choice(["generic", "pairing"], n)
-    start = pd.Timestamp("2026-03-02", tz="UTC")
-    ts = start + pd.to_timedelta(rng.uniform(0, 28 * 86400, n), unit="s")
-    exposures = pd.DataFrame(
-        {
-            "experiment": "cake_wording",
-            "variant": variant,
-            "unit_id": units,
-            "timestamp": ts,
-            "channel": "in_store",
-        }
-    )
+    exposures = cake_exposures(rng, n)
+    units, ts = exposures["unit_id"].to_numpy(), exposures["timestamp"]
     took = rng.uniform(size=n) < 0.2
     events = pd.DataFrame(
         {

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cake_support import SPEC, cake_exposures
 
 import upsell_ab
-
-SPEC = Path(__file__).resolve().parent.parent / "experiments" / "cake_wording.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -29,20 +28,8 @@ def _after_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
 def _log(refunds: int, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     n = 3000
-    units = np.array([f"c{i}" for i in range(n)])
-    variant = rng.choice(["generic", "pairing"], n)
-    ts = pd.Timestamp("2026-03-02", tz="UTC") + pd.to_timedelta(
-        rng.uniform(0, 28 * 86400, n), unit="s"
-    )
-    exposures = pd.DataFrame(
-        {
-            "experiment": "cake_wording",
-            "variant": variant,
-            "unit_id": units,
-            "timestamp": ts,
-            "channel": "in_store",
-        }
-    )
+    exposures = cake_exposures(rng, n)
+    units, ts = exposures["unit_id"].to_numpy(), exposures["timestamp"]
     buyers = rng.choice(n, 900, replace=False)
     amounts = rng.choice([450.0, 900.0, 1350.0], 900)
     amounts[:refunds] *= -1  # refunds exported as negative orders

@@ -13,15 +13,13 @@ The expected counts are made in pandas from the mangled rows themselves.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cake_support import SPEC, cake_exposures
 
 import upsell_ab
-
-SPEC = Path(__file__).resolve().parent.parent / "experiments" / "cake_wording.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -31,20 +29,9 @@ def _after_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _log(n: int = 5000, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
-    units = np.array([f"c{i:06d}" for i in range(n)])
-    variant = rng.choice(["generic", "pairing"], n)
-    ts = pd.Timestamp("2026-03-02", tz="UTC") + pd.to_timedelta(
-        rng.uniform(0, 27 * 86400, n), unit="s"
-    )
-    exposures = pd.DataFrame(
-        {
-            "experiment": "cake_wording",
-            "variant": variant,
-            "unit_id": units,
-            "timestamp": ts,
-            "channel": "in_store",
-        }
-    )
+    exposures = cake_exposures(rng, n, days=27, ids="c{:06d}")
+    units, variant = exposures["unit_id"].to_numpy(), exposures["variant"].to_numpy()
+    ts = exposures["timestamp"]
     took = rng.uniform(size=n) < np.where(variant == "pairing", 0.22, 0.20)
     events = pd.DataFrame(
         {
@@ -105,16 +92,19 @@ def test_dropped_leading_zeros_are_found_and_another_prefix_is_not() -> None:
     assert result.decision.action == "invalid"
 
 
-def test_a_tenth_of_one_arms_events_misspelt_is_found() -> None:
-    """8 % of the events (between the 5 % that starts the check and the 20 % orphan
-    warning): pairing's mobile orders upper-cased, pairing reads ~16 % lower."""
+def test_a_sixth_of_one_arms_events_misspelt_in_a_shops_whole_export_is_found() -> None:
+    """A shop's export of every order (a third of them from customers outside the
+    experiment: the orphan check runs) in which pairing's mobile orders (a sixth of
+    that arm's) carry upper-cased ids: pairing would read ~16 % lower."""
     exposures, events = _log(seed=15)
     pairing = (_arm_of(events, exposures) == "pairing").to_numpy()
     rng = np.random.default_rng(3)
     hit = pairing & (rng.uniform(size=len(events)) < 0.16)
     mangled = events.assign(unit_id=np.where(hit, events["unit_id"].str.upper(), events["unit_id"]))
+    strangers = events.assign(unit_id=[f"s{i:06d}" for i in range(len(events))]).iloc[::2]
+    mangled = pd.concat([mangled, strangers], ignore_index=True)
     result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=mangled, daily=False)
-    assert 0.05 < hit.mean() < 0.20
+    assert 0.04 < hit.sum() / len(mangled) < 0.20
     assert _quality(result)["unit_id_near_misses"] is not None
     assert result.decision.action == "invalid"
     assert f": {int(hit.sum()):,} in pairing." in " ".join(result.decision.reasons)
