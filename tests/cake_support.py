@@ -32,3 +32,16 @@ def cake_exposures(
             "channel": "in_store",
         }
     )
+
+
+def cake_purchases(exposures: pd.DataFrame, took: np.ndarray) -> pd.DataFrame:
+    """One 480-yen cake (``upsell_purchase``) two minutes after the exposure of each
+    customer where ``took`` is true."""
+    return pd.DataFrame(
+        {
+            "unit_id": exposures["unit_id"].to_numpy()[took],
+            "event_type": "upsell_purchase",
+            "timestamp": exposures["timestamp"][took] + pd.Timedelta(minutes=2),
+            "value": 480.0,
+        }
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from cake_support import SPEC, cake_exposures
+from cake_support import SPEC, cake_exposures, cake_purchases
 
 import upsell_ab
 from upsell_ab.errors import StoreError
@@ -28,17 +28,8 @@ def _after_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
 def _log(n: int = 4000, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     exposures = cake_exposures(rng, n)
-    units, ts = exposures["unit_id"].to_numpy(), exposures["timestamp"]
     took = rng.uniform(size=n) < 0.2
-    events = pd.DataFrame(
-        {
-            "unit_id": units[took],
-            "event_type": "upsell_purchase",
-            "timestamp": ts[took] + pd.Timedelta(minutes=2),
-            "value": 480.0,
-        }
-    )
-    return exposures, events
+    return exposures, cake_purchases(exposures, took)
 
 
 def test_variant_ids_rewritten_by_an_export_are_invalid_not_waiting() -> None:

@@ -17,7 +17,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from cake_support import SPEC, cake_exposures
+from cake_support import SPEC, cake_exposures, cake_purchases
 
 import upsell_ab
 
@@ -30,18 +30,9 @@ def _after_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
 def _log(n: int = 5000, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     exposures = cake_exposures(rng, n, days=27, ids="c{:06d}")
-    units, variant = exposures["unit_id"].to_numpy(), exposures["variant"].to_numpy()
-    ts = exposures["timestamp"]
+    variant = exposures["variant"].to_numpy()
     took = rng.uniform(size=n) < np.where(variant == "pairing", 0.22, 0.20)
-    events = pd.DataFrame(
-        {
-            "unit_id": units[took],
-            "event_type": "upsell_purchase",
-            "timestamp": ts[took] + pd.Timedelta(minutes=2),
-            "value": 480.0,
-        }
-    )
-    return exposures, events
+    return exposures, cake_purchases(exposures, took)
 
 
 def _arm_of(events: pd.DataFrame, exposures: pd.DataFrame) -> pd.Series:
