@@ -236,28 +236,17 @@ def metric_stats(
     store: str | Path | None,
     connection: Any = None,
     before: datetime | None = None,
-) -> dict[str, MetricStats]:
-    """The allocation metric's sufficient statistics per variant (one query, in the
-    database holding the events). ``before``: a period boundary; only units first
-    exposed in the periods before it count (a backfill or simulation with ``--at`` in
-    the past must not learn from later periods)."""
-    stats, _ = _checked_stats(resolved, metric, store, connection, before)
-    return stats
-
-
-def _checked_stats(
-    resolved: ResolvedExperiment,
-    metric: str,
-    store: str | Path | None,
-    connection: Any,
-    before: datetime | None,
 ) -> tuple[dict[str, MetricStats], list[str]]:
-    """:func:`metric_stats`, and the reasons the data are invalid (empty when they are
-    not): the same gates as ``analyze`` (sample-ratio mismatch against the recorded
-    periods' weights, events of exposed units under another spelling of their ids,
-    dates without times, events without a time ...) on an experiment whose only metric,
-    and decision metric, is ``metric``. Moving traffic on data that ``analyze`` would
-    call invalid shows the weaker arm to more customers for no reason."""
+    """The allocation metric's sufficient statistics per variant (one query, in the
+    database holding the events), and the reasons the data are invalid (empty when they
+    are not). ``before``: a period boundary; only units first exposed in the periods
+    before it count (a backfill or simulation with ``--at`` in the past must not learn
+    from later periods). The reasons come from the same gates as ``analyze``
+    (sample-ratio mismatch against the recorded periods' weights, events of exposed units
+    under another spelling of their ids, dates without times, events without a time ...)
+    on an experiment whose only metric, and decision metric, is ``metric``. Moving
+    traffic on data that ``analyze`` would call invalid shows the weaker arm to more
+    customers for no reason."""
     from upsell_ab.metrics.compute import compute_experiment_data
     from upsell_ab.spec.models import MetricRoles
     from upsell_ab.workflow import run_on_data
@@ -315,12 +304,12 @@ def allocate(
     if _needs_no_data(resolved, records, moment):
         update = plan_update(resolved, records, None, moment)
     else:
-        stats, problems = _checked_stats(
+        stats, problems = metric_stats(
             resolved,
             allocation_metric(resolved),
-            store,
-            connection,
-            target_period(resolved, moment),
+            store=store,
+            connection=connection,
+            before=target_period(resolved, moment),
         )
         update = plan_update(resolved, records, stats, moment)
         if problems and update.status in (UpdateStatus.recorded, UpdateStatus.stopped):
