@@ -191,3 +191,17 @@ def test_a_connection_with_zoned_and_naive_tables_gets_the_general_words() -> No
     message = str(caught.value)
     assert "one side's carry a time zone, the other's do not" in message, message
     assert "Binder Error" not in message
+
+
+def test_one_arm_with_a_trailing_blank_names_the_lookalike_after_the_mismatch() -> None:
+    """'pairing ' for 'pairing' on one arm only: the sample-ratio mismatch (pairing 0
+    units) said "assignment or exposure logging is broken" and the orphan warning blamed
+    the unit ids; the reason now names the look-alike with its units (pandas' count)."""
+    exposures, events = _log()
+    pairing = exposures["variant"] == "pairing"
+    blank = exposures.assign(variant=exposures["variant"].where(~pairing, "pairing "))
+    decision = upsell_ab.load(SPEC).analyze(exposures=blank, events=events).decision
+    assert decision.action == "invalid"
+    (srm,) = [r for r in decision.reasons if r.startswith("Sample ratio mismatch")]
+    assert f"'pairing ' ({int(pairing.sum()):,} units, which looks like 'pairing')" in srm
+    assert "fix the variant ids in the exposures" in srm

@@ -471,6 +471,7 @@ def quality_problems(
             f"Sample ratio mismatch: {units} per variant {observed} differ from the configured "
             f"split (expected {expected}; chi-square p = {p} < {settings.srm_alpha:g}). "
             "Assignment or exposure logging is broken, so no variant can be declared a winner."
+            + (_unknown_variants_clause(resolved, data) if data is not None else "")
         )
     if data is not None:
         share = data.quality.multiple_exposure_share
@@ -482,6 +483,35 @@ def quality_problems(
                 "fix the assignment caching before trusting any result."
             )
     return problems
+
+
+UNKNOWN_VARIANTS_SHOWN = 5
+"""Unknown variant ids named after a sample-ratio mismatch (the most units first)."""
+
+
+def _unknown_variants_clause(resolved: ResolvedExperiment, data: ExperimentData) -> str:
+    """After a sample-ratio mismatch: the variant ids the exposures name that the spec
+    does not have, with their units and look-alikes (an export that wrote 'pairing ' for
+    'pairing' leaves that arm empty; the mismatch is then the ids, not the assignment)."""
+    from upsell_ab.stats.analysis import variant_lookalikes
+
+    unknown = sorted(data.quality.unknown_variants.items(), key=lambda item: (-item[1], item[0]))
+    if not unknown:
+        return ""
+    configured = [v.id for v in resolved.experiment.variants]
+    meant = dict(variant_lookalikes([u for u, _ in unknown], configured))
+    shown = [
+        f"'{u}' ({n:,} units" + (f", which looks like '{meant[u]}'" if u in meant else "") + ")"
+        for u, n in unknown[:UNKNOWN_VARIANTS_SHOWN]
+    ]
+    more = len(unknown) - UNKNOWN_VARIANTS_SHOWN
+    listed = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    fix = (
+        " Only case, blanks, '-' or '_' differ: fix the variant ids in the exposures."
+        if meant
+        else ""
+    )
+    return f" The exposures also name variants the spec does not have: {listed}.{fix}"
 
 
 def _better(direction: Direction, low: float | None, high: float | None) -> tuple[bool, bool]:
