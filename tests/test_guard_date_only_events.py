@@ -106,3 +106,28 @@ def test_events_with_times_are_not_flagged() -> None:
     result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=events, daily=False)
     assert not [r for r in result.decision.reasons if "midnight" in r]
     assert json.loads(result.to_json())["experiments"][0]["quality"]["event_rows_at_midnight"] == 0
+
+
+def test_one_type_stamped_at_midnight_by_a_nightly_batch_is_not_flagged() -> None:
+    """Purchases with their times, unsubscribes from the mail system's nightly batch at
+    00:00 (some on the exposure day, before the exposure): not an export of dates."""
+    exposures, events = _log(seed=7)
+    rng = np.random.default_rng(8)
+    leaving = exposures.sample(n=1500, random_state=2)
+    days = pd.to_timedelta(rng.integers(0, 5, len(leaving)), unit="D")
+    batch = pd.DataFrame(
+        {
+            "unit_id": leaving["unit_id"].to_numpy(),
+            "event_type": "unsubscribe",
+            "timestamp": (leaving["timestamp"].dt.floor("D") + days).to_numpy(),
+            "value": 0.0,
+        }
+    )
+    both = pd.concat([events, batch], ignore_index=True)
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=both, daily=False)
+    quality = json.loads(result.to_json())["experiments"][0]["quality"]
+    assert quality["event_rows_at_midnight"] == len(batch)
+    # most of the events are at midnight, and some fell before their unit's exposure
+    assert quality["event_rows_at_midnight"] > 0.5 * quality["metric_events"]
+    assert quality["events_before_exposure"] > 0.01 * quality["metric_events"]
+    assert not [r for r in result.decision.reasons if "midnight" in r]

@@ -91,10 +91,12 @@ chance about never (8-character ids, 1M exposed units: ~4e-7 per event), so even
 share means an export changed the ids; below it, a warning."""
 
 
-DATE_ONLY_SHARE = 0.5
+DATE_ONLY_SHARE = 0.99
 """Events at midnight exactly: above this share of the metrics' events, the events carry
 dates without times (a uniform time of day lands on midnight to the microsecond about
-never; to the second, once in 86,400)."""
+never; to the second, once in 86,400). Nearly all, not a half: a billing system may stamp
+one event type at midnight for real (a nightly renewal batch) while the others carry
+their times; an export of dates has every event at midnight."""
 
 LOST_SAME_DAY_SHARE = 0.01
 """With date-only events, the events in the 14 hours before the first exposure (those of
