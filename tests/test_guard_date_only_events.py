@@ -70,7 +70,7 @@ def test_date_only_events_make_a_timing_test_invalid() -> None:
     assert "100% of the metrics' events are at midnight exactly" in text
     exposed_at = dates["unit_id"].map(exposures.set_index("unit_id")["timestamp"])
     gap = exposed_at - dates["timestamp"]
-    near = (gap > pd.Timedelta(0)) & (gap < pd.Timedelta(hours=14))
+    near = (gap > pd.Timedelta(minutes=30)) & (gap <= pd.Timedelta(hours=14))
     assert f"({int(near.sum()):,} events fell in the 14 hours before" in text
     assert not [w for w in result.decision.warnings if "time-zone" in w]
     quality = json.loads(result.to_json())["experiments"][0]["quality"]
@@ -131,3 +131,37 @@ def test_one_type_stamped_at_midnight_by_a_nightly_batch_is_not_flagged() -> Non
     assert quality["event_rows_at_midnight"] > 0.5 * quality["metric_events"]
     assert quality["events_before_exposure"] > 0.01 * quality["metric_events"]
     assert not [r for r in result.decision.reasons if "midnight" in r]
+
+
+def test_events_in_another_time_zone_make_a_timing_test_invalid() -> None:
+    """Events in JST, exposures in UTC (both without a zone): every purchase minutes after
+    its offer lands 9 hours before it; the e-mail arm's, days later, do not. It read
+    "email_3d beat control" with only the time-zone warning."""
+    exposures, events = _log(seed=9)
+    naive = exposures.assign(timestamp=exposures["timestamp"].dt.tz_localize(None))
+    hours = pd.Timedelta(hours=9)
+    late_events = events.assign(timestamp=events["timestamp"].dt.tz_localize(None) + hours)
+    shifted = events.assign(timestamp=events["timestamp"].dt.tz_localize(None) - hours)
+    result = upsell_ab.load(SPEC).analyze(exposures=naive, events=shifted, daily=False)
+    assert result.decision.action == "invalid"
+    text = " ".join(result.decision.reasons)
+    assert "beat control" not in text and "different time zones" in text
+    assert not [w for w in result.decision.warnings if "time-zone" in w]
+    # the other way round (events 9 hours late) loses nothing: not flagged
+    late = upsell_ab.load(SPEC).analyze(exposures=naive, events=late_events, daily=False)
+    assert not [r for r in late.decision.reasons if "time zones" in r]
+
+
+def test_events_minutes_before_the_offer_are_not_a_clock_slip() -> None:
+    """A third of the purchases logged two minutes before their customer's exposure (the
+    exposure written after the order, as a post-purchase page may): not a time zone."""
+    exposures, events = _log(seed=10)
+    early = events.index[::3]
+    moved = events.copy()
+    moved.loc[early, "timestamp"] = moved.loc[early, "unit_id"].map(
+        exposures.set_index("unit_id")["timestamp"]
+    ) - pd.Timedelta(minutes=2)
+    result = upsell_ab.load(SPEC).analyze(exposures=exposures, events=moved, daily=False)
+    quality = json.loads(result.to_json())["experiments"][0]["quality"]
+    assert quality["events_before_exposure"] >= len(early)
+    assert not [r for r in result.decision.reasons if "time zones" in r]

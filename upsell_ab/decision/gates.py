@@ -112,6 +112,25 @@ def date_only_events(quality: QualitySummary) -> bool:
     )
 
 
+def clock_slip_blocks(resolved: ResolvedExperiment, quality: QualitySummary) -> bool:
+    """Over :data:`BEFORE_EXPOSURE_SHARE` of the metrics' events in the 14 hours before
+    their unit's first exposure (the time-zone warning), in a test whose arms' offers
+    come at different times: those events are dropped, and the arm that converts soonest
+    after its offer loses the most, so the slip biases the comparison, not only the
+    level (``offer_timing`` with events in JST and exposures in UTC read "email_3d beat
+    control" on equal take rates). With one timing for every arm it stays a warning: an
+    order seconds before a post-purchase offer is legitimate there."""
+    from upsell_ab.decision.windows import timing_differs
+
+    events = quality.metric_events
+    return (
+        events > 0
+        and quality.events_just_before_exposure / events > BEFORE_EXPOSURE_SHARE
+        and not date_only_events(quality)
+        and timing_differs(resolved)
+    )
+
+
 def near_miss_blocks(near: NearMissUnits, quality: QualitySummary) -> bool:
     """Enough events lost to another spelling of the ids to stop a verdict."""
     return near.rows > NEAR_MISS_SHARE * max(quality.metric_events, 1)
@@ -220,6 +239,18 @@ def blocking_problems(
             "df['timestamp'] + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)), which "
             "counts the exposure day's events."
         )
+    if data is not None and clock_slip_blocks(resolved, data.quality):
+        quality = data.quality
+        share = quality.events_just_before_exposure / quality.metric_events
+        problems.append(
+            f"{share:.0%} of the metrics' events happened in the 14 hours before their "
+            f"unit's first exposure (over {BEFORE_EXPOSURE_SHARE:.0%}): the events and the "
+            "exposures are very likely in different time zones (one in local time, the "
+            "other in UTC). Those events are not counted, and the arms' offers come at "
+            "different times, so the arm that converts soonest after its offer loses the "
+            "most and the comparison is biased. Give both sides the same zone (timestamps "
+            "without a zone are read as UTC) and analyse again."
+        )
     near = data.near_miss_units if data is not None else None
     if data is not None and near is not None and near_miss_blocks(near, data.quality):
         problems.append(
@@ -274,7 +305,8 @@ def warnings(
         events = quality.metric_events
         if events:
             before = quality.events_just_before_exposure / events
-            if before > BEFORE_EXPOSURE_SHARE and not date_only_events(quality):
+            blocked = date_only_events(quality) or clock_slip_blocks(resolved, quality)
+            if before > BEFORE_EXPOSURE_SHARE and not blocked:
                 out.append(
                     f"{before:.0%} of the metrics' events happened in the 14 hours before the "
                     f"unit's first exposure (over {BEFORE_EXPOSURE_SHARE:.0%}): a time-zone "

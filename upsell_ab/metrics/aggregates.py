@@ -74,9 +74,10 @@ class QualitySummary:
     events_before_exposure: int = 0
     """Events of exposed units before their first exposure (not counted; may feed CUPED)."""
     events_just_before_exposure: int = 0
-    """Of those, the events less than 14 hours before the first exposure: what a clock or
-    time-zone mistake produces (orders days before a customer's first offer are history,
-    not a mistake). The time-zone warning reads this count."""
+    """Of those, the events from 14 hours to 30 minutes before the first exposure: what a
+    clock or time-zone mistake produces (orders days before a customer's first offer are
+    history, and the order a post-purchase offer follows is seconds before it: neither is
+    a mistake). The time-zone warning reads this count."""
     events_outside_window: int = 0
     """Events after first exposure but outside every metric's attribution window."""
     duplicates_dropped: int = 0

@@ -115,6 +115,10 @@ MEASURED = {"value": "val", "profit": "val", "discount": "disc", "quantity": "qt
 CLOCK_SLIP = timedelta(hours=14)
 """The largest offset a time-zone mistake can put between two clocks (UTC-12 to UTC+14):
 events this close before a unit's first exposure count as ``near`` (the time-zone check)."""
+SAME_SESSION = timedelta(minutes=30)
+"""Events less than this before the first exposure are not ``near``: the order a
+post-purchase offer follows is seconds before it, legitimately, and no time-zone offset
+between two clocks is under half an hour."""
 
 MATERIALIZING = frozenset({"duckdb", "postgres"})
 """Dialects that accept ``WITH x AS MATERIALIZED`` (computed once, reused)."""
@@ -613,7 +617,7 @@ class QueryBuilder:
             count_where(
                 exp.and_(
                     ok.copy(),
-                    exp.LT(this=ts.copy(), expression=first.copy()),
+                    exp.LT(this=ts.copy(), expression=_shift(first.copy(), -SAME_SESSION)),
                     exp.GTE(this=ts.copy(), expression=_shift(first.copy(), -CLOCK_SLIP)),
                     copy=False,
                 )
