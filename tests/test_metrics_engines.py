@@ -300,3 +300,110 @@ def test_misspelt_unit_ids_are_found_spark(spark_session: Any) -> None:
     load_spark(spark_session, exposures, events)
     _check_misspelt(compute_experiment_data(RESOLVED, connection=spark_session), expected)
     load_spark(spark_session, *DATA)
+
+
+def _sent_twice() -> tuple[Any, Any, dict[tuple[str, str], tuple[int, int]]]:
+    """DATA plus a copy, 500 ms later and without an event id, of every order of the
+    treatment arm (a tracker firing twice). Returns the frames and, made in pandas,
+    (variant, 'order') -> (events, repeats) of the exposed units (arm: smallest configured
+    variant): a repeat has the unit's previous order's value (NULLs alike) at most 2 s
+    before, and not both rows carry an event id."""
+    import pandas as pd
+
+    exposures, events = DATA
+    ours = exposures[(exposures["experiment"] == "exp1") & exposures["variant"].isin(VARIANTS)]
+    arm = ours.dropna(subset=["unit_id"]).groupby("unit_id")["variant"].min()
+    orders = events[events["event_type"] == "order"]
+    copies = orders[orders["unit_id"].map(arm) == "treatment"].copy()
+    copies["timestamp"] = copies["timestamp"] + pd.Timedelta(milliseconds=500)
+    copies["event_id"] = None
+    doubled = pd.concat([events, copies], ignore_index=True)
+    rows = doubled[(doubled["event_type"] == "order") & doubled["timestamp"].notna()]
+    rows = rows.assign(variant=rows["unit_id"].map(arm)).dropna(subset=["variant"])
+    rows = rows.sort_values(["unit_id", "timestamp"], kind="stable")
+    before = rows.groupby("unit_id").shift()
+    same_value = (rows["value"] == before["value"]) | (
+        rows["value"].isna() & before["value"].isna()
+    )
+    repeat = (
+        (rows["timestamp"] - before["timestamp"] <= pd.Timedelta(seconds=2))
+        & same_value
+        & (rows["event_id"].isna() | before["event_id"].isna())
+    )
+    counted = rows.assign(repeat=repeat).groupby("variant")["repeat"].agg(["size", "sum"])
+    expected = {(str(v), "order"): (int(r["size"]), int(r["sum"])) for v, r in counted.iterrows()}
+    return exposures, doubled, expected
+
+
+def _check_sent_twice(
+    result: ExperimentData, expected: dict[tuple[str, str], tuple[int, int]]
+) -> None:
+    assert result.repeated_events is not None  # None: the query failed on this engine
+    assert result.repeated_events.sampled_one_in == 1
+    assert result.repeated_events.counts == expected
+    assert expected[("treatment", "order")][1] > 100
+
+
+def _check_sampled(
+    result: ExperimentData, expected: dict[tuple[str, str], tuple[int, int]]
+) -> None:
+    """A 1-in-3 hash sample of the units (the engine's own hash): about a third of the
+    events (5 binomial s.d.), never more repeats than the whole has."""
+    repeated = result.repeated_events
+    assert repeated is not None and repeated.sampled_one_in == 3
+    total = sum(n for n, _ in expected.values())
+    sampled = sum(n for n, _ in repeated.counts.values())
+    assert abs(sampled - total / 3) < 5 * (total * (1 / 3) * (2 / 3)) ** 0.5
+    for key, (events, repeats) in repeated.counts.items():
+        assert events <= expected[key][0] and repeats <= expected[key][1]
+    assert repeated.counts[("treatment", "order")][1] > 0
+
+
+def _third(monkeypatch: pytest.MonkeyPatch, first: ExperimentData) -> None:
+    """Sample 1 in 3: the sampling bound just above a third of the metrics' events."""
+    import math
+
+    from upsell_ab.metrics import compute
+
+    monkeypatch.setattr(
+        compute, "REPEAT_SAMPLE_EVENTS", math.ceil(first.quality.metric_events / 2.5)
+    )
+
+
+def test_events_sent_twice_are_counted_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:
+    exposures, events, expected = _sent_twice()
+    con = duckdb.connect()
+    load_duckdb(con, exposures, events)
+    first = compute_experiment_data(RESOLVED, connection=con)
+    _check_sent_twice(first, expected)
+    _third(monkeypatch, first)
+    _check_sampled(compute_experiment_data(RESOLVED, connection=con), expected)
+
+
+@pytest.mark.postgres
+def test_events_sent_twice_are_counted_postgres(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    exposures, events, expected = _sent_twice()
+    load_postgres(postgres_dsn, exposures, events)
+    with psycopg.connect(postgres_dsn) as conn:
+        first = compute_experiment_data(RESOLVED, connection=conn)
+        _check_sent_twice(first, expected)
+        _third(monkeypatch, first)
+        _check_sampled(compute_experiment_data(RESOLVED, connection=conn), expected)
+    load_postgres(postgres_dsn, *DATA)
+
+
+@pytest.mark.spark
+def test_events_sent_twice_are_counted_spark(
+    spark_session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exposures, events, expected = _sent_twice()
+    load_spark(spark_session, exposures, events)
+    first = compute_experiment_data(RESOLVED, connection=spark_session)
+    _check_sent_twice(first, expected)
+    _third(monkeypatch, first)
+    _check_sampled(compute_experiment_data(RESOLVED, connection=spark_session), expected)
+    load_spark(spark_session, *DATA)

@@ -64,7 +64,7 @@ def test_the_json_report_carries_the_programme_as_the_holdout_analysis_has_it(
     report = _json(["report", str(folder), "--store", str(store)], tmp_path / "r.json")
     schema = json.loads((ROOT / "docs" / "report.schema.json").read_text("utf-8"))
     jsonschema.validate(report, schema)
-    assert report["schema_version"] == "1.11"
+    assert report["schema_version"] == "1.12"
     programme = report["programme"]
     assert programme["holdout"] == HOLDOUT_ID and programme["share"] == 0.3
     holdout = _json(["holdout", str(folder), "--store", str(store)], tmp_path / "h.json")

@@ -64,6 +64,10 @@ from typing import TYPE_CHECKING
 from upsell_ab.decision.empty_values import empty_value_warnings
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label, p_clause
+from upsell_ab.decision.repeated_events import (
+    repeated_event_problems,
+    repeated_event_warnings,
+)
 from upsell_ab.decision.response_bias import response_bias_problems, response_bias_warnings
 from upsell_ab.decision.stale_data import stale_data, stale_warning
 from upsell_ab.decision.unit_ids import kinds_differ, shown
@@ -299,6 +303,7 @@ def blocking_problems(
             "check that the value column was mapped at ingest (e.g. --map events.value=revenue)."
         )
     problems.extend(response_bias_problems(resolved, analysis))
+    problems.extend(repeated_event_problems(resolved, data))
     return problems
 
 
@@ -426,6 +431,7 @@ def warnings(
             )
     out.extend(response_bias_warnings(resolved, analysis))
     out.extend(empty_value_warnings(resolved, data))
+    out.extend(repeated_event_warnings(resolved, data))
     stale = stale_data(resolved, data)
     if stale is not None:
         out.append(stale_warning(stale))

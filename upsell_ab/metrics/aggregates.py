@@ -191,6 +191,11 @@ class ExperimentData:
     """Only when the orphan share is above :data:`NEAR_MISS_CHECK_SHARE`: the orphan events whose
     unit id matches an exposed unit's once case, end blanks and leading zeros are ignored
     (:func:`upsell_ab.metrics.sql_values.near_miss_units_sql`)."""
+    repeated_events: RepeatedEvents | None = None
+    """Of the event types a metric sums or counts: per arm, events that repeat the unit's
+    previous one of their type within seconds at the same amount (a tracker firing twice;
+    :func:`upsell_ab.metrics.sql_values.repeated_events_sql`). None when no metric sums
+    events or the query failed."""
     covariate_imbalances: tuple[CovariateImbalance, ...] = ()
     """CUPED covariates that differ between the arms far beyond chance, so they were
     dropped before the analysis (:func:`upsell_ab.stats.cuped.drop_imbalanced_covariates`)."""
@@ -220,6 +225,29 @@ class NearMissUnits:
     @property
     def rows(self) -> int:
         return sum(self.rows_by_variant.values())
+
+
+REPEAT_SAMPLE_EVENTS = 1_000_000
+"""The repeat check reads about this many events at most: above, a hash sample of the
+units (1 in ``ceil(events / this)``), since it needs a window over each unit's events."""
+
+
+@dataclass(frozen=True)
+class RepeatedEvents:
+    """Events that repeat the unit's previous event of their type within seconds, at the
+    same amount, per (variant, event type): ``(events, repeats)`` of the exposed units'
+    events of that type, counted on 1 in ``sampled_one_in`` units (a hash sample)."""
+
+    counts: dict[tuple[str, str], tuple[int, int]]
+    sampled_one_in: int = 1
+
+    def by_variant(self) -> dict[str, tuple[int, int]]:
+        """Variant -> (events, repeats) over the event types."""
+        out: dict[str, tuple[int, int]] = {}
+        for (variant, _), (events, repeats) in self.counts.items():
+            total, repeated = out.get(variant, (0, 0))
+            out[variant] = (total + events, repeated + repeats)
+        return out
 
 
 @dataclass(frozen=True)

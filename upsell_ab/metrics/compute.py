@@ -15,6 +15,7 @@ variant are orphans.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from upsell_ab.events.sources import SourceTables, source_from_spec
 from upsell_ab.metrics.aggregates import (
     NEAR_MISS_CHECK_SHARE,
     ORPHAN_SHARE,
+    REPEAT_SAMPLE_EVENTS,
     DailyStats,
     ExperimentData,
     ExposureId,
@@ -44,6 +46,7 @@ from upsell_ab.metrics.aggregates import (
     NearMissUnits,
     PercentileCap,
     QualitySummary,
+    RepeatedEvents,
     UnitIdSamples,
 )
 from upsell_ab.metrics.periods import AllocationWindow
@@ -240,6 +243,10 @@ def compute_experiment_data(
         if data.quality.orphan_share > NEAR_MISS_CHECK_SHARE:
             near = _near_miss_units(plan, builder.event_types, engine)
             data = replace(data, near_miss_units=near)
+        summed = summed_event_types(builder.channels)
+        if summed and data.quality.metric_events:
+            repeats = _repeated_events(plan, summed, engine, data.quality.metric_events)
+            data = replace(data, repeated_events=repeats)
         if not data.quality.total_units and not data.quality.units_exposed_outside_dates:
             data = replace(data, exposure_ids=_exposure_ids(plan, engine))
         elif _no_event_matched(data):
@@ -332,6 +339,30 @@ def _near_miss_units(
     examples = sorted(str(e) for _, n, e in rows if n and e is not None)
     pair = examples[0].split(NEAR_MISS_SEPARATOR, 1) if examples else []
     return NearMissUnits(by_variant, (pair[0], pair[1]) if len(pair) == 2 else None)
+
+
+def summed_event_types(channels: Any) -> tuple[str, ...]:
+    """The event types whose events a metric adds up (amounts or counts, after exposure):
+    a repeated event counts twice there. A 0/1 metric (any event) and a covariate read
+    before exposure are left out: a copy does not change "bought at all"."""
+    return tuple(sorted({ch.event for _, ch in channels if not ch.indicator and not ch.fixed}))
+
+
+def _repeated_events(
+    plan: QueryPlan, event_types: tuple[str, ...], engine: QueryEngine, events: int
+) -> RepeatedEvents | None:
+    """Events repeated within seconds at the same amount, per arm and type
+    (:mod:`.sql_values`), on a hash sample of the units above
+    :data:`~.aggregates.REPEAT_SAMPLE_EVENTS` events; None when the query fails."""
+    from upsell_ab.metrics.sql_values import repeated_events_sql
+
+    modulus = max(1, math.ceil(events / REPEAT_SAMPLE_EVENTS))
+    try:
+        rows = engine.execute(repeated_events_sql(plan, event_types, engine.dialect, modulus))
+    except StoreError:
+        return None
+    counts = {(str(v), str(t)): (int(n), int(r)) for v, t, n, r in rows}
+    return RepeatedEvents(counts, modulus)
 
 
 def _event_types_present(

@@ -33,17 +33,24 @@ ignored (``'C12 '`` or ``'c12'`` or ``'0012'`` for ``'C12'`` / ``'12'``), per ar
 that unit, with one example pair: an export that changed the ids' format (a trailing
 blank, upper case, a spreadsheet that dropped leading zeros) drops those events from
 their arm silently, and if it hit one arm only, that arm reads far worse.
+
+``repeated_events_sql``: per arm and event type, how many events repeat the one before
+(same unit, type and amount, within :data:`REPEAT_WITHIN` seconds): a tracker that fires
+twice in one variant's page doubles that arm's revenue, and without event ids nothing
+else drops the copy.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlglot import exp
 
 from upsell_ab.events.sources import Relation
-from upsell_ab.metrics.capping import Dialect
+from upsell_ab.metrics.capping import Dialect, _shift
 from upsell_ab.metrics.sql import QueryPlan, _relation, _source_col
 from upsell_ab.metrics.sql_exact import not_finite
-from upsell_ab.metrics.sql_layout import id_, string
+from upsell_ab.metrics.sql_layout import id_, qcol, string
 
 
 def _count_not_finite(column: exp.Expr, alias: str) -> exp.Expr:
@@ -285,5 +292,144 @@ def near_miss_units_sql(plan: QueryPlan, event_types: tuple[str, ...], dialect: 
             materialized=True if dialect != "spark" else None,
             copy=False,
         )
+    )
+    return query.sql(dialect=dialect)
+
+
+REPEAT_WITHIN = timedelta(seconds=2)
+"""An event this soon after the unit's previous event of its type, with the same amount,
+is a repeat: a tracker firing twice (a double-bound click handler, a page that reloads on
+the confirmation step) sends the copy milliseconds later; two real purchases of one
+customer at one price within two seconds are not a thing a shop sees."""
+
+
+def _sampled(unit: exp.Expr, modulus: int, dialect: Dialect) -> exp.Expr:
+    """The unit is in the hash sample (1 in ``modulus``), the same units on both sides:
+    the dialect's own hash of the id as text (DuckDB and Spark ``HASH``, PostgreSQL
+    ``HASHTEXT``); a multiple of the modulus is 0 modulo it whatever the sign."""
+    text = exp.cast(unit, "VARCHAR")
+    name = "HASHTEXT" if dialect == "postgres" else "HASH"
+    hashed = exp.Anonymous(this=name, expressions=[text])
+    return exp.EQ(
+        this=exp.Mod(this=hashed, expression=exp.Literal.number(modulus)),
+        expression=exp.Literal.number(0),
+    )
+
+
+def repeated_events_sql(
+    plan: QueryPlan, event_types: tuple[str, ...], dialect: Dialect, modulus: int = 1
+) -> str:
+    """Rows (variant, event type, events, repeats) over the events of ``event_types`` of
+    the experiment's exposed units (configured variants; a unit in two arms under its
+    smallest variant id). A repeat has the same unit, type and amount (``value``, NULLs
+    alike) as the unit's previous event of that type, at most :data:`REPEAT_WITHIN` later,
+    and not both rows carry an event id of the source (ids the source gives are trusted to
+    name distinct events: two lines of one order with their own ids are not repeats;
+    equal ids are dropped as duplicates by the experiment query anyway).
+
+    ``modulus`` > 1 reads only the units whose id hashes to 0 modulo it (both sides), so
+    the window over each unit's events stays small on large sources: the shares, not the
+    counts, are what the gate reads. One ``LAG`` window partitioned by (unit, type) and
+    ordered by time; ties in time are repeats whichever comes first."""
+    exposures, events = plan.source.exposures, plan.source.events
+    unit = _source_col(exposures, "unit_id")
+    exposed_where: list[exp.Expr] = [
+        exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id)),
+        exp.In(
+            this=_source_col(exposures, "variant"), expressions=[string(v) for v in plan.variants]
+        ),
+        exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null())),
+    ]
+    event_unit = _source_col(events, "unit_id")
+    ts = _source_col(events, "timestamp")
+    events_where: list[exp.Expr] = [
+        exp.In(
+            this=_source_col(events, "event_type"), expressions=[string(t) for t in event_types]
+        ),
+        exp.Not(this=exp.Is(this=event_unit.copy(), expression=exp.Null())),
+        exp.Not(this=exp.Is(this=ts.copy(), expression=exp.Null())),
+    ]
+    if modulus > 1:
+        exposed_where.append(_sampled(unit.copy(), modulus, dialect))
+        events_where.append(_sampled(event_unit.copy(), modulus, dialect))
+    units = (
+        exp.select(
+            unit.as_(id_("u"), copy=False),
+            exp.Min(this=_source_col(exposures, "variant")).as_(id_("v"), copy=False),
+            copy=False,
+        )
+        .from_(_relation(exposures, dialect), copy=False)
+        .where(exp.and_(*exposed_where, copy=False), copy=False)
+        .group_by(unit.copy(), copy=False)
+    )
+    has_ids = events.column("event_id") is not None
+    identity: exp.Expr = (
+        exp.cast(_source_col(events, "event_id"), "VARCHAR") if has_ids else exp.Null()
+    )
+    rows = (
+        exp.select(
+            event_unit.as_(id_("u"), copy=False),
+            _source_col(events, "event_type").as_(id_("t"), copy=False),
+            ts.as_(id_("ts"), copy=False),
+            exp.cast(_source_col(events, "value"), "DOUBLE").as_(id_("val"), copy=False),
+            identity.as_(id_("eid"), copy=False),
+            copy=False,
+        )
+        .from_(_relation(events, dialect), copy=False)
+        .where(exp.and_(*events_where, copy=False), copy=False)
+    )
+
+    def previous(column: str) -> exp.Expr:
+        return exp.Window(
+            this=exp.Anonymous(this="LAG", expressions=[qcol(column, "e")]),
+            partition_by=[qcol("u", "e"), qcol("t", "e")],
+            order=exp.Order(expressions=[exp.Ordered(this=qcol("ts", "e"))]),
+        )
+
+    lagged = (
+        exp.select(
+            qcol("v", "x").as_(id_("v"), copy=False),
+            qcol("t", "e").as_(id_("t"), copy=False),
+            qcol("ts", "e").as_(id_("ts"), copy=False),
+            qcol("val", "e").as_(id_("val"), copy=False),
+            qcol("eid", "e").as_(id_("eid"), copy=False),
+            previous("ts").as_(id_("pts"), copy=False),
+            previous("val").as_(id_("pval"), copy=False),
+            previous("eid").as_(id_("peid"), copy=False),
+            copy=False,
+        )
+        .from_(rows.subquery(id_("e"), copy=False), copy=False)
+        .join(
+            units.subquery(id_("x"), copy=False),
+            on=exp.EQ(this=qcol("u", "e"), expression=qcol("u", "x")),
+            copy=False,
+        )
+    )
+    repeat = exp.and_(
+        exp.Not(this=exp.Is(this=qcol("pts"), expression=exp.Null())),
+        exp.LTE(this=qcol("ts"), expression=_shift(qcol("pts"), REPEAT_WITHIN)),
+        exp.NullSafeEQ(this=qcol("val"), expression=qcol("pval")),
+        exp.Paren(
+            this=exp.or_(
+                exp.Is(this=qcol("eid"), expression=exp.Null()),
+                exp.Is(this=qcol("peid"), expression=exp.Null()),
+                copy=False,
+            )
+        ),
+        copy=False,
+    )
+    query = (
+        exp.select(
+            qcol("v"),
+            qcol("t"),
+            exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
+            exp.Count(this=exp.Case(ifs=[exp.If(this=repeat, true=exp.Literal.number(1))])).as_(
+                id_("r"), copy=False
+            ),
+            copy=False,
+        )
+        .from_(lagged.subquery(id_("l"), copy=False), copy=False)
+        .group_by(qcol("v"), qcol("t"), copy=False)
+        .order_by(exp.Ordered(this=qcol("v")), exp.Ordered(this=qcol("t")))
     )
     return query.sql(dialect=dialect)

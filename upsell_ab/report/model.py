@@ -60,7 +60,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.11"
+SCHEMA_VERSION = "1.12"
 """Bumped on any change to the JSON shape: minor for added keys, major for removed/renamed.
 1.1 added ``segments``; 1.2 added ``decision.warnings`` and the quality keys
 ``units_exposed_outside_dates``, ``exposure_periods`` and ``metric_events``; 1.3
@@ -142,6 +142,10 @@ class QualityReport:
     unit_id_near_misses: dict[str, Any] | None = None
     """Events whose unit id matches an exposed unit only in another spelling:
     {"rows_by_variant": {...}, "example": [event's id, exposure's id]}, or None."""
+    repeated_events: dict[str, Any] | None = None
+    """Events repeating the unit's previous one of their type within 2 s at the same
+    amount: {"sampled_one_in": k, "counts": {variant: {event_type: {"events", "repeats"}}}},
+    or None when no metric sums events."""
     covariates_dropped: list[dict[str, Any]] | None = None
     """CUPED covariates left out for an arm imbalance (``stats.cuped``): metric, variant,
     control_mean, variant_mean, p_value."""
@@ -185,6 +189,7 @@ class QualityReport:
                 None if self.negative_values is None else dict(self.negative_values)
             ),
             "unit_id_near_misses": self.unit_id_near_misses,
+            "repeated_events": self.repeated_events,
             "covariates_dropped": (
                 None
                 if self.covariates_dropped is None
@@ -323,6 +328,17 @@ def _unverified(metric: MetricReport, names: Sequence[str]) -> MetricReport:
     return replace(metric, comparisons=comparisons)
 
 
+def _repeated_events(data: ExperimentData) -> dict[str, Any] | None:
+    """The JSON shape of :class:`~upsell_ab.metrics.aggregates.RepeatedEvents`."""
+    repeated = data.repeated_events
+    if repeated is None:
+        return None
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for (variant, event), (events, repeats) in sorted(repeated.counts.items()):
+        counts.setdefault(variant, {})[event] = {"events": events, "repeats": repeats}
+    return {"sampled_one_in": repeated.sampled_one_in, "counts": counts}
+
+
 def build_report(
     resolved: ResolvedLike,
     analysis: ExperimentAnalysis,
@@ -391,6 +407,7 @@ def build_report(
                     ),
                 }
             ),
+            "repeated_events": _repeated_events(data),
             "covariates_dropped": [asdict(item) for item in data.covariate_imbalances],
         }
     quality = QualityReport(
