@@ -25,7 +25,7 @@ from metrics_support import (
     synthetic,
 )
 
-from upsell_ab.metrics.aggregates import ExperimentData
+from upsell_ab.metrics.aggregates import ExperimentData, RepeatCount
 from upsell_ab.metrics.compute import compute_experiment_data
 from upsell_ab.spec.models import (
     Aggregate,
@@ -302,7 +302,7 @@ def test_misspelt_unit_ids_are_found_spark(spark_session: Any) -> None:
     load_spark(spark_session, *DATA)
 
 
-def _sent_twice() -> tuple[Any, Any, dict[tuple[str, str], tuple[int, int]]]:
+def _sent_twice() -> tuple[Any, Any, dict[tuple[str, str], RepeatCount]]:
     """DATA plus a copy, 500 ms later and without an event id, of every order of the
     treatment arm (a tracker firing twice). Returns the frames and, made in pandas,
     (variant, 'order') -> (events, repeats) of the exposed units (arm: smallest configured
@@ -330,33 +330,37 @@ def _sent_twice() -> tuple[Any, Any, dict[tuple[str, str], tuple[int, int]]]:
         & same_value
         & (rows["event_id"].isna() | before["event_id"].isna())
     )
-    counted = rows.assign(repeat=repeat).groupby("variant")["repeat"].agg(["size", "sum"])
-    expected = {(str(v), "order"): (int(r["size"]), int(r["sum"])) for v, r in counted.iterrows()}
+    rows = rows.assign(repeat=repeat)
+    counted = rows.groupby("variant")["repeat"].agg(["size", "sum"])
+    units = rows.groupby("variant")["unit_id"].nunique()
+    repeating = rows[rows["repeat"]].groupby("variant")["unit_id"].nunique()
+    expected = {
+        (str(v), "order"): RepeatCount(
+            int(r["size"]), int(r["sum"]), int(units[v]), int(repeating.get(v, 0))
+        )
+        for v, r in counted.iterrows()
+    }
     return exposures, doubled, expected
 
 
-def _check_sent_twice(
-    result: ExperimentData, expected: dict[tuple[str, str], tuple[int, int]]
-) -> None:
+def _check_sent_twice(result: ExperimentData, expected: dict[tuple[str, str], RepeatCount]) -> None:
     assert result.repeated_events is not None  # None: the query failed on this engine
     assert result.repeated_events.sampled_one_in == 1
     assert result.repeated_events.counts == expected
-    assert expected[("treatment", "order")][1] > 100
+    assert expected[("treatment", "order")].repeats > 100
 
 
-def _check_sampled(
-    result: ExperimentData, expected: dict[tuple[str, str], tuple[int, int]]
-) -> None:
+def _check_sampled(result: ExperimentData, expected: dict[tuple[str, str], RepeatCount]) -> None:
     """A 1-in-3 hash sample of the units (the engine's own hash): about a third of the
-    events (5 binomial s.d.), never more repeats than the whole has."""
+    customers with events (5 binomial s.d.), never more repeats than the whole has."""
     repeated = result.repeated_events
     assert repeated is not None and repeated.sampled_one_in == 3
-    total = sum(n for n, _ in expected.values())
-    sampled = sum(n for n, _ in repeated.counts.values())
+    total = sum(c.units for c in expected.values())
+    sampled = sum(c.units for c in repeated.counts.values())
     assert abs(sampled - total / 3) < 5 * (total * (1 / 3) * (2 / 3)) ** 0.5
-    for key, (events, repeats) in repeated.counts.items():
-        assert events <= expected[key][0] and repeats <= expected[key][1]
-    assert repeated.counts[("treatment", "order")][1] > 0
+    for key, count in repeated.counts.items():
+        assert count.events <= expected[key].events and count.repeats <= expected[key].repeats
+    assert repeated.counts[("treatment", "order")].units_repeating > 0
 
 
 def _third(monkeypatch: pytest.MonkeyPatch, first: ExperimentData) -> None:

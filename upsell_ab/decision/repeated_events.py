@@ -10,13 +10,15 @@ bundle's orders sent twice read "bundle raised revenue per customer" at p < 0.00
 The query (:func:`upsell_ab.metrics.sql_values.repeated_events_sql`) counts, per arm
 and event type a metric sums, the events that repeat the unit's previous event of that
 type within two seconds at the same amount (rows that both carry a source event id are
-trusted to be distinct). Each treatment's share of repeats is compared with the
-control's by the two-proportion test used everywhere
-(:func:`upsell_ab.stats.frequentist.proportion_test`). Events of one unit are not
-independent (a customer who orders in bulk repeats more), which makes that test
-optimistic, so the bar is high: p < ``REPEAT_P`` (1e-6) *and* shares at least
-``REPEAT_GAP`` (3 percentage points) apart. A double fire in one arm is far past both
-(half of that arm's events repeat, against about none).
+trusted to be distinct), and the customers with at least one such repeat. Events of one
+customer are not independent (one who orders in bulk repeats more); customers are, so
+each treatment's share of customers with a repeat (of those with an event of the type)
+is compared with the control's by the two-proportion test used everywhere
+(:func:`upsell_ab.stats.frequentist.proportion_test`: pooled z, or Fisher's exact test
+for small cells), two-sided. A difference counts when p < ``REPEAT_P`` (1e-4: the check
+runs on every analysis, type and treatment, and must rarely cry wolf) *and* the shares
+are at least ``REPEAT_GAP`` (3 percentage points) apart. A double fire in one arm is far
+past both (nearly every buyer of that arm repeats, against about none).
 
 - The decision metric sums such an event type: the experiment is **invalid**.
 - Another metric does: a headline warning naming it.
@@ -34,11 +36,12 @@ from typing import TYPE_CHECKING
 from upsell_ab.decision.reasons import metric_label
 
 if TYPE_CHECKING:
-    from upsell_ab.metrics.aggregates import ExperimentData, RepeatedEvents
+    from upsell_ab.metrics.aggregates import ExperimentData, RepeatCount, RepeatedEvents
     from upsell_ab.spec.resolve import ResolvedExperiment
 
-REPEAT_P = 1e-6
-"""p-value below which a treatment's share of repeated events differs from the control's."""
+REPEAT_P = 1e-4
+"""p-value below which a treatment's share of customers with a repeated event differs
+from the control's."""
 REPEAT_GAP = 0.03
 """Smallest difference (absolute) of those shares that counts."""
 REPEAT_LEVEL = 0.10
@@ -47,56 +50,55 @@ REPEAT_LEVEL = 0.10
 
 @dataclass(frozen=True)
 class RepeatGap:
-    """One treatment whose share of repeated ``event`` events differs from the control's."""
+    """One treatment whose share of customers with a repeated ``event`` event differs
+    from the control's."""
 
     event: str
     control: str
     treatment: str
-    control_counts: tuple[int, int]
-    treatment_counts: tuple[int, int]
+    control_count: RepeatCount
+    treatment_count: RepeatCount
     p_value: float
 
     def describe(self) -> str:
-        def arm(name: str, counts: tuple[int, int]) -> str:
-            events, repeats = counts
-            return f"{repeats:,} of {name}'s {events:,} ({repeats / events:.1%})"
+        def arm(name: str, count: RepeatCount) -> str:
+            share = count.repeats / max(count.events, 1)
+            return (
+                f"{count.repeats:,} of {name}'s {count.events:,} ({share:.1%}; "
+                f"{count.units_repeating:,} of its {count.units:,} customers with one)"
+            )
 
         return (
-            f"{arm(self.treatment, self.treatment_counts)} against "
-            f"{arm(self.control, self.control_counts)}"
+            f"{arm(self.treatment, self.treatment_count)} against "
+            f"{arm(self.control, self.control_count)}"
         )
 
 
 def repeat_gaps(resolved: ResolvedExperiment, repeated: RepeatedEvents) -> list[RepeatGap]:
-    """Every (event type, treatment) whose repeat share differs from the control's."""
+    """Every (event type, treatment) whose share of customers with a repeat differs from
+    the control's (see the module docstring)."""
     from upsell_ab.metrics.sufficient import SampleStats
     from upsell_ab.stats.frequentist import proportion_test
 
     control = resolved.experiment.control.id
     gaps: list[RepeatGap] = []
     for event in sorted({t for _, t in repeated.counts}):
-        c_events, c_repeats = repeated.counts.get((control, event), (0, 0))
+        ours = repeated.counts.get((control, event))
         for variant in (v.id for v in resolved.experiment.treatments):
-            events, repeats = repeated.counts.get((variant, event), (0, 0))
-            if not events or not c_events:
+            theirs = repeated.counts.get((variant, event))
+            if ours is None or theirs is None or not ours.units or not theirs.units:
                 continue
-            if abs(repeats / events - c_repeats / c_events) < REPEAT_GAP:
+            c_share = ours.units_repeating / ours.units
+            t_share = theirs.units_repeating / theirs.units
+            if abs(t_share - c_share) < REPEAT_GAP:
                 continue
+            c, t = float(ours.units_repeating), float(theirs.units_repeating)
             test = proportion_test(
-                SampleStats(n=c_events, sum=float(c_repeats), sum_squares=float(c_repeats)),
-                SampleStats(n=events, sum=float(repeats), sum_squares=float(repeats)),
+                SampleStats(n=ours.units, sum=c, sum_squares=c),
+                SampleStats(n=theirs.units, sum=t, sum_squares=t),
             )
             if test.p_value is not None and test.p_value < REPEAT_P:
-                gaps.append(
-                    RepeatGap(
-                        event,
-                        control,
-                        variant,
-                        (c_events, c_repeats),
-                        (events, repeats),
-                        test.p_value,
-                    )
-                )
+                gaps.append(RepeatGap(event, control, variant, ours, theirs, test.p_value))
     return gaps
 
 
@@ -180,14 +182,10 @@ def repeated_event_warnings(resolved: ResolvedExperiment, data: ExperimentData |
             f"trust {'its' if len(readers) == 1 else 'their'} comparison. {_FIX}."
         )
     for event in sorted({t for _, t in repeated.counts} - set(by_event)):
-        shares = [
-            (variant, repeats / events)
-            for (variant, t), (events, repeats) in repeated.counts.items()
-            if t == event and events
-        ]
-        if shares and min(share for _, share in shares) > REPEAT_LEVEL:
-            total = sum(e for (_, t), (e, _) in repeated.counts.items() if t == event)
-            again = sum(r for (_, t), (_, r) in repeated.counts.items() if t == event)
+        counts = [c for (_, t), c in repeated.counts.items() if t == event and c.events]
+        if counts and min(c.repeats / c.events for c in counts) > REPEAT_LEVEL:
+            total = sum(c.events for c in counts)
+            again = sum(c.repeats for c in counts)
             lines.append(
                 f"{again:,} of the {total:,} '{event}' events ({again / total:.0%}) repeat "
                 "the customer's previous one within 2 seconds at the same amount, in every "

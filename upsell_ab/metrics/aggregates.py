@@ -233,21 +233,24 @@ units (1 in ``ceil(events / this)``), since it needs a window over each unit's e
 
 
 @dataclass(frozen=True)
+class RepeatCount:
+    """One arm's events of one type: how many, how many repeat the unit's previous one,
+    and the same counted in units (units are independent, events of one unit are not)."""
+
+    events: int
+    repeats: int
+    units: int
+    units_repeating: int
+
+
+@dataclass(frozen=True)
 class RepeatedEvents:
     """Events that repeat the unit's previous event of their type within seconds, at the
-    same amount, per (variant, event type): ``(events, repeats)`` of the exposed units'
-    events of that type, counted on 1 in ``sampled_one_in`` units (a hash sample)."""
+    same amount, per (variant, event type), counted on 1 in ``sampled_one_in`` units (a
+    hash sample)."""
 
-    counts: dict[tuple[str, str], tuple[int, int]]
+    counts: dict[tuple[str, str], RepeatCount]
     sampled_one_in: int = 1
-
-    def by_variant(self) -> dict[str, tuple[int, int]]:
-        """Variant -> (events, repeats) over the event types."""
-        out: dict[str, tuple[int, int]] = {}
-        for (variant, _), (events, repeats) in self.counts.items():
-            total, repeated = out.get(variant, (0, 0))
-            out[variant] = (total + events, repeated + repeats)
-        return out
 
 
 @dataclass(frozen=True)

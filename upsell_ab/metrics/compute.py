@@ -46,6 +46,7 @@ from upsell_ab.metrics.aggregates import (
     NearMissUnits,
     PercentileCap,
     QualitySummary,
+    RepeatCount,
     RepeatedEvents,
     UnitIdSamples,
 )
@@ -361,7 +362,10 @@ def _repeated_events(
         rows = engine.execute(repeated_events_sql(plan, event_types, engine.dialect, modulus))
     except StoreError:
         return None
-    counts = {(str(v), str(t)): (int(n), int(r)) for v, t, n, r in rows}
+    counts = {
+        (str(v), str(t)): RepeatCount(int(n), int(r), int(nu), int(ru))
+        for v, t, n, r, nu, ru in rows
+    }
     return RepeatedEvents(counts, modulus)
 
 

@@ -319,7 +319,8 @@ def _sampled(unit: exp.Expr, modulus: int, dialect: Dialect) -> exp.Expr:
 def repeated_events_sql(
     plan: QueryPlan, event_types: tuple[str, ...], dialect: Dialect, modulus: int = 1
 ) -> str:
-    """Rows (variant, event type, events, repeats) over the events of ``event_types`` of
+    """Rows (variant, event type, events, repeats, units, units with a repeat) over the
+    events of ``event_types`` of
     the experiment's exposed units (configured variants; a unit in two arms under its
     smallest variant id). A repeat has the same unit, type and amount (``value``, NULLs
     alike) as the unit's previous event of that type, at most :data:`REPEAT_WITHIN` later,
@@ -388,6 +389,7 @@ def repeated_events_sql(
 
     lagged = (
         exp.select(
+            qcol("u", "e").as_(id_("u"), copy=False),
             qcol("v", "x").as_(id_("v"), copy=False),
             qcol("t", "e").as_(id_("t"), copy=False),
             qcol("ts", "e").as_(id_("ts"), copy=False),
@@ -426,6 +428,12 @@ def repeated_events_sql(
             exp.Count(this=exp.Case(ifs=[exp.If(this=repeat, true=exp.Literal.number(1))])).as_(
                 id_("r"), copy=False
             ),
+            exp.Count(this=exp.Distinct(expressions=[qcol("u")])).as_(id_("nu"), copy=False),
+            exp.Count(
+                this=exp.Distinct(
+                    expressions=[exp.Case(ifs=[exp.If(this=repeat.copy(), true=qcol("u"))])]
+                )
+            ).as_(id_("ru"), copy=False),
             copy=False,
         )
         .from_(lagged.subquery(id_("l"), copy=False), copy=False)

@@ -144,7 +144,8 @@ class QualityReport:
     {"rows_by_variant": {...}, "example": [event's id, exposure's id]}, or None."""
     repeated_events: dict[str, Any] | None = None
     """Events repeating the unit's previous one of their type within 2 s at the same
-    amount: {"sampled_one_in": k, "counts": {variant: {event_type: {"events", "repeats"}}}},
+    amount: {"sampled_one_in": k, "counts": {variant: {event_type: {"events", "repeats", "units",
+    "units_with_repeats"}}}},
     or None when no metric sums events."""
     covariates_dropped: list[dict[str, Any]] | None = None
     """CUPED covariates left out for an arm imbalance (``stats.cuped``): metric, variant,
@@ -334,8 +335,13 @@ def _repeated_events(data: ExperimentData) -> dict[str, Any] | None:
     if repeated is None:
         return None
     counts: dict[str, dict[str, dict[str, int]]] = {}
-    for (variant, event), (events, repeats) in sorted(repeated.counts.items()):
-        counts.setdefault(variant, {})[event] = {"events": events, "repeats": repeats}
+    for (variant, event), count in sorted(repeated.counts.items()):
+        counts.setdefault(variant, {})[event] = {
+            "events": count.events,
+            "repeats": count.repeats,
+            "units": count.units,
+            "units_with_repeats": count.units_repeating,
+        }
     return {"sampled_one_in": repeated.sampled_one_in, "counts": counts}
 
 
