@@ -28,6 +28,9 @@ Two levels:
   the exposure day before their exposure;
 - the time-zone warning's share is passed in a test whose arms' offers come at
   different times (the dropped conversions are the soonest arm's).
+- one arm's customers repeat their events (same amount within 2 seconds: a tracker
+  firing twice) far more than the control's, on a type the decision metric sums
+  (:mod:`upsell_ab.decision.repeated_events`).
 
 *Warnings* (shown in the headline of every report format, the verdict stands):
 
@@ -51,6 +54,8 @@ Two levels:
 - a measured column (an order's amount) 0 or missing for a different share of one
   arm's customers than of the control's (:mod:`upsell_ab.decision.empty_values`: a
   tracking break in one arm).
+- repeated events far more in one arm on a type only other metrics sum, or in every
+  arm alike above 10 % (:mod:`upsell_ab.decision.repeated_events`).
 
 The thresholds are documented in docs/decision.md and the README. None of the
 gates looks at the treatment effect, so they cannot bias the test: an A/A
