@@ -411,3 +411,53 @@ def test_events_sent_twice_are_counted_spark(
     _third(monkeypatch, first)
     _check_sampled(compute_experiment_data(RESOLVED, connection=spark_session), expected)
     load_spark(spark_session, *DATA)
+
+
+def _retyped() -> tuple[Any, Any, dict[tuple[str, str], int]]:
+    """DATA plus a copy of every order typed 'Order' (a second app's spelling). Returns the
+    frames and, made in pandas, (variant, 'Order') -> rows of the exposed units (arm:
+    smallest configured variant)."""
+    import pandas as pd
+
+    exposures, events = DATA
+    copies = events[events["event_type"] == "order"].copy()
+    copies["event_type"] = "Order"
+    copies["event_id"] = [f"cap{i}" for i in range(len(copies))]
+    ours = exposures[(exposures["experiment"] == "exp1") & exposures["variant"].isin(VARIANTS)]
+    arm = ours.dropna(subset=["unit_id"]).groupby("unit_id")["variant"].min()
+    counted = copies["unit_id"].map(arm).dropna().value_counts()
+    expected = {(str(v), "Order"): int(n) for v, n in counted.items()}
+    return exposures, pd.concat([events, copies], ignore_index=True), expected
+
+
+def _check_retyped(result: ExperimentData, expected: dict[tuple[str, str], int]) -> None:
+    found = result.lookalike_events
+    assert found is not None  # None: the query failed on this engine
+    assert found.meant == {"Order": "order"}
+    assert found.rows == expected
+
+
+def test_types_in_another_spelling_are_counted_duckdb() -> None:
+    exposures, events, expected = _retyped()
+    con = duckdb.connect()
+    load_duckdb(con, exposures, events)
+    _check_retyped(compute_experiment_data(RESOLVED, connection=con), expected)
+
+
+@pytest.mark.postgres
+def test_types_in_another_spelling_are_counted_postgres(postgres_dsn: str) -> None:
+    import psycopg
+
+    exposures, events, expected = _retyped()
+    load_postgres(postgres_dsn, exposures, events)
+    with psycopg.connect(postgres_dsn) as conn:
+        _check_retyped(compute_experiment_data(RESOLVED, connection=conn), expected)
+    load_postgres(postgres_dsn, *DATA)
+
+
+@pytest.mark.spark
+def test_types_in_another_spelling_are_counted_spark(spark_session: Any) -> None:
+    exposures, events, expected = _retyped()
+    load_spark(spark_session, exposures, events)
+    _check_retyped(compute_experiment_data(RESOLVED, connection=spark_session), expected)
+    load_spark(spark_session, *DATA)

@@ -28,6 +28,9 @@ Two levels:
   the exposure day before their exposure;
 - the time-zone warning's share is passed in a test whose arms' offers come at
   different times (the dropped conversions are the soonest arm's).
+- over 1 % of the metrics' events are the exposed units' events of a type that is a
+  metric's type in another spelling (``Upsell_Purchase``:
+  :mod:`upsell_ab.decision.lookalike_events`);
 - one arm's customers repeat their events (same amount within 2 seconds: a tracker
   firing twice) far more than the control's, on a type the decision metric sums
   (:mod:`upsell_ab.decision.repeated_events`).
@@ -67,6 +70,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from upsell_ab.decision.empty_values import empty_value_warnings
+from upsell_ab.decision.lookalike_events import (
+    lookalike_event_problems,
+    lookalike_event_warnings,
+)
 from upsell_ab.decision.model import Action, Outcome
 from upsell_ab.decision.reasons import metric_label, p_clause
 from upsell_ab.decision.repeated_events import (
@@ -309,6 +316,7 @@ def blocking_problems(
         )
     problems.extend(response_bias_problems(resolved, analysis))
     problems.extend(repeated_event_problems(resolved, data))
+    problems.extend(lookalike_event_problems(resolved, data))
     return problems
 
 
@@ -437,6 +445,7 @@ def warnings(
     out.extend(response_bias_warnings(resolved, analysis))
     out.extend(empty_value_warnings(resolved, data))
     out.extend(repeated_event_warnings(resolved, data))
+    out.extend(lookalike_event_warnings(resolved, data))
     stale = stale_data(resolved, data)
     if stale is not None:
         out.append(stale_warning(stale))

@@ -191,6 +191,10 @@ class ExperimentData:
     """Only when the orphan share is above :data:`NEAR_MISS_CHECK_SHARE`: the orphan events whose
     unit id matches an exposed unit's once case, end blanks and leading zeros are ignored
     (:func:`upsell_ab.metrics.sql_values.near_miss_units_sql`)."""
+    lookalike_events: LookalikeEvents | None = None
+    """Only when the source holds an event type that equals a metric's type in another
+    spelling (case, blanks, ``-``/``_``): that type's events of the exposed units per arm
+    (:func:`upsell_ab.metrics.sql_values.lookalike_events_sql`)."""
     repeated_events: RepeatedEvents | None = None
     """Of the event types a metric sums or counts: per arm, events that repeat the unit's
     previous one of their type within seconds at the same amount (a tracker firing twice;
@@ -230,6 +234,21 @@ class NearMissUnits:
 REPEAT_SAMPLE_EVENTS = 1_000_000
 """The repeat check reads about this many events at most: above, a hash sample of the
 units (1 in ``ceil(events / this)``), since it needs a window over each unit's events."""
+
+
+@dataclass(frozen=True)
+class LookalikeEvents:
+    """Events of the experiment's exposed units whose type is a metric's type in another
+    spelling (``Upsell_Purchase`` for ``upsell_purchase``): no metric counts them."""
+
+    meant: dict[str, str]
+    """The look-alike type -> the metric's type it resembles."""
+    rows: dict[tuple[str, str], int]
+    """(variant, look-alike type) -> event rows of that arm's units (any time)."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from upsell_ab.events.engines import (
     wrap_connection,
 )
 from upsell_ab.events.sources import SourceTables, source_from_spec
+from upsell_ab.lookalike import lookalikes
 from upsell_ab.metrics.aggregates import (
     NEAR_MISS_CHECK_SHARE,
     ORPHAN_SHARE,
@@ -42,6 +43,7 @@ from upsell_ab.metrics.aggregates import (
     DailyStats,
     ExperimentData,
     ExposureId,
+    LookalikeEvents,
     MetricData,
     NearMissUnits,
     PercentileCap,
@@ -254,8 +256,13 @@ def compute_experiment_data(
             samples = _unit_id_samples(plan, builder.event_types, engine)
             data = replace(data, unit_id_samples=samples)
         _refuse_bad_covariates(plan, builder, engine, data)
+        present = _event_types_present(plan, engine)
         if any(rows == 0 for rows in data.event_type_rows.values()):
-            data = replace(data, event_types_present=_event_types_present(plan, engine))
+            data = replace(data, event_types_present=present)
+        alike = lookalikes([t for t, _ in present if t is not None], builder.event_types)
+        if alike:
+            lookalike = _lookalike_events(plan, dict(alike), engine)
+            data = replace(data, lookalike_events=lookalike)
     except StoreError as error:
         columns = _table_columns(error, plan.source, engine)
         retry = _with_absent_table_columns(resolved, columns)
@@ -340,6 +347,20 @@ def _near_miss_units(
     examples = sorted(str(e) for _, n, e in rows if n and e is not None)
     pair = examples[0].split(NEAR_MISS_SEPARATOR, 1) if examples else []
     return NearMissUnits(by_variant, (pair[0], pair[1]) if len(pair) == 2 else None)
+
+
+def _lookalike_events(
+    plan: QueryPlan, meant: dict[str, str], engine: QueryEngine
+) -> LookalikeEvents | None:
+    """The exposed units' events of look-alike types per arm (:mod:`.sql_values`); None
+    when that query fails."""
+    from upsell_ab.metrics.sql_values import lookalike_events_sql
+
+    try:
+        rows = engine.execute(lookalike_events_sql(plan, tuple(sorted(meant)), engine.dialect))
+    except StoreError:
+        return None
+    return LookalikeEvents(meant, {(str(v), str(t)): int(n) for v, t, n in rows})
 
 
 def summed_event_types(channels: Any) -> tuple[str, ...]:

@@ -34,6 +34,10 @@ that unit, with one example pair: an export that changed the ids' format (a trai
 blank, upper case, a spreadsheet that dropped leading zeros) drops those events from
 their arm silently, and if it hit one arm only, that arm reads far worse.
 
+``lookalike_events_sql``: per arm, the events of types that equal a metric's type only in
+another spelling (``Upsell_Purchase`` for ``upsell_purchase``): one app or export that
+writes the type otherwise drops that arm's conversions without a word.
+
 ``repeated_events_sql``: per arm and event type, how many events repeat the one before
 (same unit, type and amount, within :data:`REPEAT_WITHIN` seconds): a tracker that fires
 twice in one variant's page doubles that arm's revenue, and without event ids nothing
@@ -333,14 +337,6 @@ def repeated_events_sql(
     counts, are what the gate reads. One ``LAG`` window partitioned by (unit, type) and
     ordered by time; ties in time are repeats whichever comes first."""
     exposures, events = plan.source.exposures, plan.source.events
-    unit = _source_col(exposures, "unit_id")
-    exposed_where: list[exp.Expr] = [
-        exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id)),
-        exp.In(
-            this=_source_col(exposures, "variant"), expressions=[string(v) for v in plan.variants]
-        ),
-        exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null())),
-    ]
     event_unit = _source_col(events, "unit_id")
     ts = _source_col(events, "timestamp")
     events_where: list[exp.Expr] = [
@@ -350,19 +346,11 @@ def repeated_events_sql(
         exp.Not(this=exp.Is(this=event_unit.copy(), expression=exp.Null())),
         exp.Not(this=exp.Is(this=ts.copy(), expression=exp.Null())),
     ]
+    sample: list[exp.Expr] = []
     if modulus > 1:
-        exposed_where.append(_sampled(unit.copy(), modulus, dialect))
+        sample.append(_sampled(_source_col(exposures, "unit_id"), modulus, dialect))
         events_where.append(_sampled(event_unit.copy(), modulus, dialect))
-    units = (
-        exp.select(
-            unit.as_(id_("u"), copy=False),
-            exp.Min(this=_source_col(exposures, "variant")).as_(id_("v"), copy=False),
-            copy=False,
-        )
-        .from_(_relation(exposures, dialect), copy=False)
-        .where(exp.and_(*exposed_where, copy=False), copy=False)
-        .group_by(unit.copy(), copy=False)
-    )
+    units = _exposed_arms(plan, dialect, *sample)
     has_ids = events.column("event_id") is not None
     identity: exp.Expr = (
         exp.cast(_source_col(events, "event_id"), "VARCHAR") if has_ids else exp.Null()
@@ -439,5 +427,66 @@ def repeated_events_sql(
         .from_(lagged.subquery(id_("l"), copy=False), copy=False)
         .group_by(qcol("v"), qcol("t"), copy=False)
         .order_by(exp.Ordered(this=qcol("v")), exp.Ordered(this=qcol("t")))
+    )
+    return query.sql(dialect=dialect)
+
+
+def _exposed_arms(plan: QueryPlan, dialect: Dialect, *extra: exp.Expr) -> exp.Select:
+    """(u, v): the experiment's exposed units (configured variants, a unit id) with the
+    smallest variant id each was exposed to; ``extra`` conditions on the exposures."""
+    exposures = plan.source.exposures
+    unit = _source_col(exposures, "unit_id")
+    where = exp.and_(
+        exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id)),
+        exp.In(
+            this=_source_col(exposures, "variant"), expressions=[string(v) for v in plan.variants]
+        ),
+        exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null())),
+        *extra,
+        copy=False,
+    )
+    return (
+        exp.select(
+            unit.as_(id_("u"), copy=False),
+            exp.Min(this=_source_col(exposures, "variant")).as_(id_("v"), copy=False),
+            copy=False,
+        )
+        .from_(_relation(exposures, dialect), copy=False)
+        .where(where, copy=False)
+        .group_by(unit.copy(), copy=False)
+    )
+
+
+def lookalike_events_sql(plan: QueryPlan, types: tuple[str, ...], dialect: Dialect) -> str:
+    """Rows (variant, event type, rows): the events of ``types`` (look-alikes of the
+    metrics' types, found in :func:`event_types_sql`'s answer) of the experiment's exposed
+    units, per arm (a unit in two arms under its smallest variant id), any time. Rows as
+    the source holds them (a diagnostic count)."""
+    events = plan.source.events
+    event_type = _source_col(events, "event_type")
+    rows = (
+        exp.select(
+            _source_col(events, "unit_id").as_(id_("u"), copy=False),
+            event_type.as_(id_("t"), copy=False),
+            copy=False,
+        )
+        .from_(_relation(events, dialect), copy=False)
+        .where(exp.In(this=event_type.copy(), expressions=[string(t) for t in types]), copy=False)
+    )
+    query = (
+        exp.select(
+            qcol("v", "x"),
+            qcol("t", "e"),
+            exp.Count(this=exp.Star()).as_(id_("n"), copy=False),
+            copy=False,
+        )
+        .from_(rows.subquery(id_("e"), copy=False), copy=False)
+        .join(
+            _exposed_arms(plan, dialect).subquery(id_("x"), copy=False),
+            on=exp.EQ(this=qcol("u", "e"), expression=qcol("u", "x")),
+            copy=False,
+        )
+        .group_by(qcol("v", "x"), qcol("t", "e"), copy=False)
+        .order_by(exp.Ordered(this=qcol("v", "x")), exp.Ordered(this=qcol("t", "e")))
     )
     return query.sql(dialect=dialect)

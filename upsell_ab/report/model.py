@@ -142,6 +142,9 @@ class QualityReport:
     unit_id_near_misses: dict[str, Any] | None = None
     """Events whose unit id matches an exposed unit only in another spelling:
     {"rows_by_variant": {...}, "example": [event's id, exposure's id]}, or None."""
+    event_type_lookalikes: dict[str, Any] | None = None
+    """Events of exposed units whose type is a metric's in another spelling:
+    {type: {"meant": metric's type, "rows_by_variant": {...}}}, or None."""
     repeated_events: dict[str, Any] | None = None
     """Events repeating the unit's previous one of their type within 2 s at the same
     amount: {"sampled_one_in": k, "counts": {variant: {event_type: {"events", "repeats", "units",
@@ -190,6 +193,7 @@ class QualityReport:
                 None if self.negative_values is None else dict(self.negative_values)
             ),
             "unit_id_near_misses": self.unit_id_near_misses,
+            "event_type_lookalikes": self.event_type_lookalikes,
             "repeated_events": self.repeated_events,
             "covariates_dropped": (
                 None
@@ -329,6 +333,20 @@ def _unverified(metric: MetricReport, names: Sequence[str]) -> MetricReport:
     return replace(metric, comparisons=comparisons)
 
 
+def _lookalikes(data: ExperimentData) -> dict[str, Any] | None:
+    """The JSON shape of :class:`~upsell_ab.metrics.aggregates.LookalikeEvents`."""
+    found = data.lookalike_events
+    if found is None:
+        return None
+    return {
+        alike: {
+            "meant": meant,
+            "rows_by_variant": {v: n for (v, t), n in sorted(found.rows.items()) if t == alike},
+        }
+        for alike, meant in sorted(found.meant.items())
+    }
+
+
 def _repeated_events(data: ExperimentData) -> dict[str, Any] | None:
     """The JSON shape of :class:`~upsell_ab.metrics.aggregates.RepeatedEvents`."""
     repeated = data.repeated_events
@@ -413,6 +431,7 @@ def build_report(
                     ),
                 }
             ),
+            "event_type_lookalikes": _lookalikes(data),
             "repeated_events": _repeated_events(data),
             "covariates_dropped": [asdict(item) for item in data.covariate_imbalances],
         }

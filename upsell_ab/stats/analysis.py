@@ -632,9 +632,6 @@ def variant_lookalikes(unknown: Iterable[str], configured: Iterable[str]) -> lis
     """(unknown id, the spec's id) pairs equal once case, surrounding blanks and the
     separators ``-``, ``_`` and inner blanks are ignored (``'Control '`` for ``control``,
     ``pairing-deal`` for ``pairing_deal``): an export that rewrote the ids."""
+    from upsell_ab.lookalike import lookalikes
 
-    def key(value: str) -> str:
-        return "".join(ch for ch in value.casefold() if ch not in " -_\t")
-
-    by_key = {key(v): v for v in configured}
-    return [(u, by_key[key(u)]) for u in unknown if key(u) in by_key and u not in by_key.values()]
+    return lookalikes(unknown, configured)
