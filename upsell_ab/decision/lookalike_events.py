@@ -56,20 +56,26 @@ def _sentence(resolved: ResolvedExperiment, found: LookalikeEvents, data: Experi
     )
 
 
+def _finding(resolved: ResolvedExperiment, data: ExperimentData | None) -> tuple[bool, str] | None:
+    """(blocking, sentence) for the look-alike events of the data, or None."""
+    found = _counted(data) if data is not None else None
+    if data is None or found is None:
+        return None
+    blocking = found.total > LOOKALIKE_SHARE * max(data.quality.metric_events, 1)
+    return blocking, _sentence(resolved, found, data)
+
+
 def lookalike_event_problems(
     resolved: ResolvedExperiment, data: ExperimentData | None
 ) -> list[str]:
     """The blocking reason when look-alike events pass :data:`LOOKALIKE_SHARE`."""
-    found = _counted(data) if data is not None else None
-    if data is None or found is None:
-        return []
-    if found.total <= LOOKALIKE_SHARE * max(data.quality.metric_events, 1):
+    finding = _finding(resolved, data)
+    if finding is None or not finding[0]:
         return []
     return [
-        f"{_sentence(resolved, found, data)}. One app or export writes the type otherwise, "
-        "and an arm whose events come through it loses them, so it reads worse. Write the "
-        "event type exactly as metrics.yaml does (or rename it when loading) and analyse "
-        "again."
+        f"{finding[1]}. One app or export writes the type otherwise, and an arm whose "
+        "events come through it loses them, so it reads worse. Write the event type "
+        "exactly as metrics.yaml does (or rename it when loading) and analyse again."
     ]
 
 
@@ -77,9 +83,7 @@ def lookalike_event_warnings(
     resolved: ResolvedExperiment, data: ExperimentData | None
 ) -> list[str]:
     """A headline line for look-alike events up to :data:`LOOKALIKE_SHARE`."""
-    found = _counted(data) if data is not None else None
-    if data is None or found is None:
+    finding = _finding(resolved, data)
+    if finding is None or finding[0]:
         return []
-    if found.total > LOOKALIKE_SHARE * max(data.quality.metric_events, 1):
-        return []
-    return [f"{_sentence(resolved, found, data)}: they are not counted; check the event types."]
+    return [f"{finding[1]}: they are not counted; check the event types."]
