@@ -102,6 +102,16 @@ def repeat_gaps(resolved: ResolvedExperiment, repeated: RepeatedEvents) -> list[
     return gaps
 
 
+def _gaps_by_event(
+    resolved: ResolvedExperiment, repeated: RepeatedEvents
+) -> dict[str, list[RepeatGap]]:
+    """:func:`repeat_gaps` grouped by event type (one sentence per type)."""
+    by_event: dict[str, list[RepeatGap]] = {}
+    for gap in repeat_gaps(resolved, repeated):
+        by_event.setdefault(gap.event, []).append(gap)
+    return by_event
+
+
 def summing_metrics(resolved: ResolvedExperiment, event: str) -> list[str]:
     """The spec's metrics that add up ``event`` events after exposure (amounts or counts),
     in catalogue order: those a repeated event counts twice in."""
@@ -110,10 +120,7 @@ def summing_metrics(resolved: ResolvedExperiment, event: str) -> list[str]:
     return [
         name
         for name, definition in resolved.metrics.items()
-        if any(
-            ch.event == event and not ch.indicator and not ch.fixed
-            for ch in metric_channels(definition)
-        )
+        if any(ch.event == event and ch.sums_events for ch in metric_channels(definition))
     ]
 
 
@@ -147,10 +154,7 @@ def repeated_event_problems(resolved: ResolvedExperiment, data: ExperimentData |
         return []
     name = resolved.decision_metric
     problems = []
-    by_event: dict[str, list[RepeatGap]] = {}
-    for gap in repeat_gaps(resolved, data.repeated_events):
-        by_event.setdefault(gap.event, []).append(gap)
-    for event, gaps in by_event.items():
+    for event, gaps in _gaps_by_event(resolved, data.repeated_events).items():
         if name not in summing_metrics(resolved, event):
             continue
         problems.append(
@@ -169,9 +173,7 @@ def repeated_event_warnings(resolved: ResolvedExperiment, data: ExperimentData |
     repeated = data.repeated_events
     decision = resolved.decision_metric
     lines = []
-    by_event: dict[str, list[RepeatGap]] = {}
-    for gap in repeat_gaps(resolved, repeated):
-        by_event.setdefault(gap.event, []).append(gap)
+    by_event = _gaps_by_event(resolved, repeated)
     for event, gaps in by_event.items():
         readers = [m for m in summing_metrics(resolved, event) if m != decision]
         if decision in summing_metrics(resolved, event) or not readers:

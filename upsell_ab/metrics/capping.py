@@ -53,6 +53,12 @@ class Channel:
         """A covariate: one value per unit from before exposure (no daily increments)."""
         return self.lookback is not None or self.column is not None
 
+    @property
+    def sums_events(self) -> bool:
+        """Adds up its events after exposure (amounts or counts): an event sent twice
+        counts twice here, not in a 0/1 channel nor in a covariate from before exposure."""
+        return not self.indicator and not self.fixed
+
 
 def metric_channels(metric: MetricDefinition) -> tuple[Channel, ...]:
     """The channels of a metric, in the fixed order y, d, x, w."""

@@ -367,7 +367,7 @@ def summed_event_types(channels: Any) -> tuple[str, ...]:
     """The event types whose events a metric adds up (amounts or counts, after exposure):
     a repeated event counts twice there. A 0/1 metric (any event) and a covariate read
     before exposure are left out: a copy does not change "bought at all"."""
-    return tuple(sorted({ch.event for _, ch in channels if not ch.indicator and not ch.fixed}))
+    return tuple(sorted({ch.event for _, ch in channels if ch.sums_events}))
 
 
 def _repeated_events(

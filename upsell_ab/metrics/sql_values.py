@@ -189,6 +189,21 @@ def _normalised(unit: exp.Expr) -> exp.Expr:
     return exp.Lower(this=exp.Case(ifs=[exp.If(this=edge, true=trimmed)], default=text), copy=False)
 
 
+def _exposed_condition(plan: QueryPlan, *extra: exp.Expr) -> exp.Expr:
+    """An exposure row of the experiment's units: this experiment, a configured variant,
+    a unit id (and ``extra``)."""
+    exposures = plan.source.exposures
+    return exp.and_(
+        exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id)),
+        exp.In(
+            this=_source_col(exposures, "variant"), expressions=[string(v) for v in plan.variants]
+        ),
+        exp.Not(this=exp.Is(this=_source_col(exposures, "unit_id"), expression=exp.Null())),
+        *extra,
+        copy=False,
+    )
+
+
 def near_miss_units_sql(plan: QueryPlan, event_types: tuple[str, ...], dialect: Dialect) -> str:
     """Rows (variant, event rows, example): the events of ``event_types`` whose unit is
     not an exposed unit of the experiment (configured variants) but whose normalised id
@@ -205,17 +220,7 @@ def near_miss_units_sql(plan: QueryPlan, event_types: tuple[str, ...], dialect: 
 
     def exposed() -> exp.Select:
         unit = _source_col(exposures, "unit_id")
-        ours = exp.and_(
-            exp.EQ(
-                this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id)
-            ),
-            exp.In(
-                this=_source_col(exposures, "variant"),
-                expressions=[string(v) for v in plan.variants],
-            ),
-            exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null())),
-            copy=False,
-        )
+        ours = _exposed_condition(plan)
         return (
             exp.select(
                 unit.as_(id_("u"), copy=False),
@@ -436,15 +441,6 @@ def _exposed_arms(plan: QueryPlan, dialect: Dialect, *extra: exp.Expr) -> exp.Se
     smallest variant id each was exposed to; ``extra`` conditions on the exposures."""
     exposures = plan.source.exposures
     unit = _source_col(exposures, "unit_id")
-    where = exp.and_(
-        exp.EQ(this=_source_col(exposures, "experiment"), expression=string(plan.experiment_id)),
-        exp.In(
-            this=_source_col(exposures, "variant"), expressions=[string(v) for v in plan.variants]
-        ),
-        exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null())),
-        *extra,
-        copy=False,
-    )
     return (
         exp.select(
             unit.as_(id_("u"), copy=False),
@@ -452,7 +448,7 @@ def _exposed_arms(plan: QueryPlan, dialect: Dialect, *extra: exp.Expr) -> exp.Se
             copy=False,
         )
         .from_(_relation(exposures, dialect), copy=False)
-        .where(where, copy=False)
+        .where(_exposed_condition(plan, *extra), copy=False)
         .group_by(unit.copy(), copy=False)
     )
 
